@@ -1,0 +1,155 @@
+//! What a node's books look like from outside: balances, node info and whole-tree snapshots.
+
+use std::sync::Arc;
+
+use crate::amount::{Amount, Unit};
+use crate::clock::Timestamp;
+use crate::cost::Cost;
+use crate::ids::HoldId;
+use crate::node_state::NodeState;
+use crate::policy::Limit;
+
+/// One node's account in one unit.
+///
+/// `remaining = limit - spent - reserved` (floored at zero); `debt` is spend recorded beyond the
+/// limit by an overage (see [`OveragePolicy`](crate::OveragePolicy)) and is not part of `spent`.
+/// Total money spent on the node is `spent + debt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Balance {
+    /// Full path of the node.
+    pub node: Arc<str>,
+    /// The unit of every amount here.
+    pub unit: Unit,
+    /// The limit in this unit (with its kind and overage policy), or `None` if the node only
+    /// tracks this unit.
+    pub limit: Option<Limit>,
+    /// Spent within the limit.
+    pub spent: Amount,
+    /// Held by live reservations on this node and its descendants.
+    pub reserved: Amount,
+    /// Spent beyond the limit by overages; blocks new reserves until repaid.
+    pub debt: Amount,
+    /// What can still be reserved on this node alone; `None` without a limit.
+    pub remaining: Option<Amount>,
+}
+
+impl Balance {
+    /// `spent + reserved` as a share of the limit, in percent (rounded down), or `None` without a
+    /// limit. Integer math on minor units; a zero limit counts as 100 % used.
+    pub fn percent_used(&self) -> Option<u32> {
+        let limit = self.limit?.amount().minor_units();
+        let used = i128::from(self.spent.minor_units()) + i128::from(self.reserved.minor_units());
+        if limit == 0 {
+            return Some(100);
+        }
+        u32::try_from(used * 100 / i128::from(limit)).ok()
+    }
+}
+
+/// A node, its place in the tree and its balances.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct NodeInfo {
+    /// Full path, e.g. `acme/support/agent-7`.
+    pub path: Arc<str>,
+    /// The parent's path; `None` for a root.
+    pub parent: Option<Arc<str>>,
+    /// Paths of the direct children, in creation order.
+    pub children: Vec<Arc<str>>,
+    /// One balance per unit that has a limit or has seen any activity, in unit order.
+    pub balances: Vec<Balance>,
+    /// Live holds reserved directly on this node.
+    pub live_holds: usize,
+    /// The node's own state (a frozen or closed ancestor also blocks it).
+    pub state: NodeState,
+}
+
+impl NodeInfo {
+    /// The balance in `unit`, if the node has a limit or activity in it.
+    pub fn balance(&self, unit: Unit) -> Option<&Balance> {
+        self.balances.iter().find(|balance| balance.unit == unit)
+    }
+}
+
+/// The complete state of a store: enough to restore it exactly, and serializable with serde.
+///
+/// Nodes come parents first. `restore` checks the snapshot for consistency before using it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// Every node, parents before children.
+    pub nodes: Vec<NodeSnapshot>,
+    /// Every live hold.
+    pub holds: Vec<HoldSnapshot>,
+    /// Holds reclaimed by expiry that a late commit may still record (oldest first; see
+    /// [`crate::expiry`]). Their `expires_at` is the deadline they passed.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub expired_holds: Vec<HoldSnapshot>,
+    /// The serial the store will give its next hold, so restored stores never reuse a hold id.
+    pub next_serial: u32,
+}
+
+/// One node in a [`Snapshot`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct NodeSnapshot {
+    /// Full path.
+    pub path: Arc<str>,
+    /// One account per unit with a limit or activity.
+    pub accounts: Vec<AccountSnapshot>,
+    /// The node's own state.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub state: NodeState,
+    /// The node's request rate limit, if any (recent request times are not part of a
+    /// snapshot: windows start empty after a restore).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub rate_limit: Option<crate::rate::RateLimit>,
+}
+
+/// One node's account in one unit, in a [`Snapshot`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct AccountSnapshot {
+    /// The unit.
+    pub unit: Unit,
+    /// The limit, if any.
+    pub limit: Option<Limit>,
+    /// Spent within the limit.
+    pub spent: Amount,
+    /// Held by live holds on the node and its subtree.
+    pub reserved: Amount,
+    /// Debt from overages.
+    pub debt: Amount,
+}
+
+/// One live hold in a [`Snapshot`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct HoldSnapshot {
+    /// The hold's id, kept across restore.
+    pub id: HoldId,
+    /// Path of the node it was reserved on.
+    pub node: Arc<str>,
+    /// What it holds (grown by `record` beyond the first reserve, if so).
+    pub held: Cost,
+    /// What `record` already moved to spent.
+    pub recorded: Cost,
+    /// The hold's deadline ([`Timestamp::MAX`] for never).
+    #[cfg_attr(feature = "serde", serde(default = "never"))]
+    pub expires_at: Timestamp,
+}
+
+#[cfg(feature = "serde")]
+fn never() -> Timestamp {
+    Timestamp::MAX
+}

@@ -1,0 +1,123 @@
+//! [`Check`]: the dry run of a reserve ([`Budget::check`](crate::Budget::check)).
+
+use std::sync::Arc;
+
+use crate::amount::Amount;
+use crate::cost::Cost;
+use crate::error::{Error, Exceeded};
+use crate::expiry::ExpiredHold;
+
+/// What a reserve of the same cost on the same node would do right now, computed by the same
+/// path walk the reserve uses, without holding anything.
+///
+/// A check is a snapshot: another caller may reserve between the check and your reserve, so a
+/// reserve can still be denied after a check that [`fits`](Check::fits). Reserve directly when
+/// you mean to do the work; check when you only want to know (a planner, a UI, a ladder preview).
+///
+/// ```
+/// use budget_guard::{Amount, Budget, Limit, Verdict};
+/// # fn main() -> budget_guard::Result<()> {
+/// let org = Budget::builder("org", Limit::hard(Amount::usd("10")?))
+///     .child("team", Limit::hard(Amount::usd("2")?))
+///     .build()?;
+/// let team = org.at("team")?;
+/// let _busy = team.reserve(Amount::usd("1.50")?)?;
+///
+/// let check = team.check(Amount::usd("1")?)?;
+/// assert!(!check.fits());
+/// let Verdict::Exceeded(details) = &check.verdict else { panic!("{check:?}") };
+/// assert_eq!(&*details.node, "org/team");
+/// assert_eq!(details.remaining(), Amount::usd("0.50")?);
+///
+/// let check = team.check(Amount::usd("0.25")?)?;
+/// assert!(check.fits());
+/// // The tightest node on the path, with its numbers:
+/// assert_eq!(check.limiting[0].remaining(), Amount::usd("0.50")?);
+/// assert_eq!(team.balance(budget_guard::Unit::Usd)?.reserved, Amount::usd("1.50")?); // nothing held
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Check {
+    /// The node checked.
+    pub node: Arc<str>,
+    /// The cost checked.
+    pub requested: Cost,
+    /// Whether the reserve would be granted, and if not, why.
+    pub verdict: Verdict,
+    /// Per unit of the request that some node on the path limits with a *hard* limit, the node
+    /// with the least room left, with its figures (`requested` is the request in that unit, and
+    /// [`Exceeded::remaining`] the room). When the verdict is [`Verdict::Exceeded`] its node is
+    /// among these.
+    pub limiting: Vec<Exceeded>,
+    /// A node whose *soft* limit the reserve would pass (the one with the least room), if any.
+    pub over_soft_limit: Option<Arc<str>>,
+    /// Holds the check reclaimed because they were past their deadline (a reserve that would be
+    /// denied reclaims them first, so the check does too), and reclaimed holds no earlier
+    /// operation reported. Delivered as [`Event::HoldExpired`](crate::Event::HoldExpired) by
+    /// [`Budget::check`](crate::Budget::check).
+    pub expired: Vec<ExpiredHold>,
+}
+
+impl Check {
+    /// `true` if a reserve of this cost would be granted now.
+    pub fn fits(&self) -> bool {
+        matches!(self.verdict, Verdict::Fits)
+    }
+
+    /// The node that would refuse the reserve, if one would.
+    pub fn denied_by(&self) -> Option<&str> {
+        match &self.verdict {
+            Verdict::Fits => None,
+            Verdict::Exceeded(details) => Some(&details.node),
+            Verdict::InDebt { node, .. } | Verdict::Frozen { node } | Verdict::Closed { node } => {
+                Some(node)
+            }
+        }
+    }
+}
+
+/// The outcome of a [`Check`]. Each refusal is the error the reserve would return, as data.
+/// Variants may be added; match with a wildcard arm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "verdict", rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The reserve would be granted.
+    Fits,
+    /// A hard limit would be passed ([`Error::BudgetExceeded`]).
+    Exceeded(Exceeded),
+    /// A node on the path owes money ([`Error::InDebt`]).
+    InDebt {
+        /// The indebted node.
+        node: Arc<str>,
+        /// What it owes.
+        debt: Amount,
+    },
+    /// A node on the path is frozen ([`Error::Frozen`]).
+    Frozen {
+        /// The frozen node.
+        node: Arc<str>,
+    },
+    /// A node on the path is closed ([`Error::Closed`]).
+    Closed {
+        /// The closed node.
+        node: Arc<str>,
+    },
+}
+
+impl Verdict {
+    /// The verdict for a reserve's refusal; other errors (bad input, unknown node, a unit no
+    /// node limits) are not verdicts and come back as `Err`.
+    pub(crate) fn from_refusal(error: Error) -> Result<Verdict, Error> {
+        match error {
+            Error::BudgetExceeded(details) => Ok(Verdict::Exceeded(*details)),
+            Error::InDebt { node, debt } => Ok(Verdict::InDebt { node, debt }),
+            Error::Frozen { node } => Ok(Verdict::Frozen { node }),
+            Error::Closed { node } => Ok(Verdict::Closed { node }),
+            other => Err(other),
+        }
+    }
+}

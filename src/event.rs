@@ -1,0 +1,221 @@
+//! What a budget reports as it is used: threshold crossings, denials, overages and unused holds.
+//!
+//! Events are built by the [`Budget`](crate::Budget) layer from what a store operation returned,
+//! after the operation (and any lock inside the store) has finished, and handed to the callbacks
+//! and channels registered with [`Budget::on_event`](crate::Budget::on_event) and
+//! [`Budget::subscribe`](crate::Budget::subscribe).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::amount::{Amount, Unit};
+use crate::clock::Timestamp;
+use crate::cost::Cost;
+use crate::expiry::ExpiredHold;
+use crate::ids::HoldId;
+use crate::policy::LimitKind;
+use crate::report::CostDriver;
+use crate::threshold::ThresholdCrossing;
+
+/// Something that happened to a budget. Variants may be added; match with a wildcard arm.
+///
+/// Every event has a subject node ([`Event::node`]); a subscription on a node receives the events
+/// of that node and of every node below it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Event {
+    /// Usage of a node reached a threshold level (once per upward crossing).
+    ThresholdCrossed(ThresholdEvent),
+    /// A reserve was refused (budget exceeded or a node in debt), or
+    /// [`Guard::record`](crate::Guard::record) could not grow its hold (the meter hit the cap).
+    ReserveDenied(DeniedEvent),
+    /// A commit cost more than its hold.
+    CommitOverage(OverageEvent),
+    /// A hold ended without being committed (released, or its guard dropped).
+    HoldReleased(ReleasedEvent),
+    /// A hold passed its deadline and the store reclaimed it (see [`crate::expiry`]).
+    HoldExpired(ExpiredEvent),
+}
+
+impl Event {
+    /// The subject node's full path: the node whose level was crossed, or the node the reserve,
+    /// commit or release was made on.
+    pub fn node(&self) -> &str {
+        match self {
+            Event::ThresholdCrossed(event) => &event.node,
+            Event::ReserveDenied(event) => &event.node,
+            Event::CommitOverage(event) => &event.node,
+            Event::HoldReleased(event) => &event.node,
+            Event::HoldExpired(event) => &event.node,
+        }
+    }
+
+    /// When the event was delivered (wall clock, read after the store operation returned).
+    pub fn at(&self) -> SystemTime {
+        match self {
+            Event::ThresholdCrossed(event) => event.at,
+            Event::ReserveDenied(event) => event.at,
+            Event::CommitOverage(event) => event.at,
+            Event::HoldReleased(event) => event.at,
+            Event::HoldExpired(event) => event.at,
+        }
+    }
+
+    /// The threshold payload, if this is a [`Event::ThresholdCrossed`].
+    pub fn as_threshold(&self) -> Option<&ThresholdEvent> {
+        match self {
+            Event::ThresholdCrossed(event) => Some(event),
+            _ => None,
+        }
+    }
+}
+
+/// A threshold level reached: the node's figures right after the operation that reached it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct ThresholdEvent {
+    /// Full path of the node whose level was crossed.
+    pub node: Arc<str>,
+    /// The unit of the limit.
+    pub unit: Unit,
+    /// The level, in percent of the limit.
+    pub level: u16,
+    /// Whether the limit is hard or soft (a soft limit's level 100 means the limit is passed).
+    pub limit_kind: LimitKind,
+    /// The node's limit.
+    pub limit: Amount,
+    /// Spent on the node.
+    pub spent: Amount,
+    /// Held on the node by live reservations.
+    pub reserved: Amount,
+    /// `limit - spent - reserved`, floored at zero.
+    pub remaining: Amount,
+    /// `spent + reserved` in percent of the limit, rounded down.
+    pub percent_used: u32,
+    /// When the event was delivered.
+    pub at: SystemTime,
+    /// When the limit will be used up at the current burn rate, once the crate measures burn
+    /// rates; `None` until then.
+    pub projected_depletion: Option<SystemTime>,
+    /// The biggest spenders below the node in the limit's unit (by model unless configured
+    /// otherwise with [`ReportOptions::top_drivers`](crate::ReportOptions::top_drivers)),
+    /// biggest first; empty unless reports are enabled
+    /// ([`Budget::enable_reports`](crate::Budget::enable_reports)).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub top_drivers: Vec<CostDriver>,
+}
+
+impl ThresholdEvent {
+    pub(crate) fn from_crossing(crossing: &ThresholdCrossing, at: SystemTime) -> Self {
+        ThresholdEvent {
+            node: crossing.node().clone(),
+            unit: crossing.unit(),
+            level: crossing.level(),
+            limit_kind: crossing.limit_kind(),
+            limit: crossing.limit(),
+            spent: crossing.spent(),
+            reserved: crossing.reserved(),
+            remaining: crossing.remaining(),
+            percent_used: crossing.percent_used(),
+            at,
+            projected_depletion: None,
+            top_drivers: Vec::new(),
+        }
+    }
+}
+
+/// A reserve the budget refused. Nothing was held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct DeniedEvent {
+    /// The node the reserve was made on.
+    pub node: Arc<str>,
+    /// The node that said no (the reserving node or an ancestor).
+    pub limiting_node: Arc<str>,
+    /// What was asked for.
+    pub requested: Cost,
+    /// What the limiting node had left in the refused unit (`None` for a node in debt).
+    pub remaining: Option<Amount>,
+    /// The limiting node's debt, when the refusal is [`Error::InDebt`](crate::Error::InDebt).
+    pub debt: Option<Amount>,
+    /// When the event was delivered.
+    pub at: SystemTime,
+}
+
+/// A commit above its hold; the [`OveragePolicy`](crate::OveragePolicy) decided what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct OverageEvent {
+    /// The node the hold was reserved on.
+    pub node: Arc<str>,
+    /// What the hold held.
+    pub held: Cost,
+    /// The actual cost committed.
+    pub actual: Cost,
+    /// `true` if the policy refused the overage (the commit returned
+    /// [`Error::OverageRejected`](crate::Error::OverageRejected); the spend is recorded, partly as
+    /// debt).
+    pub rejected: bool,
+    /// When the event was delivered.
+    pub at: SystemTime,
+}
+
+/// A hold that ended without a commit: its outstanding part returned to the budget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct ReleasedEvent {
+    /// The node the hold was reserved on.
+    pub node: Arc<str>,
+    /// What the hold held when it was granted.
+    pub held: Cost,
+    /// What [`Guard::record`](crate::Guard::record) had already moved to spent (it stays spent).
+    pub recorded: Cost,
+    /// `true` when the guard was dropped rather than released explicitly (an early return, an
+    /// error, a panic, a cancelled future).
+    pub dropped: bool,
+    /// When the event was delivered.
+    pub at: SystemTime,
+}
+
+/// A hold the store reclaimed after its deadline: its outstanding part returned to the budget;
+/// what was recorded on it stays spent. Its guard's commit may still record the spend (see
+/// [`crate::expiry`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct ExpiredEvent {
+    /// The node the hold was reserved on.
+    pub node: Arc<str>,
+    /// The hold.
+    pub hold: HoldId,
+    /// What it held.
+    pub held: Cost,
+    /// What had been recorded as spent on it.
+    pub recorded: Cost,
+    /// The deadline it passed (store clock).
+    pub expired_at: Timestamp,
+    /// When the event was delivered.
+    pub at: SystemTime,
+}
+
+impl ExpiredEvent {
+    pub(crate) fn new(expired: &ExpiredHold, at: SystemTime) -> Self {
+        ExpiredEvent {
+            node: expired.node.clone(),
+            hold: expired.hold,
+            held: expired.held,
+            recorded: expired.recorded,
+            expired_at: expired.expired_at,
+            at,
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! [`Guard`]: the RAII handle of one reservation.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::amount::Unit;
+use crate::budget::Budget;
+use crate::cancel::Cancellation;
+use crate::clock::Timestamp;
+use crate::cost::Cost;
+use crate::error::Error;
+use crate::event::{Event, OverageEvent, ReleasedEvent};
+use crate::ids::HoldId;
+use crate::report::{Attribution, SpendOutcome, note_spend};
+use crate::store::{Committed, Reservation};
+use crate::threshold::Crossings;
+
+/// A live reservation (hold) on a budget node and all its ancestors.
+///
+/// A guard ends its hold exactly once: [`commit`](Guard::commit) records the actual cost and
+/// returns the unused rest, [`release`](Guard::release) returns everything, and dropping the guard
+/// releases too — on an early `return`, a `?`, or a panic. Both `commit` and `release` consume
+/// the guard, so a second commit does not compile:
+///
+/// ```compile_fail
+/// # use budget_guard::{Amount, Budget, Limit};
+/// # let budget = Budget::builder("b", Limit::hard(Amount::usd("1").unwrap())).build().unwrap();
+/// let guard = budget.reserve(Amount::usd("0.10").unwrap()).unwrap();
+/// guard.commit(Amount::usd("0.05").unwrap()).unwrap();
+/// guard.commit(Amount::usd("0.05").unwrap()).unwrap(); // error: use of moved value
+/// ```
+///
+/// `Guard<'a>` borrows the [`Budget`] it came from, which keeps the reserve/commit path free of
+/// reference counting; [`Budget::reserve_owned`] or [`Guard::into_owned`] give a `Guard<'static>`
+/// to store or move across threads and tasks.
+///
+/// Dropping a guard while the thread is panicking still releases the hold; `Drop` never panics
+/// (a store failure during the release is reported through `tracing`).
+#[must_use = "dropping a Guard releases its hold at once"]
+#[clippy::has_significant_drop]
+pub struct Guard<'a> {
+    budget: Cow<'a, Budget>,
+    reservation: Reservation,
+    /// Spend moved by `record`, per unit index (atomics keep `Guard: Sync` for `&Guard` across
+    /// `.await`).
+    recorded: [AtomicI64; Unit::COUNT],
+    /// The deadline in Unix nanoseconds (atomic so `extend(&self)` keeps `Guard: Sync`).
+    expires_at: AtomicI64,
+    /// Labels and usage for reports; `None` (no allocation) unless set.
+    attribution: Option<Box<Attribution>>,
+    /// The store's cancel epoch at the last `cancellation` that found nothing (`u64::MAX`:
+    /// never asked).
+    clear_at: AtomicU64,
+    live: bool,
+}
+
+impl<'a> Guard<'a> {
+    pub(crate) fn new(budget: &'a Budget, reservation: Reservation) -> Self {
+        Guard {
+            budget: Cow::Borrowed(budget),
+            expires_at: AtomicI64::new(reservation.expires_at.as_unix_nanos()),
+            reservation,
+            recorded: Default::default(),
+            attribution: None,
+            clear_at: AtomicU64::new(u64::MAX),
+            live: true,
+        }
+    }
+
+    pub(crate) fn attribution(&self) -> Option<&Attribution> {
+        self.attribution.as_deref()
+    }
+
+    pub(crate) fn attribution_mut(&mut self) -> &mut Attribution {
+        self.attribution.get_or_insert_with(Box::default)
+    }
+
+    /// Adds this hold's spend to the report book (if reports are on).
+    fn report_spend(&self, spent: &Cost, outcome: SpendOutcome) {
+        note_spend(
+            &self.budget,
+            self.id(),
+            self.attribution.as_deref(),
+            spent,
+            outcome,
+        );
+    }
+
+    /// The hold's id in its store.
+    pub fn id(&self) -> HoldId {
+        self.reservation.hold
+    }
+
+    /// What was held when the reservation was granted (for `reserve_up_to`, the amount granted).
+    pub fn held(&self) -> Cost {
+        self.reservation.held
+    }
+
+    /// The budget node the hold was reserved on.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// The path of a node whose *soft* limit this hold passes, if any. Soft limits let work
+    /// through and report it here (and as a `tracing` warning).
+    pub fn over_soft_limit(&self) -> Option<&str> {
+        self.reservation.over_soft_limit.as_deref()
+    }
+
+    /// The hold's deadline in the store's clock: past it the store may reclaim the hold (see
+    /// [`crate::expiry`]). [`extend`](Guard::extend) moves it.
+    pub fn expires_at(&self) -> Timestamp {
+        Timestamp::from_unix_nanos(self.expires_at.load(Ordering::Relaxed))
+    }
+
+    /// The heartbeat: the hold now expires `ttl` after the store's current time. Long work
+    /// calls this periodically so that only a caller that died loses its hold.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Timestamp};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let clock = ManualClock::new(Timestamp::EPOCH);
+    /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?))
+    ///     .build_in(MemoryStore::with_clock(clock.clone()))?;
+    /// let guard = run.reserve(Amount::usd("0.50")?)?;
+    /// clock.advance(Duration::from_secs(50));
+    /// guard.extend(Duration::from_secs(60))?; // now due at 110 s
+    /// clock.advance(Duration::from_secs(50));
+    /// assert!(run.sweep()?.is_empty()); // still alive at 100 s
+    /// guard.commit(Amount::usd("0.30")?)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ReservationExpired`] if the hold was already reclaimed (commit may still record
+    /// the spend), [`Error::UnknownHold`] if it ended otherwise, [`Error::InvalidDuration`] for a
+    /// zero `ttl`. Nothing changes on error.
+    pub fn extend(&self, ttl: Duration) -> Result<Timestamp, Error> {
+        let expires = self.budget.store().extend(self.id(), ttl)?;
+        self.expires_at
+            .store(expires.as_unix_nanos(), Ordering::Relaxed);
+        Ok(expires)
+    }
+
+    /// `true` if the work under this guard should stop; see [`cancellation`](Guard::cancellation)
+    /// for exactly what counts. Cheap enough to call in a loop: while nothing on the store
+    /// changed that could cancel a hold, it is one atomic load (the store's cancel epoch, see
+    /// [`Store::cancel_epoch`](crate::Store::cancel_epoch)); only after such a change does it
+    /// ask the store (one short lock).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Limit, NodeState};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let org = Budget::builder("org", Limit::hard(Amount::usd("10")?))
+    ///     .child("sandbox", Limit::hard(Amount::usd("1")?))
+    ///     .build()?;
+    /// let sandbox = org.at("sandbox")?;
+    /// let run = sandbox.reserve(Amount::usd("0.50")?)?;
+    /// assert!(!run.is_cancelled());
+    /// org.set_state(NodeState::Frozen)?; // the operator's kill switch
+    /// assert!(run.is_cancelled()); // the worker loop notices and stops...
+    /// run.commit(Amount::usd("0.20")?)?; // ...and still books what it spent
+    /// # Ok(()) }
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation().is_some()
+    }
+
+    /// Why the work under this guard should stop, or `None` if it may go on:
+    ///
+    /// * [`Cancellation::Frozen`] / [`Cancellation::Closed`]: the guard's node or an ancestor is
+    ///   frozen or closed (the nearest one is named). Lifting the state lifts the cancellation.
+    /// * [`Cancellation::Expired`]: the hold passed its deadline and was reclaimed.
+    /// * [`Cancellation::Exhausted`]: a node on the path has a *hard* limit in one of the
+    ///   hold's units that real spend has used up (`spent + debt ≥ limit`; reservations do not
+    ///   count, so a hold that reserved the last of a budget is not cancelled by it), or is in
+    ///   debt.
+    /// * [`Cancellation::Ended`]: the hold ended behind the guard's back (through the store
+    ///   directly, or a restore), or the store failed to answer (reported through `tracing`).
+    ///
+    /// A hold past its deadline that was not reclaimed yet is not cancelled. Cost as
+    /// [`is_cancelled`](Guard::is_cancelled).
+    pub fn cancellation(&self) -> Option<Cancellation> {
+        let store = self.budget.store();
+        let epoch = store.cancel_epoch();
+        if epoch.is_some_and(|epoch| epoch == self.clear_at.load(Ordering::Relaxed)) {
+            return None;
+        }
+        match store.cancellation(self.id()) {
+            Ok(None) => {
+                if let Some(epoch) = epoch {
+                    self.clear_at.store(epoch, Ordering::Relaxed);
+                }
+                None
+            }
+            Ok(Some(reason)) => Some(reason),
+            Err(error) => {
+                tracing::warn!(
+                    target: "budget_guard",
+                    hold = %self.id(),
+                    %error,
+                    "the store cannot say whether a hold is cancelled; treating it as ended"
+                );
+                Some(Cancellation::Ended)
+            }
+        }
+    }
+
+    /// Completes when the work under this guard should stop (feature `tokio`), with the
+    /// [`Cancellation`]: for `select!` next to the work itself. Changes made through handles of
+    /// this guard's tree ([`Budget::set_state`](crate::Budget::set_state), expiries and sweeps,
+    /// denials, overages, limit changes) wake it at once; anything else (another process, the
+    /// [`Store`](crate::Store) used directly, spend reaching a limit exactly) is noticed within
+    /// [`CANCEL_POLL`](crate::expiry::CANCEL_POLL).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Cancellation, Limit, NodeState};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> budget_guard::Result<()> {
+    /// let org = Budget::builder("org", Limit::hard(Amount::usd("10")?)).build()?;
+    /// let run = org.reserve_owned(Amount::usd("1")?)?;
+    /// let operator = org.clone();
+    /// tokio::spawn(async move { operator.set_state(NodeState::Closed) });
+    /// let reason = run.cancelled().await; // in real code: select! against the work
+    /// assert_eq!(reason, Cancellation::Closed { node: "org".into() });
+    /// run.commit(Amount::usd("0.10")?)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn cancelled(&self) -> Cancellation {
+        let wake = self.budget.shared().cancel_wakeup();
+        loop {
+            let mut notified = std::pin::pin!(wake.notified());
+            notified.as_mut().enable();
+            if let Some(reason) = self.cancellation() {
+                return reason;
+            }
+            let _ = tokio::time::timeout(crate::expiry::CANCEL_POLL, notified).await;
+        }
+    }
+
+    /// Threshold levels the reserve reached (already delivered as events to subscribers).
+    pub fn crossings(&self) -> &Crossings {
+        &self.reservation.events
+    }
+
+    /// What [`record`](Guard::record) has moved to spent so far, in the hold's units.
+    pub fn recorded(&self) -> Cost {
+        let mut recorded = Cost::new();
+        for unit in self.reservation.held.units() {
+            recorded.set(unit, self.recorded[unit.index()].load(Ordering::Relaxed));
+        }
+        recorded
+    }
+
+    /// The same guard, owning a clone of its budget handle instead of borrowing it.
+    pub fn into_owned(mut self) -> Guard<'static> {
+        self.live = false;
+        Guard {
+            budget: Cow::Owned(self.budget.as_ref().clone()),
+            reservation: self.reservation.clone(),
+            recorded: std::array::from_fn(|index| {
+                AtomicI64::new(self.recorded[index].load(Ordering::Relaxed))
+            }),
+            expires_at: AtomicI64::new(self.expires_at.load(Ordering::Relaxed)),
+            attribution: self.attribution.take(),
+            clear_at: AtomicU64::new(self.clear_at.load(Ordering::Relaxed)),
+            live: true,
+        }
+    }
+
+    /// Records `partial` spend on the live hold now (streaming: tokens as they arrive, seconds of
+    /// sandbox time). Recorded spend counts as spent at once. If the running total would pass
+    /// what is held, the hold grows first, provided every node on the path has room; if one does
+    /// not, nothing is recorded and the caller should stop (zero grace at the cap).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Limit, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let run = Budget::builder("run", Limit::hard(Amount::tokens(1_000))).build()?;
+    /// let stream = run.reserve(Amount::tokens(400))?;
+    /// stream.record(Amount::tokens(300))?;
+    /// stream.record(Amount::tokens(300))?; // grows the hold to 600
+    /// assert!(stream.record(Amount::tokens(500)).is_err()); // would pass 1,000: stop
+    /// stream.commit(Amount::tokens(600))?; // commit takes the total
+    /// assert_eq!(run.balance(Unit::Tokens)?.spent, Amount::tokens(600));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::BudgetExceeded`] or [`Error::InDebt`] when the hold cannot grow (nothing
+    /// recorded); [`Error::UnitMismatch`] for a unit the hold does not have;
+    /// [`Error::UnknownHold`] if the hold already ended.
+    pub fn record(&self, partial: impl Into<Cost>) -> Result<(), Error> {
+        let partial = partial.into();
+        let outcome = self.budget.store().record(self.id(), &partial);
+        tracing::debug!(
+            target: "budget_guard",
+            node = %self.budget.path(),
+            hold = %self.id(),
+            %partial,
+            ok = outcome.is_ok(),
+            "spend recorded on a live hold"
+        );
+        match &outcome {
+            Ok(()) => {
+                for unit in partial.units() {
+                    self.recorded[unit.index()].fetch_add(partial.minor(unit), Ordering::Relaxed);
+                }
+            }
+            // The cap cut the meter off: `on_exceeded` subscribers hear it as a denial.
+            Err(error) if error.is_denial() => self.budget.deliver_denial(error, &partial),
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    /// Ends the hold with its *total* actual cost (including anything [`record`](Guard::record)
+    /// already counted). Below the hold, the rest returns to the budget; above it, the node's
+    /// [`OveragePolicy`](crate::OveragePolicy) decides.
+    ///
+    /// # Errors
+    ///
+    /// What each error leaves behind:
+    ///
+    /// * [`Error::OverageRejected`]: the hold **has ended** and the spend **was recorded** (the
+    ///   excess as debt where it did not fit). Nothing to retry; [`CommitError::into_guard`] is
+    ///   `None`.
+    /// * [`Error::UnitMismatch`], [`Error::InvalidAmount`] (below the recorded spend),
+    ///   [`Error::Overflow`]: bad input; **nothing changed** and the hold is still live.
+    ///   [`CommitError::into_guard`] hands the guard back to retry with a correct amount;
+    ///   dropping it releases the hold as usual.
+    /// * [`Error::ReservationExpired`]: the hold had been reclaimed after its deadline and the
+    ///   spend above what was recorded did not fit without a hold: **nothing was recorded** (see
+    ///   [`crate::expiry`]). When it fits, the commit succeeds with
+    ///   [`Committed::expired`] set instead.
+    /// * [`Error::UnknownHold`]: the hold had already ended (or was reclaimed too long ago to
+    ///   be remembered).
+    /// * [`Error::Store`]: the backend failed; the outcome is unknown until the store recovers.
+    pub fn commit(mut self, actual: impl Into<Cost>) -> Result<Committed, CommitError> {
+        let actual = actual.into();
+        let outcome = self.budget.store().commit(self.id(), &actual);
+        tracing::debug!(
+            target: "budget_guard",
+            node = %self.budget.path(),
+            hold = %self.id(),
+            held = %self.reservation.held,
+            %actual,
+            ok = outcome.is_ok(),
+            "commit"
+        );
+        match outcome {
+            Ok(committed) => {
+                self.live = false;
+                self.report_spend(&committed.spent, SpendOutcome::Committed);
+                self.budget.deliver_crossings(&committed.events);
+                if !committed.overage.iter().all(|amount| amount.is_zero()) {
+                    self.deliver_overage(&actual, false);
+                }
+                Ok(committed)
+            }
+            Err(error) => {
+                match error {
+                    Error::OverageRejected { .. } => {
+                        self.report_spend(&actual, SpendOutcome::OverageRejected);
+                        self.deliver_overage(&actual, true);
+                    }
+                    Error::ReservationExpired { .. } | Error::UnknownHold { .. } => {
+                        // Spend recorded before the reclaim stays spent.
+                        self.report_spend(&self.recorded(), SpendOutcome::Reclaimed);
+                    }
+                    _ => {}
+                }
+                let hold_unchanged = matches!(
+                    error,
+                    Error::UnitMismatch { .. }
+                        | Error::InvalidAmount { .. }
+                        | Error::Overflow { .. }
+                );
+                let guard = if hold_unchanged {
+                    Some(Box::new(self.into_owned()))
+                } else {
+                    self.live = false;
+                    None
+                };
+                Err(CommitError { error, guard })
+            }
+        }
+    }
+
+    /// Ends the hold, returning all of it that was not recorded as spent.
+    ///
+    /// # Errors
+    /// Only store failures ([`Error::Store`]); releasing a hold that already ended (expired) is
+    /// not an error.
+    pub fn release(mut self) -> Result<(), Error> {
+        self.live = false;
+        self.release_hold(false)
+    }
+
+    fn deliver_overage(&self, actual: &Cost, rejected: bool) {
+        let shared = self.budget.shared();
+        shared.wake_cancelled();
+        if shared.listening() {
+            shared.deliver(&Event::CommitOverage(OverageEvent {
+                node: self.budget.path_arc().clone(),
+                held: self.reservation.held,
+                actual: *actual,
+                rejected,
+                at: SystemTime::now(),
+            }));
+        }
+    }
+
+    fn release_hold(&self, dropped: bool) -> Result<(), Error> {
+        let released = self.budget.store().release(self.id());
+        if released.is_ok() {
+            // Recorded spend stays spent, whether this release or an expiry ended the hold.
+            self.report_spend(&self.recorded(), SpendOutcome::Released);
+        }
+        let shared = self.budget.shared();
+        if matches!(released, Ok(true)) && shared.listening() {
+            shared.deliver(&Event::HoldReleased(ReleasedEvent {
+                node: self.budget.path_arc().clone(),
+                held: self.reservation.held,
+                recorded: self.recorded(),
+                dropped,
+                at: SystemTime::now(),
+            }));
+        }
+        tracing::debug!(
+            target: "budget_guard",
+            node = %self.budget.path(),
+            hold = %self.id(),
+            held = %self.reservation.held,
+            released = matches!(released, Ok(true)),
+            "hold released"
+        );
+        released.map(|_| ())
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if self.live {
+            self.live = false;
+            if let Err(error) = self.release_hold(true) {
+                tracing::warn!(
+                    target: "budget_guard",
+                    hold = %self.id(),
+                    %error,
+                    "dropping a guard could not release its hold"
+                );
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Guard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("node", &self.budget.path())
+            .field("hold", &self.reservation.hold)
+            .field("held", &self.reservation.held)
+            .field("live", &self.live)
+            .finish()
+    }
+}
+
+/// A failed [`Guard::commit`]: the [`Error`], and the guard itself when the hold is still live
+/// (bad input), so the caller can retry. Converts into [`Error`] with `?`.
+#[derive(Debug)]
+pub struct CommitError {
+    error: Error,
+    guard: Option<Box<Guard<'static>>>,
+}
+
+impl CommitError {
+    /// The error.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The error, dropping the guard (which releases a still-live hold).
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+
+    /// The guard, if its hold is still live and a corrected commit may be retried.
+    pub fn into_guard(self) -> Option<Guard<'static>> {
+        self.guard.map(|guard| *guard)
+    }
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.guard {
+            Some(_) => write!(f, "commit refused, hold still live: {}", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for CommitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<CommitError> for Error {
+    fn from(error: CommitError) -> Self {
+        error.error
+    }
+}

@@ -1,0 +1,240 @@
+//! Where events go: the callbacks and channels subscribed to a tree, shared by every
+//! [`Budget`](crate::Budget) handle derived from the same root.
+//!
+//! Delivery runs in the caller's thread **after** the store operation returned, so no user code
+//! ever runs under a ledger lock (DESIGN invariant 4). The registry's own lock is held only to
+//! copy the list of matching subscribers, never while one runs, so a callback may reserve on the
+//! same budget, subscribe or unsubscribe without deadlock. Without subscribers, delivery costs one
+//! relaxed atomic load.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use parking_lot::RwLock;
+
+use crate::event::Event;
+use crate::report::Recorder;
+use crate::store::Store;
+
+/// Identifies one subscription, to remove it with
+/// [`Budget::unsubscribe`](crate::Budget::unsubscribe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SubscriptionId(u64);
+
+type Callback = dyn Fn(&Event) + Send + Sync + 'static;
+
+enum Sink {
+    Callback(Box<Callback>),
+    Channel(mpsc::Sender<Event>),
+    #[cfg(feature = "tokio")]
+    Tokio(tokio::sync::mpsc::UnboundedSender<Event>),
+}
+
+struct Subscriber {
+    id: u64,
+    /// Path of the node subscribed to; the subscriber sees this node and its descendants.
+    scope: Arc<str>,
+    sink: Sink,
+}
+
+impl Subscriber {
+    fn sees(&self, node: &str) -> bool {
+        node.len() >= self.scope.len()
+            && node.starts_with(&*self.scope)
+            && (node.len() == self.scope.len() || node.as_bytes()[self.scope.len()] == b'/')
+    }
+}
+
+/// A store and the subscribers of the trees in it, shared by all handles of one tree.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    active: AtomicBool,
+    next_id: AtomicU64,
+    subscribers: RwLock<Vec<Arc<Subscriber>>>,
+    /// `true` while `recorder` is set (the hot path's only cost without reports).
+    reporting: AtomicBool,
+    recorder: RwLock<Option<Arc<Recorder>>>,
+    /// Wakes `Guard::cancelled` futures to look again.
+    #[cfg(feature = "tokio")]
+    wake: tokio::sync::Notify,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("store", &self.store)
+            .field("subscribers", &self.subscribers.read().len())
+            .finish()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        Shared {
+            store,
+            active: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            subscribers: RwLock::new(Vec::new()),
+            reporting: AtomicBool::new(false),
+            recorder: RwLock::new(None),
+            #[cfg(feature = "tokio")]
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Wakes every [`Guard::cancelled`](crate::Guard::cancelled) future of this tree to check
+    /// again (a state, limit, expiry, denial or overage changed something). Called only on those
+    /// rare paths; without the `tokio` feature it does nothing.
+    #[inline]
+    pub(crate) fn wake_cancelled(&self) {
+        #[cfg(feature = "tokio")]
+        self.wake.notify_waiters();
+    }
+
+    /// What [`wake_cancelled`](Shared::wake_cancelled) notifies.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn cancel_wakeup(&self) -> &tokio::sync::Notify {
+        &self.wake
+    }
+
+    /// `true` if anyone listens (one relaxed load; the hot path's only cost without subscribers).
+    #[inline]
+    pub(crate) fn listening(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// `true` if a report book records spend (one relaxed load).
+    #[inline]
+    pub(crate) fn reporting(&self) -> bool {
+        self.reporting.load(Ordering::Relaxed)
+    }
+
+    /// The report book, if reports are enabled.
+    pub(crate) fn recorder(&self) -> Option<Arc<Recorder>> {
+        if !self.reporting() {
+            return None;
+        }
+        self.recorder.read().clone()
+    }
+
+    pub(crate) fn set_recorder(&self, recorder: Option<Arc<Recorder>>) {
+        let mut slot = self.recorder.write();
+        self.reporting.store(recorder.is_some(), Ordering::Relaxed);
+        *slot = recorder;
+    }
+
+    fn add(&self, scope: Arc<str>, sink: Sink) -> SubscriptionId {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut subscribers = self.subscribers.write();
+        subscribers.push(Arc::new(Subscriber { id, scope, sink }));
+        self.active.store(true, Ordering::Relaxed);
+        SubscriptionId(id)
+    }
+
+    pub(crate) fn on_event(
+        &self,
+        scope: Arc<str>,
+        callback: impl Fn(&Event) + Send + Sync + 'static,
+    ) -> SubscriptionId {
+        self.add(scope, Sink::Callback(Box::new(callback)))
+    }
+
+    pub(crate) fn channel(&self, scope: Arc<str>) -> (SubscriptionId, mpsc::Receiver<Event>) {
+        let (sender, receiver) = mpsc::channel();
+        (self.add(scope, Sink::Channel(sender)), receiver)
+    }
+
+    #[cfg(feature = "tokio")]
+    pub(crate) fn tokio_channel(
+        &self,
+        scope: Arc<str>,
+    ) -> (SubscriptionId, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        (self.add(scope, Sink::Tokio(sender)), receiver)
+    }
+
+    pub(crate) fn unsubscribe(&self, id: SubscriptionId) -> bool {
+        self.remove(&[id.0])
+    }
+
+    fn remove(&self, ids: &[u64]) -> bool {
+        let mut subscribers = self.subscribers.write();
+        let before = subscribers.len();
+        subscribers.retain(|subscriber| !ids.contains(&subscriber.id));
+        self.active
+            .store(!subscribers.is_empty(), Ordering::Relaxed);
+        subscribers.len() != before
+    }
+
+    /// Delivers `event` to every subscriber that sees its node, in subscription order. A
+    /// panicking callback is caught and reported; channels whose receiver is gone are removed.
+    pub(crate) fn deliver(&self, event: &Event) {
+        if !self.listening() {
+            return;
+        }
+        let node = event.node();
+        let matching: Vec<Arc<Subscriber>> = self
+            .subscribers
+            .read()
+            .iter()
+            .filter(|subscriber| subscriber.sees(node))
+            .cloned()
+            .collect();
+        let mut gone = Vec::new();
+        for subscriber in matching {
+            match &subscriber.sink {
+                Sink::Callback(callback) => {
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| callback(event))) {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "non-string panic payload".to_owned());
+                        tracing::error!(
+                            target: "budget_guard",
+                            subscription = subscriber.id,
+                            node = %node,
+                            panic = %message,
+                            "an event callback panicked; the event and the books are unaffected"
+                        );
+                    }
+                }
+                Sink::Channel(sender) => {
+                    if sender.send(event.clone()).is_err() {
+                        gone.push(subscriber.id);
+                    }
+                }
+                #[cfg(feature = "tokio")]
+                Sink::Tokio(sender) => {
+                    if sender.send(event.clone()).is_err() {
+                        gone.push(subscriber.id);
+                    }
+                }
+            }
+        }
+        if !gone.is_empty() {
+            self.remove(&gone);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_covers_the_node_and_its_descendants_only() {
+        let subscriber = Subscriber {
+            id: 1,
+            scope: "acme/team".into(),
+            sink: Sink::Callback(Box::new(|_| {})),
+        };
+        assert!(subscriber.sees("acme/team"));
+        assert!(subscriber.sees("acme/team/agent"));
+        assert!(!subscriber.sees("acme/teamwork"));
+        assert!(!subscriber.sees("acme"));
+    }
+}

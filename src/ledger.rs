@@ -1,0 +1,1196 @@
+//! The money rules, as a pure state machine: no I/O, no clock, no locks, no user code.
+//!
+//! Every store that keeps the books in process (memory, file) drives one `Ledger`; a remote
+//! backend re-implements these operations server-side and must pass the same conformance suite.
+//! Each public method either changes nothing and returns an error, or applies its whole effect
+//! (the one documented exception is a commit over its hold, which records the spend *and* reports
+//! the overage; see [`OveragePolicy`]).
+
+mod cancel;
+mod check;
+mod expiry;
+mod rate;
+mod snapshot;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use crate::amount::{Amount, Unit};
+use crate::balance::{Balance, NodeInfo};
+use crate::clock::Timestamp;
+use crate::cost::Cost;
+use crate::error::{AmountError, Error, Exceeded};
+use crate::expiry::ExpiredHold;
+use crate::ids::{HoldId, NodeId};
+use crate::node_state::NodeState;
+use crate::policy::{Limit, LimitKind, Limits, OveragePolicy};
+use crate::store::{Committed, Reservation};
+use crate::threshold::{Alarm, Crossings, ThresholdCrossing};
+
+pub(crate) use self::expiry::Lease;
+use self::expiry::Tombstones;
+
+/// Longest node name accepted.
+const MAX_NAME_LEN: usize = 128;
+
+/// The books of one or more budget trees.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    nodes: Vec<NodeSlot>,
+    free_nodes: Vec<u32>,
+    by_path: HashMap<Arc<str>, NodeId>,
+    holds: Vec<HoldSlot>,
+    free_holds: Vec<u32>,
+    /// Serial for the next node or hold id; never reused while the ledger lives.
+    next_serial: u32,
+    /// Never later than the earliest deadline of a live hold (exact after each reclaim scan).
+    earliest_expiry: Timestamp,
+    /// Holds reclaimed by expiry and not yet reported (by a reserve or a sweep).
+    reclaimed: Vec<ExpiredHold>,
+    /// Recently reclaimed holds, for late commits.
+    tombstones: Tombstones,
+    /// How many live nodes are not active (zero keeps state checks off the reserve path).
+    restricted: u32,
+    /// Bumped whenever a live hold may have become cancelled (see `ledger/cancel.rs`); shared
+    /// with the store, which lets guards compare it without the lock.
+    epoch: Arc<AtomicU64>,
+    /// How many live nodes have a rate limit (zero keeps rate checks off the reserve path).
+    rate_limited: u32,
+}
+
+#[derive(Debug)]
+struct NodeSlot {
+    serial: u32,
+    node: Option<Node>,
+}
+
+#[derive(Debug)]
+struct Node {
+    path: Arc<str>,
+    parent: Option<u32>,
+    children: Vec<u32>,
+    accounts: [Account; Unit::COUNT],
+    live_holds: u32,
+    /// Active, frozen or closed (applies to the subtree).
+    state: NodeState,
+    /// The request rate limit and its recent requests, if any.
+    rate: Option<Box<rate::RateWindow>>,
+}
+
+/// One node's figures in one unit, in minor units.
+#[derive(Clone, Copy, Debug)]
+struct Account {
+    /// Change only through [`Account::set_limit`], which keeps the caps below in step.
+    limit: Option<Limit>,
+    spent: i64,
+    reserved: i64,
+    debt: i64,
+    /// Which threshold levels of `limit` are crossed, and when to look again.
+    alarm: Alarm,
+    /// `limit` as plain integers for the reserve walk: the hard cap (`i64::MAX` without one),
+    /// the soft cap (likewise), and whether there is any limit.
+    hard_cap: i64,
+    soft_cap: i64,
+    limited: bool,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Account {
+            limit: None,
+            spent: 0,
+            reserved: 0,
+            debt: 0,
+            alarm: Alarm::default(),
+            hard_cap: i64::MAX,
+            soft_cap: i64::MAX,
+            limited: false,
+        }
+    }
+}
+
+/// What an operation does about threshold levels on the accounts it changes.
+pub(crate) enum Scan<'a> {
+    /// Nothing: usage may have risen, and the next evaluating operation reports it.
+    Skip,
+    /// Re-arm levels usage dropped below (usage only fell).
+    Rearm,
+    /// Re-arm, and report levels reached for the first time into the given list.
+    Collect(&'a mut Crossings),
+}
+
+impl Account {
+    /// Sets the limit and the integer caps derived from it.
+    fn set_limit(&mut self, limit: Option<Limit>) {
+        self.limit = limit;
+        let cap = |kind| match limit {
+            Some(limit) if limit.kind() == kind => limit.amount().minor_units(),
+            _ => i64::MAX,
+        };
+        self.hard_cap = cap(LimitKind::Hard);
+        self.soft_cap = cap(LimitKind::Soft);
+        self.limited = limit.is_some();
+    }
+
+    fn used(&self) -> i64 {
+        self.spent.saturating_add(self.reserved)
+    }
+
+    /// The hot-path threshold check after the account changed: two comparisons unless a level
+    /// is due.
+    #[inline]
+    fn watch(&mut self, path: &Arc<str>, index: u32, unit: Unit, scan: &mut Scan<'_>) {
+        let used = self.used();
+        match scan {
+            Scan::Skip => {}
+            Scan::Rearm => {
+                if self.alarm.rearm_due(used) {
+                    let limit = self.limit;
+                    self.alarm.evaluate(limit.as_ref(), used, false, |_, _| {});
+                }
+            }
+            Scan::Collect(out) => {
+                if self.alarm.due(used) {
+                    self.fire(path, index, unit, out);
+                }
+            }
+        }
+    }
+
+    #[cold]
+    fn fire(&mut self, path: &Arc<str>, index: u32, unit: Unit, out: &mut Crossings) {
+        let used = self.used();
+        let (spent, reserved) = (self.spent, self.reserved);
+        match self.limit {
+            Some(limit) => self.alarm.evaluate(Some(&limit), used, true, |bit, level| {
+                out.push(ThresholdCrossing::new(
+                    path.clone(),
+                    index,
+                    unit,
+                    &limit,
+                    spent,
+                    reserved,
+                    (bit, level),
+                ));
+            }),
+            None => self.alarm = Alarm::IDLE,
+        }
+    }
+
+    /// Room left under a hard limit; `None` for soft or no limit.
+    fn hard_room(&self) -> Option<i64> {
+        match self.limit {
+            Some(limit) if limit.kind() == LimitKind::Hard => {
+                Some(limit.amount().minor_units() - self.spent - self.reserved)
+            }
+            _ => None,
+        }
+    }
+
+    /// Room left under a soft limit (may be negative); `None` for hard or no limit.
+    fn soft_room(&self) -> Option<i64> {
+        match self.limit {
+            Some(limit) if limit.kind() == LimitKind::Soft => {
+                Some(limit.amount().minor_units() - self.spent - self.reserved)
+            }
+            _ => None,
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        self.limit.is_some() || self.spent != 0 || self.reserved != 0 || self.debt != 0
+    }
+
+    /// Takes `extra` of new spend: what fits under a hard limit is spent, the rest becomes debt.
+    fn absorb(&mut self, extra: i64) {
+        let fits = self
+            .hard_room()
+            .map_or(extra, |room| extra.min(room.max(0)));
+        self.spent += fits;
+        self.debt += extra - fits;
+    }
+
+    /// Repays debt out of `funds` newly added to the limit: what is repaid moves from debt to
+    /// spent. Debt is never repaid out of room the node already had (under `Reject` that room was
+    /// deliberately left alone), only out of new money.
+    fn repay_debt(&mut self, funds: i64) {
+        let repaid = self.debt.min(funds.max(0));
+        self.debt -= repaid;
+        self.spent += repaid;
+    }
+}
+
+#[derive(Debug)]
+struct HoldSlot {
+    serial: u32,
+    hold: Option<Hold>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Hold {
+    node: u32,
+    held: Cost,
+    recorded: Cost,
+    /// The deadline; past it, the hold may be reclaimed.
+    expires: Timestamp,
+}
+
+impl Hold {
+    fn outstanding(&self, unit: Unit) -> i64 {
+        self.held.minor(unit) - self.recorded.minor(unit)
+    }
+}
+
+/// What one walk up the path learns about a unit.
+struct PathView {
+    /// Smallest room under a hard limit, and the node that has it.
+    tightest: Option<(i64, u32)>,
+    /// Smallest room under a soft limit, and the node that has it.
+    softest: Option<(i64, u32)>,
+    /// Largest `spent + reserved + debt` on the path (for overflow checks).
+    most_used: i128,
+    /// Whether any node on the path limits this unit.
+    budgeted: bool,
+}
+
+impl Ledger {
+    pub(crate) fn new() -> Self {
+        Ledger::default()
+    }
+
+    fn serial(&mut self) -> u32 {
+        self.next_serial = self.next_serial.wrapping_add(1);
+        self.next_serial
+    }
+
+    // ---- nodes -------------------------------------------------------------------------------
+
+    fn node(&self, index: u32) -> &Node {
+        self.nodes[index as usize]
+            .node
+            .as_ref()
+            .expect("ledger invariant: a referenced node slot is occupied")
+    }
+
+    fn node_mut(&mut self, index: u32) -> &mut Node {
+        self.nodes[index as usize]
+            .node
+            .as_mut()
+            .expect("ledger invariant: a referenced node slot is occupied")
+    }
+
+    /// The slot index of a live node id.
+    fn live(&self, id: NodeId) -> Result<u32, Error> {
+        match self.nodes.get(id.index() as usize) {
+            Some(slot) if slot.serial == id.serial() && slot.node.is_some() => Ok(id.index()),
+            _ => Err(Error::UnknownNode {
+                path: id.to_string(),
+            }),
+        }
+    }
+
+    pub(crate) fn resolve(&self, path: &str) -> Result<NodeId, Error> {
+        self.by_path
+            .get(path.trim_matches('/'))
+            .copied()
+            .ok_or_else(|| Error::UnknownNode {
+                path: path.to_owned(),
+            })
+    }
+
+    pub(crate) fn create_node(
+        &mut self,
+        parent: Option<NodeId>,
+        name: &str,
+        limits: &Limits,
+    ) -> Result<NodeId, Error> {
+        validate_name(name)?;
+        let parent_index = parent.map(|id| self.live(id)).transpose()?;
+        let path: Arc<str> = match parent_index {
+            Some(index) => format!("{}/{name}", self.node(index).path).into(),
+            None => name.into(),
+        };
+        let accounts = accounts_from(&path, limits)?;
+        if self.by_path.contains_key(&path) {
+            return Err(Error::DuplicateNode {
+                path: path.to_string(),
+            });
+        }
+        let node = Node {
+            path: path.clone(),
+            parent: parent_index,
+            children: Vec::new(),
+            accounts,
+            live_holds: 0,
+            state: NodeState::Active,
+            rate: None,
+        };
+        let serial = self.serial();
+        let index = match self.free_nodes.pop() {
+            Some(index) => {
+                self.nodes[index as usize] = NodeSlot {
+                    serial,
+                    node: Some(node),
+                };
+                index
+            }
+            None => {
+                let index = u32::try_from(self.nodes.len()).map_err(|_| Error::Overflow {
+                    operation: "create more than 2^32 nodes",
+                })?;
+                self.nodes.push(NodeSlot {
+                    serial,
+                    node: Some(node),
+                });
+                index
+            }
+        };
+        if let Some(parent) = parent_index {
+            self.node_mut(parent).children.push(index);
+        }
+        let id = NodeId::new(index, serial);
+        self.by_path.insert(path, id);
+        Ok(id)
+    }
+
+    pub(crate) fn remove_node(&mut self, id: NodeId) -> Result<(), Error> {
+        let index = self.live(id)?;
+        let node = self.node(index);
+        let Some(parent) = node.parent else {
+            return Err(Error::RootRemoval {
+                node: node.path.clone(),
+            });
+        };
+        if !node.children.is_empty() || node.live_holds > 0 {
+            return Err(Error::NodeInUse {
+                node: node.path.clone(),
+                children: node.children.len(),
+                holds: node.live_holds as usize,
+            });
+        }
+        let path = node.path.clone();
+        let rate_limited = node.rate.is_some();
+        if node.state != NodeState::Active {
+            self.restricted -= 1;
+        }
+        if rate_limited {
+            self.rate_limited -= 1;
+        }
+        self.node_mut(parent)
+            .children
+            .retain(|child| *child != index);
+        self.by_path.remove(&path);
+        self.nodes[index as usize].node = None;
+        self.free_nodes.push(index);
+        Ok(())
+    }
+
+    /// The slot indices from `leaf` up to its root.
+    fn path_indices(&self, leaf: u32) -> impl Iterator<Item = u32> + '_ {
+        std::iter::successors(Some(leaf), |index| self.node(*index).parent)
+    }
+
+    // ---- reserve -----------------------------------------------------------------------------
+
+    /// Walks the path once for `unit`: debt, the tightest hard room, soft room, overflow headroom.
+    fn view(&self, leaf: u32, unit: Unit) -> Result<PathView, Error> {
+        let mut view = PathView {
+            tightest: None,
+            softest: None,
+            most_used: 0,
+            budgeted: false,
+        };
+        for index in self.path_indices(leaf) {
+            let node = self.node(index);
+            if let Some(owed) = Unit::ALL
+                .into_iter()
+                .find(|owed| node.accounts[owed.index()].debt > 0)
+            {
+                return Err(Error::InDebt {
+                    node: node.path.clone(),
+                    debt: Amount::from_minor(node.accounts[owed.index()].debt, owed),
+                });
+            }
+            let account = &node.accounts[unit.index()];
+            view.budgeted |= account.limit.is_some();
+            if let Some(room) = account.hard_room()
+                && view.tightest.is_none_or(|(least, _)| room < least)
+            {
+                view.tightest = Some((room, index));
+            }
+            if let Some(room) = account.soft_room()
+                && view.softest.is_none_or(|(least, _)| room < least)
+            {
+                view.softest = Some((room, index));
+            }
+            let used =
+                i128::from(account.spent) + i128::from(account.reserved) + i128::from(account.debt);
+            view.most_used = view.most_used.max(used);
+        }
+        if !view.budgeted {
+            return Err(Error::UnitNotBudgeted {
+                node: self.node(leaf).path.clone(),
+                unit,
+            });
+        }
+        Ok(view)
+    }
+
+    fn exceeded(&self, index: u32, unit: Unit, requested: i64) -> Error {
+        Error::BudgetExceeded(Box::new(self.exceeded_details(index, unit, requested)))
+    }
+
+    /// The figures of node `index` in `unit`, for a request of `requested`.
+    fn exceeded_details(&self, index: u32, unit: Unit, requested: i64) -> Exceeded {
+        let node = self.node(index);
+        let account = &node.accounts[unit.index()];
+        let limit = account
+            .limit
+            .map_or(0, |limit| limit.amount().minor_units());
+        Exceeded {
+            node: node.path.clone(),
+            limit: Amount::from_minor(limit, unit),
+            spent: Amount::from_minor(account.spent, unit),
+            reserved: Amount::from_minor(account.reserved, unit),
+            requested: Amount::from_minor(requested, unit),
+        }
+    }
+
+    /// Checks that `amount` of `unit` can be added to the reserved total of every node on the
+    /// path; returns the node with the least soft room if the amount passes its soft limit.
+    ///
+    /// The hot path: plain integer compares per node. Whenever anything is off (debt, no room,
+    /// overflow, no limit on the path), [`Ledger::check_fits_exactly`] decides and builds the
+    /// error, so both paths give the same answer.
+    #[inline]
+    fn check_fits(&self, leaf: u32, unit: Unit, amount: i64) -> Result<Option<u32>, Error> {
+        let mut budgeted = false;
+        let mut least_soft = (i64::MAX, leaf);
+        let mut index = leaf;
+        loop {
+            let node = self.node(index);
+            let in_debt = node.accounts.iter().fold(0, |owed, a| owed | a.debt) != 0;
+            let account = &node.accounts[unit.index()];
+            let used = account.spent.checked_add(account.reserved);
+            let total = used
+                .and_then(|used| used.checked_add(account.debt))
+                .and_then(|total| total.checked_add(amount));
+            let (Some(used), Some(_)) = (used, total) else {
+                return self.check_fits_exactly(leaf, unit, amount);
+            };
+            if in_debt || used + amount > account.hard_cap {
+                return self.check_fits_exactly(leaf, unit, amount);
+            }
+            budgeted |= account.limited;
+            let soft_room = account.soft_cap - used;
+            if soft_room < least_soft.0 {
+                least_soft = (soft_room, index);
+            }
+            match node.parent {
+                Some(parent) => index = parent,
+                None => break,
+            }
+        }
+        if !budgeted {
+            return self.check_fits_exactly(leaf, unit, amount);
+        }
+        Ok((amount > least_soft.0).then_some(least_soft.1))
+    }
+
+    /// The reference form of [`Ledger::check_fits`]: one [`PathView`] walk with full error
+    /// details (the tightest hard limit is the one named in `BudgetExceeded`).
+    #[cold]
+    fn check_fits_exactly(&self, leaf: u32, unit: Unit, amount: i64) -> Result<Option<u32>, Error> {
+        let view = self.view(leaf, unit)?;
+        if let Some((room, index)) = view.tightest
+            && amount > room
+        {
+            return Err(self.exceeded(index, unit, amount));
+        }
+        if view.most_used + i128::from(amount) > i128::from(i64::MAX) {
+            return Err(Error::Overflow {
+                operation: "reserve beyond i64 minor units",
+            });
+        }
+        Ok(view
+            .softest
+            .and_then(|(room, index)| (amount > room).then_some(index)))
+    }
+
+    fn add_reserved(&mut self, leaf: u32, unit: Unit, delta: i64, mut scan: Scan<'_>) {
+        let mut next = Some(leaf);
+        while let Some(index) = next {
+            let Node {
+                accounts,
+                path,
+                parent,
+                ..
+            } = self.node_mut(index);
+            let account = &mut accounts[unit.index()];
+            account.reserved += delta;
+            account.watch(path, index, unit, &mut scan);
+            next = *parent;
+        }
+    }
+
+    /// Evaluates the thresholds of `unit` on the path of `leaf` without changing figures.
+    fn scan_path(&mut self, leaf: u32, unit: Unit, mut scan: Scan<'_>) {
+        let mut next = Some(leaf);
+        while let Some(index) = next {
+            let Node {
+                accounts,
+                path,
+                parent,
+                ..
+            } = self.node_mut(index);
+            accounts[unit.index()].watch(path, index, unit, &mut scan);
+            next = *parent;
+        }
+    }
+
+    /// Forgets crossings that could not be reported, so they fire at the next evaluation.
+    fn unmark(&mut self, crossings: &Crossings) {
+        for crossing in crossings {
+            let (index, unit, bit) = crossing.slot();
+            if let Some(Some(node)) = self.nodes.get_mut(index as usize).map(|s| s.node.as_mut()) {
+                let account = &mut node.accounts[unit.index()];
+                let limit = account.limit;
+                account.alarm.unmark(limit.as_ref(), bit);
+            }
+        }
+    }
+
+    /// Holds `cost` on `node` and every ancestor, or nothing at all; the hold never expires.
+    #[cfg(test)]
+    pub(crate) fn reserve(&mut self, id: NodeId, cost: &Cost) -> Result<Reservation, Error> {
+        self.reserve_at(id, cost, Lease::NEVER)
+    }
+
+    /// Holds `cost` on `node` and every ancestor, or nothing at all, until `lease.expires`. A
+    /// reserve that would be denied first reclaims the holds expired at `lease.now`, then checks
+    /// again.
+    pub(crate) fn reserve_at(
+        &mut self,
+        id: NodeId,
+        cost: &Cost,
+        lease: Lease,
+    ) -> Result<Reservation, Error> {
+        // Rate first, read-only: a rate denial holds nothing; a budget denial takes no slot.
+        self.check_rate(id, lease.now)?;
+        let outcome = match self.try_reserve(id, cost, lease.expires) {
+            Err(Error::BudgetExceeded(_)) if self.may_reclaim(lease.now) => {
+                self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
+                self.try_reserve(id, cost, lease.expires)
+            }
+            other => other,
+        };
+        if outcome.is_ok() {
+            self.take_rate(id, lease.now);
+        }
+        self.report_reclaimed(outcome)
+    }
+
+    /// Hands the reclaimed holds not yet reported to a granted reservation.
+    #[inline]
+    fn report_reclaimed(
+        &mut self,
+        outcome: Result<Reservation, Error>,
+    ) -> Result<Reservation, Error> {
+        match outcome {
+            Ok(mut granted) if !self.reclaimed.is_empty() => {
+                granted.expired = std::mem::take(&mut self.reclaimed);
+                Ok(granted)
+            }
+            other => other,
+        }
+    }
+
+    /// The reserve rules without their effect (shared by reserve and the dry run `check_at`):
+    /// the path must be open and every unit must fit on every node. Returns the node with the
+    /// least soft room if the cost passes a soft limit.
+    #[inline]
+    fn admit(&self, leaf: u32, cost: &Cost) -> Result<Option<u32>, Error> {
+        self.check_open(leaf)?;
+        let mut over_soft = None;
+        for unit in cost.units() {
+            if let Some(index) = self.check_fits(leaf, unit, cost.minor(unit))? {
+                over_soft.get_or_insert(index);
+            }
+        }
+        Ok(over_soft)
+    }
+
+    fn try_reserve(
+        &mut self,
+        id: NodeId,
+        cost: &Cost,
+        expires: Timestamp,
+    ) -> Result<Reservation, Error> {
+        cost.validate_reservable()?;
+        let leaf = self.live(id)?;
+        let over_soft = self.admit(leaf, cost)?;
+        let mut events = Crossings::new();
+        for unit in cost.units() {
+            self.add_reserved(leaf, unit, cost.minor(unit), Scan::Collect(&mut events));
+        }
+        self.open_hold(leaf, *cost, over_soft, events, expires)
+    }
+
+    /// Holds as much of `unit` as the path has room for, between `min` and `max`; never expires.
+    #[cfg(test)]
+    pub(crate) fn reserve_up_to(
+        &mut self,
+        id: NodeId,
+        min: Amount,
+        max: Amount,
+    ) -> Result<Reservation, Error> {
+        self.reserve_up_to_at(id, min, max, Lease::NEVER)
+    }
+
+    /// Holds as much of `unit` as the path has room for, between `min` and `max`, until
+    /// `lease.expires`. When not even `min` fits, expired holds are reclaimed first, as in
+    /// [`Ledger::reserve_at`].
+    pub(crate) fn reserve_up_to_at(
+        &mut self,
+        id: NodeId,
+        min: Amount,
+        max: Amount,
+        lease: Lease,
+    ) -> Result<Reservation, Error> {
+        self.check_rate(id, lease.now)?;
+        let outcome = match self.try_reserve_up_to(id, min, max, lease.expires) {
+            Err(Error::BudgetExceeded(_)) if self.may_reclaim(lease.now) => {
+                self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
+                self.try_reserve_up_to(id, min, max, lease.expires)
+            }
+            other => other,
+        };
+        if outcome.is_ok() {
+            self.take_rate(id, lease.now);
+        }
+        self.report_reclaimed(outcome)
+    }
+
+    fn try_reserve_up_to(
+        &mut self,
+        id: NodeId,
+        min: Amount,
+        max: Amount,
+        expires: Timestamp,
+    ) -> Result<Reservation, Error> {
+        min.same_unit(max, "reserve_up_to")?;
+        Cost::from(min).validate_reservable()?;
+        if min > max {
+            return Err(Error::InvalidAmount {
+                input: format!("{min}..={max}"),
+                reason: AmountError::EmptyRange,
+            });
+        }
+        let leaf = self.live(id)?;
+        self.check_open(leaf)?;
+        let unit = min.unit();
+        let view = self.view(leaf, unit)?;
+        let mut amount = max.minor_units();
+        if let Some((room, index)) = view.tightest {
+            if room < min.minor_units() {
+                return Err(self.exceeded(index, unit, min.minor_units()));
+            }
+            amount = amount.min(room);
+        }
+        let over_soft = self.check_fits(leaf, unit, amount)?;
+        let mut events = Crossings::new();
+        self.add_reserved(leaf, unit, amount, Scan::Collect(&mut events));
+        let held = Cost::from(Amount::from_minor(amount, unit));
+        self.open_hold(leaf, held, over_soft, events, expires)
+    }
+
+    fn open_hold(
+        &mut self,
+        leaf: u32,
+        held: Cost,
+        over_soft: Option<u32>,
+        events: Crossings,
+        expires: Timestamp,
+    ) -> Result<Reservation, Error> {
+        let serial = self.serial();
+        let hold = Hold {
+            node: leaf,
+            held,
+            recorded: held.zeroed(),
+            expires,
+        };
+        let index = match self.free_holds.pop() {
+            Some(index) => {
+                self.holds[index as usize] = HoldSlot {
+                    serial,
+                    hold: Some(hold),
+                };
+                index
+            }
+            None => {
+                let index = u32::try_from(self.holds.len()).map_err(|_| Error::Overflow {
+                    operation: "open more than 2^32 holds",
+                })?;
+                self.holds.push(HoldSlot {
+                    serial,
+                    hold: Some(hold),
+                });
+                index
+            }
+        };
+        self.node_mut(leaf).live_holds += 1;
+        self.note_deadline(expires);
+        Ok(Reservation {
+            hold: HoldId::new(index, serial),
+            held,
+            over_soft_limit: over_soft.map(|index| self.node(index).path.clone()),
+            events,
+            expires_at: expires,
+            expired: Vec::new(),
+        })
+    }
+
+    // ---- holds -------------------------------------------------------------------------------
+
+    fn hold(&self, id: HoldId) -> Result<Hold, Error> {
+        match self.holds.get(id.index() as usize) {
+            Some(HoldSlot {
+                serial,
+                hold: Some(hold),
+            }) if *serial == id.serial() => Ok(*hold),
+            _ => Err(Error::UnknownHold { hold: id }),
+        }
+    }
+
+    fn set_hold(&mut self, id: HoldId, hold: Hold) {
+        self.holds[id.index() as usize].hold = Some(hold);
+    }
+
+    fn close_hold(&mut self, id: HoldId, hold: &Hold) {
+        self.holds[id.index() as usize].hold = None;
+        self.free_holds.push(id.index());
+        self.node_mut(hold.node).live_holds -= 1;
+    }
+
+    fn check_units(hold: &Hold, given: &Cost, context: &'static str) -> Result<(), Error> {
+        if hold.held.same_units(given) {
+            return Ok(());
+        }
+        let (expected, found) = hold.held.unit_difference(given);
+        Err(Error::UnitMismatch {
+            expected,
+            found,
+            context,
+        })
+    }
+
+    /// Moves `partial` of a live hold into spent, growing the hold first where the partial spend
+    /// runs past it and every node has room (zero grace: otherwise nothing is recorded).
+    pub(crate) fn record(&mut self, id: HoldId, partial: &Cost) -> Result<(), Error> {
+        let Ok(mut hold) = self.hold(id) else {
+            return Err(self.not_live(id));
+        };
+        self.check_not_closed(hold.node)?;
+        if !partial.units().all(|unit| hold.held.has(unit)) {
+            let (expected, found) = hold.held.unit_difference(partial);
+            return Err(Error::UnitMismatch {
+                expected,
+                found,
+                context: "record on a hold",
+            });
+        }
+        for unit in partial.units() {
+            let total = hold.recorded.minor(unit).checked_add(partial.minor(unit));
+            let total = total.ok_or(Error::Overflow {
+                operation: "record spend on a hold",
+            })?;
+            let growth = total - hold.held.minor(unit);
+            if growth > 0 {
+                self.check_fits(hold.node, unit, growth)?;
+            }
+        }
+        let mut exhausted = false;
+        for unit in partial.units() {
+            let amount = partial.minor(unit);
+            let growth = hold.recorded.minor(unit) + amount - hold.held.minor(unit);
+            if growth > 0 {
+                // Growth raises usage; the hold's commit evaluates the levels it reached.
+                self.add_reserved(hold.node, unit, growth, Scan::Skip);
+                hold.held.set(unit, hold.held.minor(unit) + growth);
+            }
+            let mut next = Some(hold.node);
+            while let Some(index) = next {
+                let node = self.node_mut(index);
+                let account = &mut node.accounts[unit.index()];
+                account.reserved -= amount;
+                account.spent += amount;
+                exhausted |= account.spent >= account.hard_cap;
+                next = node.parent;
+            }
+            hold.recorded.set(unit, hold.recorded.minor(unit) + amount);
+        }
+        if exhausted {
+            self.bump_epoch();
+        }
+        self.set_hold(id, hold);
+        Ok(())
+    }
+
+    /// Ends a hold with its actual total cost. See [`OveragePolicy`] for costs above the hold.
+    pub(crate) fn commit(&mut self, id: HoldId, actual: &Cost) -> Result<Committed, Error> {
+        let hold = match self.hold(id) {
+            Ok(hold) => hold,
+            Err(unknown) => return self.commit_reclaimed(id, actual).unwrap_or(Err(unknown)),
+        };
+        Self::check_units(&hold, actual, "commit of a hold")?;
+        for unit in actual.units() {
+            let recorded = hold.recorded.minor(unit);
+            if actual.minor(unit) < recorded {
+                return Err(Error::InvalidAmount {
+                    input: Amount::from_minor(actual.minor(unit), unit).to_string(),
+                    reason: AmountError::BelowRecorded {
+                        recorded_minor: recorded,
+                    },
+                });
+            }
+            // Within the hold, spend only moves out of `reserved`, which reserve already checked
+            // for overflow; only an overage adds new money that could overflow.
+            if actual.minor(unit) > hold.held.minor(unit) {
+                self.check_overage_fits(hold.node, unit, actual.minor(unit) - recorded)?;
+            }
+        }
+        self.close_hold(id, &hold);
+        let mut committed = Committed {
+            spent: *actual,
+            returned: actual.zeroed(),
+            overage: actual.zeroed(),
+            events: Crossings::new(),
+            expired: false,
+        };
+        let mut rejection = None;
+        let mut exhausted = false;
+        for unit in actual.units() {
+            let held = hold.held.minor(unit);
+            let actual_minor = actual.minor(unit);
+            let outstanding = hold.outstanding(unit);
+            let within = actual_minor.min(held) - hold.recorded.minor(unit);
+            let mut next = Some(hold.node);
+            while let Some(index) = next {
+                let Node {
+                    accounts,
+                    path,
+                    parent,
+                    ..
+                } = self.node_mut(index);
+                let account = &mut accounts[unit.index()];
+                account.reserved -= outstanding;
+                account.spent += within;
+                exhausted |= account.spent >= account.hard_cap;
+                account.watch(path, index, unit, &mut Scan::Collect(&mut committed.events));
+                next = *parent;
+            }
+            committed.returned.set(unit, (held - actual_minor).max(0));
+            let excess = actual_minor - held;
+            if excess > 0 {
+                committed.overage.set(unit, excess);
+                if let Some(debt) = self.charge_overage(hold.node, unit, excess) {
+                    rejection.get_or_insert((unit, debt));
+                }
+                self.scan_path(hold.node, unit, Scan::Collect(&mut committed.events));
+            }
+        }
+        if exhausted {
+            self.bump_epoch();
+        }
+        match rejection {
+            None => Ok(committed),
+            Some((unit, debt)) => {
+                // The error cannot carry the crossings: leave them to the next operation.
+                self.unmark(&committed.events);
+                Err(Error::OverageRejected {
+                    node: self.node(hold.node).path.clone(),
+                    held: Amount::from_minor(hold.held.minor(unit), unit),
+                    actual: Amount::from_minor(actual.minor(unit), unit),
+                    debt: Amount::from_minor(debt, unit),
+                })
+            }
+        }
+    }
+
+    #[cold]
+    fn check_overage_fits(&self, leaf: u32, unit: Unit, extra: i64) -> Result<(), Error> {
+        for index in self.path_indices(leaf) {
+            let account = &self.node(index).accounts[unit.index()];
+            let total = account
+                .spent
+                .checked_add(account.reserved)
+                .and_then(|total| total.checked_add(account.debt))
+                .and_then(|total| total.checked_add(extra));
+            if total.is_none() {
+                return Err(Error::Overflow {
+                    operation: "commit beyond i64 minor units",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records `excess` spend above a hold on the path of `leaf` under the governing overage
+    /// policy. Returns `Some(debt on the governing node)` if the policy rejects the overage.
+    fn charge_overage(&mut self, leaf: u32, unit: Unit, excess: i64) -> Option<i64> {
+        self.bump_epoch();
+        let path: Vec<u32> = self.path_indices(leaf).collect();
+        // The reserving node governs; if it has no limit in this unit, the nearest ancestor that
+        // has one does (nodes below the governing one only track, so they take the spend).
+        let governing = path
+            .iter()
+            .position(|index| self.node(*index).accounts[unit.index()].limit.is_some());
+        let Some(governing) = governing else {
+            for index in path {
+                self.node_mut(index).accounts[unit.index()].spent += excess;
+            }
+            return None;
+        };
+        let limit = self.node(path[governing]).accounts[unit.index()]
+            .limit
+            .expect("governing node has a limit");
+        let all_have_room = path.iter().all(|index| {
+            self.node(*index).accounts[unit.index()]
+                .hard_room()
+                .is_none_or(|room| room >= excess)
+        });
+        let reject = match limit.overage() {
+            OveragePolicy::AllowIfAvailable if all_have_room => false,
+            OveragePolicy::Reject | OveragePolicy::AllowIfAvailable => true,
+            OveragePolicy::AllowWithOverdraft { limit: overdraft } => {
+                for index in &path {
+                    self.node_mut(*index).accounts[unit.index()].absorb(excess);
+                }
+                let over = path.iter().any(|index| {
+                    self.node(*index).accounts[unit.index()].debt > overdraft.minor_units()
+                });
+                return over.then(|| self.node(path[governing]).accounts[unit.index()].debt);
+            }
+        };
+        for (position, index) in path.iter().enumerate() {
+            let account = &mut self.node_mut(*index).accounts[unit.index()];
+            if reject && position == governing && limit.kind() == LimitKind::Hard {
+                account.debt += excess;
+            } else {
+                account.absorb(excess);
+            }
+        }
+        reject.then(|| self.node(path[governing]).accounts[unit.index()].debt)
+    }
+
+    /// Ends a hold without spending its outstanding part. `Ok(false)` if it was not live.
+    pub(crate) fn release(&mut self, id: HoldId) -> Result<bool, Error> {
+        let Ok(hold) = self.hold(id) else {
+            return Ok(false);
+        };
+        for unit in hold.held.units() {
+            self.add_reserved(hold.node, unit, -hold.outstanding(unit), Scan::Rearm);
+        }
+        self.close_hold(id, &hold);
+        Ok(true)
+    }
+
+    // ---- limits and funds --------------------------------------------------------------------
+
+    fn check_limit_covers(node: &Node, limit: &Limit) -> Result<(), Error> {
+        let account = &node.accounts[limit.unit().index()];
+        if limit.kind() == LimitKind::Hard
+            && limit.amount().minor_units() < account.spent + account.reserved
+        {
+            return Err(Error::LimitBelowUsage {
+                node: node.path.clone(),
+                unit: limit.unit(),
+                requested_limit: limit.amount(),
+                spent: Amount::from_minor(account.spent, limit.unit()),
+                reserved: Amount::from_minor(account.reserved, limit.unit()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets (or adds) the node's limit in `limit.unit()`. Raising it repays debt out of the
+    /// added amount first.
+    pub(crate) fn set_limit(&mut self, id: NodeId, limit: Limit) -> Result<Balance, Error> {
+        let index = self.live(id)?;
+        let node = self.node(index);
+        limit.validate()?;
+        Self::check_limit_covers(node, &limit)?;
+        self.bump_epoch();
+        let account = &mut self.node_mut(index).accounts[limit.unit().index()];
+        let added = account.limit.map_or(0, |old| {
+            limit.amount().minor_units() - old.amount().minor_units()
+        });
+        let same_levels = account
+            .limit
+            .is_some_and(|old| old.thresholds() == limit.thresholds());
+        account.set_limit(Some(limit));
+        account.repay_debt(added);
+        // A raised limit re-arms levels usage is now below; a lowered one leaves the levels it
+        // passes to the next operation on the path, which reports them. New levels start unarmed.
+        let used = account.used();
+        if same_levels {
+            account.alarm.evaluate(Some(&limit), used, false, |_, _| {});
+        } else {
+            account.alarm.reset(Some(&limit), used);
+        }
+        Ok(self.balance_at(index, limit.unit()))
+    }
+
+    /// Drops the node's limit in `unit`; it keeps tracking spend, and any debt becomes spent.
+    pub(crate) fn remove_limit(&mut self, id: NodeId, unit: Unit) -> Result<Balance, Error> {
+        let index = self.live(id)?;
+        self.bump_epoch();
+        let account = &mut self.node_mut(index).accounts[unit.index()];
+        account.set_limit(None);
+        // Without a limit nothing is "beyond the limit": the debt is plain spend now.
+        account.repay_debt(account.debt);
+        account.alarm = Alarm::IDLE;
+        Ok(self.balance_at(index, unit))
+    }
+
+    fn limit_of(&self, index: u32, unit: Unit) -> Result<Limit, Error> {
+        let node = self.node(index);
+        node.accounts[unit.index()]
+            .limit
+            .ok_or_else(|| Error::UnitNotBudgeted {
+                node: node.path.clone(),
+                unit,
+            })
+    }
+
+    /// Adds funds: raises the limit by `amount`, repaying debt first.
+    pub(crate) fn credit(&mut self, id: NodeId, amount: Amount) -> Result<Balance, Error> {
+        Cost::from(amount).validate_reservable()?;
+        let index = self.live(id)?;
+        let limit = self.limit_of(index, amount.unit())?;
+        let raised = limit.amount().checked_add(amount)?;
+        self.set_limit(id, limit.with_amount(raised))
+    }
+
+    /// Removes funds: lowers the limit by `amount`, never below what is spent and held.
+    pub(crate) fn debit(&mut self, id: NodeId, amount: Amount) -> Result<Balance, Error> {
+        Cost::from(amount).validate_reservable()?;
+        let index = self.live(id)?;
+        let limit = self.limit_of(index, amount.unit())?;
+        let lowered = limit.amount().minor_units() - amount.minor_units();
+        if lowered < 0 {
+            let account = &self.node(index).accounts[amount.unit().index()];
+            return Err(Error::LimitBelowUsage {
+                node: self.node(index).path.clone(),
+                unit: amount.unit(),
+                requested_limit: Amount::zero(amount.unit()),
+                spent: Amount::from_minor(account.spent, amount.unit()),
+                reserved: Amount::from_minor(account.reserved, amount.unit()),
+            });
+        }
+        self.set_limit(
+            id,
+            limit.with_amount(Amount::from_minor(lowered, amount.unit())),
+        )
+    }
+
+    // ---- inspection --------------------------------------------------------------------------
+
+    fn balance_at(&self, index: u32, unit: Unit) -> Balance {
+        let node = self.node(index);
+        let account = &node.accounts[unit.index()];
+        Balance {
+            node: node.path.clone(),
+            unit,
+            limit: account.limit,
+            spent: Amount::from_minor(account.spent, unit),
+            reserved: Amount::from_minor(account.reserved, unit),
+            debt: Amount::from_minor(account.debt, unit),
+            remaining: account.limit.map(|limit| {
+                let free = limit.amount().minor_units() - account.spent - account.reserved;
+                Amount::from_minor(free.max(0), unit)
+            }),
+        }
+    }
+
+    pub(crate) fn balance(&self, id: NodeId, unit: Unit) -> Result<Balance, Error> {
+        Ok(self.balance_at(self.live(id)?, unit))
+    }
+
+    pub(crate) fn node_info(&self, id: NodeId) -> Result<NodeInfo, Error> {
+        let index = self.live(id)?;
+        let node = self.node(index);
+        Ok(NodeInfo {
+            path: node.path.clone(),
+            parent: node.parent.map(|parent| self.node(parent).path.clone()),
+            children: node
+                .children
+                .iter()
+                .map(|child| self.node(*child).path.clone())
+                .collect(),
+            balances: Unit::ALL
+                .into_iter()
+                .filter(|unit| node.accounts[unit.index()].is_active())
+                .map(|unit| self.balance_at(index, unit))
+                .collect(),
+            live_holds: node.live_holds as usize,
+            state: node.state,
+        })
+    }
+
+    /// Live node ids, parents before children (creation order within a parent).
+    pub(crate) fn nodes_in_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.node.as_ref().is_some_and(|node| node.parent.is_none()))
+            .map(|(index, _)| index as u32)
+            .collect();
+        let mut next = 0;
+        while next < order.len() {
+            let children = self.node(order[next]).children.clone();
+            order.extend(children);
+            next += 1;
+        }
+        order
+    }
+}
+
+pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
+    let reason = if name.is_empty() {
+        Some("names cannot be empty")
+    } else if name.contains('/') {
+        Some("names cannot contain '/' (it separates path segments)")
+    } else if name == "." || name == ".." {
+        Some("'.' and '..' are reserved")
+    } else if name.len() > MAX_NAME_LEN {
+        Some("names are at most 128 bytes")
+    } else if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Some("names cannot contain whitespace or control characters")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidName {
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn accounts_from(path: &str, limits: &Limits) -> Result<[Account; Unit::COUNT], Error> {
+    limits.validate(path)?;
+    let mut accounts = [Account::default(); Unit::COUNT];
+    for limit in limits.iter() {
+        let account = &mut accounts[limit.unit().index()];
+        account.set_limit(Some(*limit));
+        account.alarm.reset(Some(limit), 0);
+    }
+    Ok(accounts)
+}

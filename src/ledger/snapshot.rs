@@ -1,0 +1,248 @@
+//! Whole-ledger snapshots: taking one, and rebuilding a ledger from one after checking it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::expiry::Tombstone;
+use super::{Account, Hold, HoldSlot, Ledger};
+use crate::amount::{Amount, Unit};
+use crate::balance::{AccountSnapshot, HoldSnapshot, NodeSnapshot, Snapshot};
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::ids::HoldId;
+use crate::policy::{LimitKind, Limits};
+use crate::threshold::Alarm;
+
+fn invalid(reason: String) -> Error {
+    Error::InvalidSnapshot { reason }
+}
+
+impl Ledger {
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let nodes = self
+            .nodes_in_order()
+            .into_iter()
+            .map(|index| {
+                let node = self.node(index);
+                NodeSnapshot {
+                    path: node.path.clone(),
+                    state: node.state,
+                    rate_limit: self.rate_limit_at(index),
+                    accounts: Unit::ALL
+                        .into_iter()
+                        .filter(|unit| node.accounts[unit.index()].is_active())
+                        .map(|unit| {
+                            let account = &node.accounts[unit.index()];
+                            AccountSnapshot {
+                                unit,
+                                limit: account.limit,
+                                spent: Amount::from_minor(account.spent, unit),
+                                reserved: Amount::from_minor(account.reserved, unit),
+                                debt: Amount::from_minor(account.debt, unit),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let holds = self
+            .holds
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                let hold = slot.hold.as_ref()?;
+                Some(HoldSnapshot {
+                    id: HoldId::new(index as u32, slot.serial),
+                    node: self.node(hold.node).path.clone(),
+                    held: hold.held,
+                    recorded: hold.recorded,
+                    expires_at: hold.expires,
+                })
+            })
+            .collect();
+        // Reclaimed holds whose node is gone can never commit again: leave them out.
+        let expired_holds = self
+            .tombstones
+            .iter()
+            .filter_map(|(id, tombstone)| {
+                let index = self.live(tombstone.node).ok()?;
+                Some(HoldSnapshot {
+                    id,
+                    node: self.node(index).path.clone(),
+                    held: tombstone.held,
+                    recorded: tombstone.recorded,
+                    expires_at: tombstone.expired_at,
+                })
+            })
+            .collect();
+        Snapshot {
+            nodes,
+            holds,
+            expired_holds,
+            next_serial: self.next_serial,
+        }
+    }
+
+    /// Rebuilds a ledger from `snapshot`, refusing one that breaks a ledger invariant.
+    pub(crate) fn from_snapshot(snapshot: &Snapshot) -> Result<Ledger, Error> {
+        let mut ledger = Ledger::new();
+        for node in &snapshot.nodes {
+            let (parent, name) = match node.path.rsplit_once('/') {
+                Some((parent, name)) => {
+                    let parent = ledger.resolve(parent).map_err(|_| {
+                        invalid(format!("node {} comes before its parent", node.path))
+                    })?;
+                    (Some(parent), name)
+                }
+                None => (None, &*node.path),
+            };
+            let limits = Limits(node.accounts.iter().filter_map(|a| a.limit).collect());
+            let id = ledger.create_node(parent, name, &limits)?;
+            ledger.set_state(id, node.state)?;
+            ledger.set_rate_limit(id, node.rate_limit)?;
+            let index = id.index();
+            for account in &node.accounts {
+                let figures = [account.spent, account.reserved, account.debt];
+                if figures.iter().any(|amount| amount.unit() != account.unit) {
+                    return Err(invalid(format!(
+                        "{}: mixed units in one account",
+                        node.path
+                    )));
+                }
+                let slot = &mut ledger.node_mut(index).accounts[account.unit.index()];
+                *slot = Account {
+                    spent: account.spent.minor_units(),
+                    reserved: account.reserved.minor_units(),
+                    debt: account.debt.minor_units(),
+                    alarm: Alarm::IDLE,
+                    ..Account::default()
+                };
+                slot.set_limit(account.limit);
+                // Levels already passed count as reported: a restore repeats no event.
+                let used = slot.used();
+                slot.alarm.settle(account.limit.as_ref(), used);
+            }
+        }
+        let mut expected_reserved: HashMap<(u32, Unit), i64> = HashMap::new();
+        for hold in &snapshot.holds {
+            let node = ledger.resolve(&hold.node).map_err(|_| {
+                invalid(format!("hold {} is on unknown node {}", hold.id, hold.node))
+            })?;
+            if !hold.held.same_units(&hold.recorded) || hold.held.is_empty() {
+                return Err(invalid(format!("hold {} has mismatched units", hold.id)));
+            }
+            for unit in hold.held.units() {
+                let outstanding = hold.held.minor(unit) - hold.recorded.minor(unit);
+                if outstanding < 0 {
+                    return Err(invalid(format!(
+                        "hold {} recorded more than it held",
+                        hold.id
+                    )));
+                }
+                for index in ledger.path_indices(node.index()) {
+                    *expected_reserved.entry((index, unit)).or_default() += outstanding;
+                }
+            }
+            ledger.place_hold(
+                hold.id,
+                Hold {
+                    node: node.index(),
+                    held: hold.held,
+                    recorded: hold.recorded,
+                    expires: hold.expires_at,
+                },
+            )?;
+        }
+        for hold in &snapshot.expired_holds {
+            let node = ledger.resolve(&hold.node).map_err(|_| {
+                invalid(format!(
+                    "expired hold {} is on unknown node {}",
+                    hold.id, hold.node
+                ))
+            })?;
+            if !hold.held.same_units(&hold.recorded) || hold.held.is_empty() {
+                return Err(invalid(format!(
+                    "expired hold {} has mismatched units",
+                    hold.id
+                )));
+            }
+            ledger.tombstones.insert(
+                hold.id,
+                Tombstone {
+                    node,
+                    held: hold.held,
+                    recorded: hold.recorded,
+                    expired_at: hold.expires_at,
+                },
+            );
+        }
+        for index in ledger.nodes_in_order() {
+            let node = ledger.node(index);
+            for unit in Unit::ALL {
+                let account = &node.accounts[unit.index()];
+                let expected = expected_reserved.get(&(index, unit)).copied().unwrap_or(0);
+                if account.reserved != expected {
+                    return Err(invalid(format!(
+                        "{} reserves {} {unit} but its holds add up to {expected}",
+                        node.path, account.reserved
+                    )));
+                }
+                check_account(&node.path, unit, account)?;
+            }
+        }
+        ledger.rebuild_free_holds();
+        ledger.earliest_expiry = snapshot
+            .holds
+            .iter()
+            .map(|hold| hold.expires_at)
+            .min()
+            .unwrap_or(Timestamp::MAX);
+        ledger.next_serial = snapshot.next_serial.max(ledger.next_serial);
+        Ok(ledger)
+    }
+
+    fn place_hold(&mut self, id: HoldId, hold: Hold) -> Result<(), Error> {
+        let index = id.index() as usize;
+        if index >= self.holds.len() {
+            self.holds.resize_with(index + 1, || HoldSlot {
+                serial: 0,
+                hold: None,
+            });
+        }
+        if self.holds[index].hold.is_some() {
+            return Err(invalid(format!("hold slot of {id} is used twice")));
+        }
+        self.holds[index] = HoldSlot {
+            serial: id.serial(),
+            hold: Some(hold),
+        };
+        self.node_mut(hold.node).live_holds += 1;
+        Ok(())
+    }
+
+    fn rebuild_free_holds(&mut self) {
+        self.free_holds = (0..self.holds.len() as u32)
+            .rev()
+            .filter(|index| self.holds[*index as usize].hold.is_none())
+            .collect();
+    }
+}
+
+fn check_account(path: &Arc<str>, unit: Unit, account: &Account) -> Result<(), Error> {
+    if account.spent < 0 || account.reserved < 0 || account.debt < 0 {
+        return Err(invalid(format!("{path}: negative {unit} figures")));
+    }
+    if let Some(limit) = account.limit {
+        if limit.kind() == LimitKind::Hard
+            && i128::from(account.spent) + i128::from(account.reserved)
+                > i128::from(limit.amount().minor_units())
+        {
+            return Err(invalid(format!(
+                "{path}: spent plus reserved {unit} is above its hard limit"
+            )));
+        }
+    } else if account.debt != 0 {
+        return Err(invalid(format!("{path}: {unit} debt without a limit")));
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! Limits and what happens when work costs more than it reserved.
+
+use crate::amount::{Amount, Unit};
+use crate::error::Error;
+use crate::threshold::Thresholds;
+
+/// Whether a limit stops work or only reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum LimitKind {
+    /// A reserve that would take `spent + reserved` above the limit is refused with
+    /// [`Error::BudgetExceeded`](crate::Error::BudgetExceeded). Never exceeded, under any
+    /// interleaving.
+    Hard,
+    /// Reserves pass even above the limit; the guard reports it
+    /// ([`Guard::over_soft_limit`](crate::Guard::over_soft_limit)) and a `tracing` warning is
+    /// emitted. For budgets you want to watch rather than enforce.
+    Soft,
+}
+
+/// What a commit does when the actual cost is above the amount held.
+///
+/// The policy of the node the guard was reserved on (the *reserving node*) governs the commit.
+/// In every case the money is **recorded**, because spent money must not vanish from the books:
+///
+/// * on each **ancestor**, the excess is taken from the room it has (`limit - spent - reserved`)
+///   and whatever does not fit becomes that ancestor's `debt`;
+/// * on the **reserving node**, the policy decides, as below.
+///
+/// `spent + reserved` therefore never passes a hard limit: an overrun shows up as `debt`, and a
+/// node in debt refuses new reserves with [`Error::InDebt`](crate::Error::InDebt) until
+/// [`Budget::credit`](crate::Budget::credit) repays it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum OveragePolicy {
+    /// The estimate was a promise. Any excess is an error,
+    /// [`Error::OverageRejected`](crate::Error::OverageRejected); the reserving node records the
+    /// held amount as spent and the **whole excess as debt** (never silently taken from its room),
+    /// so the overrunning task stops until someone settles it. Its siblings keep working unless an
+    /// ancestor itself had no room.
+    #[default]
+    Reject,
+    /// The excess is taken from the room of the reserving node and its ancestors if **every** one
+    /// of them has room for it, and the commit succeeds. Otherwise it is recorded as under
+    /// `Reject` and the commit returns [`Error::OverageRejected`](crate::Error::OverageRejected).
+    AllowIfAvailable,
+    /// The excess is taken from the reserving node's room and what does not fit becomes its debt,
+    /// like the ancestors. The commit succeeds while no node on the path ends up with more than
+    /// `limit` of debt; past that the spend is still recorded and the commit returns
+    /// [`Error::OverageRejected`](crate::Error::OverageRejected).
+    AllowWithOverdraft {
+        /// The most debt a node on the path may carry after this commit.
+        limit: Amount,
+    },
+}
+
+/// One limit on a node: an amount of one unit, hard or soft, and an overage policy.
+///
+/// ```
+/// use budget_guard::{Amount, Limit, LimitKind, OveragePolicy};
+/// # fn main() -> budget_guard::Result<()> {
+/// let hard = Limit::hard(Amount::usd("10")?);
+/// let soft = Limit::soft(Amount::tokens(100_000));
+/// let lenient = Limit::hard(Amount::usd("5")?)
+///     .with_overage(OveragePolicy::AllowWithOverdraft { limit: Amount::usd("0.50")? });
+/// assert_eq!(hard.kind(), LimitKind::Hard);
+/// assert_eq!(soft.amount(), Amount::tokens(100_000));
+/// assert!(matches!(lenient.overage(), OveragePolicy::AllowWithOverdraft { .. }));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Limit {
+    amount: Amount,
+    kind: LimitKind,
+    overage: OveragePolicy,
+    #[cfg_attr(feature = "serde", serde(default))]
+    thresholds: Thresholds,
+}
+
+impl Limit {
+    /// A hard limit with the default [`OveragePolicy::Reject`].
+    pub const fn hard(amount: Amount) -> Self {
+        Limit {
+            amount,
+            kind: LimitKind::Hard,
+            overage: OveragePolicy::Reject,
+            thresholds: Thresholds::NONE,
+        }
+    }
+
+    /// A soft limit (reported, not enforced).
+    pub const fn soft(amount: Amount) -> Self {
+        Limit {
+            amount,
+            kind: LimitKind::Soft,
+            overage: OveragePolicy::Reject,
+            thresholds: Thresholds::SOFT,
+        }
+    }
+
+    /// The same limit with another overage policy.
+    pub const fn with_overage(mut self, overage: OveragePolicy) -> Self {
+        self.overage = overage;
+        self
+    }
+
+    /// The same limit with threshold levels, in percent of the limit (typical: `[50, 80, 95]`).
+    ///
+    /// Each level fires one [`Event::ThresholdCrossed`](crate::Event::ThresholdCrossed) when
+    /// usage (`spent + reserved`) reaches it, and fires again only after usage has dropped back
+    /// below it. A soft limit keeps its level at 100 %. Levels are percents from 1 to 1000, at most
+    /// eight per limit; anything else is [`Error::InvalidThreshold`] when the limit is used.
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Limit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let limit = Limit::hard(Amount::usd("10")?).with_thresholds([50, 80, 95]);
+    /// let budget = Budget::builder("team", limit).build()?;
+    /// let guard = budget.reserve(Amount::usd("6")?)?;
+    /// let crossed: Vec<u16> = guard.crossings().iter().map(|c| c.level()).collect();
+    /// assert_eq!(crossed, [50]);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_thresholds(mut self, levels: impl IntoIterator<Item = u16>) -> Self {
+        let mut thresholds = Thresholds::from_levels(levels);
+        if self.kind == LimitKind::Soft {
+            thresholds.insert(100);
+        }
+        self.thresholds = thresholds;
+        self
+    }
+
+    /// The threshold levels (percent of the limit, ascending).
+    pub const fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
+    /// The same limit with another amount (same kind and policy).
+    pub const fn with_amount(mut self, amount: Amount) -> Self {
+        self.amount = amount;
+        self
+    }
+
+    /// The limit amount.
+    pub const fn amount(&self) -> Amount {
+        self.amount
+    }
+
+    /// The unit limited.
+    pub const fn unit(&self) -> Unit {
+        self.amount.unit()
+    }
+
+    /// Hard or soft.
+    pub const fn kind(&self) -> LimitKind {
+        self.kind
+    }
+
+    /// The overage policy.
+    pub const fn overage(&self) -> OveragePolicy {
+        self.overage
+    }
+
+    /// Checks that an overdraft is in the limit's own unit.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        self.thresholds.validate()?;
+        if let OveragePolicy::AllowWithOverdraft { limit: overdraft } = self.overage {
+            self.amount.same_unit(overdraft, "overdraft limit")?;
+        }
+        Ok(())
+    }
+}
+
+/// The limits of one node: at most one per unit. Build it from a [`Limit`], an array of limits, or
+/// [`Limits::none`] for a node that only tracks spend.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits(pub(crate) Vec<Limit>);
+
+impl Limits {
+    /// No limits: the node records spend and holds but never refuses on its own account.
+    pub fn none() -> Self {
+        Limits(Vec::new())
+    }
+
+    /// The limits, in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = &Limit> {
+        self.0.iter()
+    }
+
+    /// Checks each limit and that no unit has two.
+    pub(crate) fn validate(&self, path: &str) -> Result<(), Error> {
+        for (position, limit) in self.0.iter().enumerate() {
+            limit.validate()?;
+            if self.0[..position]
+                .iter()
+                .any(|earlier| earlier.unit() == limit.unit())
+            {
+                return Err(Error::DuplicateLimit {
+                    node: path.to_owned(),
+                    unit: limit.unit(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<Limit> for Limits {
+    fn from(limit: Limit) -> Self {
+        Limits(vec![limit])
+    }
+}
+
+impl<const N: usize> From<[Limit; N]> for Limits {
+    fn from(limits: [Limit; N]) -> Self {
+        Limits(limits.to_vec())
+    }
+}
+
+impl From<Vec<Limit>> for Limits {
+    fn from(limits: Vec<Limit>) -> Self {
+        Limits(limits)
+    }
+}

@@ -1,0 +1,427 @@
+//! The ledger authority: the [`Store`] trait every backend implements, and what its operations
+//! return.
+//!
+//! A `Store` owns the books of one or more budget trees and applies every money rule itself, so
+//! that each operation is atomic wherever the books live: behind a mutex
+//! ([`MemoryStore`](crate::MemoryStore)), in a file, or inside a server-side script.
+
+pub(crate) mod file;
+pub(crate) mod memory;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::amount::{Amount, Unit};
+use crate::balance::{Balance, NodeInfo, Snapshot};
+use crate::cancel::Cancellation;
+use crate::check::Check;
+use crate::clock::Timestamp;
+use crate::cost::Cost;
+use crate::error::Result;
+use crate::expiry::{ExpiredHold, ReserveOptions};
+use crate::ids::{HoldId, NodeId};
+use crate::node_state::NodeState;
+use crate::policy::{Limit, Limits};
+use crate::rate::RateLimit;
+use crate::threshold::Crossings;
+
+/// A granted reservation, as the store reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reservation {
+    /// The new hold.
+    pub hold: HoldId,
+    /// What it holds, per unit. Equal to the request for `reserve`; the granted amount for
+    /// `reserve_up_to`.
+    pub held: Cost,
+    /// A node on the path whose *soft* limit this hold passes (the one with the least room left),
+    /// if any. Hard limits are never passed; they deny.
+    pub over_soft_limit: Option<Arc<str>>,
+    /// Threshold levels this reserve took usage to for the first time since they were last
+    /// re-armed, on the node and its ancestors (see [`Limit::with_thresholds`]). Empty on
+    /// nearly every call; delivered as events by [`Budget`](crate::Budget) after the store call.
+    pub events: Crossings,
+    /// The hold's deadline (see [`crate::expiry`]).
+    pub expires_at: Timestamp,
+    /// Holds reclaimed by expiry that no earlier operation reported: those this reserve
+    /// reclaimed to make room, and those a denied reserve reclaimed before it. Empty on nearly
+    /// every call (no allocation); delivered as events by [`Budget`](crate::Budget).
+    pub expired: Vec<ExpiredHold>,
+}
+
+/// What a successful commit recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Committed {
+    /// The actual cost now counted as spent (including anything `record` already moved).
+    pub spent: Cost,
+    /// The unused part of the hold that went back to the budget, per unit (zero if none).
+    pub returned: Cost,
+    /// The part of the actual cost above the hold that the overage policy allowed, per unit.
+    pub overage: Cost,
+    /// Threshold levels reached by this commit (an overage raises usage; so may spend recorded
+    /// earlier on the hold with [`record`](Store::record)).
+    pub events: Crossings,
+    /// `true` if the hold had been reclaimed by expiry before this commit: the spend above what
+    /// was recorded was charged without a hold (see [`crate::expiry`]) and nothing was returned.
+    pub expired: bool,
+}
+
+/// The ledger authority of one or more budget trees.
+///
+/// # Contract
+///
+/// Implementations must uphold, for every operation and under any interleaving of callers
+/// (threads, processes or machines):
+///
+/// 1. **Atomicity.** An operation either applies its whole effect or returns an error and
+///    changes nothing. A reserve holds on the node *and every ancestor* or on none. The one
+///    exception is [`commit`](Store::commit) returning
+///    [`Error::OverageRejected`](crate::Error::OverageRejected): the spend is recorded and the
+///    error reports the overage (money spent must not vanish from the books).
+/// 2. **Hard limits.** On every node and unit with a hard limit, `spent + reserved <= limit` at
+///    every instant; overruns appear only as `debt`.
+/// 3. **Conservation.** Each hold ends exactly once (commit, release, or reclaim after its
+///    deadline). After it ends, its outstanding amount is no longer reserved anywhere on its path.
+///    A hold is never reclaimed before its deadline, and one past it is reclaimed at the latest
+///    when a reserve would otherwise be denied or at the next [`sweep`](Store::sweep): a crashed
+///    caller's hold is never lost forever.
+/// 4. **Idempotent release.** Releasing a hold that already ended returns `Ok(false)` and changes
+///    nothing, because guards release on drop and a drop may race a commit.
+/// 5. **No user code under a lock.** A store calls back into nothing: events and callbacks are
+///    delivered by the caller after the operation returns.
+/// 6. **Validation.** Bad input (zero or mismatched amounts, unknown node or hold, invalid names)
+///    is a typed error that changes nothing.
+///
+/// The crate's conformance suite (`budget_guard::conformance`, feature `conformance`) checks these
+/// rules against any implementation; run it for yours.
+///
+/// # Holds and crashes
+///
+/// A reservation is a resource held *between* calls. Whoever obtains a [`HoldId`] must end it with
+/// `commit` or `release`; [`Guard`](crate::Guard) does this on drop. Holds of callers that died
+/// are reclaimed once their deadline passes (see [`crate::expiry`]). Stores read time only
+/// through a [`Clock`](crate::Clock): at most once per reserve, never on commit.
+///
+/// The trait is object-safe; [`Budget`](crate::Budget) uses it as `Arc<dyn Store>`.
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Creates a node named `name` under `parent` (`None` creates a root) with `limits`.
+    ///
+    /// # Errors
+    /// [`UnknownNode`](crate::Error::UnknownNode) for a stale parent,
+    /// [`InvalidName`](crate::Error::InvalidName), [`DuplicateNode`](crate::Error::DuplicateNode),
+    /// [`DuplicateLimit`](crate::Error::DuplicateLimit), and
+    /// [`UnitMismatch`](crate::Error::UnitMismatch) for an overdraft in another unit.
+    fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId>;
+
+    /// Removes a node that has no children and no live holds. Its spend stays counted in its
+    /// ancestors.
+    ///
+    /// # Errors
+    /// [`UnknownNode`](crate::Error::UnknownNode), [`NodeInUse`](crate::Error::NodeInUse),
+    /// [`RootRemoval`](crate::Error::RootRemoval).
+    fn remove_node(&self, node: NodeId) -> Result<()>;
+
+    /// The id of the node at `path` (`acme/support/agent-7`).
+    ///
+    /// # Errors
+    /// [`UnknownNode`](crate::Error::UnknownNode).
+    fn resolve(&self, path: &str) -> Result<NodeId>;
+
+    /// Holds `cost` on `node` and every ancestor, atomically, with the default
+    /// [`ReserveOptions`] (a 60 s TTL). Provided: calls [`reserve_with`](Store::reserve_with).
+    ///
+    /// # Errors
+    /// As [`reserve_with`](Store::reserve_with).
+    fn reserve(&self, node: NodeId, cost: &Cost) -> Result<Reservation> {
+        self.reserve_with(node, cost, &ReserveOptions::DEFAULT)
+    }
+
+    /// Holds `cost` on `node` and every ancestor, atomically, until the store's clock passes
+    /// `now + options.ttl` (the clock is read once). A reserve that would be denied first
+    /// reclaims every hold past its deadline, then checks again; the reclaimed holds are reported
+    /// in [`Reservation::expired`] (or by the next sweep if the reserve is still denied).
+    ///
+    /// # Errors
+    /// [`BudgetExceeded`](crate::Error::BudgetExceeded) naming the limiting node,
+    /// [`InDebt`](crate::Error::InDebt), [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted),
+    /// [`InvalidAmount`](crate::Error::InvalidAmount) for an empty or zero cost,
+    /// [`InvalidDuration`](crate::Error::InvalidDuration) for a zero TTL,
+    /// [`Overflow`](crate::Error::Overflow), [`UnknownNode`](crate::Error::UnknownNode).
+    fn reserve_with(
+        &self,
+        node: NodeId,
+        cost: &Cost,
+        options: &ReserveOptions,
+    ) -> Result<Reservation>;
+
+    /// The dry run of [`reserve`](Store::reserve): what a reserve of `cost` on `node` would do
+    /// now, by the same rules, holding nothing. Like a reserve, a check that a hard limit would
+    /// deny first reclaims holds past their deadline (allowed at any time after it; reported in
+    /// [`Check::expired`]). Refusals are verdicts ([`Check::verdict`]), not errors.
+    ///
+    /// # Errors
+    /// [`InvalidAmount`](crate::Error::InvalidAmount) for an empty or zero cost,
+    /// [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted), [`Overflow`](crate::Error::Overflow),
+    /// [`UnknownNode`](crate::Error::UnknownNode).
+    fn check(&self, node: NodeId, cost: &Cost) -> Result<Check>;
+
+    /// Holds as much as the path has room for, at least `min` and at most `max` (one unit), with
+    /// the default [`ReserveOptions`]. Provided: calls
+    /// [`reserve_up_to_with`](Store::reserve_up_to_with).
+    ///
+    /// # Errors
+    /// As [`reserve_up_to_with`](Store::reserve_up_to_with).
+    fn reserve_up_to(&self, node: NodeId, min: Amount, max: Amount) -> Result<Reservation> {
+        self.reserve_up_to_with(node, min, max, &ReserveOptions::DEFAULT)
+    }
+
+    /// As [`reserve_up_to`](Store::reserve_up_to), with a deadline as in
+    /// [`reserve_with`](Store::reserve_with); expired holds are reclaimed when not even `min`
+    /// fits.
+    ///
+    /// # Errors
+    /// As [`reserve_with`](Store::reserve_with) when not even `min` fits; `InvalidAmount` when
+    /// `min > max`.
+    fn reserve_up_to_with(
+        &self,
+        node: NodeId,
+        min: Amount,
+        max: Amount,
+        options: &ReserveOptions,
+    ) -> Result<Reservation>;
+
+    /// The heartbeat: moves a live hold's deadline to the store's `now + ttl` (earlier or later)
+    /// and returns it. A hold past its deadline that was not reclaimed yet is still live and is
+    /// extended.
+    ///
+    /// # Errors
+    /// [`ReservationExpired`](crate::Error::ReservationExpired) if the hold was reclaimed,
+    /// [`UnknownHold`](crate::Error::UnknownHold) if it ended otherwise,
+    /// [`InvalidDuration`](crate::Error::InvalidDuration) for a zero `ttl`. Nothing changes.
+    fn extend(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp>;
+
+    /// Reclaims every hold whose deadline has passed (its outstanding part returns to the budget
+    /// on the whole path; recorded spend stays spent) and returns every reclaimed hold not
+    /// reported before, including those reclaimed by denied reserves. Each reclaimed hold is
+    /// reported exactly once, here or in [`Reservation::expired`].
+    ///
+    /// # Errors
+    /// Only store failures.
+    fn sweep(&self) -> Result<Vec<ExpiredHold>>;
+
+    /// Moves `partial` of a live hold into spent (streaming). A partial spend past the hold grows
+    /// the hold if every node has room; otherwise nothing is recorded.
+    ///
+    /// # Errors
+    /// [`BudgetExceeded`](crate::Error::BudgetExceeded) (nothing recorded),
+    /// [`ReservationExpired`](crate::Error::ReservationExpired) for a reclaimed hold,
+    /// [`UnknownHold`](crate::Error::UnknownHold), [`UnitMismatch`](crate::Error::UnitMismatch).
+    fn record(&self, hold: HoldId, partial: &Cost) -> Result<()>;
+
+    /// Ends a hold with its *total* actual cost, returning the unused rest. A hold past its
+    /// deadline but not reclaimed commits normally; a reclaimed hold's spend is recorded without
+    /// a hold where the limits allow ([`Committed::expired`], see [`crate::expiry`]).
+    ///
+    /// # Errors
+    /// [`ReservationExpired`](crate::Error::ReservationExpired): the hold was reclaimed and its
+    /// spend does not fit (nothing recorded);
+    /// [`OverageRejected`](crate::Error::OverageRejected) (hold ended, spend recorded);
+    /// [`UnknownHold`](crate::Error::UnknownHold), [`UnitMismatch`](crate::Error::UnitMismatch),
+    /// [`InvalidAmount`](crate::Error::InvalidAmount) below the recorded spend, and
+    /// [`Overflow`](crate::Error::Overflow) (hold unchanged and still live).
+    fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed>;
+
+    /// Ends a hold without spending its outstanding part. `Ok(false)` if it had already ended.
+    ///
+    /// # Errors
+    /// Only store failures ([`Store`](crate::Error::Store)).
+    fn release(&self, hold: HoldId) -> Result<bool>;
+
+    /// A counter that must change (it may change more often) whenever the answer of
+    /// [`cancellation`](Store::cancellation) may have changed for some live hold: a node state
+    /// changed, a hold was reclaimed, an overage was recorded, a limit changed, or spend reached a
+    /// hard limit. [`Guard::is_cancelled`](crate::Guard::is_cancelled) compares it and asks
+    /// `cancellation` only when it moved, so the check usually costs one atomic load.
+    ///
+    /// The provided implementation returns `None`: no counter, guards ask every time.
+    fn cancel_epoch(&self) -> Option<u64> {
+        None
+    }
+
+    /// Why the work of hold `hold` should stop, if it should (see [`Cancellation`]): a frozen or
+    /// closed node on its path (the nearest one), the hold reclaimed by expiry
+    /// ([`Cancellation::Expired`], while remembered), a hard limit on its path in one of its
+    /// units used up by spend or a node there in debt ([`Cancellation::Exhausted`]), or the hold
+    /// ended otherwise ([`Cancellation::Ended`]). Changes nothing.
+    ///
+    /// # Errors
+    /// Only store failures.
+    fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>>;
+
+    /// Sets a node's [`NodeState`] and returns the previous one. Frozen and closed apply to the
+    /// whole subtree: every later reserve on the node or below it fails with
+    /// [`Frozen`](crate::Error::Frozen) or [`Closed`](crate::Error::Closed) naming the node;
+    /// live holds keep committing and releasing (see [`NodeState`]).
+    ///
+    /// # Errors
+    /// [`UnknownNode`](crate::Error::UnknownNode).
+    fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState>;
+
+    /// Sets (`Some`) or removes (`None`) the node's request rate limit and returns the previous
+    /// one. Every later reserve on the node or below it must then fit the rate limit *and* the
+    /// budget in one atomic step: a reserve denied by either takes neither money nor a rate slot
+    /// ([`RateLimited`](crate::Error::RateLimited) carries the exact `retry_after`; see
+    /// [`crate::rate`]). The configuration is part of the books ([`Snapshot`]); recent request
+    /// times need not survive a restore.
+    ///
+    /// The provided implementation refuses with a [`Store`](crate::Error::Store) error, for
+    /// stores written before rate limits existed.
+    ///
+    /// # Errors
+    /// [`UnknownNode`](crate::Error::UnknownNode),
+    /// [`InvalidRateLimit`](crate::Error::InvalidRateLimit).
+    fn set_rate_limit(&self, node: NodeId, limit: Option<RateLimit>) -> Result<Option<RateLimit>> {
+        let _ = (node, limit);
+        Err(crate::error::StoreError::new("this store does not support rate limits").into())
+    }
+
+    /// Sets or replaces the node's limit in `limit.unit()`. A raised limit repays debt first.
+    ///
+    /// # Errors
+    /// [`LimitBelowUsage`](crate::Error::LimitBelowUsage) for a hard limit below
+    /// `spent + reserved`; [`UnknownNode`](crate::Error::UnknownNode);
+    /// [`UnitMismatch`](crate::Error::UnitMismatch) for an overdraft in another unit.
+    fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance>;
+
+    /// Removes the node's limit in `unit`; the node keeps tracking that unit.
+    ///
+    /// # Errors
+    /// [`UnknownNode`](crate::Error::UnknownNode).
+    fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance>;
+
+    /// Adds funds to a node: raises its limit by `amount`, repaying debt first.
+    ///
+    /// # Errors
+    /// [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted) without a limit in that unit,
+    /// [`InvalidAmount`](crate::Error::InvalidAmount) for zero, [`Overflow`](crate::Error::Overflow).
+    fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance>;
+
+    /// Takes funds from a node: lowers its limit by `amount`.
+    ///
+    /// # Errors
+    /// [`LimitBelowUsage`](crate::Error::LimitBelowUsage) if that would leave less than is spent
+    /// and held; otherwise as [`credit`](Store::credit).
+    fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance>;
+
+    /// The node's balance in `unit`.
+    ///
+    /// # Errors
+    /// [`UnknownNode`](crate::Error::UnknownNode).
+    fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance>;
+
+    /// The node's path, parent, children and balances.
+    ///
+    /// # Errors
+    /// [`UnknownNode`](crate::Error::UnknownNode).
+    fn node_info(&self, node: NodeId) -> Result<NodeInfo>;
+
+    /// The complete state, consistent at one instant.
+    ///
+    /// # Errors
+    /// Only store failures.
+    fn snapshot(&self) -> Result<Snapshot>;
+
+    /// Replaces the complete state with `snapshot`, after checking it. Node ids handed out
+    /// before are invalidated (paths stay valid); hold ids are kept.
+    ///
+    /// # Errors
+    /// [`InvalidSnapshot`](crate::Error::InvalidSnapshot) for an inconsistent snapshot (the store
+    /// is left unchanged).
+    fn restore(&self, snapshot: &Snapshot) -> Result<()>;
+}
+
+macro_rules! forward_store {
+    ($($wrapper:ty),*) => {$(
+        impl<S: Store + ?Sized> Store for $wrapper {
+            fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
+                (**self).create_node(parent, name, limits)
+            }
+            fn remove_node(&self, node: NodeId) -> Result<()> {
+                (**self).remove_node(node)
+            }
+            fn resolve(&self, path: &str) -> Result<NodeId> {
+                (**self).resolve(path)
+            }
+            fn reserve(&self, node: NodeId, cost: &Cost) -> Result<Reservation> {
+                (**self).reserve(node, cost)
+            }
+            fn reserve_with(&self, node: NodeId, cost: &Cost, options: &ReserveOptions) -> Result<Reservation> {
+                (**self).reserve_with(node, cost, options)
+            }
+            fn check(&self, node: NodeId, cost: &Cost) -> Result<Check> {
+                (**self).check(node, cost)
+            }
+            fn reserve_up_to(&self, node: NodeId, min: Amount, max: Amount) -> Result<Reservation> {
+                (**self).reserve_up_to(node, min, max)
+            }
+            fn reserve_up_to_with(&self, node: NodeId, min: Amount, max: Amount, options: &ReserveOptions) -> Result<Reservation> {
+                (**self).reserve_up_to_with(node, min, max, options)
+            }
+            fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
+                (**self).set_state(node, state)
+            }
+            fn cancel_epoch(&self) -> Option<u64> {
+                (**self).cancel_epoch()
+            }
+            fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>> {
+                (**self).cancellation(hold)
+            }
+            fn extend(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp> {
+                (**self).extend(hold, ttl)
+            }
+            fn sweep(&self) -> Result<Vec<ExpiredHold>> {
+                (**self).sweep()
+            }
+            fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
+                (**self).record(hold, partial)
+            }
+            fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
+                (**self).commit(hold, actual)
+            }
+            fn release(&self, hold: HoldId) -> Result<bool> {
+                (**self).release(hold)
+            }
+            fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {
+                (**self).set_limit(node, limit)
+            }
+            fn set_rate_limit(&self, node: NodeId, limit: Option<RateLimit>) -> Result<Option<RateLimit>> {
+                (**self).set_rate_limit(node, limit)
+            }
+            fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+                (**self).remove_limit(node, unit)
+            }
+            fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+                (**self).credit(node, amount)
+            }
+            fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+                (**self).debit(node, amount)
+            }
+            fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+                (**self).balance(node, unit)
+            }
+            fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
+                (**self).node_info(node)
+            }
+            fn snapshot(&self) -> Result<Snapshot> {
+                (**self).snapshot()
+            }
+            fn restore(&self, snapshot: &Snapshot) -> Result<()> {
+                (**self).restore(snapshot)
+            }
+        }
+    )*};
+}
+
+forward_store!(Arc<S>, Box<S>);

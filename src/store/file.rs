@@ -1,0 +1,627 @@
+//! [`FileStore`]: the ledger kept in memory and made durable by an append-only, checksummed log
+//! with group commit, snapshots and compaction.
+//!
+//! The format, every fsync and the crash argument are in `docs/file-format.md`, rendered in the
+//! [`FileStore`] docs.
+
+#[path = "file/format.rs"]
+mod format;
+#[path = "file/log.rs"]
+mod log;
+#[path = "file/recover.rs"]
+mod recover;
+
+use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use self::log::{Log, replace_file, snapshot_file};
+use crate::amount::{Amount, Unit};
+use crate::balance::{Balance, NodeInfo, Snapshot};
+use crate::cancel::Cancellation;
+use crate::check::Check;
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::cost::Cost;
+use crate::error::{Error, Result, StoreError};
+use crate::expiry::{ExpiredHold, ReserveOptions, validate_ttl};
+use crate::ids::{HoldId, NodeId};
+use crate::ledger::{Lease, Ledger};
+use crate::node_state::NodeState;
+use crate::policy::{Limit, Limits};
+use crate::store::{Committed, Reservation, Store};
+
+/// When an operation of a [`FileStore`] counts as done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Acknowledge after the record is on disk (`fdatasync`), sharing each sync among concurrent
+    /// writers (group commit). A crash, kill -9 or power loss loses no acknowledged operation.
+    #[default]
+    Sync,
+    /// Acknowledge at once; a background thread writes and syncs every `interval`.
+    /// **Loss window:** a crash or power loss loses the operations of at most the last `interval`
+    /// plus one sync. [`FileStore::sync`] closes the window on demand.
+    Batched {
+        /// Time between background syncs.
+        interval: Duration,
+    },
+    /// Hand each record to the operating system before acknowledging, never `fsync` (except at
+    /// compaction). Survives the process being killed, not an OS crash or power loss. For tests.
+    Unsynced,
+}
+
+/// How to open a [`FileStore`].
+///
+/// ```
+/// use budget_guard::{Durability, FileStore};
+/// # fn main() -> budget_guard::Result<()> {
+/// # let path = std::env::temp_dir().join(format!("bg-doc-options-{}.bg", std::process::id()));
+/// let store = FileStore::options()
+///     .durability(Durability::Unsynced)
+///     .release_orphaned_holds(true)
+///     .open(&path)?;
+/// # drop(store); let _ = std::fs::remove_file(&path);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct FileStoreOptions {
+    durability: Durability,
+    release_orphaned_holds: bool,
+    compact_after: u64,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for FileStoreOptions {
+    fn default() -> Self {
+        FileStoreOptions {
+            durability: Durability::Sync,
+            release_orphaned_holds: false,
+            compact_after: 16 << 20,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl FileStoreOptions {
+    /// The defaults: [`Durability::Sync`], holds kept, compaction past 16 MiB of log.
+    pub fn new() -> Self {
+        FileStoreOptions::default()
+    }
+
+    /// When operations are acknowledged (default [`Durability::Sync`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Release every live hold at open (default `false`: holds survive with their ids). Use it
+    /// when the file has one owner process whose guards died with it.
+    pub fn release_orphaned_holds(mut self, release: bool) -> Self {
+        self.release_orphaned_holds = release;
+        self
+    }
+
+    /// Read time (hold deadlines) from `clock` instead of the [`SystemClock`]. Deadlines are
+    /// stored in the file as Unix nanoseconds, so a reopened store keeps them.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Rewrite the file as one snapshot once the log passes `bytes` (default 16 MiB).
+    pub fn compact_after(mut self, bytes: u64) -> Self {
+        self.compact_after = bytes;
+        self
+    }
+
+    /// Opens (or creates) the budget file at `path`, recovers its state and takes the exclusive
+    /// lock `<path>.lock`. The file is rewritten as one snapshot (dropping a torn tail) only
+    /// after recovery succeeded.
+    ///
+    /// # Errors
+    /// * [`Error::Locked`] if another store (in this or another process) has the file open;
+    /// * [`Error::NotABudgetFile`] for an empty or foreign file,
+    ///   [`Error::UnsupportedVersion`] for a newer format, [`Error::Corrupted`] for damage a
+    ///   crash cannot explain (the file is left as it is in all three cases);
+    /// * [`Error::Store`] for I/O failures (an unwritable directory, a path that is a directory).
+    ///
+    /// Every message names `path`.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<FileStore> {
+        let path = path.as_ref().to_path_buf();
+        let lock = take_lock(&path)?;
+        let mut ledger = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let recovered = recover::recover(&path, &bytes)?;
+                if recovered.torn_bytes > 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        torn_bytes = recovered.torn_bytes,
+                        "dropping a torn tail (a write the last process did not finish)"
+                    );
+                }
+                tracing::debug!(path = %path.display(), records = recovered.records, "recovered");
+                recovered.ledger
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ledger::new(),
+            Err(error) => return Err(io_error(&path, "cannot read", error)),
+        };
+        if self.release_orphaned_holds {
+            for hold in ledger.snapshot().holds {
+                ledger.release(hold.id)?;
+            }
+        }
+        let bytes = snapshot_file(&ledger);
+        let file = replace_file(&path, &bytes).map_err(|e| io_error(&path, "cannot write", e))?;
+        let epoch = ledger.epoch_cell();
+        let log = Arc::new(Log::new(
+            path,
+            ledger,
+            Box::new(file),
+            bytes.len() as u64,
+            self.compact_after,
+        ));
+        let flusher = match self.durability {
+            Durability::Batched { interval } => Some(Flusher::start(&log, interval)),
+            Durability::Sync | Durability::Unsynced => None,
+        };
+        Ok(FileStore {
+            log,
+            durability: self.durability,
+            flusher,
+            clock: Arc::clone(&self.clock),
+            epoch,
+            _lock: lock,
+        })
+    }
+}
+
+fn io_error(path: &Path, what: &str, error: io::Error) -> Error {
+    Error::Store(StoreError::with_source(
+        format!("{}: {what}: {error}", path.display()),
+        error,
+    ))
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+fn take_lock(path: &Path) -> Result<File> {
+    let lock_path = lock_path(path);
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| io_error(path, "cannot create the lock file", e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(TryLockError::WouldBlock) => Err(Error::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(TryLockError::Error(error)) => Err(io_error(path, "cannot lock", error)),
+    }
+}
+
+/// The background writer of [`Durability::Batched`].
+#[derive(Debug)]
+struct Flusher {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Flusher {
+    fn start(log: &Arc<Log>, interval: Duration) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let log = Arc::clone(log);
+        let thread = std::thread::Builder::new()
+            .name("budget-guard-flush".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    let appended = log.books.lock().appended;
+                    if log.wait(appended, true).is_err() {
+                        return; // fail-stop: every operation now reports the failure
+                    }
+                }
+            })
+            .expect("spawn the budget-guard flush thread");
+        Flusher { stop, thread }
+    }
+}
+
+/// A [`Store`] whose books survive restarts, crashes and `kill -9`: the ledger in memory, every
+/// change appended to a checksummed log file and synced before it is acknowledged.
+///
+/// The sections below draw the file format byte by byte, list every fsync and argue what a crash
+/// at each step leaves behind (`docs/file-format.md`).
+///
+/// ```
+/// use budget_guard::{Amount, Budget, FileStore, Limit, Store, Unit};
+/// # fn main() -> budget_guard::Result<()> {
+/// # let path = std::env::temp_dir().join(format!("bg-doc-filestore-{}.bg", std::process::id()));
+/// # let _ = std::fs::remove_file(&path);
+/// let store = std::sync::Arc::new(FileStore::open(&path)?);
+/// let org = Budget::builder("acme", Limit::hard(Amount::usd("10")?)).build_shared(store.clone())?;
+/// org.reserve(Amount::usd("2")?)?.commit(Amount::usd("1.5")?)?; // on disk before this returns
+/// drop(org);
+/// drop(store);
+///
+/// let reopened = FileStore::open(&path)?;
+/// let acme = reopened.resolve("acme")?;
+/// assert_eq!(reopened.balance(acme, Unit::Usd)?.spent, Amount::usd("1.5")?);
+/// # drop(reopened); let _ = std::fs::remove_file(&path);
+/// # Ok(()) }
+/// ```
+///
+#[doc = include_str!("../../docs/file-format.md")]
+pub struct FileStore {
+    log: Arc<Log>,
+    durability: Durability,
+    flusher: Option<Flusher>,
+    clock: Arc<dyn Clock>,
+    /// The ledger's cancellation counter, read without the lock.
+    epoch: Arc<AtomicU64>,
+    /// Held for the store's lifetime; closing it releases the lock.
+    _lock: File,
+}
+
+impl fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStore")
+            .field("path", &self.log.path)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileStore {
+    /// Opens (or creates) the budget file at `path` with the default options.
+    ///
+    /// # Errors
+    /// As [`FileStoreOptions::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<FileStore> {
+        FileStoreOptions::new().open(path)
+    }
+
+    /// Options for [`FileStoreOptions::open`].
+    pub fn options() -> FileStoreOptions {
+        FileStoreOptions::new()
+    }
+
+    /// Reads the state of the file at `path` without locking or writing it (it may be open in
+    /// another process): the read-only inspection open. A torn tail is ignored, as at open.
+    ///
+    /// # Errors
+    /// As [`FileStoreOptions::open`], except `Locked`.
+    pub fn inspect(path: impl AsRef<Path>) -> Result<Snapshot> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| io_error(path, "cannot read", e))?;
+        Ok(recover::recover(path, &bytes)?.ledger.snapshot())
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.log.path
+    }
+
+    /// Makes every operation applied so far durable (for [`Durability::Batched`] and
+    /// [`Durability::Unsynced`]; a no-op under `Sync`).
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the write or sync fails; the store then stops (fail-stop).
+    pub fn sync(&self) -> Result<()> {
+        self.log.check_alive()?;
+        let appended = self.log.books.lock().appended;
+        self.log.wait(appended, true)
+    }
+
+    /// Rewrites the file as one snapshot of the current state now (it also happens at open and
+    /// once the log passes [`FileStoreOptions::compact_after`]).
+    ///
+    /// # Errors
+    /// [`Error::Store`] if writing the new file fails; the store then stops (fail-stop).
+    pub fn compact(&self) -> Result<()> {
+        self.log.check_alive()?;
+        self.log.compact_now()
+    }
+
+    /// How many times the store has synced the file since it was opened (group commit makes
+    /// this smaller than the number of operations; the benchmarks report the ratio).
+    pub fn syncs(&self) -> u64 {
+        self.log.writer.lock().syncs
+    }
+
+    /// Applies a change to the ledger and logs it (when `change` appended a record), then waits
+    /// as the durability mode says.
+    fn change<T>(&self, change: impl FnOnce(&mut Ledger, &mut Vec<u8>) -> Result<T>) -> Result<T> {
+        self.log.check_alive()?;
+        let (result, seq) = {
+            let mut books = self.log.books.lock();
+            let books = &mut *books;
+            let before = books.pending.len();
+            let result = change(&mut books.ledger, &mut books.pending);
+            if books.pending.len() == before {
+                return result;
+            }
+            books.appended += 1;
+            (result, books.appended)
+        };
+        match self.durability {
+            Durability::Sync => self.log.wait(seq, true)?,
+            Durability::Unsynced => self.log.wait(seq, false)?,
+            Durability::Batched { .. } => {}
+        }
+        result
+    }
+
+    fn read<T>(&self, read: impl FnOnce(&Ledger) -> Result<T>) -> Result<T> {
+        self.log.check_alive()?;
+        read(&self.log.books.lock().ledger)
+    }
+}
+
+impl Drop for FileStore {
+    fn drop(&mut self) {
+        if let Some(flusher) = self.flusher.take() {
+            drop(flusher.stop);
+            let _ = flusher.thread.join();
+        }
+        // Best effort: Batched and Unsynced records reach the disk on a clean close. Errors
+        // cannot be reported from drop; nothing acknowledged under `Sync` depends on this.
+        if self.log.check_alive().is_ok() {
+            let _ = self.sync();
+        }
+    }
+}
+
+fn push(pending: &mut Vec<u8>, write: impl FnOnce(&mut format::Enc<'_>)) {
+    format::push_record(pending, write);
+}
+
+/// Logs one expire record per hold an operation reclaimed, before the operation's own record,
+/// so replay reclaims them at the same point.
+fn push_expired(pending: &mut Vec<u8>, reclaimed: &[ExpiredHold]) {
+    for expired in reclaimed {
+        push(pending, |e| e.expire(expired.hold));
+    }
+}
+
+impl FileStore {
+    fn lease(&self, options: &ReserveOptions) -> Result<Lease> {
+        options.validate()?;
+        let now = self.clock.now();
+        Ok(Lease {
+            now: Some(now),
+            expires: now.saturating_add(options.ttl),
+        })
+    }
+
+    /// Applies a reserve, logging the holds it reclaimed (also when it was denied) and the new
+    /// hold with its deadline.
+    fn reserve_logged(
+        &self,
+        node: NodeId,
+        lease: Lease,
+        reserve: impl FnOnce(&mut Ledger) -> Result<Reservation>,
+    ) -> Result<Reservation> {
+        self.change(|ledger, pending| {
+            let before = ledger.reclaimed().len();
+            let outcome = reserve(ledger);
+            match &outcome {
+                Ok(granted) => {
+                    push_expired(pending, granted.expired.get(before..).unwrap_or_default());
+                    push(pending, |e| {
+                        e.reserve(node, &granted.held, granted.hold, lease.expires);
+                    });
+                }
+                Err(_) => push_expired(pending, &ledger.reclaimed()[before..]),
+            }
+            outcome
+        })
+    }
+}
+
+impl Store for FileStore {
+    fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
+        self.change(|ledger, pending| {
+            let id = ledger.create_node(parent, name, limits)?;
+            push(pending, |e| e.create_node(parent, name, limits, id));
+            Ok(id)
+        })
+    }
+
+    fn remove_node(&self, node: NodeId) -> Result<()> {
+        self.change(|ledger, pending| {
+            ledger.remove_node(node)?;
+            push(pending, |e| e.remove_node(node));
+            Ok(())
+        })
+    }
+
+    fn resolve(&self, path: &str) -> Result<NodeId> {
+        self.read(|ledger| ledger.resolve(path))
+    }
+
+    fn cancel_epoch(&self) -> Option<u64> {
+        Some(self.epoch.load(Ordering::Acquire))
+    }
+
+    fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>> {
+        self.read(|ledger| Ok(ledger.cancellation(hold)))
+    }
+
+    fn reserve_with(
+        &self,
+        node: NodeId,
+        cost: &Cost,
+        options: &ReserveOptions,
+    ) -> Result<Reservation> {
+        let lease = self.lease(options)?;
+        self.reserve_logged(node, lease, |ledger| ledger.reserve_at(node, cost, lease))
+    }
+
+    fn check(&self, node: NodeId, cost: &Cost) -> Result<Check> {
+        let now = self.clock.now();
+        // Holds nothing; only the expired holds it reclaims are logged.
+        self.change(|ledger, pending| {
+            let before = ledger.reclaimed().len();
+            let check = ledger.check_at(node, cost, Some(now));
+            match &check {
+                Ok(check) => push_expired(pending, check.expired.get(before..).unwrap_or_default()),
+                Err(_) => push_expired(pending, &ledger.reclaimed()[before..]),
+            }
+            check
+        })
+    }
+
+    fn reserve_up_to_with(
+        &self,
+        node: NodeId,
+        min: Amount,
+        max: Amount,
+        options: &ReserveOptions,
+    ) -> Result<Reservation> {
+        let lease = self.lease(options)?;
+        self.reserve_logged(node, lease, |ledger| {
+            ledger.reserve_up_to_at(node, min, max, lease)
+        })
+    }
+
+    fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
+        self.change(|ledger, pending| {
+            let previous = ledger.set_state(node, state)?;
+            push(pending, |e| e.set_state(node, state));
+            Ok(previous)
+        })
+    }
+
+    fn extend(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp> {
+        validate_ttl(ttl, "a heartbeat's ttl")?;
+        let expires = self.clock.now().saturating_add(ttl);
+        self.change(|ledger, pending| {
+            let expires = ledger.extend(hold, expires)?;
+            push(pending, |e| e.extend(hold, expires));
+            Ok(expires)
+        })
+    }
+
+    fn sweep(&self) -> Result<Vec<ExpiredHold>> {
+        let now = self.clock.now();
+        self.change(|ledger, pending| {
+            let before = ledger.reclaimed().len();
+            let expired = ledger.sweep(now);
+            push_expired(pending, &expired[before..]);
+            Ok(expired)
+        })
+    }
+
+    fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
+        self.change(|ledger, pending| {
+            ledger.record(hold, partial)?;
+            push(pending, |e| e.record(hold, partial));
+            Ok(())
+        })
+    }
+
+    fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
+        self.change(|ledger, pending| {
+            let outcome = ledger.commit(hold, actual);
+            // An overage rejection ended the hold and recorded the spend: log it too.
+            if matches!(outcome, Ok(_) | Err(Error::OverageRejected { .. })) {
+                push(pending, |e| e.commit(hold, actual));
+            }
+            outcome
+        })
+    }
+
+    fn release(&self, hold: HoldId) -> Result<bool> {
+        self.change(|ledger, pending| {
+            let released = ledger.release(hold)?;
+            if released {
+                push(pending, |e| e.release(hold));
+            }
+            Ok(released)
+        })
+    }
+
+    fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {
+        self.change(|ledger, pending| {
+            let balance = ledger.set_limit(node, limit)?;
+            push(pending, |e| e.set_limit(node, &limit));
+            Ok(balance)
+        })
+    }
+
+    fn set_rate_limit(
+        &self,
+        node: NodeId,
+        limit: Option<crate::rate::RateLimit>,
+    ) -> Result<Option<crate::rate::RateLimit>> {
+        self.change(|ledger, pending| {
+            let previous = ledger.set_rate_limit(node, limit)?;
+            push(pending, |e| e.set_rate_limit(node, limit.as_ref()));
+            Ok(previous)
+        })
+    }
+
+    fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+        self.change(|ledger, pending| {
+            let balance = ledger.remove_limit(node, unit)?;
+            push(pending, |e| e.remove_limit(node, unit));
+            Ok(balance)
+        })
+    }
+
+    fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+        self.change(|ledger, pending| {
+            let balance = ledger.credit(node, amount)?;
+            push(pending, |e| e.credit(node, amount));
+            Ok(balance)
+        })
+    }
+
+    fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+        self.change(|ledger, pending| {
+            let balance = ledger.debit(node, amount)?;
+            push(pending, |e| e.debit(node, amount));
+            Ok(balance)
+        })
+    }
+
+    fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+        self.read(|ledger| ledger.balance(node, unit))
+    }
+
+    fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
+        self.read(|ledger| ledger.node_info(node))
+    }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        self.read(|ledger| Ok(ledger.snapshot()))
+    }
+
+    fn restore(&self, snapshot: &Snapshot) -> Result<()> {
+        // Check and build outside the lock; swap and log under it. The record is a snapshot of
+        // the *restored* ledger, so replay rebuilds exactly what callers now see.
+        let mut restored = Ledger::from_snapshot(snapshot)?;
+        self.change(|ledger, pending| {
+            restored.adopt_epoch(ledger);
+            *ledger = restored;
+            log::snapshot_record(pending, ledger);
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "file/tests.rs"]
+mod tests;

@@ -1,0 +1,308 @@
+//! The log writer: group commit, fail-stop, and atomic file replacement (compaction).
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::format::{self, Enc};
+use crate::error::{Error, StoreError};
+use crate::ids::NodeId;
+use crate::ledger::Ledger;
+
+/// Where log bytes go. A real file in production; tests wrap it to fail the Nth write or sync.
+pub(super) trait LogFile: Send + fmt::Debug {
+    /// Appends all of `bytes`.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes every appended byte durable (`fdatasync`).
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+impl LogFile for File {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// The ledger and the records applied to it but not yet handed to the file.
+#[derive(Debug)]
+pub(super) struct Books {
+    pub(super) ledger: Ledger,
+    /// Framed records, in the order their operations were applied.
+    pub(super) pending: Vec<u8>,
+    /// Sequence number of the last record appended to `pending`.
+    pub(super) appended: u64,
+}
+
+/// The file side, touched only by the current leader.
+#[derive(Debug)]
+pub(super) struct Writer {
+    pub(super) file: Box<dyn LogFile>,
+    /// Bytes in the current file.
+    pub(super) len: u64,
+    /// The buffer swapped with `Books::pending` (keeps its capacity between flushes).
+    spare: Vec<u8>,
+    /// Bytes written since the last sync.
+    dirty: bool,
+    /// Syncs issued (for the benchmarks' "operations per sync").
+    pub(super) syncs: u64,
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    /// Last sequence number handed to the OS.
+    written: u64,
+    /// Last sequence number known durable.
+    synced: u64,
+    /// A leader is flushing.
+    leading: bool,
+    /// The first failure; set once, never cleared (fail-stop).
+    failed: Option<String>,
+}
+
+/// Everything one open budget file shares between threads.
+#[derive(Debug)]
+pub(super) struct Log {
+    pub(super) path: PathBuf,
+    pub(super) books: Mutex<Books>,
+    pub(super) writer: Mutex<Writer>,
+    progress: Mutex<Progress>,
+    turn: Condvar,
+    /// Mirrors `Progress::failed.is_some()` for the lock-free check on every operation.
+    failed: AtomicBool,
+    /// Compact once the log grows past this many bytes.
+    pub(super) compact_after: u64,
+}
+
+impl Log {
+    pub(super) fn new(
+        path: PathBuf,
+        ledger: Ledger,
+        file: Box<dyn LogFile>,
+        len: u64,
+        compact_after: u64,
+    ) -> Self {
+        Log {
+            path,
+            books: Mutex::new(Books {
+                ledger,
+                pending: Vec::with_capacity(4096),
+                appended: 0,
+            }),
+            writer: Mutex::new(Writer {
+                file,
+                len,
+                spare: Vec::with_capacity(4096),
+                dirty: false,
+                syncs: 0,
+            }),
+            progress: Mutex::new(Progress::default()),
+            turn: Condvar::new(),
+            failed: AtomicBool::new(false),
+            compact_after,
+        }
+    }
+
+    /// `Err` once any write or sync has failed (fail-stop).
+    pub(super) fn check_alive(&self) -> Result<(), Error> {
+        if self.failed.load(Ordering::Acquire) {
+            let progress = self.progress.lock();
+            return Err(self.failed_error(progress.failed.as_deref().unwrap_or("unknown")));
+        }
+        Ok(())
+    }
+
+    fn failed_error(&self, first: &str) -> Error {
+        Error::Store(StoreError::new(format!(
+            "{}: the store stopped after a failed write or sync ({first}); reopen it to recover \
+             what is durable",
+            self.path.display()
+        )))
+    }
+
+    /// Waits until record `seq` is written (and synced, if `sync`), leading the flush if no one
+    /// else is: the leader writes *everything* pending, so concurrent writers share one sync.
+    pub(super) fn wait(&self, seq: u64, sync: bool) -> Result<(), Error> {
+        let mut progress = self.progress.lock();
+        loop {
+            if let Some(first) = &progress.failed {
+                return Err(self.failed_error(first));
+            }
+            let done = if sync {
+                progress.synced
+            } else {
+                progress.written
+            };
+            if done >= seq {
+                return Ok(());
+            }
+            if progress.leading {
+                self.turn.wait(&mut progress);
+                continue;
+            }
+            progress.leading = true;
+            drop(progress);
+            let outcome = self.flush(sync, false);
+            progress = self.progress.lock();
+            progress.leading = false;
+            match outcome {
+                Ok(target) => {
+                    progress.written = progress.written.max(target);
+                    if sync {
+                        progress.synced = progress.synced.max(target);
+                    }
+                }
+                Err(error) => {
+                    let message = format!("{}: {error}", self.path.display());
+                    progress.failed = Some(message.clone());
+                    self.failed.store(true, Ordering::Release);
+                    self.turn.notify_all();
+                    return Err(Error::Store(StoreError::with_source(message, error)));
+                }
+            }
+            self.turn.notify_all();
+        }
+    }
+
+    /// Runs `compact` as the leader: waits for the current leader, then writes a snapshot file.
+    pub(super) fn compact_now(&self) -> Result<(), Error> {
+        let mut progress = self.progress.lock();
+        while progress.leading {
+            self.turn.wait(&mut progress);
+        }
+        if let Some(first) = &progress.failed {
+            return Err(self.failed_error(first));
+        }
+        progress.leading = true;
+        drop(progress);
+        let outcome = self.flush(true, true);
+        let mut progress = self.progress.lock();
+        progress.leading = false;
+        let result = match outcome {
+            Ok(target) => {
+                progress.written = progress.written.max(target);
+                progress.synced = progress.synced.max(target);
+                Ok(())
+            }
+            Err(error) => {
+                let message = format!("{}: {error}", self.path.display());
+                progress.failed = Some(message.clone());
+                self.failed.store(true, Ordering::Release);
+                Err(Error::Store(StoreError::with_source(message, error)))
+            }
+        };
+        self.turn.notify_all();
+        result
+    }
+
+    /// The leader's work: hand every pending record to the file, sync if asked, and compact
+    /// when the log has grown. Returns the sequence number now covered.
+    fn flush(&self, sync: bool, force_compact: bool) -> io::Result<u64> {
+        let mut writer = self.writer.lock();
+        let writer = &mut *writer;
+        let target = {
+            let mut books = self.books.lock();
+            std::mem::swap(&mut books.pending, &mut writer.spare);
+            books.appended
+        };
+        if !writer.spare.is_empty() {
+            let appended = writer.file.append(&writer.spare);
+            writer.len += writer.spare.len() as u64;
+            writer.spare.clear();
+            writer.dirty = true;
+            appended?;
+        }
+        if sync && writer.dirty {
+            writer.file.sync()?;
+            writer.syncs += 1;
+            writer.dirty = false;
+        }
+        if force_compact || writer.len > self.compact_after {
+            return self.compact(writer);
+        }
+        Ok(target)
+    }
+
+    /// Replaces the file with one snapshot of the current state (every record pending so far is
+    /// in it) and continues the log there.
+    fn compact(&self, writer: &mut Writer) -> io::Result<u64> {
+        let (bytes, target) = {
+            let mut books = self.books.lock();
+            let bytes = snapshot_file(&books.ledger);
+            books.pending.clear();
+            (bytes, books.appended)
+        };
+        let file = replace_file(&self.path, &bytes)?;
+        writer.file = Box::new(file);
+        writer.len = bytes.len() as u64;
+        writer.dirty = false;
+        writer.syncs += 1;
+        Ok(target)
+    }
+}
+
+/// Header plus one snapshot record of `ledger`: the complete contents of a fresh file.
+pub(super) fn snapshot_file(ledger: &Ledger) -> Vec<u8> {
+    let mut bytes = format::header().to_vec();
+    snapshot_record(&mut bytes, ledger);
+    bytes
+}
+
+/// Appends a snapshot record of `ledger` (with the node ids the ledger hands out) to `buf`.
+pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) {
+    let snapshot = ledger.snapshot();
+    let ids: Vec<NodeId> = snapshot
+        .nodes
+        .iter()
+        .map(|node| {
+            ledger
+                .resolve(&node.path)
+                .expect("a snapshot node resolves in its own ledger")
+        })
+        .collect();
+    format::push_record(buf, |enc: &mut Enc<'_>| enc.snapshot(&snapshot, &ids));
+}
+
+/// The temporary name a new file is written under before it replaces `path`.
+pub(super) fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename over `path`, fsync the
+/// directory. Returns the new file, open for appending.
+pub(super) fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<File> {
+    let temp = temp_path(path);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?; // (1) the new contents are durable under the temporary name
+    fs::rename(&temp, path)?; // (2) atomic switch
+    sync_dir(path)?; // (3) the rename itself is durable
+    Ok(file)
+}
+
+/// Syncs the directory that holds `path`, so a rename or create in it survives power loss.
+pub(super) fn sync_dir(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}

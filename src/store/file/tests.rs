@@ -1,0 +1,255 @@
+//! Unit tests of the file store internals: power-loss simulation at every sync, and fault
+//! injection (failed write, short write, failed sync) through the log writer.
+
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use super::log::LogFile;
+use super::recover::recover;
+use super::*;
+
+fn temp_path(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("bg-unit-{name}-{}-{n}.bg", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn usd(text: &str) -> Amount {
+    Amount::usd(text).unwrap()
+}
+
+/// Live and durable images of a log, as redb's crash tests keep them: `append` changes the live
+/// image, `sync` copies it to the durable one. What a power loss leaves is the durable image
+/// plus any prefix of the unsynced rest.
+#[derive(Debug, Default)]
+struct Images {
+    live: Vec<u8>,
+    durable: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct MemLog(Arc<Mutex<Images>>);
+
+impl LogFile for MemLog {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.lock().live.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        let mut images = self.0.lock();
+        images.durable = images.live.clone();
+        Ok(())
+    }
+}
+
+/// Replaces the store's log file, handing the old one to `wrap`.
+fn swap_log(store: &FileStore, wrap: impl FnOnce(Box<dyn LogFile>) -> Box<dyn LogFile>) {
+    let mut writer = store.log.writer.lock();
+    let old = std::mem::replace(&mut writer.file, Box::new(MemLog(Arc::default())));
+    writer.file = wrap(old);
+}
+
+#[test]
+fn every_acknowledged_op_is_in_the_durable_image_at_its_sync() {
+    let path = temp_path("power-loss");
+    let store = FileStore::open(&path).unwrap();
+    let images = Arc::new(Mutex::new(Images::default()));
+    let start = std::fs::read(&path).unwrap();
+    images.lock().live = start.clone();
+    images.lock().durable = start;
+    let shared = Arc::clone(&images);
+    swap_log(&store, |_| Box::new(MemLog(shared)));
+
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("10")).into())
+        .unwrap();
+    let team = store
+        .create_node(Some(root), "team", &Limit::hard(usd("4")).into())
+        .unwrap();
+    let mut expected = vec![(images.lock().durable.clone(), store.snapshot().unwrap())];
+    let mut live = Vec::new();
+    for step in 0..60u32 {
+        match step % 5 {
+            0 | 1 => {
+                if let Ok(granted) = store.reserve(team, &usd("0.3").into()) {
+                    live.push(granted.hold);
+                }
+            }
+            2 => {
+                if let Some(hold) = live.pop() {
+                    let _ = store.commit(hold, &usd("0.2").into());
+                }
+            }
+            3 => {
+                if let Some(hold) = live.first().copied() {
+                    live.remove(0);
+                    store.release(hold).unwrap();
+                }
+            }
+            _ => {
+                store.credit(team, usd("0.1")).unwrap();
+            }
+        }
+        // acknowledged: the durable image alone must already hold this state
+        expected.push((images.lock().durable.clone(), store.snapshot().unwrap()));
+    }
+    for (index, (durable, snapshot)) in expected.iter().enumerate() {
+        let recovered = recover(&path, durable).unwrap().ledger.snapshot();
+        assert_eq!(
+            &recovered, snapshot,
+            "power loss after acknowledgement {index}"
+        );
+        // a power loss in the middle of the next group: any torn prefix of it is dropped
+        if let Some((next, _)) = expected.get(index + 1) {
+            for cut in durable.len() + 1..next.len() {
+                let torn = recover(&path, &next[..cut]).unwrap().ledger.snapshot();
+                assert_eq!(&torn, snapshot, "torn at byte {cut} after {index}");
+            }
+        }
+    }
+}
+
+/// Fails the `fail_write`th append (after writing half of it) or the `fail_sync`th sync.
+#[derive(Debug)]
+struct Faulty {
+    inner: Box<dyn LogFile>,
+    writes: usize,
+    syncs: usize,
+    fail_write: usize,
+    fail_sync: usize,
+}
+
+impl LogFile for Faulty {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.writes += 1;
+        if self.writes == self.fail_write {
+            self.inner.append(&bytes[..bytes.len() / 2])?;
+            return Err(io::Error::other("injected short write"));
+        }
+        self.inner.append(bytes)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        self.syncs += 1;
+        if self.syncs == self.fail_sync {
+            return Err(io::Error::other("injected sync failure"));
+        }
+        self.inner.sync()
+    }
+}
+
+fn fault_run(fail_write: usize, fail_sync: usize) {
+    let path = temp_path("fault");
+    let store = FileStore::open(&path).unwrap();
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("100")).into())
+        .unwrap();
+    swap_log(&store, |file| {
+        Box::new(Faulty {
+            inner: file,
+            writes: 0,
+            syncs: 0,
+            fail_write,
+            fail_sync,
+        })
+    });
+    let mut acknowledged = Amount::zero(Unit::Usd);
+    let failure = loop {
+        let step = store
+            .reserve(root, &usd("1").into())
+            .and_then(|granted| store.commit(granted.hold, &usd("1").into()));
+        match step {
+            Ok(_) => acknowledged = acknowledged.checked_add(usd("1")).unwrap(),
+            Err(error) => break error,
+        }
+    };
+    assert!(matches!(failure, Error::Store(_)), "{failure}");
+    assert!(failure.to_string().contains(&path.display().to_string()));
+    assert!(failure.to_string().contains("injected"), "{failure}");
+    // fail-stop: writes, reads, sync and compaction all refuse now
+    let later = store.reserve(root, &usd("1").into()).unwrap_err();
+    assert!(later.to_string().contains("reopen"), "{later}");
+    assert!(matches!(
+        store.balance(root, Unit::Usd),
+        Err(Error::Store(_))
+    ));
+    assert!(store.sync().is_err());
+    assert!(store.compact().is_err());
+    drop(store);
+    // reopening recovers exactly what was acknowledged, plus at most the failed op's records
+    let store = FileStore::open(&path).unwrap();
+    let balance = store
+        .balance(store.resolve("acme").unwrap(), Unit::Usd)
+        .unwrap();
+    let recovered = balance.spent.checked_add(balance.reserved).unwrap();
+    assert!(
+        recovered == acknowledged || recovered == acknowledged.checked_add(usd("1")).unwrap(),
+        "acknowledged {acknowledged}, recovered {balance:?}"
+    );
+    assert!(balance.spent >= acknowledged);
+}
+
+#[test]
+fn a_failed_sync_stops_the_store_and_reopen_recovers() {
+    for n in [1, 2, 5] {
+        fault_run(usize::MAX, n);
+    }
+}
+
+#[test]
+fn a_short_write_stops_the_store_and_reopen_drops_the_torn_tail() {
+    for n in [1, 2, 7] {
+        fault_run(n, usize::MAX);
+    }
+}
+
+#[test]
+fn threads_waiting_on_a_failed_group_all_fail() {
+    let path = temp_path("fault-group");
+    let store = Arc::new(FileStore::open(&path).unwrap());
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("1000")).into())
+        .unwrap();
+    swap_log(&store, |file| {
+        Box::new(Faulty {
+            inner: file,
+            writes: 0,
+            syncs: 0,
+            fail_write: usize::MAX,
+            fail_sync: 10,
+        })
+    });
+    let errors = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..50 {
+                    if store.reserve(root, &usd("0.01").into()).is_err() {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(
+        errors.load(Ordering::Relaxed),
+        4,
+        "every thread saw the failure"
+    );
+}
+
+#[test]
+fn the_real_file_log_appends_and_syncs() {
+    let path = temp_path("file-log");
+    let mut file: Box<dyn LogFile> = Box::new(File::create(&path).unwrap());
+    file.append(b"abc").unwrap();
+    file.sync().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+}

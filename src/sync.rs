@@ -1,0 +1,33 @@
+//! The locks the in-process store is built on, swappable for a model checker.
+//!
+//! Normally [`Mutex`] is `parking_lot`'s. Built with `RUSTFLAGS="--cfg shuttle"`
+//! (`scripts/shuttle.sh`), it is [shuttle](https://docs.rs/shuttle)'s, with the same `lock()`
+//! API, so `tests/shuttle.rs` can run [`MemoryStore`](crate::MemoryStore) under randomized
+//! schedules. A cfg rather than a feature: shuttle's mutex panics outside a shuttle run, and
+//! `cargo test --all-features` must keep working.
+
+#[cfg(not(shuttle))]
+pub(crate) use parking_lot::Mutex;
+
+#[cfg(shuttle)]
+pub(crate) use self::shuttle_shim::Mutex;
+
+#[cfg(shuttle)]
+mod shuttle_shim {
+    use std::sync::PoisonError;
+
+    /// shuttle's mutex behind `parking_lot`'s API: `lock` returns the guard (a poisoned lock is
+    /// taken anyway, as `parking_lot` has no poisoning).
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(shuttle::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(shuttle::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> shuttle::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+}

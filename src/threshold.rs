@@ -1,0 +1,441 @@
+//! Threshold levels on a limit (50 / 80 / 95 %), and the crossings the ledger reports when usage
+//! passes one.
+//!
+//! Levels live on the [`Limit`](crate::Limit) of a node and unit, so every store keeps them with
+//! its books and detects crossings **inside** its atomic operation: a level fires exactly once
+//! per upward crossing, per node, unit and level, and is re-armed only when usage
+//! (`spent + reserved`) drops back below it (a commit that returns part of its hold, a release,
+//! a credit or a raised limit). The store returns the crossings with the operation's outcome
+//! ([`Reservation::events`](crate::Reservation::events),
+//! [`Committed::events`](crate::Committed::events)); the [`Budget`](crate::Budget) layer turns
+//! them into [`Event`](crate::Event)s and delivers them after the store call has returned.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::amount::{Amount, Unit};
+use crate::error::Error;
+use crate::policy::{Limit, LimitKind};
+
+/// The most levels one limit can carry.
+pub const MAX_LEVELS: usize = 8;
+
+/// The highest level accepted, in percent (levels above 100 only make sense on soft limits).
+pub const MAX_LEVEL_PERCENT: u16 = 1_000;
+
+/// The threshold levels of one limit, in percent of the limit, ascending, stored inline.
+///
+/// Build them with [`Limit::with_thresholds`](crate::Limit::with_thresholds). A soft limit always
+/// carries the level 100 (passing the soft limit is itself a threshold event).
+///
+/// ```
+/// use budget_guard::{Amount, Limit};
+/// # fn main() -> budget_guard::Result<()> {
+/// let limit = Limit::hard(Amount::usd("10")?).with_thresholds([95, 50, 80]);
+/// assert_eq!(limit.thresholds().levels(), &[50, 80, 95]);
+/// assert_eq!(Limit::soft(Amount::usd("10")?).thresholds().levels(), &[100]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Thresholds {
+    levels: [u16; MAX_LEVELS],
+    len: u8,
+    /// The first unusable level given (0, above [`MAX_LEVEL_PERCENT`]), or the count given when
+    /// it was more than [`MAX_LEVELS`]; reported by validation, never silently dropped.
+    problem: Option<(u32, &'static str)>,
+}
+
+impl Thresholds {
+    /// No levels.
+    pub const NONE: Thresholds = Thresholds {
+        levels: [0; MAX_LEVELS],
+        len: 0,
+        problem: None,
+    };
+
+    /// The level set of a fresh soft limit: 100 %.
+    pub(crate) const SOFT: Thresholds = Thresholds {
+        levels: [100, 0, 0, 0, 0, 0, 0, 0],
+        len: 1,
+        problem: None,
+    };
+
+    /// Levels from percents, sorted and deduplicated. Unusable input is kept as a problem that
+    /// [`Limit`] validation reports as [`Error::InvalidThreshold`].
+    pub(crate) fn from_levels(levels: impl IntoIterator<Item = u16>) -> Thresholds {
+        let mut out = Thresholds::NONE;
+        let mut count = 0u32;
+        for level in levels {
+            count += 1;
+            if level == 0 || level > MAX_LEVEL_PERCENT {
+                out.problem
+                    .get_or_insert((u32::from(level), "levels are percents from 1 to 1000"));
+                continue;
+            }
+            out.insert(level);
+        }
+        if count as usize > MAX_LEVELS && out.problem.is_none() && out.len as usize == MAX_LEVELS {
+            out.problem = Some((count, "a limit carries at most 8 threshold levels"));
+        }
+        out
+    }
+
+    /// Adds `level` in order, ignoring duplicates and levels past the capacity (the capacity
+    /// overflow is reported by `from_levels`).
+    pub(crate) fn insert(&mut self, level: u16) {
+        let len = self.len as usize;
+        if self.levels[..len].contains(&level) {
+            return;
+        }
+        if len == MAX_LEVELS {
+            self.problem
+                .get_or_insert((len as u32 + 1, "a limit carries at most 8 threshold levels"));
+            return;
+        }
+        let at = self.levels[..len].partition_point(|existing| *existing < level);
+        self.levels.copy_within(at..len, at + 1);
+        self.levels[at] = level;
+        self.len += 1;
+    }
+
+    /// The levels, ascending, in percent.
+    pub fn levels(&self) -> &[u16] {
+        &self.levels[..self.len as usize]
+    }
+
+    /// `true` without levels.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        match self.problem {
+            Some((level, reason)) => Err(Error::InvalidThreshold { level, reason }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for Thresholds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.levels()).finish()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Thresholds {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.levels())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Thresholds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let levels = Vec::<u16>::deserialize(deserializer)?;
+        let thresholds = Thresholds::from_levels(levels);
+        thresholds.validate().map_err(serde::de::Error::custom)?;
+        Ok(thresholds)
+    }
+}
+
+/// Usage (`spent + reserved`, minor units) at which `percent` of `limit` is reached: the
+/// smallest `used` with `used * 100 >= percent * limit`.
+fn level_minor(limit: i64, percent: u16) -> i64 {
+    let product = i128::from(limit) * i128::from(percent);
+    let ceil = (product + 99).div_euclid(100);
+    i64::try_from(ceil).unwrap_or(i64::MAX)
+}
+
+/// The ledger's per-account threshold state: which levels are crossed, and the two usage values
+/// at which something can change. The hot path compares usage against `up` and `down` only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Alarm {
+    /// Bit `i` set: level `i` of the limit's thresholds is crossed.
+    crossed: u8,
+    /// Usage at or above which the lowest uncrossed level fires (`i64::MAX`: none).
+    up: i64,
+    /// Usage below which the highest crossed level re-arms (`i64::MIN`: none).
+    down: i64,
+}
+
+impl Default for Alarm {
+    fn default() -> Self {
+        Alarm::IDLE
+    }
+}
+
+impl Alarm {
+    pub(crate) const IDLE: Alarm = Alarm {
+        crossed: 0,
+        up: i64::MAX,
+        down: i64::MIN,
+    };
+
+    /// `true` if `used` may cross or re-arm a level (the one check on the hot path).
+    #[inline]
+    pub(crate) fn due(&self, used: i64) -> bool {
+        used >= self.up || used < self.down
+    }
+
+    /// `true` if `used` may re-arm a level.
+    #[inline]
+    pub(crate) fn rearm_due(&self, used: i64) -> bool {
+        used < self.down
+    }
+
+    /// Forgets which levels were crossed (the level set changed): levels already passed fire at
+    /// the next operation that evaluates the account.
+    pub(crate) fn reset(&mut self, limit: Option<&Limit>, used: i64) {
+        self.crossed = 0;
+        self.evaluate(limit, used, false, |_, _| {});
+    }
+
+    /// Marks every level at or below `used` as crossed, silently (after a restore, so that a
+    /// restored store does not repeat events it already delivered).
+    pub(crate) fn settle(&mut self, limit: Option<&Limit>, used: i64) {
+        self.crossed = 0;
+        let mut crossed = 0u8;
+        self.evaluate(limit, used, true, |bit, _| crossed |= 1 << bit);
+        debug_assert_eq!(crossed, self.crossed);
+    }
+
+    /// Re-arms levels that `used` is below; if `raise`, marks the levels it reached and calls
+    /// `crossed(bit, percent)` for each newly crossed one, ascending. Recomputes `up` / `down`.
+    pub(crate) fn evaluate(
+        &mut self,
+        limit: Option<&Limit>,
+        used: i64,
+        raise: bool,
+        mut crossed: impl FnMut(u8, u16),
+    ) {
+        let Some(limit) = limit else {
+            *self = Alarm::IDLE;
+            return;
+        };
+        let amount = limit.amount().minor_units();
+        let mut up = i64::MAX;
+        let mut down = i64::MIN;
+        for (bit, percent) in limit.thresholds().levels().iter().enumerate() {
+            let bit = bit as u8;
+            let mask = 1u8 << bit;
+            let at = level_minor(amount, *percent);
+            if used < at {
+                self.crossed &= !mask;
+            } else if raise && self.crossed & mask == 0 {
+                self.crossed |= mask;
+                crossed(bit, *percent);
+            }
+            if self.crossed & mask == 0 {
+                up = up.min(at);
+            } else {
+                down = down.max(at);
+            }
+        }
+        self.up = up;
+        self.down = down;
+    }
+
+    /// Clears the crossed bit of `bit` (a crossing that could not be reported fires again at
+    /// the next evaluation).
+    pub(crate) fn unmark(&mut self, limit: Option<&Limit>, bit: u8) {
+        self.crossed &= !(1 << bit);
+        if let Some(limit) = limit
+            && let Some(percent) = limit.thresholds().levels().get(bit as usize)
+        {
+            self.up = self
+                .up
+                .min(level_minor(limit.amount().minor_units(), *percent));
+        }
+    }
+}
+
+/// One threshold level crossed upward by a store operation: which node, unit and level, and the
+/// node's figures right after the operation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ThresholdCrossing {
+    node: Arc<str>,
+    limit: i64,
+    spent: i64,
+    reserved: i64,
+    index: u32,
+    level: u16,
+    bit: u8,
+    unit: Unit,
+    kind: LimitKind,
+}
+
+impl ThresholdCrossing {
+    pub(crate) fn new(
+        node: Arc<str>,
+        index: u32,
+        unit: Unit,
+        limit: &Limit,
+        spent: i64,
+        reserved: i64,
+        (bit, level): (u8, u16),
+    ) -> Self {
+        ThresholdCrossing {
+            node,
+            limit: limit.amount().minor_units(),
+            spent,
+            reserved,
+            index,
+            level,
+            bit,
+            unit,
+            kind: limit.kind(),
+        }
+    }
+
+    /// Full path of the node whose level was crossed.
+    pub fn node(&self) -> &Arc<str> {
+        &self.node
+    }
+
+    /// The unit of the limit.
+    pub fn unit(&self) -> Unit {
+        self.unit
+    }
+
+    /// The level crossed, in percent of the limit.
+    pub fn level(&self) -> u16 {
+        self.level
+    }
+
+    /// Whether the limit is hard or soft.
+    pub fn limit_kind(&self) -> LimitKind {
+        self.kind
+    }
+
+    /// The node's limit in this unit.
+    pub fn limit(&self) -> Amount {
+        Amount::from_minor(self.limit, self.unit)
+    }
+
+    /// Spent on the node right after the operation.
+    pub fn spent(&self) -> Amount {
+        Amount::from_minor(self.spent, self.unit)
+    }
+
+    /// Reserved on the node right after the operation.
+    pub fn reserved(&self) -> Amount {
+        Amount::from_minor(self.reserved, self.unit)
+    }
+
+    /// `limit - spent - reserved`, floored at zero.
+    pub fn remaining(&self) -> Amount {
+        Amount::from_minor((self.limit - self.spent - self.reserved).max(0), self.unit)
+    }
+
+    /// `spent + reserved` in percent of the limit, rounded down (a zero limit counts as 100).
+    pub fn percent_used(&self) -> u32 {
+        if self.limit == 0 {
+            return 100;
+        }
+        let used = i128::from(self.spent) + i128::from(self.reserved);
+        u32::try_from(used * 100 / i128::from(self.limit)).unwrap_or(u32::MAX)
+    }
+
+    pub(crate) fn slot(&self) -> (u32, Unit, u8) {
+        (self.index, self.unit, self.bit)
+    }
+}
+
+impl fmt::Debug for ThresholdCrossing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThresholdCrossing")
+            .field("node", &self.node)
+            .field("unit", &self.unit)
+            .field("level", &self.level)
+            .field("limit", &self.limit())
+            .field("spent", &self.spent())
+            .field("reserved", &self.reserved())
+            .finish()
+    }
+}
+
+/// The threshold crossings of one store operation, in the order detected (leaf to root, levels
+/// ascending). An empty list does not allocate, so an operation that crosses nothing (nearly all
+/// of them) allocates nothing and moves only three words through the store layers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Crossings {
+    list: Vec<ThresholdCrossing>,
+}
+
+impl Crossings {
+    /// No crossings.
+    pub const fn new() -> Self {
+        Crossings { list: Vec::new() }
+    }
+
+    /// `true` if the operation crossed no level.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// How many levels were crossed.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// The crossings, in the order detected.
+    pub fn iter(&self) -> impl Iterator<Item = &ThresholdCrossing> + '_ {
+        self.list.iter()
+    }
+
+    /// Adds a crossing (for store implementations that detect crossings themselves).
+    pub fn push(&mut self, crossing: ThresholdCrossing) {
+        self.list.push(crossing);
+    }
+}
+
+impl<'a> IntoIterator for &'a Crossings {
+    type Item = &'a ThresholdCrossing;
+    type IntoIter = std::slice::Iter<'a, ThresholdCrossing>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_sort_dedupe_and_validate() {
+        let levels = Thresholds::from_levels([95, 50, 80, 50]);
+        assert_eq!(levels.levels(), &[50, 80, 95]);
+        assert!(levels.validate().is_ok());
+        assert!(Thresholds::from_levels([0]).validate().is_err());
+        assert!(Thresholds::from_levels([1001]).validate().is_err());
+        assert!(Thresholds::from_levels(1..=9).validate().is_err());
+        assert!(Thresholds::from_levels(1..=8).validate().is_ok());
+    }
+
+    #[test]
+    fn level_minor_rounds_up() {
+        assert_eq!(level_minor(10, 50), 5);
+        assert_eq!(level_minor(3, 50), 2);
+        assert_eq!(level_minor(1_000, 95), 950);
+        assert_eq!(level_minor(i64::MAX, 1_000), i64::MAX);
+    }
+
+    #[test]
+    fn alarm_fires_once_and_rearms_below() {
+        let limit = Limit::hard(Amount::tokens(100)).with_thresholds([50, 80]);
+        let mut alarm = Alarm::IDLE;
+        alarm.reset(Some(&limit), 0);
+        let mut fired = Vec::new();
+        for used in [10, 55, 60, 85, 90, 40, 51] {
+            if alarm.due(used) {
+                alarm.evaluate(Some(&limit), used, true, |_, level| {
+                    fired.push((used, level))
+                });
+            }
+        }
+        assert_eq!(fired, vec![(55, 50), (85, 80), (51, 50)]);
+    }
+}

@@ -1,0 +1,67 @@
+//! Memory per node and per open hold of the [`MemoryStore`], measured with a counting global
+//! allocator (`stats_alloc`'s wrapper around `System`; the crate forbids `unsafe`, so it is not
+//! hand-written). Net bytes (allocated − freed) while 100,000 nodes or holds are added, divided
+//! by the count: amortized, so it includes the spare capacity of grown tables. Printed for
+//! BENCHMARKS.md (`cargo test --release --test footprint -- --nocapture`) and bounded loosely.
+//!
+//! One test per binary would keep other tests' allocations out of the region; the two
+//! measurements here run in one test for that reason.
+
+use std::alloc::System;
+use std::time::Duration;
+
+use budget_guard::{Amount, Limit, Limits, MemoryStore, ReserveOptions, Store, Unit};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const COUNT: usize = 100_000;
+
+/// Net bytes allocated while `f` runs (what it built and kept).
+fn net_bytes(f: impl FnOnce()) -> isize {
+    let region = Region::new(GLOBAL);
+    f();
+    let change = region.change();
+    change.bytes_allocated as isize + change.bytes_reallocated - change.bytes_deallocated as isize
+}
+
+#[test]
+fn bytes_per_node_and_per_open_hold() {
+    let usd = |n: i64| Amount::try_from_minor(n, Unit::Usd).unwrap();
+    let limits: Limits = Limit::hard(usd(i64::MAX / 4)).into();
+
+    // Nodes: 100 teams × 1,000 agents (names "a0".."a999"), each with one hard USD limit.
+    let store = MemoryStore::new();
+    let root = store.create_node(None, "root", &limits).unwrap();
+    let teams: Vec<_> = (0..100)
+        .map(|t| {
+            store
+                .create_node(Some(root), &format!("t{t}"), &limits)
+                .unwrap()
+        })
+        .collect();
+    let names: Vec<String> = (0..1_000).map(|a| format!("a{a}")).collect();
+    let mut leaf = root;
+    let node_bytes = net_bytes(|| {
+        for &team in &teams {
+            for name in &names {
+                leaf = store.create_node(Some(team), name, &limits).unwrap();
+            }
+        }
+    });
+    let per_node = node_bytes as f64 / COUNT as f64;
+
+    // Holds: 100,000 open holds on one depth-3 leaf.
+    let options = ReserveOptions::new().ttl(Duration::from_secs(3_600));
+    let hold_bytes = net_bytes(|| {
+        for _ in 0..COUNT {
+            store.reserve_with(leaf, &usd(1).into(), &options).unwrap();
+        }
+    });
+    let per_hold = hold_bytes as f64 / COUNT as f64;
+
+    eprintln!("memory store: {per_node:.0} bytes per node, {per_hold:.0} bytes per open hold");
+    assert!(per_node < 4_096.0, "{per_node} bytes per node");
+    assert!(per_hold < 512.0, "{per_hold} bytes per open hold");
+}

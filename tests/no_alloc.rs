@@ -1,0 +1,88 @@
+//! Nothing is allocated on the reserve/commit path once the hold table has grown (issue #3).
+//!
+//! The crate forbids `unsafe`, so the counting `#[global_allocator]` is `stats_alloc`'s wrapper
+//! around `System` (a dev-dependency): it counts every allocation of the process in atomics. This
+//! file holds a single test, so no other test thread allocates while a region is measured.
+
+use std::alloc::System;
+use std::hint::black_box;
+
+use budget_guard::{Amount, Budget, Limit, Unit};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const PAIRS: usize = 1_000;
+
+/// Allocations (including reallocations) made while `f` runs.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let region = Region::new(GLOBAL);
+    let value = f();
+    let change = region.change();
+    (value, change.allocations + change.reallocations)
+}
+
+#[test]
+fn reserve_commit_and_release_at_depth_4_allocate_nothing() {
+    let limit = Limit::hard(Amount::usd("1000").expect("valid"));
+    let org = Budget::builder("org", limit)
+        .child("team", limit)
+        .child("team/agent", limit)
+        .child("team/agent/task", limit)
+        .build()
+        .expect("valid tree");
+    let task = org.at("team/agent/task").expect("task exists");
+    let hold = Amount::usd("0.05").expect("valid");
+    let cost = Amount::usd("0.031").expect("valid");
+
+    // The counter sees allocations (so a zero below means something).
+    let (buffer, count) = allocations(|| Vec::<u8>::with_capacity(black_box(64)));
+    assert_eq!(count, 1, "the counting allocator missed an allocation");
+    drop(buffer);
+
+    // Warm up: grow the hold table to its working size and register the tracing call sites.
+    for _ in 0..16 {
+        let first = task.reserve(hold).expect("fits");
+        let second = task.reserve(hold).expect("fits");
+        first.commit(cost).expect("within the hold");
+        drop(second);
+    }
+
+    // Each call measured on its own, so a failure names the call that allocates.
+    let (mut in_reserve, mut in_commit, mut in_release) = (0, 0, 0);
+    for _ in 0..PAIRS {
+        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
+        in_reserve += count;
+        let (committed, count) = allocations(|| guard.commit(black_box(cost)));
+        in_commit += count;
+        black_box(committed.expect("within the hold"));
+
+        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
+        in_reserve += count;
+        let ((), count) = allocations(|| drop(guard));
+        in_release += count;
+    }
+    assert_eq!(
+        (in_reserve, in_commit, in_release),
+        (0, 0, 0),
+        "allocations in (Budget::reserve, Guard::commit, Guard drop) over {PAIRS} rounds at depth 4"
+    );
+
+    // And the whole loop at once, as a caller runs it.
+    let ((), count) = allocations(|| {
+        for _ in 0..PAIRS {
+            let guard = task.reserve(black_box(hold)).expect("fits");
+            black_box(guard.commit(black_box(cost)).expect("within the hold"));
+        }
+    });
+    assert_eq!(
+        count, 0,
+        "{PAIRS} reserve+commit pairs at depth 4 allocated"
+    );
+
+    // The books add up: nothing was lost while measuring.
+    let spent = org.balance(Unit::Usd).expect("balance").spent;
+    let pairs = i64::try_from(16 + 2 * PAIRS).expect("small");
+    assert_eq!(spent.minor_units(), pairs * cost.minor_units());
+}
