@@ -21,8 +21,9 @@ use crate::policy::{Limit, Limits};
 use crate::store::{Committed, Reservation, Store};
 
 /// The in-process store: every operation takes one short `parking_lot` lock around the pure
-/// ledger, so an operation on a depth-4 path costs a few tens of nanoseconds and nothing is
-/// allocated on the reserve/commit path once the hold table has grown to its working size.
+/// ledger, so a reserve + commit pair on a depth-4 path costs a few hundred nanoseconds (see
+/// `BENCHMARKS.md`) and nothing is allocated on that path once the hold table has grown to its
+/// working size.
 ///
 /// All state is lost when the process ends; use a durable store for budgets that must survive
 /// restarts.
