@@ -124,6 +124,19 @@ pub(crate) enum Scan<'a> {
 }
 
 impl Account {
+    /// Fails with `Overflow` when `spent + reserved + debt + extra` leaves `i64` minor units, so
+    /// that recording `extra` more spend cannot overflow any figure of this account.
+    fn check_room_for_spend(&self, extra: i64) -> Result<(), Error> {
+        self.spent
+            .checked_add(self.reserved)
+            .and_then(|total| total.checked_add(self.debt))
+            .and_then(|total| total.checked_add(extra))
+            .map(|_| ())
+            .ok_or(Error::Overflow {
+                operation: "commit beyond i64 minor units",
+            })
+    }
+
     /// Sets the limit and the integer caps derived from it.
     fn set_limit(&mut self, limit: Option<Limit>) {
         self.limit = limit;
@@ -330,25 +343,16 @@ impl Ledger {
             rate: None,
         };
         let serial = self.serial();
-        let index = match self.free_nodes.pop() {
-            Some(index) => {
-                self.nodes[index as usize] = NodeSlot {
-                    serial,
-                    node: Some(node),
-                };
-                index
-            }
-            None => {
-                let index = u32::try_from(self.nodes.len()).map_err(|_| Error::Overflow {
-                    operation: "create more than 2^32 nodes",
-                })?;
-                self.nodes.push(NodeSlot {
-                    serial,
-                    node: Some(node),
-                });
-                index
-            }
+        let slot = NodeSlot {
+            serial,
+            node: Some(node),
         };
+        let index = place(
+            &mut self.nodes,
+            &mut self.free_nodes,
+            slot,
+            "create more than 2^32 nodes",
+        )?;
         if let Some(parent) = parent_index {
             self.node_mut(parent).children.push(index);
         }
@@ -723,25 +727,16 @@ impl Ledger {
             recorded: held.zeroed(),
             expires,
         };
-        let index = match self.free_holds.pop() {
-            Some(index) => {
-                self.holds[index as usize] = HoldSlot {
-                    serial,
-                    hold: Some(hold),
-                };
-                index
-            }
-            None => {
-                let index = u32::try_from(self.holds.len()).map_err(|_| Error::Overflow {
-                    operation: "open more than 2^32 holds",
-                })?;
-                self.holds.push(HoldSlot {
-                    serial,
-                    hold: Some(hold),
-                });
-                index
-            }
+        let slot = HoldSlot {
+            serial,
+            hold: Some(hold),
         };
+        let index = place(
+            &mut self.holds,
+            &mut self.free_holds,
+            slot,
+            "open more than 2^32 holds",
+        )?;
         self.node_mut(leaf).live_holds += 1;
         self.note_deadline(expires);
         Ok(Reservation {
@@ -925,16 +920,7 @@ impl Ledger {
     fn check_overage_fits(&self, leaf: u32, unit: Unit, extra: i64) -> Result<(), Error> {
         for index in self.path_indices(leaf) {
             let account = &self.node(index).accounts[unit.index()];
-            let total = account
-                .spent
-                .checked_add(account.reserved)
-                .and_then(|total| total.checked_add(account.debt))
-                .and_then(|total| total.checked_add(extra));
-            if total.is_none() {
-                return Err(Error::Overflow {
-                    operation: "commit beyond i64 minor units",
-                });
-            }
+            account.check_room_for_spend(extra)?;
         }
         Ok(())
     }
@@ -1159,6 +1145,23 @@ impl Ledger {
         }
         order
     }
+}
+
+/// Puts `slot` into a free index of `slots` (reused first, so tables stay dense) or a new one.
+#[inline]
+fn place<S>(
+    slots: &mut Vec<S>,
+    free: &mut Vec<u32>,
+    slot: S,
+    operation: &'static str,
+) -> Result<u32, Error> {
+    if let Some(index) = free.pop() {
+        slots[index as usize] = slot;
+        return Ok(index);
+    }
+    let index = u32::try_from(slots.len()).map_err(|_| Error::Overflow { operation })?;
+    slots.push(slot);
+    Ok(index)
 }
 
 pub(crate) fn validate_name(name: &str) -> Result<(), Error> {

@@ -280,16 +280,7 @@ impl Ledger {
         let mut fits = true;
         for index in self.path_indices(leaf) {
             let account = &self.node(index).accounts[unit.index()];
-            let total = account
-                .spent
-                .checked_add(account.reserved)
-                .and_then(|total| total.checked_add(account.debt))
-                .and_then(|total| total.checked_add(extra));
-            if total.is_none() {
-                return Err(Error::Overflow {
-                    operation: "commit beyond i64 minor units",
-                });
-            }
+            account.check_room_for_spend(extra)?;
             fits &= account.hard_room().is_none_or(|room| room >= extra);
         }
         if fits {
