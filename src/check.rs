@@ -71,9 +71,10 @@ impl Check {
         match &self.verdict {
             Verdict::Fits => None,
             Verdict::Exceeded(details) => Some(&details.node),
-            Verdict::InDebt { node, .. } | Verdict::Frozen { node } | Verdict::Closed { node } => {
-                Some(node)
-            }
+            Verdict::InDebt { node, .. }
+            | Verdict::Frozen { node }
+            | Verdict::Closed { node }
+            | Verdict::RateLimited { node, .. } => Some(node),
         }
     }
 }
@@ -106,6 +107,17 @@ pub enum Verdict {
         /// The closed node.
         node: Arc<str>,
     },
+    /// A node on the path has used its request rate ([`Error::RateLimited`]).
+    RateLimited {
+        /// The node whose rate limit refuses (the one with the longest wait).
+        node: Arc<str>,
+        /// Requests allowed per window.
+        limit: u32,
+        /// The window.
+        window: std::time::Duration,
+        /// How long until a reserve would pass this rate limit.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl Verdict {
@@ -117,6 +129,17 @@ impl Verdict {
             Error::InDebt { node, debt } => Ok(Verdict::InDebt { node, debt }),
             Error::Frozen { node } => Ok(Verdict::Frozen { node }),
             Error::Closed { node } => Ok(Verdict::Closed { node }),
+            Error::RateLimited {
+                node,
+                limit,
+                window,
+                retry_after,
+            } => Ok(Verdict::RateLimited {
+                node,
+                limit,
+                window,
+                retry_after,
+            }),
             other => Err(other),
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use budget_guard::{
     Amount, Budget, DEFAULT_HOLD_TTL, Error, FileStore, Limit, MAX_RATE_REQUESTS, ManualClock,
-    MemoryStore, RateLimit, Store, Timestamp, Unit,
+    MemoryStore, RateLimit, Store, Timestamp, Unit, Verdict,
 };
 
 fn usd(text: &str) -> Amount {
@@ -117,6 +117,38 @@ fn a_budget_denial_takes_no_slot_and_a_rate_denial_holds_no_money() {
         agent.reserve(usd("0.01")),
         Err(Error::RateLimited { node, .. }) if &*node == "org"
     ));
+}
+
+#[test]
+fn a_check_reports_the_rate_limit_and_takes_no_slot() {
+    let clock = ManualClock::new(START);
+    let agent = agent(&clock, "100");
+    agent
+        .set_rate_limit(Some(RateLimit::new(1, Duration::from_secs(60)).unwrap()))
+        .unwrap();
+    // Checks take no slot: after any number of them the one allowed reserve still passes.
+    for _ in 0..3 {
+        assert!(agent.check(usd("0.01")).unwrap().fits());
+    }
+    agent.reserve(usd("0.01")).unwrap().release().unwrap();
+    clock.advance(Duration::from_secs(15));
+    let check = agent.check(usd("0.01")).unwrap();
+    assert!(!check.fits());
+    match check.verdict {
+        Verdict::RateLimited {
+            node,
+            limit,
+            window,
+            retry_after,
+        } => {
+            assert_eq!(&*node, "org/agent");
+            assert_eq!((limit, window), (1, Duration::from_secs(60)));
+            assert_eq!(retry_after, Duration::from_secs(45));
+        }
+        other => panic!("expected a rate-limit verdict, got {other:?}"),
+    }
+    clock.advance(Duration::from_secs(45));
+    assert!(agent.check(usd("0.01")).unwrap().fits());
 }
 
 #[test]

@@ -9,7 +9,8 @@ use crate::error::{Error, Exceeded};
 use crate::ids::NodeId;
 
 impl Ledger {
-    /// What `reserve_at(id, cost, ..)` would do at `now`, holding nothing. Like a reserve, a
+    /// What `reserve_at(id, cost, ..)` would do at `now`, holding nothing (and taking no rate
+    /// slot). Like a reserve, a
     /// check that would be denied by a hard limit first reclaims the holds expired at `now`;
     /// the check hands over every reclaimed hold not yet reported.
     pub(crate) fn check_at(
@@ -20,7 +21,10 @@ impl Ledger {
     ) -> Result<Check, Error> {
         cost.validate_reservable()?;
         let leaf = self.live(id)?;
-        let mut outcome = self.admit(leaf, cost);
+        // The reserve's order: the rate limit first, then the money.
+        let mut outcome = self
+            .check_rate(id, now)
+            .and_then(|()| self.admit(leaf, cost));
         if matches!(outcome, Err(Error::BudgetExceeded(_))) && self.may_reclaim(now) {
             self.reclaim_expired(now.unwrap_or(Timestamp::MAX));
             outcome = self.admit(leaf, cost);
