@@ -65,6 +65,9 @@ pub struct NodeInfo {
     pub live_holds: usize,
     /// The node's own state (a frozen or closed ancestor also blocks it).
     pub state: NodeState,
+    /// The node's own request rate limit, if it has one (an ancestor's also applies).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub rate_limit: Option<crate::rate::RateLimit>,
 }
 
 impl NodeInfo {

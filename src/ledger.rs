@@ -1125,6 +1125,7 @@ impl Ledger {
                 .collect(),
             live_holds: node.live_holds as usize,
             state: node.state,
+            rate_limit: node.rate.as_ref().map(|window| window.limit),
         })
     }
 

@@ -149,6 +149,15 @@ fn a_check_reports_the_rate_limit_and_takes_no_slot() {
     }
     clock.advance(Duration::from_secs(45));
     assert!(agent.check(usd("0.01")).unwrap().fits());
+    // The node's info shows its own rate limit; the parent has none.
+    assert_eq!(
+        agent.info().unwrap().rate_limit,
+        Some(RateLimit::new(1, Duration::from_secs(60)).unwrap())
+    );
+    assert_eq!(
+        agent.parent().unwrap().unwrap().info().unwrap().rate_limit,
+        None
+    );
 }
 
 #[test]
