@@ -31,15 +31,29 @@ pub struct Balance {
     pub reserved: Amount,
     /// Spent beyond the limit by overages; blocks new reserves until repaid.
     pub debt: Amount,
-    /// What can still be reserved on this node alone; `None` without a limit.
+    /// What can still be reserved on this node alone (`allowance - spent - reserved`, floored
+    /// at zero); `None` without a limit.
     pub remaining: Option<Amount>,
+    /// What the limit allows in the current period: the limit's amount, plus for a periodic
+    /// limit what a [`Rollover`](crate::Rollover) carried in and the credits minus debits of this
+    /// period (see [`crate::period`]). `None` without a limit.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub allowance: Option<Amount>,
+    /// When the current period of a periodic limit ends and `spent` resets (the reset happens at
+    /// the first store operation at or after it). `None` without a periodic limit.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub resets_at: Option<Timestamp>,
 }
 
 impl Balance {
-    /// `spent + reserved` as a share of the limit, in percent (rounded down), or `None` without a
-    /// limit. Integer math on minor units; a zero limit counts as 100 % used.
+    /// `spent + reserved` as a share of the period's [`allowance`](Balance::allowance) (the limit
+    /// for a limit without period), in percent (rounded down), or `None` without a limit.
+    /// Integer math on minor units; a zero limit counts as 100 % used.
     pub fn percent_used(&self) -> Option<u32> {
-        let limit = self.limit?.amount().minor_units();
+        let limit = self.allowance.unwrap_or(self.limit?.amount()).minor_units();
         let used = i128::from(self.spent.minor_units()) + i128::from(self.reserved.minor_units());
         if limit == 0 {
             return Some(100);
@@ -132,6 +146,20 @@ pub struct AccountSnapshot {
     pub reserved: Amount,
     /// Debt from overages.
     pub debt: Amount,
+    /// For a periodic limit: what the current period allows (see [`Balance::allowance`]);
+    /// `None` means the allocation alone.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub allowance: Option<Amount>,
+    /// For a periodic limit: when the current period ends; `None` starts a new period at the
+    /// first operation after a restore.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub resets_at: Option<Timestamp>,
 }
 
 /// One live hold in a [`Snapshot`].

@@ -351,6 +351,24 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A time zone name the bundled IANA time zone database does not know (see
+    /// [`Period::in_zone`](crate::Period::in_zone)). Nothing changed.
+    #[error("unknown time zone {name:?}: not an IANA time zone name such as \"Europe/Berlin\"")]
+    UnknownTimeZone {
+        /// The name, as given.
+        name: String,
+    },
+
+    /// A period or rollover that cannot apply: a rollover on a limit without a period, or a
+    /// time zone on a fixed-length window. Nothing changed.
+    #[error("invalid period {period}: {reason}")]
+    InvalidPeriod {
+        /// The period, as given (`none` when the limit has none).
+        period: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// A budget file is damaged in a way a crash cannot explain (a bad header, a damaged
     /// snapshot, a bad record followed by valid ones). Nothing was changed on disk.
     #[error("{}: corrupted at byte {offset}: {reason}", path.display())]

@@ -9,6 +9,7 @@
 mod cancel;
 mod check;
 mod expiry;
+mod period;
 mod rate;
 mod snapshot;
 mod state;
@@ -60,6 +61,9 @@ pub(crate) struct Ledger {
     epoch: Arc<AtomicU64>,
     /// How many live nodes have a rate limit (zero keeps rate checks off the reserve path).
     rate_limited: u32,
+    /// When the next period of a periodic limit ends (see `ledger/period.rs`): the one compare
+    /// `roll_periods` pays while nothing is due.
+    periods: period::Due,
 }
 
 #[derive(Debug)]
@@ -96,6 +100,12 @@ struct Account {
     hard_cap: i64,
     soft_cap: i64,
     limited: bool,
+    /// What the current period allows beyond the allocation (`limit.amount()`): carried in by a
+    /// rollover, plus credits, minus debits, this period. Zero without a period; part of the caps.
+    extra: i64,
+    /// When the current period ends: `Timestamp::MAX` without a period, `period::NOT_STARTED`
+    /// before the first `now` reached the account.
+    period_end: Timestamp,
 }
 
 impl Default for Account {
@@ -109,6 +119,8 @@ impl Default for Account {
             hard_cap: i64::MAX,
             soft_cap: i64::MAX,
             limited: false,
+            extra: 0,
+            period_end: Timestamp::MAX,
         }
     }
 }
@@ -137,16 +149,54 @@ impl Account {
             })
     }
 
-    /// Sets the limit and the integer caps derived from it.
+    /// Sets the limit and the integer caps derived from it. A limit of another period (or none)
+    /// drops the current period's extra and starts a new period at the next `now`.
     fn set_limit(&mut self, limit: Option<Limit>) {
+        let period = limit.and_then(|limit| limit.period());
+        if period.is_none() || self.limit.and_then(|old| old.period()) != period {
+            self.extra = 0;
+            self.period_end = match period {
+                Some(_) => period::NOT_STARTED,
+                None => Timestamp::MAX,
+            };
+        }
         self.limit = limit;
+        self.refresh_caps();
+    }
+
+    /// Recomputes the integer caps from the limit and the period's extra.
+    fn refresh_caps(&mut self) {
+        let allowance = self.allowance();
+        let limit = self.limit;
         let cap = |kind| match limit {
-            Some(limit) if limit.kind() == kind => limit.amount().minor_units(),
+            Some(limit) if limit.kind() == kind => allowance,
             _ => i64::MAX,
         };
         self.hard_cap = cap(LimitKind::Hard);
         self.soft_cap = cap(LimitKind::Soft);
         self.limited = limit.is_some();
+    }
+
+    /// What the limit allows in the current period: the allocation plus the period's extra
+    /// (never negative; zero without a limit).
+    fn allowance(&self) -> i64 {
+        self.limit.map_or(0, |limit| {
+            limit
+                .amount()
+                .minor_units()
+                .saturating_add(self.extra)
+                .max(0)
+        })
+    }
+
+    /// The limit in force this period: `limit` with the allowance as its amount (thresholds are
+    /// percents of it).
+    fn effective(&self) -> Option<Limit> {
+        let limit = self.limit?;
+        if self.extra == 0 {
+            return Some(limit);
+        }
+        Some(limit.with_amount(Amount::from_minor(self.allowance(), limit.unit())))
     }
 
     fn used(&self) -> i64 {
@@ -162,7 +212,7 @@ impl Account {
             Scan::Skip => {}
             Scan::Rearm => {
                 if self.alarm.rearm_due(used) {
-                    let limit = self.limit;
+                    let limit = self.effective();
                     self.alarm.evaluate(limit.as_ref(), used, false, |_, _| {});
                 }
             }
@@ -178,7 +228,7 @@ impl Account {
     fn fire(&mut self, path: &Arc<str>, index: u32, unit: Unit, out: &mut Crossings) {
         let used = self.used();
         let (spent, reserved) = (self.spent, self.reserved);
-        match self.limit {
+        match self.effective() {
             Some(limit) => self.alarm.evaluate(Some(&limit), used, true, |bit, level| {
                 out.push(ThresholdCrossing::new(
                     path.clone(),
@@ -198,7 +248,7 @@ impl Account {
     fn hard_room(&self) -> Option<i64> {
         match self.limit {
             Some(limit) if limit.kind() == LimitKind::Hard => {
-                Some(limit.amount().minor_units() - self.spent - self.reserved)
+                Some(self.allowance() - self.spent - self.reserved)
             }
             _ => None,
         }
@@ -208,7 +258,7 @@ impl Account {
     fn soft_room(&self) -> Option<i64> {
         match self.limit {
             Some(limit) if limit.kind() == LimitKind::Soft => {
-                Some(limit.amount().minor_units() - self.spent - self.reserved)
+                Some(self.allowance() - self.spent - self.reserved)
             }
             _ => None,
         }
@@ -356,6 +406,7 @@ impl Ledger {
         if let Some(parent) = parent_index {
             self.node_mut(parent).children.push(index);
         }
+        self.note_unstarted(index);
         let id = NodeId::new(index, serial);
         self.by_path.insert(path, id);
         Ok(id)
@@ -452,9 +503,7 @@ impl Ledger {
     fn exceeded_details(&self, index: u32, unit: Unit, requested: i64) -> Exceeded {
         let node = self.node(index);
         let account = &node.accounts[unit.index()];
-        let limit = account
-            .limit
-            .map_or(0, |limit| limit.amount().minor_units());
+        let limit = account.allowance();
         Exceeded {
             node: node.path.clone(),
             limit: Amount::from_minor(limit, unit),
@@ -562,7 +611,7 @@ impl Ledger {
             let (index, unit, bit) = crossing.slot();
             if let Some(Some(node)) = self.nodes.get_mut(index as usize).map(|s| s.node.as_mut()) {
                 let account = &mut node.accounts[unit.index()];
-                let limit = account.limit;
+                let limit = account.effective();
                 account.alarm.unmark(limit.as_ref(), bit);
             }
         }
@@ -989,13 +1038,15 @@ impl Ledger {
 
     fn check_limit_covers(node: &Node, limit: &Limit) -> Result<(), Error> {
         let account = &node.accounts[limit.unit().index()];
-        if limit.kind() == LimitKind::Hard
-            && limit.amount().minor_units() < account.spent + account.reserved
-        {
+        // A limit of the same period keeps the period's extra (see `Account::set_limit`).
+        let mut after = *account;
+        after.set_limit(Some(*limit));
+        let allowance = after.allowance();
+        if limit.kind() == LimitKind::Hard && allowance < account.spent + account.reserved {
             return Err(Error::LimitBelowUsage {
                 node: node.path.clone(),
                 unit: limit.unit(),
-                requested_limit: limit.amount(),
+                requested_limit: Amount::from_minor(allowance, limit.unit()),
                 spent: Amount::from_minor(account.spent, limit.unit()),
                 reserved: Amount::from_minor(account.reserved, limit.unit()),
             });
@@ -1023,11 +1074,15 @@ impl Ledger {
         // A raised limit re-arms levels usage is now below; a lowered one leaves the levels it
         // passes to the next operation on the path, which reports them. New levels start unarmed.
         let used = account.used();
+        let effective = account.effective();
         if same_levels {
-            account.alarm.evaluate(Some(&limit), used, false, |_, _| {});
+            account
+                .alarm
+                .evaluate(effective.as_ref(), used, false, |_, _| {});
         } else {
-            account.alarm.reset(Some(&limit), used);
+            account.alarm.reset(effective.as_ref(), used);
         }
+        self.note_unstarted(index);
         Ok(self.balance_at(index, limit.unit()))
     }
 
@@ -1058,6 +1113,9 @@ impl Ledger {
         Cost::from(amount).validate_reservable()?;
         let index = self.live(id)?;
         let limit = self.limit_of(index, amount.unit())?;
+        if limit.period().is_some() {
+            return self.fund_period(index, amount, true);
+        }
         let raised = limit.amount().checked_add(amount)?;
         self.set_limit(id, limit.with_amount(raised))
     }
@@ -1067,6 +1125,9 @@ impl Ledger {
         Cost::from(amount).validate_reservable()?;
         let index = self.live(id)?;
         let limit = self.limit_of(index, amount.unit())?;
+        if limit.period().is_some() {
+            return self.fund_period(index, amount, false);
+        }
         let lowered = limit.amount().minor_units() - amount.minor_units();
         if lowered < 0 {
             let account = &self.node(index).accounts[amount.unit().index()];
@@ -1096,10 +1157,14 @@ impl Ledger {
             spent: Amount::from_minor(account.spent, unit),
             reserved: Amount::from_minor(account.reserved, unit),
             debt: Amount::from_minor(account.debt, unit),
-            remaining: account.limit.map(|limit| {
-                let free = limit.amount().minor_units() - account.spent - account.reserved;
+            remaining: account.limit.map(|_| {
+                let free = account.allowance() - account.spent - account.reserved;
                 Amount::from_minor(free.max(0), unit)
             }),
+            allowance: account
+                .limit
+                .map(|_| Amount::from_minor(account.allowance(), unit)),
+            resets_at: account.resets_at(),
         }
     }
 

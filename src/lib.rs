@@ -31,6 +31,14 @@
 //! (a child budget per request is the common case), limits raised and lowered, funds credited and
 //! debited. A reserve holds the amount on the node and every ancestor, or nowhere.
 //!
+//! # Periods
+//!
+//! A limit can be an allocation per [`Period`]: daily, weekly or monthly on calendar boundaries
+//! in an IANA time zone, or fixed windows (`Period::every(5 hours)`), with an optional
+//! [`Rollover`] of the unused rest. Spend resets lazily at the first operation after a boundary
+//! (no thread), live holds stay reserved across it, and [`Balance::resets_at`] says when. A
+//! per-task cap under a per-month team cap is two nodes on one path. See [`period`].
+//!
 //! # Exact money
 //!
 //! [`Amount`] speaks `rust_decimal::Decimal` at the edge and counts `i64` minor units inside
@@ -99,6 +107,7 @@ mod ladder;
 mod ledger;
 mod meter;
 mod node_state;
+pub mod period;
 mod policy;
 mod price;
 pub mod rate;
@@ -128,6 +137,7 @@ pub use labels::{Labels, MAX_LABEL_LEN, MAX_TAGS};
 pub use ladder::{Ladder, Tier};
 pub use meter::{CommitUsageError, Flow, NoUsageFallback, StreamMeter};
 pub use node_state::NodeState;
+pub use period::{Period, Rollover};
 pub use policy::{Limit, LimitKind, Limits, OveragePolicy};
 #[cfg(feature = "serde")]
 pub use price::{LiteLlmImport, SkipReason, SkippedModel};

@@ -2,6 +2,7 @@
 
 use crate::amount::{Amount, Unit};
 use crate::error::Error;
+use crate::period::{Period, Rollover};
 use crate::threshold::Thresholds;
 
 /// Whether a limit stops work or only reports it.
@@ -78,6 +79,16 @@ pub struct Limit {
     overage: OveragePolicy,
     #[cfg_attr(feature = "serde", serde(default))]
     thresholds: Thresholds,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    period: Option<Period>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Rollover::is_none")
+    )]
+    rollover: Rollover,
 }
 
 impl Limit {
@@ -88,6 +99,8 @@ impl Limit {
             kind: LimitKind::Hard,
             overage: OveragePolicy::Reject,
             thresholds: Thresholds::NONE,
+            period: None,
+            rollover: Rollover::None,
         }
     }
 
@@ -98,6 +111,8 @@ impl Limit {
             kind: LimitKind::Soft,
             overage: OveragePolicy::Reject,
             thresholds: Thresholds::SOFT,
+            period: None,
+            rollover: Rollover::None,
         }
     }
 
@@ -131,6 +146,46 @@ impl Limit {
         }
         self.thresholds = thresholds;
         self
+    }
+
+    /// The same limit as an allocation per `period`: spend resets at every boundary (see
+    /// [`crate::period`] for what resets, what a live hold does across a boundary, and how
+    /// funds behave).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Limit, Period, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// // $500 a month for the team, $2 per task: every reserve must fit both.
+    /// let team = Budget::builder("team", Limit::hard(Amount::usd("500")?).per(Period::monthly()))
+    ///     .child("task-1", Limit::hard(Amount::usd("2")?))
+    ///     .build()?;
+    /// let task = team.at("task-1")?;
+    /// assert!(task.reserve(Amount::usd("3")?).is_err()); // the task cap binds first
+    /// assert_eq!(team.balance(Unit::Usd)?.limit.unwrap().period(), Some(Period::monthly()));
+    /// # Ok(()) }
+    /// ```
+    pub const fn per(mut self, period: Period) -> Self {
+        self.period = Some(period);
+        self
+    }
+
+    /// The same limit with a [`Rollover`] for the unused rest of each period (the default is
+    /// [`Rollover::None`]). Only a periodic limit can roll over: a rollover without
+    /// [`per`](Limit::per) is [`Error::InvalidPeriod`] when the limit is used, and a
+    /// [`Rollover::CarryForward`] cap in another unit is [`Error::UnitMismatch`].
+    pub const fn with_rollover(mut self, rollover: Rollover) -> Self {
+        self.rollover = rollover;
+        self
+    }
+
+    /// The period the amount is allocated per; `None` for a limit over all time.
+    pub const fn period(&self) -> Option<Period> {
+        self.period
+    }
+
+    /// What happens to the unused rest of a period.
+    pub const fn rollover(&self) -> Rollover {
+        self.rollover
     }
 
     /// The threshold levels (percent of the limit, ascending).
@@ -169,6 +224,15 @@ impl Limit {
         self.thresholds.validate()?;
         if let OveragePolicy::AllowWithOverdraft { limit: overdraft } = self.overage {
             self.amount.same_unit(overdraft, "overdraft limit")?;
+        }
+        if !self.rollover.is_none() && self.period.is_none() {
+            return Err(Error::InvalidPeriod {
+                period: "none".to_owned(),
+                reason: "a rollover needs a periodic limit (Limit::per)",
+            });
+        }
+        if let Rollover::CarryForward { cap } = self.rollover {
+            self.amount.same_unit(cap, "rollover cap")?;
         }
         Ok(())
     }

@@ -102,7 +102,15 @@ pub struct Committed {
 /// A reservation is a resource held *between* calls. Whoever obtains a [`HoldId`] must end it with
 /// `commit` or `release`; [`Guard`](crate::Guard) does this on drop. Holds of callers that died
 /// are reclaimed once their deadline passes (see [`crate::expiry`]). Stores read time only
-/// through a [`Clock`](crate::Clock): at most once per reserve, never on commit.
+/// through a [`Clock`](crate::Clock): at most once per operation, and on commit only once some
+/// limit has a period.
+///
+/// # Periods
+///
+/// A [`Limit`] with a [`Period`](crate::Period) resets at its boundaries: every operation that
+/// reads or changes balances first rolls the periods that ended at the store's `now` (spend back
+/// to zero, live holds still reserved, debt kept, the [`Rollover`](crate::Rollover) applied), so
+/// no thread is needed. See [`crate::period`]; the conformance suite checks it.
 ///
 /// The trait is object-safe; [`Budget`](crate::Budget) uses it as `Arc<dyn Store>`.
 pub trait Store: Send + Sync + fmt::Debug + 'static {

@@ -39,6 +39,10 @@ impl Ledger {
                                 spent: Amount::from_minor(account.spent, unit),
                                 reserved: Amount::from_minor(account.reserved, unit),
                                 debt: Amount::from_minor(account.debt, unit),
+                                allowance: account
+                                    .resets_at()
+                                    .map(|_| Amount::from_minor(account.allowance(), unit)),
+                                resets_at: account.resets_at(),
                             }
                         })
                         .collect(),
@@ -118,9 +122,24 @@ impl Ledger {
                     ..Account::default()
                 };
                 slot.set_limit(account.limit);
+                if account.limit.is_some_and(|limit| limit.period().is_some()) {
+                    let allocation = account.limit.map_or(0, |l| l.amount().minor_units());
+                    if let Some(allowance) = account.allowance {
+                        if allowance.unit() != account.unit {
+                            return Err(invalid(format!(
+                                "{}: mixed units in one account",
+                                node.path
+                            )));
+                        }
+                        slot.extra = allowance.minor_units() - allocation;
+                    }
+                    slot.period_end = account.resets_at.unwrap_or(super::period::NOT_STARTED);
+                    slot.refresh_caps();
+                }
                 // Levels already passed count as reported: a restore repeats no event.
                 let used = slot.used();
-                slot.alarm.settle(account.limit.as_ref(), used);
+                let effective = slot.effective();
+                slot.alarm.settle(effective.as_ref(), used);
             }
         }
         let mut expected_reserved: HashMap<(u32, Unit), i64> = HashMap::new();
@@ -198,6 +217,7 @@ impl Ledger {
             .min()
             .unwrap_or(Timestamp::MAX);
         ledger.next_serial = snapshot.next_serial.max(ledger.next_serial);
+        ledger.recompute_due();
         Ok(ledger)
     }
 
@@ -235,7 +255,7 @@ fn check_account(path: &Arc<str>, unit: Unit, account: &Account) -> Result<(), E
     if let Some(limit) = account.limit {
         if limit.kind() == LimitKind::Hard
             && i128::from(account.spent) + i128::from(account.reserved)
-                > i128::from(limit.amount().minor_units())
+                > i128::from(account.allowance())
         {
             return Err(invalid(format!(
                 "{path}: spent plus reserved {unit} is above its hard limit"

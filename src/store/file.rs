@@ -16,7 +16,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -159,6 +159,7 @@ impl FileStoreOptions {
         let bytes = snapshot_file(&ledger);
         let file = replace_file(&path, &bytes).map_err(|e| io_error(&path, "cannot write", e))?;
         let epoch = ledger.epoch_cell();
+        let periodic = AtomicBool::new(ledger.has_periods());
         let log = Arc::new(Log::new(
             path,
             ledger,
@@ -176,6 +177,7 @@ impl FileStoreOptions {
             flusher,
             clock: Arc::clone(&self.clock),
             epoch,
+            periodic,
             _lock: lock,
         })
     }
@@ -270,6 +272,9 @@ pub struct FileStore {
     clock: Arc<dyn Clock>,
     /// The ledger's cancellation counter, read without the lock.
     epoch: Arc<AtomicU64>,
+    /// Set once any limit has had a period (see `MemoryStore`): operations then read the clock
+    /// and roll ended periods, logging each roll with its time.
+    periodic: AtomicBool,
     /// Held for the store's lifetime; closing it releases the lock.
     _lock: File,
 }
@@ -387,6 +392,25 @@ fn push(pending: &mut Vec<u8>, write: impl FnOnce(&mut format::Enc<'_>)) {
     format::push_record(pending, write);
 }
 
+/// Rolls the periods that ended at `now` and logs the roll (with `now`, so replay rolls
+/// identically) if it changed anything.
+fn roll_logged(ledger: &mut Ledger, pending: &mut Vec<u8>, now: Option<Timestamp>) {
+    if let Some(now) = now
+        && ledger.roll_periods(now)
+    {
+        push(pending, |e| e.roll(now, None));
+    }
+}
+
+/// Starts node `node`'s new periods at `now` (after its limits were set) and logs it.
+fn start_logged(ledger: &mut Ledger, pending: &mut Vec<u8>, node: NodeId, now: Option<Timestamp>) {
+    if let Some(now) = now
+        && ledger.start_periods(node, now)
+    {
+        push(pending, |e| e.roll(now, Some(node)));
+    }
+}
+
 /// Logs one expire record per hold an operation reclaimed, before the operation's own record,
 /// so replay reclaims them at the same point.
 fn push_expired(pending: &mut Vec<u8>, reclaimed: &[ExpiredHold]) {
@@ -396,6 +420,23 @@ fn push_expired(pending: &mut Vec<u8>, reclaimed: &[ExpiredHold]) {
 }
 
 impl FileStore {
+    /// The time to roll periods at, read outside the lock; `None` (no clock read) while no
+    /// limit has ever had a period.
+    fn period_now(&self) -> Option<Timestamp> {
+        self.periodic
+            .load(Ordering::Acquire)
+            .then(|| self.clock.now())
+    }
+
+    /// [`change`](Self::change) after rolling (and logging) the periods that ended.
+    fn rolled<T>(&self, op: impl FnOnce(&mut Ledger, &mut Vec<u8>) -> Result<T>) -> Result<T> {
+        let now = self.period_now();
+        self.change(|ledger, pending| {
+            roll_logged(ledger, pending, now);
+            op(ledger, pending)
+        })
+    }
+
     fn lease(&self, options: &ReserveOptions) -> Result<Lease> {
         options.validate()?;
         let now = self.clock.now();
@@ -414,6 +455,7 @@ impl FileStore {
         reserve: impl FnOnce(&mut Ledger) -> Result<Reservation>,
     ) -> Result<Reservation> {
         self.change(|ledger, pending| {
+            roll_logged(ledger, pending, lease.now);
             let before = ledger.reclaimed().len();
             let outcome = reserve(ledger);
             match &outcome {
@@ -432,9 +474,15 @@ impl FileStore {
 
 impl Store for FileStore {
     fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
+        if limits.iter().any(|limit| limit.period().is_some()) {
+            self.periodic.store(true, Ordering::Release);
+        }
+        let now = self.period_now();
         self.change(|ledger, pending| {
+            roll_logged(ledger, pending, now);
             let id = ledger.create_node(parent, name, limits)?;
             push(pending, |e| e.create_node(parent, name, limits, id));
+            start_logged(ledger, pending, id, now);
             Ok(id)
         })
     }
@@ -456,7 +504,7 @@ impl Store for FileStore {
     }
 
     fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>> {
-        self.read(|ledger| Ok(ledger.cancellation(hold)))
+        self.rolled(|ledger, _| Ok(ledger.cancellation(hold)))
     }
 
     fn reserve_with(
@@ -473,6 +521,7 @@ impl Store for FileStore {
         let now = self.clock.now();
         // Holds nothing; only the expired holds it reclaims are logged.
         self.change(|ledger, pending| {
+            roll_logged(ledger, pending, Some(now));
             let before = ledger.reclaimed().len();
             let check = ledger.check_at(node, cost, Some(now));
             match &check {
@@ -517,6 +566,7 @@ impl Store for FileStore {
     fn sweep(&self) -> Result<Vec<ExpiredHold>> {
         let now = self.clock.now();
         self.change(|ledger, pending| {
+            roll_logged(ledger, pending, Some(now));
             let before = ledger.reclaimed().len();
             let expired = ledger.sweep(now);
             push_expired(pending, &expired[before..]);
@@ -525,7 +575,7 @@ impl Store for FileStore {
     }
 
     fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
-        self.change(|ledger, pending| {
+        self.rolled(|ledger, pending| {
             ledger.record(hold, partial)?;
             push(pending, |e| e.record(hold, partial));
             Ok(())
@@ -533,7 +583,7 @@ impl Store for FileStore {
     }
 
     fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
-        self.change(|ledger, pending| {
+        self.rolled(|ledger, pending| {
             let outcome = ledger.commit(hold, actual);
             // An overage rejection ended the hold and recorded the spend: log it too.
             if matches!(outcome, Ok(_) | Err(Error::OverageRejected { .. })) {
@@ -544,7 +594,7 @@ impl Store for FileStore {
     }
 
     fn release(&self, hold: HoldId) -> Result<bool> {
-        self.change(|ledger, pending| {
+        self.rolled(|ledger, pending| {
             let released = ledger.release(hold)?;
             if released {
                 push(pending, |e| e.release(hold));
@@ -554,10 +604,17 @@ impl Store for FileStore {
     }
 
     fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {
+        if limit.period().is_some() {
+            self.periodic.store(true, Ordering::Release);
+        }
+        let now = self.period_now();
         self.change(|ledger, pending| {
+            roll_logged(ledger, pending, now);
             let balance = ledger.set_limit(node, limit)?;
             push(pending, |e| e.set_limit(node, &limit));
-            Ok(balance)
+            start_logged(ledger, pending, node, now);
+            // The balance before the start has no `resets_at` yet: read it again.
+            ledger.balance(node, limit.unit()).or(Ok(balance))
         })
     }
 
@@ -574,7 +631,7 @@ impl Store for FileStore {
     }
 
     fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance> {
-        self.change(|ledger, pending| {
+        self.rolled(|ledger, pending| {
             let balance = ledger.remove_limit(node, unit)?;
             push(pending, |e| e.remove_limit(node, unit));
             Ok(balance)
@@ -582,7 +639,7 @@ impl Store for FileStore {
     }
 
     fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
-        self.change(|ledger, pending| {
+        self.rolled(|ledger, pending| {
             let balance = ledger.credit(node, amount)?;
             push(pending, |e| e.credit(node, amount));
             Ok(balance)
@@ -590,7 +647,7 @@ impl Store for FileStore {
     }
 
     fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
-        self.change(|ledger, pending| {
+        self.rolled(|ledger, pending| {
             let balance = ledger.debit(node, amount)?;
             push(pending, |e| e.debit(node, amount));
             Ok(balance)
@@ -598,21 +655,24 @@ impl Store for FileStore {
     }
 
     fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
-        self.read(|ledger| ledger.balance(node, unit))
+        self.rolled(|ledger, _| ledger.balance(node, unit))
     }
 
     fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
-        self.read(|ledger| ledger.node_info(node))
+        self.rolled(|ledger, _| ledger.node_info(node))
     }
 
     fn snapshot(&self) -> Result<Snapshot> {
-        self.read(|ledger| Ok(ledger.snapshot()))
+        self.rolled(|ledger, _| Ok(ledger.snapshot()))
     }
 
     fn restore(&self, snapshot: &Snapshot) -> Result<()> {
         // Check and build outside the lock; swap and log under it. The record is a snapshot of
         // the *restored* ledger, so replay rebuilds exactly what callers now see.
         let mut restored = Ledger::from_snapshot(snapshot)?;
+        if restored.has_periods() {
+            self.periodic.store(true, Ordering::Release);
+        }
         self.change(|ledger, pending| {
             restored.adopt_epoch(ledger);
             *ledger = restored;

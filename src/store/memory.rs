@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the ledger behind one `parking_lot` mutex.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::sync::Mutex;
@@ -30,7 +30,8 @@ use crate::store::{Committed, Reservation, Store};
 ///
 /// Time (hold deadlines) comes from a [`Clock`]: the [`SystemClock`] unless built
 /// [`with_clock`](MemoryStore::with_clock). A reserve reads it once, outside the lock; commit,
-/// record and release never read it.
+/// record and release read it only once some limit has had a [`Period`](crate::Period), to roll
+/// ended periods (see [`crate::period`]).
 ///
 /// ```
 /// use budget_guard::{Amount, Budget, Limit, MemoryStore};
@@ -46,6 +47,9 @@ pub struct MemoryStore {
     clock: Arc<dyn Clock>,
     /// The ledger's cancellation counter, read without the lock.
     epoch: Arc<AtomicU64>,
+    /// Set once any limit has had a period: from then on every operation that reads or changes
+    /// balances reads the clock (outside the lock) so the ledger can roll ended periods.
+    periodic: AtomicBool,
 }
 
 impl Default for MemoryStore {
@@ -84,7 +88,52 @@ impl MemoryStore {
             epoch: ledger.epoch_cell(),
             ledger: Mutex::new(ledger),
             clock: Arc::new(clock),
+            periodic: AtomicBool::new(false),
         }
+    }
+
+    /// The time to roll periods at, read outside the lock; `None` (no clock read) while no
+    /// limit has ever had a period.
+    #[inline]
+    fn period_now(&self) -> Option<Timestamp> {
+        self.periodic
+            .load(Ordering::Acquire)
+            .then(|| self.clock.now())
+    }
+
+    /// Runs `op` on the ledger after rolling the periods that ended (see [`crate::period`]).
+    #[inline]
+    fn books<T>(&self, op: impl FnOnce(&mut Ledger) -> T) -> T {
+        let now = self.period_now();
+        let mut ledger = self.ledger.lock();
+        if let Some(now) = now {
+            ledger.roll_periods(now);
+        }
+        op(&mut ledger)
+    }
+
+    /// Like [`books`](Self::books) for an operation that may give a node a new period (`op`
+    /// returns the node): starts it at the same `now`, then answers with `answer`, all under
+    /// one lock.
+    fn books_periodic<T>(
+        &self,
+        periodic: bool,
+        op: impl FnOnce(&mut Ledger) -> Result<NodeId>,
+        answer: impl FnOnce(&Ledger, NodeId) -> Result<T>,
+    ) -> Result<T> {
+        if periodic {
+            self.periodic.store(true, Ordering::Release);
+        }
+        let now = self.period_now();
+        let mut ledger = self.ledger.lock();
+        if let Some(now) = now {
+            ledger.roll_periods(now);
+        }
+        let node = op(&mut ledger)?;
+        if let Some(now) = now {
+            ledger.start_periods(node, now);
+        }
+        answer(&ledger, node)
     }
 
     /// The lease of a reserve made now with `options`.
@@ -101,7 +150,12 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
-        self.ledger.lock().create_node(parent, name, limits)
+        let periodic = limits.iter().any(|limit| limit.period().is_some());
+        self.books_periodic(
+            periodic,
+            |ledger| ledger.create_node(parent, name, limits),
+            |_, id| Ok(id),
+        )
     }
 
     fn remove_node(&self, node: NodeId) -> Result<()> {
@@ -117,7 +171,7 @@ impl Store for MemoryStore {
     }
 
     fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>> {
-        Ok(self.ledger.lock().cancellation(hold))
+        Ok(self.books(|ledger| ledger.cancellation(hold)))
     }
 
     fn reserve_with(
@@ -127,12 +181,18 @@ impl Store for MemoryStore {
         options: &ReserveOptions,
     ) -> Result<Reservation> {
         let lease = self.lease(options)?;
-        self.ledger.lock().reserve_at(node, cost, lease)
+        let mut ledger = self.ledger.lock();
+        if let Some(now) = lease.now {
+            ledger.roll_periods(now); // one compare while no period ended
+        }
+        ledger.reserve_at(node, cost, lease)
     }
 
     fn check(&self, node: NodeId, cost: &Cost) -> Result<Check> {
         let now = self.clock.now();
-        self.ledger.lock().check_at(node, cost, Some(now))
+        let mut ledger = self.ledger.lock();
+        ledger.roll_periods(now);
+        ledger.check_at(node, cost, Some(now))
     }
 
     fn reserve_up_to_with(
@@ -143,7 +203,11 @@ impl Store for MemoryStore {
         options: &ReserveOptions,
     ) -> Result<Reservation> {
         let lease = self.lease(options)?;
-        self.ledger.lock().reserve_up_to_at(node, min, max, lease)
+        let mut ledger = self.ledger.lock();
+        if let Some(now) = lease.now {
+            ledger.roll_periods(now);
+        }
+        ledger.reserve_up_to_at(node, min, max, lease)
     }
 
     fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
@@ -158,23 +222,29 @@ impl Store for MemoryStore {
 
     fn sweep(&self) -> Result<Vec<ExpiredHold>> {
         let now = self.clock.now();
-        Ok(self.ledger.lock().sweep(now))
+        let mut ledger = self.ledger.lock();
+        ledger.roll_periods(now);
+        Ok(ledger.sweep(now))
     }
 
     fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
-        self.ledger.lock().record(hold, partial)
+        self.books(|ledger| ledger.record(hold, partial))
     }
 
     fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
-        self.ledger.lock().commit(hold, actual)
+        self.books(|ledger| ledger.commit(hold, actual))
     }
 
     fn release(&self, hold: HoldId) -> Result<bool> {
-        self.ledger.lock().release(hold)
+        self.books(|ledger| ledger.release(hold))
     }
 
     fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {
-        self.ledger.lock().set_limit(node, limit)
+        self.books_periodic(
+            limit.period().is_some(),
+            |ledger| ledger.set_limit(node, limit).map(|_| node),
+            |ledger, node| ledger.balance(node, limit.unit()),
+        )
     }
 
     fn set_rate_limit(
@@ -186,32 +256,35 @@ impl Store for MemoryStore {
     }
 
     fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance> {
-        self.ledger.lock().remove_limit(node, unit)
+        self.books(|ledger| ledger.remove_limit(node, unit))
     }
 
     fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
-        self.ledger.lock().credit(node, amount)
+        self.books(|ledger| ledger.credit(node, amount))
     }
 
     fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
-        self.ledger.lock().debit(node, amount)
+        self.books(|ledger| ledger.debit(node, amount))
     }
 
     fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
-        self.ledger.lock().balance(node, unit)
+        self.books(|ledger| ledger.balance(node, unit))
     }
 
     fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
-        self.ledger.lock().node_info(node)
+        self.books(|ledger| ledger.node_info(node))
     }
 
     fn snapshot(&self) -> Result<Snapshot> {
-        Ok(self.ledger.lock().snapshot())
+        Ok(self.books(|ledger| ledger.snapshot()))
     }
 
     fn restore(&self, snapshot: &Snapshot) -> Result<()> {
         // Build and check outside the lock; swap under it.
         let mut restored = Ledger::from_snapshot(snapshot)?;
+        if restored.has_periods() {
+            self.periodic.store(true, Ordering::Release);
+        }
         let mut ledger = self.ledger.lock();
         restored.adopt_epoch(&ledger);
         *ledger = restored;

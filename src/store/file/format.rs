@@ -12,6 +12,7 @@ use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::ids::{HoldId, NodeId};
 use crate::node_state::NodeState;
+use crate::period::{Period, Rollover, codec as period_codec};
 use crate::policy::{Limit, LimitKind, Limits, OveragePolicy};
 use crate::rate::RateLimit;
 use crate::threshold::MAX_LEVELS;
@@ -43,6 +44,11 @@ const TAG_EXPIRE: u8 = 12;
 const TAG_EXTEND: u8 = 13;
 const TAG_SET_STATE: u8 = 14;
 const TAG_SET_RATE_LIMIT: u8 = 15;
+/// Periods rolled (or one node's new periods started) at a logged time; also the id of the
+/// snapshot section that carries period state.
+const TAG_ROLL: u8 = 16;
+/// A create-node or set-limit record whose limits carry periods (the plain records cannot).
+const TAG_PERIODIC: u8 = 17;
 
 /// The 16-byte file header.
 pub(super) fn header() -> [u8; HEADER_LEN] {
@@ -213,6 +219,49 @@ impl Enc<'_> {
         }
     }
 
+    /// A limit with its period and rollover (tag 17 records and the snapshot's period section).
+    fn period(&mut self, period: &Period) {
+        let (code, zone, nanos, anchor) = period_codec::parts(period);
+        self.u8(code);
+        self.str(zone);
+        self.i64(nanos);
+        self.i64(anchor);
+    }
+    fn rollover(&mut self, rollover: Rollover) {
+        match rollover {
+            Rollover::None => self.u8(0),
+            Rollover::CarryForward { cap } => {
+                self.u8(1);
+                self.amount(cap);
+            }
+            Rollover::CapAtAllocation => self.u8(2),
+        }
+    }
+    fn periodic_limit(&mut self, limit: &Limit) {
+        self.limit(limit);
+        match limit.period() {
+            Some(period) => {
+                self.u8(1);
+                self.period(&period);
+            }
+            None => self.u8(0),
+        }
+        self.rollover(limit.rollover());
+    }
+
+    /// Tag 16: roll every due period at `now` (`node == None`), or start `node`'s new periods.
+    pub(super) fn roll(&mut self, now: Timestamp, node: Option<NodeId>) {
+        self.u8(TAG_ROLL);
+        self.time(now);
+        match node {
+            Some(node) => {
+                self.u8(1);
+                self.u64(node.into_raw());
+            }
+            None => self.u8(0),
+        }
+    }
+
     /// `requests` (0 for none) and the window in nanoseconds.
     fn rate_limit(&mut self, limit: Option<&RateLimit>) {
         self.u32(limit.map_or(0, RateLimit::requests));
@@ -264,12 +313,44 @@ impl Enc<'_> {
             .zip(&snapshot.nodes)
             .filter_map(|(position, node)| node.rate_limit.as_ref().map(|limit| (position, limit)))
             .collect();
-        if !limited.is_empty() {
+        // Periodic accounts: (node position, account).
+        let periodic: Vec<(u32, &AccountSnapshot)> = (0u32..)
+            .zip(&snapshot.nodes)
+            .flat_map(|(position, node)| {
+                node.accounts
+                    .iter()
+                    .filter(|a| a.limit.is_some_and(|l| l.period().is_some()))
+                    .map(move |account| (position, account))
+            })
+            .collect();
+        if !limited.is_empty() || !periodic.is_empty() {
             self.u32(u32::try_from(limited.len()).expect("below 2^32 nodes"));
             for (position, limit) in limited {
                 self.u32(position);
                 self.rate_limit(Some(limit));
             }
+        }
+        // Tagged sections after the rate limits, each `tag u8, length u32, payload`, the tag
+        // being the record tag of the feature that owns the section (absent in older files).
+        if !periodic.is_empty() {
+            self.u8(TAG_ROLL);
+            let length_at = self.0.len();
+            self.u32(0);
+            self.u32(u32::try_from(periodic.len()).expect("below 2^32 accounts"));
+            for (position, account) in periodic {
+                let limit = account.limit.expect("periodic accounts have a limit");
+                self.u32(position);
+                self.unit(account.unit);
+                self.periodic_limit(&limit);
+                self.i64(account.allowance.map_or(i64::MIN, Amount::minor_units));
+                self.time(
+                    account
+                        .resets_at
+                        .unwrap_or(Timestamp::from_unix_nanos(i64::MIN)),
+                );
+            }
+            let length = u32::try_from(self.0.len() - length_at - 4).expect("below 4 GiB");
+            self.0[length_at..length_at + 4].copy_from_slice(&length.to_le_bytes());
         }
     }
     pub(super) fn create_node(
@@ -279,7 +360,13 @@ impl Enc<'_> {
         limits: &Limits,
         id: NodeId,
     ) {
-        self.u8(TAG_CREATE_NODE);
+        let periodic = limits.iter().any(|limit| limit.period().is_some());
+        if periodic {
+            self.u8(TAG_PERIODIC);
+            self.u8(0);
+        } else {
+            self.u8(TAG_CREATE_NODE);
+        }
         match parent {
             Some(parent) => {
                 self.u8(1);
@@ -290,7 +377,11 @@ impl Enc<'_> {
         self.str(name);
         self.u8(limits.0.len() as u8);
         for limit in limits.iter() {
-            self.limit(limit);
+            if periodic {
+                self.periodic_limit(limit);
+            } else {
+                self.limit(limit);
+            }
         }
         self.u64(id.into_raw());
     }
@@ -334,9 +425,16 @@ impl Enc<'_> {
         self.u64(hold.into_raw());
     }
     pub(super) fn set_limit(&mut self, node: NodeId, limit: &Limit) {
-        self.u8(TAG_SET_LIMIT);
-        self.u64(node.into_raw());
-        self.limit(limit);
+        if limit.period().is_some() {
+            self.u8(TAG_PERIODIC);
+            self.u8(1);
+            self.u64(node.into_raw());
+            self.periodic_limit(limit);
+        } else {
+            self.u8(TAG_SET_LIMIT);
+            self.u64(node.into_raw());
+            self.limit(limit);
+        }
     }
     pub(super) fn remove_limit(&mut self, node: NodeId, unit: Unit) {
         self.u8(TAG_REMOVE_LIMIT);
@@ -423,6 +521,11 @@ pub(super) enum Op {
     Debit {
         node: NodeId,
         amount: Amount,
+    },
+    /// Periods rolled at `now`, or only `node`'s new periods started.
+    Roll {
+        now: Timestamp,
+        node: Option<NodeId>,
     },
 }
 
@@ -528,6 +631,59 @@ impl<'a> Dec<'a> {
         limit.validate().map_err(|_| "invalid threshold levels")?;
         Ok(limit)
     }
+    fn periodic_limit(&mut self) -> Decoded<Limit> {
+        let mut limit = self.limit()?;
+        match self.u8()? {
+            0 => {}
+            1 => {
+                let code = self.u8()?;
+                let zone = self.str()?;
+                let nanos = self.i64()?;
+                let anchor = self.i64()?;
+                limit = limit.per(period_codec::from_parts(code, zone, nanos, anchor)?);
+            }
+            _ => return Err("bad period flag"),
+        }
+        let rollover = match self.u8()? {
+            0 => Rollover::None,
+            1 => Rollover::CarryForward {
+                cap: self.amount()?,
+            },
+            2 => Rollover::CapAtAllocation,
+            _ => return Err("unknown rollover"),
+        };
+        let limit = limit.with_rollover(rollover);
+        limit.validate().map_err(|_| "invalid periodic limit")?;
+        Ok(limit)
+    }
+    /// The snapshot section of tag 16: period state per periodic account.
+    fn period_section(&mut self, nodes: &mut [NodeSnapshot]) -> Decoded<()> {
+        for _ in 0..self.u32()? {
+            let position = self.u32()? as usize;
+            let unit = self.unit()?;
+            let limit = self.periodic_limit()?;
+            let allowance = self.i64()?;
+            let resets_at = self.i64()?;
+            let node = nodes.get_mut(position).ok_or("bad period node")?;
+            let account = node
+                .accounts
+                .iter_mut()
+                .find(|account| account.unit == unit)
+                .ok_or("period of a missing account")?;
+            if limit.unit() != unit {
+                return Err("period limit in another unit");
+            }
+            account.limit = Some(limit);
+            account.allowance = match allowance {
+                i64::MIN => None,
+                minor if minor >= 0 => Some(Amount::from_minor(minor, unit)),
+                _ => return Err("negative allowance"),
+            };
+            account.resets_at =
+                (resets_at != i64::MIN).then_some(Timestamp::from_unix_nanos(resets_at));
+        }
+        Ok(())
+    }
     fn node(&mut self) -> Decoded<NodeId> {
         Ok(NodeId::from_raw(self.u64()?))
     }
@@ -558,6 +714,8 @@ impl<'a> Dec<'a> {
                     spent: self.amount_in(unit)?,
                     reserved: self.amount_in(unit)?,
                     debt: self.amount_in(unit)?,
+                    allowance: None,
+                    resets_at: None,
                 });
             }
             let state = self.state()?;
@@ -576,6 +734,21 @@ impl<'a> Dec<'a> {
                 let limit = self.rate_limit()?;
                 let node: &mut NodeSnapshot = nodes.get_mut(position).ok_or("bad rate node")?;
                 node.rate_limit = limit;
+            }
+        }
+        while self.pos < self.bytes.len() {
+            let tag = self.u8()?;
+            let length = self.u32()? as usize;
+            let end = self.pos.checked_add(length).ok_or("length overflow")?;
+            if end > self.bytes.len() {
+                return Err("a snapshot section is cut short");
+            }
+            match tag {
+                TAG_ROLL => self.period_section(&mut nodes)?,
+                _ => return Err("unknown snapshot section"),
+            }
+            if self.pos != end {
+                return Err("a snapshot section has the wrong length");
             }
         }
         Ok(Op::Snapshot {
@@ -681,6 +854,39 @@ impl<'a> Dec<'a> {
             TAG_DEBIT => Op::Debit {
                 node: self.node()?,
                 amount: self.amount()?,
+            },
+            TAG_ROLL => Op::Roll {
+                now: self.time()?,
+                node: match self.u8()? {
+                    0 => None,
+                    1 => Some(self.node()?),
+                    _ => return Err("bad roll node flag"),
+                },
+            },
+            TAG_PERIODIC => match self.u8()? {
+                0 => {
+                    let parent = match self.u8()? {
+                        0 => None,
+                        1 => Some(self.node()?),
+                        _ => return Err("bad parent flag"),
+                    };
+                    let name = self.str()?.to_owned();
+                    let count = self.u8()?;
+                    let limits = (0..count)
+                        .map(|_| self.periodic_limit())
+                        .collect::<Decoded<Vec<_>>>()?;
+                    Op::CreateNode {
+                        parent,
+                        name,
+                        limits: Limits(limits),
+                        id: self.node()?,
+                    }
+                }
+                1 => Op::SetLimit {
+                    node: self.node()?,
+                    limit: self.periodic_limit()?,
+                },
+                _ => return Err("unknown periodic record"),
             },
             _ => return Err("unknown record type"),
         };

@@ -235,6 +235,15 @@ impl Replay {
                     .debit(self.node(node)?, amount)
                     .map_err(|e| e.to_string())?;
             }
+            Op::Roll { now, node } => match node {
+                // Rolls are pure functions of the books and `now`: replay repeats them exactly.
+                None => {
+                    self.ledger.roll_periods(now);
+                }
+                Some(node) => {
+                    self.ledger.start_periods(self.node(node)?, now);
+                }
+            },
         }
         Ok(())
     }

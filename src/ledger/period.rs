@@ -1,0 +1,369 @@
+//! Periodic limits inside the ledger: starting periods, rolling them at their boundaries, and
+//! funds that apply to the current period only. Time comes in as an argument; while no period
+//! has ended, [`Ledger::roll_periods`] costs one integer compare.
+//!
+//! The public rules are documented in `crate::period`.
+
+use super::{Account, Ledger};
+use crate::amount::Amount;
+use crate::balance::Balance;
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::period::Period;
+use crate::policy::{Limit, LimitKind};
+
+/// `Account::period_end` of a periodic limit that has not seen a `now` yet.
+pub(super) const NOT_STARTED: Timestamp = Timestamp::from_unix_nanos(i64::MIN);
+
+/// When `roll_periods` has work: the earliest period end (a lower bound) and how many accounts
+/// may wait for their first `now`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Due {
+    /// `NOT_STARTED` while `unstarted > 0`, else `next_end`: the one value the hot path reads.
+    at: Timestamp,
+    /// Never later than the end of any started period.
+    next_end: Timestamp,
+    /// Accounts that may still be unstarted (an over-count only costs one full scan).
+    unstarted: u32,
+}
+
+impl Default for Due {
+    fn default() -> Self {
+        Due {
+            at: Timestamp::MAX,
+            next_end: Timestamp::MAX,
+            unstarted: 0,
+        }
+    }
+}
+
+impl Due {
+    fn refresh(&mut self) {
+        self.at = if self.unstarted > 0 {
+            NOT_STARTED
+        } else {
+            self.next_end
+        };
+    }
+}
+
+impl Account {
+    /// When the current period ends, for a started periodic limit.
+    pub(super) fn resets_at(&self) -> Option<Timestamp> {
+        let periodic = self.limit.is_some_and(|limit| limit.period().is_some());
+        (periodic && self.period_end != NOT_STARTED).then_some(self.period_end)
+    }
+
+    /// Ends the period that ended at or before `now` (and any whole periods after it, which had
+    /// no operation) and starts the one containing `now`.
+    fn roll(&mut self, limit: Limit, period: Period, now: Timestamp) {
+        let next_end = period.end_after(now);
+        if self.period_end == NOT_STARTED {
+            self.period_end = next_end;
+            return;
+        }
+        let allocation = i128::from(limit.amount().minor_units());
+        let cap = i128::from(limit.rollover().cap_minor(limit.amount().minor_units()));
+        // Live holds count as unused: they carry their money into the new period.
+        let unused = (i128::from(self.allowance()) - i128::from(self.spent)).max(0);
+        let mut carry = unused.min(cap);
+        if carry < cap && allocation > 0 {
+            // Each later period that ended with no operation carries its whole allocation.
+            let needed = (cap - carry + allocation - 1) / allocation;
+            let mut idle = 0i128;
+            let mut boundary = period.end_after(self.period_end);
+            while idle < needed && boundary <= now {
+                idle += 1;
+                boundary = period.end_after(boundary);
+            }
+            carry = (carry + idle * allocation).min(cap);
+        }
+        // A period never starts with less room than its live holds occupy.
+        carry = carry.max(i128::from(self.reserved) - allocation).max(0);
+        let most = i128::from(i64::MAX) - allocation;
+        self.extra = i64::try_from(carry.min(most)).unwrap_or(i64::MAX);
+        self.spent = 0;
+        self.period_end = next_end;
+        self.refresh_caps();
+        // Usage fell: levels below it re-arm (crossed levels still reached stay crossed).
+        let used = self.used();
+        let effective = self.effective();
+        self.alarm
+            .evaluate(effective.as_ref(), used, false, |_, _| {});
+    }
+}
+
+impl Ledger {
+    /// Counts the unstarted periodic accounts of node `index` (after a limit was set).
+    pub(super) fn note_unstarted(&mut self, index: u32) {
+        let unstarted = self
+            .node(index)
+            .accounts
+            .iter()
+            .filter(|account| account.period_end == NOT_STARTED)
+            .count() as u32;
+        if unstarted > 0 {
+            self.periods.unstarted = self.periods.unstarted.saturating_add(unstarted);
+            self.periods.refresh();
+        }
+    }
+
+    /// Rolls every period that ended at or before `now` and starts every period waiting for its
+    /// first `now`. Returns `true` if anything changed (a store that logs operations logs a
+    /// roll record at `now`, so replay rolls identically). One compare while nothing is due.
+    #[inline]
+    pub(crate) fn roll_periods(&mut self, now: Timestamp) -> bool {
+        if now < self.periods.at {
+            return false;
+        }
+        self.roll_due(now)
+    }
+
+    #[cold]
+    fn roll_due(&mut self, now: Timestamp) -> bool {
+        let mut changed = false;
+        let mut next_end = Timestamp::MAX;
+        for slot in &mut self.nodes {
+            let Some(node) = slot.node.as_mut() else {
+                continue;
+            };
+            for account in &mut node.accounts {
+                let Some(limit) = account.limit else {
+                    continue;
+                };
+                let Some(period) = limit.period() else {
+                    continue;
+                };
+                if account.period_end <= now {
+                    account.roll(limit, period, now);
+                    changed = true;
+                }
+                next_end = next_end.min(account.period_end);
+            }
+        }
+        self.periods = Due {
+            at: next_end,
+            next_end,
+            unstarted: 0,
+        };
+        if changed {
+            self.bump_epoch();
+        }
+        changed
+    }
+
+    /// Starts the periods of node `id` that wait for their first `now` (right after a limit
+    /// with a new period was set on it), without scanning the tree. Returns `true` if any
+    /// started.
+    pub(crate) fn start_periods(&mut self, id: crate::ids::NodeId, now: Timestamp) -> bool {
+        let Ok(index) = self.live(id) else {
+            return false;
+        };
+        let mut started = 0u32;
+        let mut next_end = self.periods.next_end;
+        for account in &mut self.node_mut(index).accounts {
+            if account.period_end != NOT_STARTED {
+                continue;
+            }
+            if let Some(period) = account.limit.and_then(|limit| limit.period()) {
+                account.period_end = period.end_after(now);
+                next_end = next_end.min(account.period_end);
+                started += 1;
+            }
+        }
+        self.periods.next_end = next_end;
+        self.periods.unstarted = self.periods.unstarted.saturating_sub(started);
+        self.periods.refresh();
+        started > 0
+    }
+
+    /// Whether any account has a periodic limit.
+    pub(crate) fn has_periods(&self) -> bool {
+        self.nodes
+            .iter()
+            .filter_map(|slot| slot.node.as_ref())
+            .flat_map(|node| node.accounts.iter())
+            .any(|account| account.limit.is_some_and(|limit| limit.period().is_some()))
+    }
+
+    /// After a restore: the due time from the accounts' period ends.
+    pub(super) fn recompute_due(&mut self) {
+        let mut next_end = Timestamp::MAX;
+        let mut unstarted = 0u32;
+        for node in self.nodes.iter().filter_map(|slot| slot.node.as_ref()) {
+            for account in &node.accounts {
+                if account.limit.is_some_and(|limit| limit.period().is_some()) {
+                    if account.period_end == NOT_STARTED {
+                        unstarted += 1;
+                    } else {
+                        next_end = next_end.min(account.period_end);
+                    }
+                }
+            }
+        }
+        self.periods = Due {
+            at: Timestamp::MAX,
+            next_end,
+            unstarted,
+        };
+        self.periods.refresh();
+    }
+
+    /// Credit (`add`) or debit of a periodic limit: changes the current period's allowance only.
+    /// A credit repays debt first; a debit never leaves less than is spent and held (hard) or
+    /// less than zero.
+    pub(super) fn fund_period(
+        &mut self,
+        index: u32,
+        amount: Amount,
+        add: bool,
+    ) -> Result<Balance, Error> {
+        let unit = amount.unit();
+        let node = self.node(index);
+        let account = &node.accounts[unit.index()];
+        let delta = amount.minor_units();
+        let allowance = account.allowance();
+        let hard = account.limit.is_some_and(|l| l.kind() == LimitKind::Hard);
+        if add {
+            allowance.checked_add(delta).ok_or(Error::Overflow {
+                operation: "credit beyond i64 minor units",
+            })?;
+        } else {
+            let lowered = allowance - delta;
+            if lowered < 0 || (hard && lowered < account.spent + account.reserved) {
+                return Err(Error::LimitBelowUsage {
+                    node: node.path.clone(),
+                    unit,
+                    requested_limit: Amount::from_minor(lowered.max(0), unit),
+                    spent: Amount::from_minor(account.spent, unit),
+                    reserved: Amount::from_minor(account.reserved, unit),
+                });
+            }
+        }
+        self.bump_epoch();
+        let account = &mut self.node_mut(index).accounts[unit.index()];
+        account.extra += if add { delta } else { -delta };
+        account.refresh_caps();
+        if add {
+            account.repay_debt(delta);
+        }
+        let used = account.used();
+        let effective = account.effective();
+        account
+            .alarm
+            .evaluate(effective.as_ref(), used, false, |_, _| {});
+        Ok(self.balance_at(index, unit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::amount::Unit;
+    use crate::cost::Cost;
+    use crate::period::Rollover;
+    use crate::policy::Limits;
+
+    const DAY: i64 = 86_400_000_000_000;
+
+    fn usd(minor: i64) -> Amount {
+        Amount::from_minor(minor, Unit::Usd)
+    }
+
+    fn t(nanos: i64) -> Timestamp {
+        Timestamp::from_unix_nanos(nanos)
+    }
+
+    #[test]
+    fn nothing_is_due_without_periods() {
+        let mut ledger = Ledger::new();
+        let root = ledger
+            .create_node(None, "r", &Limits::from(Limit::hard(usd(10))))
+            .unwrap();
+        assert!(!ledger.roll_periods(t(5)));
+        assert_eq!(ledger.periods.at, Timestamp::MAX);
+        assert_eq!(ledger.balance(root, Unit::Usd).unwrap().resets_at, None);
+    }
+
+    #[test]
+    fn a_roll_resets_spend_keeps_holds_and_debt_and_carries_capped() {
+        let limit = Limit::hard(usd(100))
+            .per(Period::every(Duration::from_nanos(DAY as u64)).unwrap())
+            .with_rollover(Rollover::CarryForward { cap: usd(30) });
+        let mut ledger = Ledger::new();
+        let root = ledger.create_node(None, "r", &limit.into()).unwrap();
+        assert_eq!(ledger.periods.at, NOT_STARTED);
+        assert!(ledger.start_periods(root, t(DAY / 2)));
+        assert_eq!(ledger.periods.at, t(DAY));
+        let spent = ledger.reserve(root, &Cost::from(usd(50))).unwrap();
+        ledger.commit(spent.hold, &Cost::from(usd(50))).unwrap();
+        let _live = ledger.reserve(root, &Cost::from(usd(20))).unwrap();
+        assert!(!ledger.roll_periods(t(DAY - 1)));
+        assert!(ledger.roll_periods(t(DAY)));
+        let balance = ledger.balance(root, Unit::Usd).unwrap();
+        assert_eq!(balance.spent, usd(0));
+        assert_eq!(balance.reserved, usd(20));
+        // 100 - 50 = 50 unused (the live hold's 20 included), capped at 30.
+        assert_eq!(balance.allowance, Some(usd(130)));
+        assert_eq!(balance.remaining, Some(usd(110)));
+        assert_eq!(balance.resets_at, Some(t(2 * DAY)));
+    }
+
+    #[test]
+    fn idle_periods_fill_the_carry_and_none_carries_nothing() {
+        let period = Period::every(Duration::from_nanos(DAY as u64)).unwrap();
+        let mut ledger = Ledger::new();
+        let carry = ledger
+            .create_node(
+                None,
+                "carry",
+                &Limit::hard(usd(10))
+                    .per(period)
+                    .with_rollover(Rollover::CapAtAllocation)
+                    .into(),
+            )
+            .unwrap();
+        let plain = ledger
+            .create_node(None, "plain", &Limit::hard(usd(10)).per(period).into())
+            .unwrap();
+        ledger.start_periods(carry, t(0));
+        ledger.start_periods(plain, t(0));
+        let hold = ledger.reserve(carry, &Cost::from(usd(9))).unwrap();
+        ledger.commit(hold.hold, &Cost::from(usd(9))).unwrap();
+        // Three days later: day 0 left 1, day 1 and day 2 were idle; capped at 10.
+        assert!(ledger.roll_periods(t(3 * DAY + 5)));
+        let balance = ledger.balance(carry, Unit::Usd).unwrap();
+        assert_eq!(balance.allowance, Some(usd(20)));
+        assert_eq!(balance.resets_at, Some(t(4 * DAY)));
+        assert_eq!(
+            ledger.balance(plain, Unit::Usd).unwrap().allowance,
+            Some(usd(10))
+        );
+    }
+
+    #[test]
+    fn credits_and_debits_change_the_current_period_only() {
+        let limit = Limit::hard(usd(10)).per(Period::every(Duration::from_nanos(100)).unwrap());
+        let mut ledger = Ledger::new();
+        let root = ledger.create_node(None, "r", &limit.into()).unwrap();
+        ledger.start_periods(root, t(0));
+        ledger.credit(root, usd(5)).unwrap();
+        let hold = ledger.reserve(root, &Cost::from(usd(12))).unwrap();
+        assert!(matches!(
+            ledger.debit(root, usd(4)),
+            Err(Error::LimitBelowUsage { .. })
+        ));
+        ledger.debit(root, usd(3)).unwrap();
+        let balance = ledger.balance(root, Unit::Usd).unwrap();
+        assert_eq!(balance.allowance, Some(usd(12)));
+        assert_eq!(balance.limit.unwrap().amount(), usd(10));
+        ledger.release(hold.hold).unwrap();
+        ledger.roll_periods(t(100));
+        assert_eq!(
+            ledger.balance(root, Unit::Usd).unwrap().allowance,
+            Some(usd(10))
+        );
+    }
+}
