@@ -16,9 +16,10 @@ use crate::ladder::{Ladder, Tier};
 use crate::run::{RunError, finish};
 
 impl Budget {
-    /// The async form of [`Budget::run`]: reserves `estimate`, awaits `work` with the guard, and
-    /// commits the actual cost it returns (or releases on error). Dropping the returned future
-    /// before it completes releases the hold.
+    /// The async form of [`Budget::run`]: reserves `estimate` (as
+    /// [`reserve_async`](Budget::reserve_async), awaiting async approvers), awaits `work` with
+    /// the guard, and commits the actual cost it returns (or releases on error). Dropping the
+    /// returned future before it completes releases the hold.
     ///
     /// ```
     /// use budget_guard::{Amount, Budget, Limit, Unit};
@@ -48,7 +49,7 @@ impl Budget {
         F: AsyncFnOnce(&Guard<'_>) -> Result<(T, C), E>,
         C: Into<Cost>,
     {
-        let guard = self.reserve(estimate.into())?;
+        let guard = self.reserve_async(estimate.into()).await?;
         let outcome = work(&guard).await;
         finish(guard, outcome)
     }
@@ -64,7 +65,8 @@ impl Budget {
 
 impl Ladder {
     /// The async form of [`Ladder::fallback`]: the same order, charges and stopping rules, with
-    /// an async call. Dropping the returned future releases the hold of the attempt in flight.
+    /// an async call; each tier reserves as [`Budget::reserve_async`] (awaiting async
+    /// approvers). Dropping the returned future releases the hold of the attempt in flight.
     ///
     /// # Errors
     /// As [`Ladder::fallback`].
@@ -80,7 +82,11 @@ impl Ladder {
     {
         let mut chain = Chain::new(self, budget)?;
         for tier in self.tiers() {
-            let guard = match chain.reserve(tier, budget) {
+            if !chain.admits(tier) {
+                continue;
+            }
+            let reserved = budget.reserve_async(tier.estimate()).await;
+            let guard = match chain.take(tier, reserved) {
                 Ok(Some(guard)) => guard,
                 Ok(None) | Err(Step::Next) => continue,
                 Err(Step::Done(result)) => return result,

@@ -183,7 +183,9 @@ impl Budget {
     /// [`Error::NodeInUse`] while it has children or live holds; [`Error::RootRemoval`] for a
     /// root.
     pub fn remove(self) -> Result<()> {
-        self.named(self.shared.store.remove_node(self.node))
+        self.named(self.shared.store.remove_node(self.node))?;
+        self.shared.approvals.remove(&self.path, None);
+        Ok(())
     }
 
     /// Holds `cost` on this node and every ancestor, atomically, and returns the guard that ends
@@ -206,11 +208,21 @@ impl Budget {
     /// # Errors
     /// [`Error::BudgetExceeded`] naming the node whose hard limit would be passed (nothing is
     /// held anywhere), [`Error::InDebt`], [`Error::UnitNotBudgeted`] if no node on the path limits
-    /// the unit, [`Error::InvalidAmount`] for a zero or empty cost, [`Error::UnknownNode`].
+    /// the unit, [`Error::InvalidAmount`] for a zero or empty cost, [`Error::UnknownNode`];
+    /// [`Error::ApprovalDenied`] when an approval rule on this node or an ancestor applies and
+    /// its approver says no, [`Error::AsyncApprovalRequired`] when that approver is async (see
+    /// [`crate::approval`]).
     pub fn reserve(&self, cost: impl Into<Cost>) -> Result<Guard<'_>> {
         let cost = cost.into();
-        let reservation = self.named(self.shared.store.reserve(self.node, &cost));
-        self.granted(reservation, &cost)
+        self.approve(&cost)?;
+        self.reserve_approved(&cost)
+    }
+
+    /// [`reserve`](Budget::reserve) after its approval ([`crate::approval`]).
+    #[inline]
+    pub(crate) fn reserve_approved(&self, cost: &Cost) -> Result<Guard<'_>> {
+        let reservation = self.named(self.shared.store.reserve(self.node, cost));
+        self.granted(reservation, cost)
     }
 
     /// As [`reserve`](Budget::reserve), with [`ReserveOptions`]: how long the hold lives
@@ -242,6 +254,7 @@ impl Budget {
         options: &ReserveOptions,
     ) -> Result<Guard<'_>> {
         let cost = cost.into();
+        self.approve(&cost)?;
         let reservation = self.named(self.shared.store.reserve_with(self.node, &cost, options));
         self.granted(reservation, &cost)
     }
@@ -270,10 +283,13 @@ impl Budget {
     /// # Errors
     /// [`Error::InvalidAmount`] for a zero or empty cost, [`Error::UnitNotBudgeted`] if no node
     /// on the path limits a unit of `cost`, [`Error::UnknownNode`]. Refusals (exceeded, in debt,
-    /// frozen, closed) are [`Check::verdict`]s, not errors.
+    /// frozen, closed) are [`Check::verdict`]s, not errors. Approval rules that a reserve would
+    /// ask are listed in [`Check::approvals`] (nobody is asked).
     pub fn check(&self, cost: impl Into<Cost>) -> Result<Check> {
-        let check = self.named(self.shared.store.check(self.node, &cost.into()))?;
+        let cost = cost.into();
+        let mut check = self.named(self.shared.store.check(self.node, &cost))?;
         self.deliver_expired(&check.expired);
+        check.approvals = self.approvals_needed(&cost);
         Ok(check)
     }
 
@@ -398,6 +414,7 @@ impl Budget {
     /// As [`reserve`](Budget::reserve) when not even `min` fits; [`Error::InvalidAmount`] when
     /// `min > max` or `min` is zero; [`Error::UnitMismatch`] when they differ in unit.
     pub fn reserve_up_to(&self, min: Amount, max: Amount) -> Result<Guard<'_>> {
+        self.approve_up_to(min, max)?;
         let reservation = self.named(self.shared.store.reserve_up_to(self.node, min, max));
         self.granted(reservation, &Cost::from(max))
     }

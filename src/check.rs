@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::amount::Amount;
+use crate::approval::ApprovalRequest;
 use crate::cost::Cost;
 use crate::error::{Error, Exceeded};
 use crate::expiry::ExpiredHold;
@@ -58,12 +59,37 @@ pub struct Check {
     /// operation reported. Delivered as [`Event::HoldExpired`](crate::Event::HoldExpired) by
     /// [`Budget::check`](crate::Budget::check).
     pub expired: Vec<ExpiredHold>,
+    /// The approval requests a reserve of this cost would make, in the order it would make them
+    /// (leaf to root; see [`crate::approval`]). Nobody was asked: the verdict is about money
+    /// and node states only, so a check that [`fits`](Check::fits) may still need approval.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub approvals: Vec<ApprovalRequest>,
 }
 
 impl Check {
-    /// `true` if a reserve of this cost would be granted now.
+    /// `true` if a reserve of this cost would be granted now (as far as money and node states
+    /// go; see [`needs_approval`](Check::needs_approval)).
     pub fn fits(&self) -> bool {
         matches!(self.verdict, Verdict::Fits)
+    }
+
+    /// `true` if a reserve of this cost would first ask an approver ([`Check::approvals`]).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Limit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let org = Budget::builder("org", Limit::hard(Amount::usd("100")?))
+    ///     .child("agent", Limit::hard(Amount::usd("10")?))
+    ///     .build()?;
+    /// org.require_approval(Amount::usd("5")?, |_: &ApprovalRequest| Approval::Approved)?;
+    /// let check = org.at("agent")?.check(Amount::usd("6")?)?;
+    /// assert!(check.fits() && check.needs_approval());
+    /// assert_eq!(&*check.approvals[0].rule_node, "org");
+    /// assert!(!org.at("agent")?.check(Amount::usd("5")?)?.needs_approval());
+    /// # Ok(()) }
+    /// ```
+    pub fn needs_approval(&self) -> bool {
+        !self.approvals.is_empty()
     }
 
     /// The node that would refuse the reserve, if one would.

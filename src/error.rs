@@ -411,6 +411,33 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// An [`Approver`](crate::Approver) refused a reserve above its rule's threshold (see
+    /// [`crate::approval`]). Nothing was held; rules above the refusing one were not asked.
+    #[error(
+        "{node} requires approval above {threshold}; a request of {estimate} was denied: {reason}"
+    )]
+    ApprovalDenied {
+        /// The node whose rule refused (the reserving node or an ancestor).
+        node: Arc<str>,
+        /// The request's amount in the rule's unit.
+        estimate: Amount,
+        /// The rule's threshold.
+        threshold: Amount,
+        /// The approver's reason.
+        reason: String,
+    },
+
+    /// A blocking reserve met an approval rule whose approver is async
+    /// ([`Budget::require_approval_async`](crate::Budget::require_approval_async)); reserve with
+    /// `reserve_async` (or `run_async`, `fallback_async`) instead. Nothing was held.
+    #[error("{node} requires approval above {threshold} from an async approver; use reserve_async")]
+    AsyncApprovalRequired {
+        /// The node whose rule needs the async approver.
+        node: Arc<str>,
+        /// The rule's threshold.
+        threshold: Amount,
+    },
+
     /// The storage backend failed. For durable stores, the outcome of the failed operation is
     /// unknown until the store is reopened.
     #[error("store failure: {0}")]
@@ -456,12 +483,16 @@ impl Error {
         }
     }
 
-    /// `true` for errors that mean "the budget says no" (exceeded or in debt), as opposed to
-    /// bad input or a store failure. Ladders and fallback chains move to a cheaper tier on these.
+    /// `true` for errors that mean "the budget says no" (exceeded, in debt, or an approver
+    /// denied the amount), as opposed to bad input or a store failure. Ladders and fallback
+    /// chains move to a cheaper tier on these.
     pub fn is_denial(&self) -> bool {
         matches!(
             self,
-            Error::BudgetExceeded(_) | Error::InDebt { .. } | Error::NoTierAllowed { .. }
+            Error::BudgetExceeded(_)
+                | Error::InDebt { .. }
+                | Error::NoTierAllowed { .. }
+                | Error::ApprovalDenied { .. }
         )
     }
 }

@@ -170,13 +170,30 @@ impl<E> Chain<E> {
         tier: &Tier,
         budget: &'b Budget,
     ) -> Result<Option<Guard<'b>>, Step<T, E>> {
+        if !self.admits(tier) {
+            return Ok(None);
+        }
+        self.take(tier, budget.reserve(tier.estimate()))
+    }
+
+    /// `false` (logged as skipped) when `tier`'s usage rule excludes it.
+    pub(crate) fn admits(&mut self, tier: &Tier) -> bool {
         if let Some(path) = &self.path
             && !path.allows(tier)
         {
             self.log(tier, Outcome::Skipped, Cost::new());
-            return Ok(None);
+            return false;
         }
-        match budget.reserve(tier.estimate()) {
+        true
+    }
+
+    /// Logs the outcome of `tier`'s reserve; `Ok(None)` for a denial, `Err` ends the chain.
+    pub(crate) fn take<'b, T>(
+        &mut self,
+        tier: &Tier,
+        reserved: Result<Guard<'b>, Error>,
+    ) -> Result<Option<Guard<'b>>, Step<T, E>> {
+        match reserved {
             Ok(guard) => Ok(Some(guard)),
             Err(error) if error.is_denial() => {
                 self.log(tier, Outcome::Denied(error), Cost::new());

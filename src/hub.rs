@@ -15,6 +15,7 @@ use std::sync::mpsc;
 
 use parking_lot::RwLock;
 
+use crate::approval::Approvals;
 use crate::event::Event;
 use crate::report::Recorder;
 use crate::store::Store;
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     /// `true` while `recorder` is set (the hot path's only cost without reports).
     reporting: AtomicBool,
     recorder: RwLock<Option<Arc<Recorder>>>,
+    /// Approval rules ([`crate::approval`]): process-local user code, so kept here, not in the store.
+    pub(crate) approvals: Approvals,
     /// Wakes `Guard::cancelled` futures to look again.
     #[cfg(feature = "tokio")]
     wake: tokio::sync::Notify,
@@ -80,6 +83,7 @@ impl Shared {
             subscribers: RwLock::new(Vec::new()),
             reporting: AtomicBool::new(false),
             recorder: RwLock::new(None),
+            approvals: Approvals::new(),
             #[cfg(feature = "tokio")]
             wake: tokio::sync::Notify::new(),
         }

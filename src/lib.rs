@@ -55,6 +55,9 @@
 //!   the store call returned: callbacks may use the budget, and a panicking one changes nothing.
 //! * **Closures.** [`Budget::run`] reserves, runs the work, and commits what it returned
 //!   (releases on error or panic).
+//! * **Approval.** [`Budget::require_approval`] makes reserves above a threshold, on a node and
+//!   everything below it, ask an [`Approver`] (a human, a policy service) before anything is
+//!   held; a "no" is [`Error::ApprovalDenied`]. See [`approval`].
 //! * **Degradation.** A [`Ladder`] of [`Tier`]s picks the best model the budget can still pay
 //!   for; [`Ladder::reserve`] holds it in the same step. [`Ladder::fallback`] tries tiers in
 //!   order on denials and retryable errors, charging every attempt.
@@ -79,11 +82,12 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `serde` | no | `Serialize`/`Deserialize` on amounts, limits, balances and snapshots (amounts as exact decimal strings); price tables from JSON and the LiteLLM price map (`PriceTable::from_litellm_json`); usage reports from OpenAI and Anthropic JSON (`Usage::from_json`) |
-//! | `tokio` | no | [`Budget::run_async`], [`Ladder::fallback_async`], [`Budget::subscribe_async`] (an async event stream); guards held by a cancelled future release their holds |
+//! | `tokio` | no | [`Budget::run_async`], [`Budget::reserve_async`] with [`AsyncApprover`]s, [`Ladder::fallback_async`], [`Budget::subscribe_async`] (an async event stream); guards held by a cancelled future release their holds |
 //! | `conformance` | no | [`conformance`]: the test suite every [`Store`] implementation must pass |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod amount;
+pub mod approval;
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod balance;
@@ -119,6 +123,9 @@ mod threshold;
 mod usage;
 
 pub use amount::{Amount, Unit};
+pub use approval::{Approval, ApprovalRequest, Approver};
+#[cfg(feature = "tokio")]
+pub use approval::{ApprovalFuture, AsyncApprover};
 pub use balance::{AccountSnapshot, Balance, HoldSnapshot, NodeInfo, NodeSnapshot, Snapshot};
 pub use budget::{Budget, BudgetBuilder};
 pub use cancel::Cancellation;

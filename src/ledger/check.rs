@@ -44,6 +44,7 @@ impl Ledger {
             limiting,
             over_soft_limit: over_soft.map(|index| self.node(index).path.clone()),
             expired: std::mem::take(&mut self.reclaimed),
+            approvals: Vec::new(), // filled by `Budget::check`, which holds the rules
         })
     }
 
