@@ -114,13 +114,15 @@ impl Budget {
                     .map_or((zero, zero, zero, None), |a| {
                         (a.spent, a.reserved, a.debt, a.limit)
                     });
+                // A periodic limit allows its period's allowance (carry and credits included).
+                let allowance = account.and_then(|a| a.allowance);
                 let used = spent.minor_units().saturating_add(reserved.minor_units());
                 let status = match (node.state, limit) {
                     (NodeState::Closed, _) => Status::Closed,
                     (NodeState::Frozen, _) => Status::Frozen,
                     _ if !debt.is_zero() => Status::InDebt,
                     (_, Some(limit)) => {
-                        let cap = limit.amount().minor_units();
+                        let cap = allowance.unwrap_or(limit.amount()).minor_units();
                         match limit.kind() {
                             LimitKind::Hard if used >= cap => Status::Exhausted,
                             LimitKind::Soft if used > cap => Status::OverSoftLimit,

@@ -235,7 +235,9 @@ impl PathView {
                 };
                 budgeted = true;
                 if limit.kind() == LimitKind::Hard {
-                    let room = limit.amount().minor_units()
+                    // A periodic limit allows its period's allowance (carry and credits included).
+                    let allowance = balance.allowance.unwrap_or(limit.amount());
+                    let room = allowance.minor_units()
                         - balance.spent.minor_units()
                         - balance.reserved.minor_units();
                     if tightest.is_none_or(|(least, _)| room < least) {
@@ -266,8 +268,9 @@ fn exceeded(node: &NodeInfo, unit: Unit, requested: Amount) -> Error {
     Error::BudgetExceeded(Box::new(Exceeded {
         node: node.path.clone(),
         limit: balance
-            .limit
-            .map_or(Amount::zero(unit), |limit| limit.amount()),
+            .allowance
+            .or(balance.limit.map(|limit| limit.amount()))
+            .unwrap_or(Amount::zero(unit)),
         spent: balance.spent,
         reserved: balance.reserved,
         requested,

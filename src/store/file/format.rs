@@ -992,6 +992,79 @@ mod tests {
     }
 
     #[test]
+    fn periodic_records_and_snapshot_sections_round_trip() {
+        use crate::period::{Period, Rollover};
+        let node = NodeId::new(2, 5);
+        let now = Timestamp::from_unix_nanos(1_772_971_200_000_000_000);
+        assert_eq!(
+            round_trip(|e| e.roll(now, None)),
+            Op::Roll { now, node: None }
+        );
+        assert_eq!(
+            round_trip(|e| e.roll(now, Some(node))),
+            Op::Roll {
+                now,
+                node: Some(node)
+            }
+        );
+        let periodic = Limit::hard(Amount::from_minor(10, Unit::Usd))
+            .per(Period::monthly().in_zone("Europe/Berlin").unwrap())
+            .with_rollover(Rollover::CarryForward {
+                cap: Amount::from_minor(4, Unit::Usd),
+            });
+        assert_eq!(
+            round_trip(|e| e.set_limit(node, &periodic)),
+            Op::SetLimit {
+                node,
+                limit: periodic
+            }
+        );
+        let limits = Limits(vec![periodic, Limit::soft(Amount::tokens(5))]);
+        assert_eq!(
+            round_trip(|e| e.create_node(None, "team", &limits, node)),
+            Op::CreateNode {
+                parent: None,
+                name: "team".into(),
+                limits,
+                id: node
+            }
+        );
+        // A plain limit keeps the old record, readable by builds without periods.
+        let mut plain = Vec::new();
+        push_record(&mut plain, |e| {
+            e.set_limit(node, &Limit::hard(Amount::from_minor(10, Unit::Usd)))
+        });
+        assert_eq!(plain[FRAME_LEN], TAG_SET_LIMIT);
+
+        let account = AccountSnapshot {
+            unit: Unit::Usd,
+            limit: Some(periodic),
+            spent: Amount::from_minor(3, Unit::Usd),
+            reserved: Amount::from_minor(1, Unit::Usd),
+            debt: Amount::from_minor(0, Unit::Usd),
+            allowance: Some(Amount::from_minor(14, Unit::Usd)),
+            resets_at: Some(now),
+        };
+        let snapshot = Snapshot {
+            nodes: vec![NodeSnapshot {
+                path: "team".into(),
+                accounts: vec![account],
+                state: NodeState::Active,
+                rate_limit: None,
+            }],
+            holds: Vec::new(),
+            expired_holds: Vec::new(),
+            next_serial: 9,
+        };
+        match round_trip(|e| e.snapshot(&snapshot, &[node])) {
+            Op::Snapshot {
+                snapshot: decoded, ..
+            } => assert_eq!(decoded, snapshot),
+            other => panic!("not a snapshot: {other:?}"),
+        }
+    }
+
+    #[test]
     fn a_flipped_bit_fails_the_checksum() {
         let mut buf = Vec::new();
         push_record(&mut buf, |e| e.release(HoldId::new(1, 2)));
