@@ -12,6 +12,7 @@ use crate::event::{DeniedEvent, Event, ExpiredEvent, ThresholdEvent};
 use crate::expiry::{ExpiredHold, ReserveOptions};
 use crate::guard::Guard;
 use crate::hub::{Shared, SubscriptionId};
+use crate::idempotency::OpOptions;
 use crate::ids::NodeId;
 use crate::ledger::validate_name;
 use crate::node_state::NodeState;
@@ -544,7 +545,53 @@ impl Budget {
     /// # Errors
     /// [`Error::LimitBelowUsage`] if less would remain than is spent and reserved.
     pub fn debit(&self, amount: Amount) -> Result<Balance> {
-        let balance = self.named(self.shared.store.debit(self.node, amount))?;
+        self.debit_with(amount, &OpOptions::DEFAULT)
+    }
+
+    /// As [`credit`](Budget::credit), with [`OpOptions`]: with an idempotency key, a retry
+    /// (same key, node and amount) credits nothing and answers with the node's balance now
+    /// (see [`crate::idempotency`]).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Error, IdempotencyKey, Limit, OpOptions, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?)).build()?;
+    /// let payment = OpOptions::new().idempotency_key(IdempotencyKey::new("pay_81f3")?);
+    /// wallet.credit_with(Amount::usd("20")?, &payment)?;
+    /// wallet.credit_with(Amount::usd("20")?, &payment)?; // the webhook fired twice
+    /// assert_eq!(wallet.balance(Unit::Usd)?.remaining, Some(Amount::usd("25")?));
+    /// let reused = wallet.credit_with(Amount::usd("30")?, &payment).unwrap_err();
+    /// assert!(matches!(reused, Error::IdempotencyMismatch { .. }));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`credit`](Budget::credit); [`Error::IdempotencyMismatch`] if the key was used for
+    /// another request.
+    pub fn credit_with(&self, amount: Amount, options: &OpOptions) -> Result<Balance> {
+        self.named(self.shared.store.credit_with(self.node, amount, options))
+    }
+
+    /// As [`debit`](Budget::debit), with [`OpOptions`]: with an idempotency key, a retry (same
+    /// key, node and amount) debits nothing and answers with the node's balance now (see
+    /// [`crate::idempotency`]).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, IdempotencyKey, Limit, OpOptions, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?)).build()?;
+    /// let refund = OpOptions::new().idempotency_key(IdempotencyKey::new("refund-12")?);
+    /// wallet.debit_with(Amount::usd("2")?, &refund)?;
+    /// wallet.debit_with(Amount::usd("2")?, &refund)?;
+    /// assert_eq!(wallet.balance(Unit::Usd)?.remaining, Some(Amount::usd("3")?));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`debit`](Budget::debit); [`Error::IdempotencyMismatch`] if the key was used for
+    /// another request.
+    pub fn debit_with(&self, amount: Amount, options: &OpOptions) -> Result<Balance> {
+        let balance = self.named(self.shared.store.debit_with(self.node, amount, options))?;
         self.shared.wake_cancelled();
         Ok(balance)
     }

@@ -342,6 +342,32 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// An [`IdempotencyKey`](crate::IdempotencyKey) is empty, longer than
+    /// [`MAX_IDEMPOTENCY_KEY_LEN`](crate::idempotency::MAX_IDEMPOTENCY_KEY_LEN) bytes, or has
+    /// control characters. Nothing changed.
+    #[error("invalid idempotency key {key:?}: {reason}")]
+    InvalidIdempotencyKey {
+        /// The key as given (cut to the longest length allowed).
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// An idempotency key that the store remembers was used for a different request (another
+    /// operation, node, hold, amount or TTL). Nothing changed; use a new key for a new request
+    /// (see [`crate::idempotency`]).
+    #[error(
+        "idempotency key {key:?} was already used for a different {first} request; this {requested} request needs its own key"
+    )]
+    IdempotencyMismatch {
+        /// The key.
+        key: Arc<str>,
+        /// The operation the key was first used for (`"reserve"`, `"commit"`, ...).
+        first: &'static str,
+        /// The operation of the refused request.
+        requested: &'static str,
+    },
+
     /// A duration (a hold's TTL, a heartbeat, a sweep interval) is unusable.
     #[error("invalid duration for {what}: {reason}")]
     InvalidDuration {

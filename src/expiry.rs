@@ -38,6 +38,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::Error;
+use crate::idempotency::IdempotencyKey;
 use crate::ids::HoldId;
 
 /// How long a hold lives without [`Guard::extend`](crate::Guard::extend): 60 seconds.
@@ -62,18 +63,22 @@ pub const EXPIRED_HOLDS_REMEMBERED: usize = 4096;
 /// guard.commit(Amount::usd("0.20")?)?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReserveOptions {
     /// Time to live: the hold expires this long after the reserve (or the last
     /// [`extend`](crate::Guard::extend)). Must be above zero.
     pub ttl: Duration,
+    /// Hold at most once per key: a retry with the same key and request returns the first
+    /// hold (see [`crate::idempotency`]). The TTL is part of the request.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl ReserveOptions {
     /// The defaults: a TTL of [`DEFAULT_HOLD_TTL`].
     pub const DEFAULT: ReserveOptions = ReserveOptions {
         ttl: DEFAULT_HOLD_TTL,
+        idempotency_key: None,
     };
 
     /// The defaults ([`ReserveOptions::DEFAULT`]).
@@ -85,6 +90,25 @@ impl ReserveOptions {
     #[must_use]
     pub const fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
+        self
+    }
+
+    /// Sets the idempotency key: a retried reserve with the same key, node, cost and TTL
+    /// returns the first hold instead of holding again (see [`crate::idempotency`]).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, IdempotencyKey, Limit, ReserveOptions};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
+    /// let once = ReserveOptions::new().idempotency_key(IdempotencyKey::new("step-3")?);
+    /// let guard = run.reserve_with(Amount::usd("0.50")?, &once)?;
+    /// let again = run.reserve_with(Amount::usd("0.50")?, &once)?;
+    /// assert_eq!(again.id(), guard.id());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn idempotency_key(mut self, key: IdempotencyKey) -> Self {
+        self.idempotency_key = Some(key);
         self
     }
 

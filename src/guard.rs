@@ -12,6 +12,7 @@ use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::Error;
 use crate::event::{Event, OverageEvent, ReleasedEvent};
+use crate::idempotency::OpOptions;
 use crate::ids::HoldId;
 use crate::report::{Attribution, SpendOutcome, note_spend};
 use crate::store::{Committed, Reservation};
@@ -61,12 +62,35 @@ impl<'a> Guard<'a> {
         Guard {
             budget: Cow::Borrowed(budget),
             expires_at: AtomicI64::new(reservation.expires_at.as_unix_nanos()),
+            // A replayed reserve's guard is a second handle: the first guard releases on drop.
+            live: !reservation.replayed,
             reservation,
             recorded: Default::default(),
             attribution: None,
             clear_at: AtomicU64::new(u64::MAX),
-            live: true,
         }
+    }
+
+    /// `true` if this guard came from a reserve retried with an
+    /// [idempotency key](crate::idempotency): it is a second handle on the first reserve's
+    /// hold. It commits and releases like any guard, but dropping it does **not** release the
+    /// hold (the first guard, or the hold's deadline, does).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, IdempotencyKey, Limit, ReserveOptions, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
+    /// let once = ReserveOptions::new().idempotency_key(IdempotencyKey::new("call-1")?);
+    /// let first = run.reserve_with(Amount::usd("0.30")?, &once)?;
+    /// let retry = run.reserve_with(Amount::usd("0.30")?, &once)?;
+    /// assert!(!first.is_replay() && retry.is_replay());
+    /// retry.commit(Amount::usd("0.10")?)?; // either handle may end the hold
+    /// drop(first); // its release finds the hold ended: a no-op
+    /// assert_eq!(run.balance(Unit::Usd)?.spent, Amount::usd("0.10")?);
+    /// # Ok(()) }
+    /// ```
+    pub fn is_replay(&self) -> bool {
+        self.reservation.replayed
     }
 
     pub(crate) fn attribution(&self) -> Option<&Attribution> {
@@ -259,7 +283,7 @@ impl<'a> Guard<'a> {
 
     /// The same guard, owning a clone of its budget handle instead of borrowing it.
     pub fn into_owned(mut self) -> Guard<'static> {
-        self.live = false;
+        let live = std::mem::replace(&mut self.live, false);
         Guard {
             budget: Cow::Owned(self.budget.as_ref().clone()),
             reservation: self.reservation.clone(),
@@ -269,7 +293,7 @@ impl<'a> Guard<'a> {
             expires_at: AtomicI64::new(self.expires_at.load(Ordering::Relaxed)),
             attribution: self.attribution.take(),
             clear_at: AtomicU64::new(self.clear_at.load(Ordering::Relaxed)),
-            live: true,
+            live,
         }
     }
 
@@ -340,10 +364,46 @@ impl<'a> Guard<'a> {
     ///   [`Committed::expired`] set instead.
     /// * [`Error::UnknownHold`]: the hold had already ended (or was reclaimed too long ago to
     ///   be remembered).
-    /// * [`Error::Store`]: the backend failed; the outcome is unknown until the store recovers.
-    pub fn commit(mut self, actual: impl Into<Cost>) -> Result<Committed, CommitError> {
+    /// * [`Error::Store`]: the backend failed; the outcome is unknown until the store recovers
+    ///   (commit with an idempotency key, [`commit_with`](Guard::commit_with), to retry it
+    ///   safely).
+    pub fn commit(self, actual: impl Into<Cost>) -> Result<Committed, CommitError> {
+        self.commit_with(actual, &OpOptions::DEFAULT)
+    }
+
+    /// As [`commit`](Guard::commit), with [`OpOptions`]: with an idempotency key, a retry of
+    /// this commit (same key, hold and cost; through another guard on the hold or
+    /// [`Store::commit_with`](crate::Store::commit_with) with [`id`](Guard::id), for example
+    /// after a store failure left the outcome unknown) returns the first result with
+    /// [`Committed::replayed`] set and records nothing; its guard delivers no events and reports
+    /// no spend again (see [`crate::idempotency`]).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Cost, IdempotencyKey, Limit, OpOptions, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
+    /// let guard = run.reserve(Amount::usd("0.50")?)?;
+    /// let hold = guard.id();
+    /// let once = OpOptions::new().idempotency_key(IdempotencyKey::new("call-9/commit")?);
+    /// let first = guard.commit_with(Amount::usd("0.20")?, &once)?;
+    /// // The caller did not see `first` (say, a timeout) and retries through the store:
+    /// let cost = Cost::from(Amount::usd("0.20")?);
+    /// let again = run.store().commit_with(hold, &cost, &once)?;
+    /// assert!(again.replayed && again.returned == first.returned);
+    /// assert_eq!(run.balance(Unit::Usd)?.spent, Amount::usd("0.20")?); // recorded once
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`commit`](Guard::commit); [`Error::IdempotencyMismatch`] (the hold is unchanged and
+    /// [`CommitError::into_guard`] returns the guard) if the key was used for another request.
+    pub fn commit_with(
+        mut self,
+        actual: impl Into<Cost>,
+        options: &OpOptions,
+    ) -> Result<Committed, CommitError> {
         let actual = actual.into();
-        let outcome = self.budget.store().commit(self.id(), &actual);
+        let outcome = self.budget.store().commit_with(self.id(), &actual, options);
         tracing::debug!(
             target: "budget_guard",
             node = %self.budget.path(),
@@ -354,6 +414,10 @@ impl<'a> Guard<'a> {
             "commit"
         );
         match outcome {
+            Ok(committed) if committed.replayed => {
+                self.live = false; // reported and delivered by the first commit
+                Ok(committed)
+            }
             Ok(committed) => {
                 self.live = false;
                 self.report_spend(&committed.spent, SpendOutcome::Committed);
@@ -380,6 +444,7 @@ impl<'a> Guard<'a> {
                     Error::UnitMismatch { .. }
                         | Error::InvalidAmount { .. }
                         | Error::Overflow { .. }
+                        | Error::IdempotencyMismatch { .. }
                 );
                 let guard = if hold_unchanged {
                     Some(Box::new(self.into_owned()))
@@ -397,9 +462,30 @@ impl<'a> Guard<'a> {
     /// # Errors
     /// Only store failures ([`Error::Store`]); releasing a hold that already ended (expired) is
     /// not an error.
-    pub fn release(mut self) -> Result<(), Error> {
+    pub fn release(self) -> Result<(), Error> {
+        self.release_with(&OpOptions::DEFAULT)
+    }
+
+    /// As [`release`](Guard::release), with [`OpOptions`]: with an idempotency key, a retry
+    /// (same key and hold) returns the first answer and changes nothing (see
+    /// [`crate::idempotency`]).
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, IdempotencyKey, Limit, OpOptions, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
+    /// let guard = run.reserve(Amount::usd("0.50")?)?;
+    /// guard.release_with(&OpOptions::new().idempotency_key(IdempotencyKey::new("cancel-4")?))?;
+    /// assert_eq!(run.balance(Unit::Usd)?.reserved, Amount::zero(Unit::Usd));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Store failures ([`Error::Store`]); [`Error::IdempotencyMismatch`] if the key was used
+    /// for another request (the hold is then left alone, to be reclaimed at its deadline).
+    pub fn release_with(mut self, options: &OpOptions) -> Result<(), Error> {
         self.live = false;
-        self.release_hold(false)
+        self.release_hold(false, options)
     }
 
     fn deliver_overage(&self, actual: &Cost, rejected: bool) {
@@ -416,8 +502,8 @@ impl<'a> Guard<'a> {
         }
     }
 
-    fn release_hold(&self, dropped: bool) -> Result<(), Error> {
-        let released = self.budget.store().release(self.id());
+    fn release_hold(&self, dropped: bool, options: &OpOptions) -> Result<(), Error> {
+        let released = self.budget.store().release_with(self.id(), options);
         if released.is_ok() {
             // Recorded spend stays spent, whether this release or an expiry ended the hold.
             self.report_spend(&self.recorded(), SpendOutcome::Released);
@@ -448,7 +534,7 @@ impl Drop for Guard<'_> {
     fn drop(&mut self) {
         if self.live {
             self.live = false;
-            if let Err(error) = self.release_hold(true) {
+            if let Err(error) = self.release_hold(true, &OpOptions::DEFAULT) {
                 tracing::warn!(
                     target: "budget_guard",
                     hold = %self.id(),

@@ -9,6 +9,7 @@
 mod cancel;
 mod check;
 mod expiry;
+mod idempotency;
 mod period;
 mod rate;
 mod snapshot;
@@ -33,6 +34,7 @@ use crate::store::{Committed, Reservation};
 use crate::threshold::{Alarm, Crossings, ThresholdCrossing};
 
 pub(crate) use self::expiry::Lease;
+pub(crate) use self::idempotency::{Entry, Fate, Keyed, Outcome, Remember, Request};
 use self::expiry::Tombstones;
 
 /// Longest node name accepted.
@@ -64,6 +66,8 @@ pub(crate) struct Ledger {
     /// When the next period of a periodic limit ends (see `ledger/period.rs`): the one compare
     /// `roll_periods` pays while nothing is due.
     periods: period::Due,
+    /// Remembered idempotency keys (see `ledger/idempotency.rs`).
+    keys: idempotency::KeyTable,
 }
 
 #[derive(Debug)]
@@ -795,6 +799,7 @@ impl Ledger {
             events,
             expires_at: expires,
             expired: Vec::new(),
+            replayed: false,
         })
     }
 
@@ -914,6 +919,7 @@ impl Ledger {
             overage: actual.zeroed(),
             events: Crossings::new(),
             expired: false,
+            replayed: false,
         };
         let mut rejection = None;
         let mut exhausted = false;

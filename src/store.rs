@@ -20,6 +20,7 @@ use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::Result;
 use crate::expiry::{ExpiredHold, ReserveOptions};
+use crate::idempotency::OpOptions;
 use crate::ids::{HoldId, NodeId};
 use crate::node_state::NodeState;
 use crate::policy::{Limit, Limits};
@@ -48,6 +49,10 @@ pub struct Reservation {
     /// reclaimed to make room, and those a denied reserve reclaimed before it. Empty on nearly
     /// every call (no allocation); delivered as events by [`Budget`](crate::Budget).
     pub expired: Vec<ExpiredHold>,
+    /// `true` if this is the remembered result of an earlier reserve with the same
+    /// [idempotency key](crate::idempotency): no new hold was created, `hold` is the first
+    /// reserve's, and `events` and `expired` are empty (they were reported the first time).
+    pub replayed: bool,
 }
 
 /// What a successful commit recorded.
@@ -66,6 +71,10 @@ pub struct Committed {
     /// `true` if the hold had been reclaimed by expiry before this commit: the spend above what
     /// was recorded was charged without a hold (see [`crate::expiry`]) and nothing was returned.
     pub expired: bool,
+    /// `true` if this is the remembered result of an earlier commit with the same
+    /// [idempotency key](crate::idempotency): nothing was recorded this time and `events` is
+    /// empty.
+    pub replayed: bool,
 }
 
 /// The ledger authority of one or more budget trees.
@@ -93,6 +102,11 @@ pub struct Committed {
 ///    delivered by the caller after the operation returns.
 /// 6. **Validation.** Bad input (zero or mismatched amounts, unknown node or hold, invalid names)
 ///    is a typed error that changes nothing.
+/// 7. **Idempotency keys.** A key in [`ReserveOptions::idempotency_key`] or
+///    [`OpOptions::idempotency_key`] is looked up, and remembered after an operation that
+///    changed the books, in the same atomic step as the operation: among any number of
+///    concurrent callers with one key and one request, exactly one applies it and all get its
+///    result (see [`crate::idempotency`]). A store that persists its books persists its keys.
 ///
 /// The crate's conformance suite (`budget_guard::conformance`, feature `conformance`) checks these
 /// rules against any implementation; run it for yours.
@@ -156,7 +170,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`InDebt`](crate::Error::InDebt), [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted),
     /// [`InvalidAmount`](crate::Error::InvalidAmount) for an empty or zero cost,
     /// [`InvalidDuration`](crate::Error::InvalidDuration) for a zero TTL,
-    /// [`Overflow`](crate::Error::Overflow), [`UnknownNode`](crate::Error::UnknownNode).
+    /// [`Overflow`](crate::Error::Overflow), [`UnknownNode`](crate::Error::UnknownNode);
+    /// [`IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if
+    /// [`options.idempotency_key`](ReserveOptions::idempotency_key) was used for another
+    /// request. A retry with the same key and request returns the first reservation
+    /// ([`Reservation::replayed`]) and holds nothing more.
     fn reserve_with(
         &self,
         node: NodeId,
@@ -247,6 +265,27 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Only store failures ([`Store`](crate::Error::Store)).
     fn release(&self, hold: HoldId) -> Result<bool>;
 
+    /// [`commit`](Store::commit) with [`OpOptions`]. Without an idempotency key it is exactly
+    /// `commit`. With one, the key is checked and remembered in the same atomic step as the
+    /// commit (see [`crate::idempotency`]): a retry with the same key and the same hold and
+    /// actual cost returns the first result ([`Committed::replayed`] set, or the first
+    /// [`OverageRejected`](crate::Error::OverageRejected)) and records nothing; the store reads
+    /// its clock once for the key's retention.
+    ///
+    /// # Errors
+    /// As [`commit`](Store::commit);
+    /// [`IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
+    /// another request (nothing changes).
+    fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed>;
+
+    /// [`release`](Store::release) with [`OpOptions`]; a retry with the same key and hold
+    /// returns the first answer (see [`crate::idempotency`]).
+    ///
+    /// # Errors
+    /// [`IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
+    /// another request; otherwise only store failures.
+    fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool>;
+
     /// A counter that must change (it may change more often) whenever the answer of
     /// [`cancellation`](Store::cancellation) may have changed for some live hold: a node state
     /// changed, a hold was reclaimed, an overage was recorded, a limit changed, or spend reached a
@@ -322,6 +361,25 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`LimitBelowUsage`](crate::Error::LimitBelowUsage) if that would leave less than is spent
     /// and held; otherwise as [`credit`](Store::credit).
     fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance>;
+
+    /// [`credit`](Store::credit) with [`OpOptions`]; a retry with the same key, node and
+    /// amount credits nothing and returns the node's balance now (see
+    /// [`crate::idempotency`]).
+    ///
+    /// # Errors
+    /// As [`credit`](Store::credit);
+    /// [`IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
+    /// another request.
+    fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance>;
+
+    /// [`debit`](Store::debit) with [`OpOptions`]; a retry with the same key, node and amount
+    /// debits nothing and returns the node's balance now (see [`crate::idempotency`]).
+    ///
+    /// # Errors
+    /// As [`debit`](Store::debit);
+    /// [`IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
+    /// another request.
+    fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance>;
 
     /// The node's balance in `unit`.
     ///
@@ -400,6 +458,18 @@ macro_rules! forward_store {
             }
             fn release(&self, hold: HoldId) -> Result<bool> {
                 (**self).release(hold)
+            }
+            fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
+                (**self).commit_with(hold, actual, options)
+            }
+            fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
+                (**self).release_with(hold, options)
+            }
+            fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+                (**self).credit_with(node, amount, options)
+            }
+            fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+                (**self).debit_with(node, amount, options)
             }
             fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {
                 (**self).set_limit(node, limit)

@@ -270,6 +270,7 @@ impl Ledger {
             overage: nothing,
             events,
             expired: true,
+            replayed: false,
         })
     }
 

@@ -6,6 +6,8 @@
 
 #[path = "file/format.rs"]
 mod format;
+#[path = "file/keyed.rs"]
+mod keyed;
 #[path = "file/log.rs"]
 mod log;
 #[path = "file/recover.rs"]
@@ -30,8 +32,9 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::cost::Cost;
 use crate::error::{Error, Result, StoreError};
 use crate::expiry::{ExpiredHold, ReserveOptions, validate_ttl};
+use crate::idempotency::{KeyRetention, OpOptions};
 use crate::ids::{HoldId, NodeId};
-use crate::ledger::{Lease, Ledger};
+use crate::ledger::{Fate, Lease, Ledger, Request};
 use crate::node_state::NodeState;
 use crate::policy::{Limit, Limits};
 use crate::store::{Committed, Reservation, Store};
@@ -75,6 +78,7 @@ pub struct FileStoreOptions {
     release_orphaned_holds: bool,
     compact_after: u64,
     clock: Arc<dyn Clock>,
+    key_retention: KeyRetention,
 }
 
 impl Default for FileStoreOptions {
@@ -84,6 +88,7 @@ impl Default for FileStoreOptions {
             release_orphaned_holds: false,
             compact_after: 16 << 20,
             clock: Arc::new(SystemClock),
+            key_retention: KeyRetention::DEFAULT,
         }
     }
 }
@@ -117,6 +122,14 @@ impl FileStoreOptions {
     /// Rewrite the file as one snapshot once the log passes `bytes` (default 16 MiB).
     pub fn compact_after(mut self, bytes: u64) -> Self {
         self.compact_after = bytes;
+        self
+    }
+
+    /// How long and how many idempotency keys are remembered (default
+    /// [`KeyRetention::DEFAULT`]; see [`crate::idempotency`]). Keys are logged with their
+    /// operations and survive reopening; a reopened store applies its own retention to them.
+    pub fn key_retention(mut self, retention: KeyRetention) -> Self {
+        self.key_retention = retention;
         self
     }
 
@@ -178,6 +191,7 @@ impl FileStoreOptions {
             clock: Arc::clone(&self.clock),
             epoch,
             periodic,
+            retention: self.key_retention,
             _lock: lock,
         })
     }
@@ -275,6 +289,8 @@ pub struct FileStore {
     /// Set once any limit has had a period (see `MemoryStore`): operations then read the clock
     /// and roll ended periods, logging each roll with its time.
     periodic: AtomicBool,
+    /// How long and how many idempotency keys are remembered.
+    retention: KeyRetention,
     /// Held for the store's lifetime; closing it releases the lock.
     _lock: File,
 }
@@ -446,22 +462,30 @@ impl FileStore {
         })
     }
 
-    /// Applies a reserve, logging the holds it reclaimed (also when it was denied) and the new
-    /// hold with its deadline.
+    /// Applies a reserve (once per idempotency key, if `options` has one), logging the holds
+    /// it reclaimed (also when it was denied) and the new hold with its deadline (and its key).
     fn reserve_logged(
         &self,
         node: NodeId,
         lease: Lease,
+        options: &ReserveOptions,
+        request: impl FnOnce(&Ledger) -> Result<Request>,
         reserve: impl FnOnce(&mut Ledger) -> Result<Reservation>,
     ) -> Result<Reservation> {
+        let keyed = options.idempotency_key.as_ref().zip(lease.now);
+        let keyed = keyed.map(|(key, now)| self.keyed(key, now));
         self.change(|ledger, pending| {
             roll_logged(ledger, pending, lease.now);
             let before = ledger.reclaimed().len();
-            let outcome = reserve(ledger);
+            let (outcome, fate) = ledger.once(keyed, request, reserve);
+            let Fate::Ran { remembered } = fate else {
+                return outcome; // answered from the remembered keys: nothing changed
+            };
             match &outcome {
                 Ok(granted) => {
                     push_expired(pending, granted.expired.get(before..).unwrap_or_default());
-                    push(pending, |e| {
+                    let key = keyed.filter(|_| remembered).map(|keyed| keyed.key);
+                    keyed::push_op(pending, ledger, key, |e| {
                         e.reserve(node, &granted.held, granted.hold, lease.expires);
                     });
                 }
@@ -514,7 +538,10 @@ impl Store for FileStore {
         options: &ReserveOptions,
     ) -> Result<Reservation> {
         let lease = self.lease(options)?;
-        self.reserve_logged(node, lease, |ledger| ledger.reserve_at(node, cost, lease))
+        let request = |ledger: &Ledger| Request::reserve(ledger, node, cost, options.ttl);
+        self.reserve_logged(node, lease, options, request, |ledger| {
+            ledger.reserve_at(node, cost, lease)
+        })
     }
 
     fn check(&self, node: NodeId, cost: &Cost) -> Result<Check> {
@@ -540,7 +567,9 @@ impl Store for FileStore {
         options: &ReserveOptions,
     ) -> Result<Reservation> {
         let lease = self.lease(options)?;
-        self.reserve_logged(node, lease, |ledger| {
+        let request =
+            |ledger: &Ledger| Request::reserve_up_to(ledger, node, min, max, options.ttl);
+        self.reserve_logged(node, lease, options, request, |ledger| {
             ledger.reserve_up_to_at(node, min, max, lease)
         })
     }
@@ -601,6 +630,34 @@ impl Store for FileStore {
             }
             Ok(released)
         })
+    }
+
+    fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
+        match &options.idempotency_key {
+            None => self.commit(hold, actual),
+            Some(key) => self.commit_keyed(key, hold, actual),
+        }
+    }
+
+    fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
+        match &options.idempotency_key {
+            None => self.release(hold),
+            Some(key) => self.release_keyed(key, hold),
+        }
+    }
+
+    fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+        match &options.idempotency_key {
+            None => self.credit(node, amount),
+            Some(key) => self.fund_keyed(key, node, amount, true),
+        }
+    }
+
+    fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+        match &options.idempotency_key {
+            None => self.debit(node, amount),
+            Some(key) => self.fund_keyed(key, node, amount, false),
+        }
     }
 
     fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {

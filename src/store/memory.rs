@@ -14,8 +14,9 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::cost::Cost;
 use crate::error::Result;
 use crate::expiry::{ExpiredHold, ReserveOptions, validate_ttl};
+use crate::idempotency::{IdempotencyKey, KeyRetention, OpOptions};
 use crate::ids::{HoldId, NodeId};
-use crate::ledger::{Lease, Ledger};
+use crate::ledger::{Keyed, Lease, Ledger, Remember, Request};
 use crate::node_state::NodeState;
 use crate::policy::{Limit, Limits};
 use crate::store::{Committed, Reservation, Store};
@@ -50,6 +51,8 @@ pub struct MemoryStore {
     /// Set once any limit has had a period: from then on every operation that reads or changes
     /// balances reads the clock (outside the lock) so the ledger can roll ended periods.
     periodic: AtomicBool,
+    /// How long and how many idempotency keys are remembered.
+    retention: KeyRetention,
 }
 
 impl Default for MemoryStore {
@@ -89,7 +92,57 @@ impl MemoryStore {
             ledger: Mutex::new(ledger),
             clock: Arc::new(clock),
             periodic: AtomicBool::new(false),
+            retention: KeyRetention::DEFAULT,
         }
+    }
+
+    /// This store, remembering idempotency keys as `retention` says (default
+    /// [`KeyRetention::DEFAULT`]: 24 hours, 65,536 keys; see [`crate::idempotency`]).
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use std::time::Duration;
+    /// use budget_guard::{Amount, Budget, IdempotencyKey, KeyRetention, Limit, ManualClock};
+    /// use budget_guard::{MemoryStore, OpOptions, Timestamp, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let clock = ManualClock::new(Timestamp::EPOCH);
+    /// let hour = KeyRetention::new(Duration::from_secs(3_600), NonZeroUsize::new(1_000).unwrap())?;
+    /// let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?))
+    ///     .build_in(MemoryStore::with_clock(clock.clone()).with_key_retention(hour))?;
+    /// let once = OpOptions::new().idempotency_key(IdempotencyKey::new("top-up-1")?);
+    /// wallet.credit_with(Amount::usd("1")?, &once)?;
+    /// wallet.credit_with(Amount::usd("1")?, &once)?; // remembered: no second credit
+    /// clock.advance(Duration::from_secs(3_600));
+    /// wallet.credit_with(Amount::usd("1")?, &once)?; // forgotten after an hour: credited again
+    /// assert_eq!(wallet.balance(Unit::Usd)?.remaining, Some(Amount::usd("7")?));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_key_retention(mut self, retention: KeyRetention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The key of a keyed operation at `now`.
+    fn keyed<'a>(&'a self, key: &'a IdempotencyKey, now: Timestamp) -> Keyed<'a> {
+        Keyed {
+            key,
+            now,
+            retention: &self.retention,
+        }
+    }
+
+    /// Runs a keyed commit, release, credit or debit: reads the clock once, outside the lock.
+    fn once<T: Remember>(
+        &self,
+        key: &IdempotencyKey,
+        request: impl FnOnce(&Ledger) -> Result<Request>,
+        op: impl FnOnce(&mut Ledger) -> Result<T>,
+    ) -> Result<T> {
+        let now = self.clock.now();
+        let mut ledger = self.ledger.lock();
+        ledger.roll_periods(now);
+        ledger.once(Some(self.keyed(key, now)), request, op).0
     }
 
     /// The time to roll periods at, read outside the lock; `None` (no clock read) while no
@@ -185,7 +238,12 @@ impl Store for MemoryStore {
         if let Some(now) = lease.now {
             ledger.roll_periods(now); // one compare while no period ended
         }
-        ledger.reserve_at(node, cost, lease)
+        let keyed = options.idempotency_key.as_ref().zip(lease.now);
+        let keyed = keyed.map(|(key, now)| self.keyed(key, now));
+        let request = |ledger: &Ledger| Request::reserve(ledger, node, cost, options.ttl);
+        ledger
+            .once(keyed, request, |ledger| ledger.reserve_at(node, cost, lease))
+            .0
     }
 
     fn check(&self, node: NodeId, cost: &Cost) -> Result<Check> {
@@ -207,7 +265,12 @@ impl Store for MemoryStore {
         if let Some(now) = lease.now {
             ledger.roll_periods(now);
         }
-        ledger.reserve_up_to_at(node, min, max, lease)
+        let keyed = options.idempotency_key.as_ref().zip(lease.now);
+        let keyed = keyed.map(|(key, now)| self.keyed(key, now));
+        let request =
+            |ledger: &Ledger| Request::reserve_up_to(ledger, node, min, max, options.ttl);
+        let reserve = |ledger: &mut Ledger| ledger.reserve_up_to_at(node, min, max, lease);
+        ledger.once(keyed, request, reserve).0
     }
 
     fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
@@ -237,6 +300,41 @@ impl Store for MemoryStore {
 
     fn release(&self, hold: HoldId) -> Result<bool> {
         self.books(|ledger| ledger.release(hold))
+    }
+
+    fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
+        let Some(key) = &options.idempotency_key else {
+            return self.commit(hold, actual);
+        };
+        let request = |_: &Ledger| Ok(Request::Commit {
+            hold,
+            actual: *actual,
+        });
+        self.once(key, request, |ledger| ledger.commit(hold, actual))
+    }
+
+    fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
+        let Some(key) = &options.idempotency_key else {
+            return self.release(hold);
+        };
+        let request = |_: &Ledger| Ok(Request::Release { hold });
+        self.once(key, request, |ledger| ledger.release(hold))
+    }
+
+    fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+        let Some(key) = &options.idempotency_key else {
+            return self.credit(node, amount);
+        };
+        let request = |ledger: &Ledger| Request::credit(ledger, node, amount);
+        self.once(key, request, |ledger| ledger.credit(node, amount))
+    }
+
+    fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+        let Some(key) = &options.idempotency_key else {
+            return self.debit(node, amount);
+        };
+        let request = |ledger: &Ledger| Request::debit(ledger, node, amount);
+        self.once(key, request, |ledger| ledger.debit(node, amount))
     }
 
     fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {

@@ -49,6 +49,10 @@ const TAG_SET_RATE_LIMIT: u8 = 15;
 const TAG_ROLL: u8 = 16;
 /// A create-node or set-limit record whose limits carry periods (the plain records cannot).
 const TAG_PERIODIC: u8 = 17;
+// Tags 18 (a keyed operation) and 19 (a remembered key): see `idempotency.rs`.
+#[path = "idempotency.rs"]
+mod idempotency;
+use self::idempotency::{TAG_KEYED, TAG_REMEMBER};
 
 /// The 16-byte file header.
 pub(super) fn header() -> [u8; HEADER_LEN] {
@@ -457,6 +461,17 @@ impl Enc<'_> {
 /// replay maps them to the ids of the ledger being rebuilt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Op {
+    /// An operation applied once per idempotency key: its key's entry, then the operation.
+    Keyed {
+        key: crate::idempotency::IdempotencyKey,
+        entry: crate::ledger::Entry,
+        op: Box<Op>,
+    },
+    /// A remembered idempotency key (after a snapshot, or a keyed no-op).
+    Remember {
+        key: crate::idempotency::IdempotencyKey,
+        entry: crate::ledger::Entry,
+    },
     /// The whole state (start of a file, or a `restore`), with the writer's node id per node.
     Snapshot {
         snapshot: Snapshot,
@@ -888,6 +903,8 @@ impl<'a> Dec<'a> {
                 },
                 _ => return Err("unknown periodic record"),
             },
+            TAG_KEYED => self.keyed()?,
+            TAG_REMEMBER => self.remember()?,
             _ => return Err("unknown record type"),
         };
         if self.pos != self.bytes.len() {

@@ -254,7 +254,8 @@ pub(super) fn snapshot_file(ledger: &Ledger) -> Vec<u8> {
     bytes
 }
 
-/// Appends a snapshot record of `ledger` (with the node ids the ledger hands out) to `buf`.
+/// Appends a snapshot record of `ledger` (with the node ids the ledger hands out) to `buf`,
+/// followed by one record per remembered idempotency key.
 pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) {
     let snapshot = ledger.snapshot();
     let ids: Vec<NodeId> = snapshot
@@ -267,6 +268,10 @@ pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) {
         })
         .collect();
     format::push_record(buf, |enc: &mut Enc<'_>| enc.snapshot(&snapshot, &ids));
+    // The remembered idempotency keys, oldest first, one record each (tag 19).
+    for (key, entry) in ledger.remembered_keys() {
+        format::push_record(buf, |enc: &mut Enc<'_>| enc.remember(key, entry));
+    }
 }
 
 /// The temporary name a new file is written under before it replaces `path`.

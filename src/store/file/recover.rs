@@ -122,6 +122,13 @@ impl Replay {
 
     fn apply(&mut self, op: Op) -> Result<(), String> {
         match op {
+            // The entry names holds by the ids the writer handed out, which the recovered
+            // ledger keeps (see `finish`).
+            Op::Keyed { key, entry, op } => {
+                self.apply(*op)?;
+                self.ledger.restore_key(key, entry);
+            }
+            Op::Remember { key, entry } => self.ledger.restore_key(key, entry),
             Op::Snapshot { snapshot, node_ids } => {
                 if node_ids.len() != snapshot.nodes.len() {
                     return Err("node id table does not match the nodes".into());
@@ -256,6 +263,7 @@ impl Replay {
             return Ok(self.ledger);
         }
         let back: HashMap<HoldId, HoldId> = self.holds.iter().map(|(w, r)| (*r, *w)).collect();
+        let keys = self.ledger.take_keys();
         let mut snapshot = self.ledger.snapshot();
         for hold in snapshot
             .holds
@@ -266,6 +274,8 @@ impl Replay {
                 hold.id = *written;
             }
         }
-        Ledger::from_snapshot(&snapshot).map_err(|e| e.to_string())
+        let mut ledger = Ledger::from_snapshot(&snapshot).map_err(|e| e.to_string())?;
+        ledger.put_keys(keys);
+        Ok(ledger)
     }
 }
