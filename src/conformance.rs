@@ -40,6 +40,12 @@ use crate::policy::{Limit, Limits, OveragePolicy};
 use crate::rate::RateLimit;
 use crate::store::Store;
 
+mod idempotency;
+pub use self::idempotency::{
+    concurrent_retries_hold_once, idempotency_keys_expire_after_their_ttl,
+    idempotency_mismatch_changes_nothing, idempotent_retries_apply_once,
+};
+
 /// A check: gets a fresh empty store, panics if the store breaks the rule.
 pub type Check = fn(Arc<dyn Store>);
 
@@ -99,6 +105,15 @@ pub const CHECKS: &[(&str, Check)] = &[
         "concurrent_reserves_never_pass_a_hard_limit",
         concurrent_reserves_never_pass_a_hard_limit,
     ),
+    (
+        "idempotent_retries_apply_once",
+        idempotent_retries_apply_once,
+    ),
+    (
+        "idempotency_mismatch_changes_nothing",
+        idempotency_mismatch_changes_nothing,
+    ),
+    ("concurrent_retries_hold_once", concurrent_retries_hold_once),
 ];
 
 /// A check of a time-based rule: gets a fresh empty store reading `clock`, and the clock.
@@ -135,6 +150,10 @@ pub const CLOCK_CHECKS: &[(&str, ClockCheck)] = &[
     (
         "periods_reset_lazily_and_keep_holds",
         periods_reset_lazily_and_keep_holds,
+    ),
+    (
+        "idempotency_keys_expire_after_their_ttl",
+        idempotency_keys_expire_after_their_ttl,
     ),
 ];
 
@@ -195,6 +214,7 @@ macro_rules! store_conformance_tests {
             a_reclaimed_hold_is_cancelled_as_expired,
             rate_and_budget_denials_take_nothing_from_each_other,
             periods_reset_lazily_and_keep_holds,
+            idempotency_keys_expire_after_their_ttl,
         );
     };
     (@clocked $make:expr; $($check:ident),* $(,)?) => {
@@ -230,6 +250,9 @@ macro_rules! store_conformance_tests {
             check_is_a_dry_run,
             cancellation_says_why_a_hold_should_stop,
             concurrent_reserves_never_pass_a_hard_limit,
+            idempotent_retries_apply_once,
+            idempotency_mismatch_changes_nothing,
+            concurrent_retries_hold_once,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

@@ -34,8 +34,8 @@ use crate::store::{Committed, Reservation};
 use crate::threshold::{Alarm, Crossings, ThresholdCrossing};
 
 pub(crate) use self::expiry::Lease;
-pub(crate) use self::idempotency::{Entry, Fate, Keyed, Outcome, Remember, Request};
 use self::expiry::Tombstones;
+pub(crate) use self::idempotency::{Entry, Fate, Keyed, Outcome, Remember, Request};
 
 /// Longest node name accepted.
 const MAX_NAME_LEN: usize = 128;

@@ -117,7 +117,7 @@ pub struct Committed {
 /// `commit` or `release`; [`Guard`](crate::Guard) does this on drop. Holds of callers that died
 /// are reclaimed once their deadline passes (see [`crate::expiry`]). Stores read time only
 /// through a [`Clock`](crate::Clock): at most once per operation, and on commit only once some
-/// limit has a period.
+/// limit has a period or when the commit carries an idempotency key (for the key's retention).
 ///
 /// # Periods
 ///

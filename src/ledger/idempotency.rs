@@ -12,8 +12,8 @@ use crate::balance::Balance;
 use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::Error;
-use crate::ids::{HoldId, NodeId};
 use crate::idempotency::{IdempotencyKey, KeyRetention};
+use crate::ids::{HoldId, NodeId};
 use crate::store::{Committed, Reservation};
 use crate::threshold::Crossings;
 
@@ -194,7 +194,7 @@ impl KeyTable {
     pub(crate) fn insert(&mut self, key: IdempotencyKey, entry: Entry, max: usize) {
         self.map.remove(&key);
         self.forget_oldest(|_, len| len >= max);
-        if self.order.len() >= 2 * max.max(self.map.len()).max(16) {
+        if self.order.len() >= max.max(self.map.len()).max(16).saturating_mul(2) {
             let map = &self.map;
             self.order
                 .retain(|(key, seq)| map.get(key).is_some_and(|slot| slot.seq == *seq));
@@ -336,7 +336,10 @@ impl Remember for Committed {
 
 impl Remember for bool {
     fn remember(result: &Result<Self, Error>) -> Option<Outcome> {
-        result.as_ref().ok().map(|released| Outcome::Released(*released))
+        result
+            .as_ref()
+            .ok()
+            .map(|released| Outcome::Released(*released))
     }
 
     fn replay(entry: &Entry, _: &Ledger) -> Option<Result<Self, Error>> {
@@ -391,22 +394,24 @@ impl Ledger {
             Err(error) => return (Err(error), Fate::Answered),
         };
         self.keys.prune(keyed.now, keyed.retention);
-        if let Some(entry) = self.keys.get(keyed.key.as_str()) {
-            if !entry.expired(keyed.now, keyed.retention) {
-                let answer = if entry.request == request {
-                    T::replay(entry, self)
-                } else {
-                    None
-                };
-                let answer = answer.unwrap_or_else(|| {
-                    Err(Error::IdempotencyMismatch {
-                        key: keyed.key.text().clone(),
-                        first: entry.request.operation(),
-                        requested: request.operation(),
-                    })
-                });
-                return (answer, Fate::Answered);
-            }
+        // An expired entry the front-pruning did not reach (a clock that went back) counts as
+        // forgotten; remembering the key again replaces it.
+        if let Some(entry) = self.keys.get(keyed.key.as_str())
+            && !entry.expired(keyed.now, keyed.retention)
+        {
+            let answer = if entry.request == request {
+                T::replay(entry, self)
+            } else {
+                None
+            };
+            let answer = answer.unwrap_or_else(|| {
+                Err(Error::IdempotencyMismatch {
+                    key: keyed.key.text().clone(),
+                    first: entry.request.operation(),
+                    requested: request.operation(),
+                })
+            });
+            return (answer, Fate::Answered);
         }
         let result = op(self);
         let remembered = match T::remember(&result) {
@@ -504,7 +509,10 @@ mod tests {
         for n in 0..100 {
             credit(&mut ledger, root, &key(&format!("k{n}")), n, &retention);
             assert!(ledger.keys.map.len() <= 4);
-            assert!(ledger.keys.order.len() <= 32, "stale order places are dropped");
+            assert!(
+                ledger.keys.order.len() <= 32,
+                "stale order places are dropped"
+            );
         }
         let kept: Vec<&str> = ledger.remembered_keys().map(|(k, _)| k.as_str()).collect();
         assert_eq!(kept, ["k96", "k97", "k98", "k99"]);
@@ -521,7 +529,13 @@ mod tests {
         credit(&mut ledger, root, &key("a"), 0, &retention);
         credit(&mut ledger, root, &key("b"), second / 2, &retention);
         // At 1.2 s "a" (from 0 s) is past its TTL and goes; "b" (0.5 s) stays.
-        credit(&mut ledger, root, &key("c"), second + second / 5, &retention);
+        credit(
+            &mut ledger,
+            root,
+            &key("c"),
+            second + second / 5,
+            &retention,
+        );
         let kept: Vec<&str> = ledger.remembered_keys().map(|(k, _)| k.as_str()).collect();
         assert_eq!(kept, ["b", "c"]);
     }
