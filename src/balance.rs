@@ -46,6 +46,20 @@ pub struct Balance {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub resets_at: Option<Timestamp>,
+    /// Spend on the node and below it over its burn window, if the node tracks a burn rate
+    /// ([`Budget::set_burn_window`](crate::Budget::set_burn_window), [`crate::burn`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub burn_rate: Option<crate::burn::BurnRate>,
+    /// When `remaining` runs out at that burn rate (store clock; `None` without tracking,
+    /// without a limit, or while nothing is spent).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub depletes_at: Option<Timestamp>,
 }
 
 impl Balance {
@@ -82,6 +96,18 @@ pub struct NodeInfo {
     /// The node's own request rate limit, if it has one (an ancestor's also applies).
     #[cfg_attr(feature = "serde", serde(default))]
     pub rate_limit: Option<crate::rate::RateLimit>,
+    /// The window the node measures its burn rate over, if it does ([`crate::burn`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub burn_window: Option<crate::burn::BurnWindow>,
+    /// The node's auto top-up rule, if any ([`crate::top_up`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub top_up: Option<crate::top_up::TopUp>,
 }
 
 impl NodeInfo {
@@ -129,6 +155,19 @@ pub struct NodeSnapshot {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub rate_limit: Option<crate::rate::RateLimit>,
+    /// The node's burn-rate window, if it tracks one (the measured spend is not part of a
+    /// snapshot: measuring starts again after a restore; see [`crate::burn`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub burn_window: Option<crate::burn::BurnWindow>,
+    /// The node's auto top-up rule with its counters, if any ([`crate::top_up`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub top_up: Option<crate::top_up::TopUpSnapshot>,
 }
 
 /// One node's account in one unit, in a [`Snapshot`].

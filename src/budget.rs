@@ -424,6 +424,7 @@ impl Budget {
         match reservation {
             Ok(reservation) => {
                 self.deliver_expired(&reservation.expired);
+                self.deliver_top_ups(&reservation.top_ups);
                 self.deliver_crossings(&reservation.events);
                 tracing::debug!(
                     target: "budget_guard",

@@ -41,9 +41,14 @@ use crate::rate::RateLimit;
 use crate::store::Store;
 
 mod idempotency;
+mod top_up;
 pub use self::idempotency::{
     concurrent_retries_hold_once, idempotency_keys_expire_after_their_ttl,
     idempotency_mismatch_changes_nothing, idempotent_retries_apply_once,
+};
+pub use self::top_up::{
+    bad_top_up_input_changes_nothing, burn_rates_project_depletion,
+    concurrent_top_ups_fire_exactly_once, top_ups_fire_once_per_crossing,
 };
 
 /// A check: gets a fresh empty store, panics if the store breaks the rule.
@@ -155,6 +160,19 @@ pub const CLOCK_CHECKS: &[(&str, ClockCheck)] = &[
         "idempotency_keys_expire_after_their_ttl",
         idempotency_keys_expire_after_their_ttl,
     ),
+    (
+        "top_ups_fire_once_per_crossing",
+        top_ups_fire_once_per_crossing,
+    ),
+    ("burn_rates_project_depletion", burn_rates_project_depletion),
+    (
+        "bad_top_up_input_changes_nothing",
+        bad_top_up_input_changes_nothing,
+    ),
+    (
+        "concurrent_top_ups_fire_exactly_once",
+        concurrent_top_ups_fire_exactly_once,
+    ),
 ];
 
 /// Where every clock check starts: 2023-11-14T22:13:20Z.
@@ -215,6 +233,10 @@ macro_rules! store_conformance_tests {
             rate_and_budget_denials_take_nothing_from_each_other,
             periods_reset_lazily_and_keep_holds,
             idempotency_keys_expire_after_their_ttl,
+            top_ups_fire_once_per_crossing,
+            burn_rates_project_depletion,
+            bad_top_up_input_changes_nothing,
+            concurrent_top_ups_fire_exactly_once,
         );
     };
     (@clocked $make:expr; $($check:ident),* $(,)?) => {

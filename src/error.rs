@@ -368,6 +368,27 @@ pub enum Error {
         requested: &'static str,
     },
 
+    /// A burn-rate window that cannot be measured: zero or too many buckets, a window shorter
+    /// than one nanosecond per bucket, or one too long to count in nanoseconds. Nothing changed.
+    #[error("invalid burn-rate window of {window:?} in {buckets} buckets: {reason}")]
+    InvalidBurnWindow {
+        /// The window, as given.
+        window: std::time::Duration,
+        /// The bucket count, as given.
+        buckets: u16,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// An auto top-up rule that cannot work: a zero threshold, amount or count, a total cap
+    /// below one top-up, or a predictive rule on a node that does not track its burn rate.
+    /// Nothing changed.
+    #[error("invalid top-up rule: {reason}")]
+    InvalidTopUp {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// A duration (a hold's TTL, a heartbeat, a sweep interval) is unusable.
     #[error("invalid duration for {what}: {reason}")]
     InvalidDuration {

@@ -37,6 +37,8 @@ pub enum Event {
     HoldReleased(ReleasedEvent),
     /// A hold passed its deadline and the store reclaimed it (see [`crate::expiry`]).
     HoldExpired(ExpiredEvent),
+    /// An auto top-up rule added funds to a node (see [`crate::top_up`]).
+    ToppedUp(TopUpEvent),
 }
 
 impl Event {
@@ -49,6 +51,7 @@ impl Event {
             Event::CommitOverage(event) => &event.node,
             Event::HoldReleased(event) => &event.node,
             Event::HoldExpired(event) => &event.node,
+            Event::ToppedUp(event) => &event.node,
         }
     }
 
@@ -60,6 +63,7 @@ impl Event {
             Event::CommitOverage(event) => event.at,
             Event::HoldReleased(event) => event.at,
             Event::HoldExpired(event) => event.at,
+            Event::ToppedUp(event) => event.at,
         }
     }
 
@@ -97,9 +101,16 @@ pub struct ThresholdEvent {
     pub percent_used: u32,
     /// When the event was delivered.
     pub at: SystemTime,
-    /// When the limit will be used up at the current burn rate, once the crate measures burn
-    /// rates; `None` until then.
+    /// When the limit will be used up at the node's current burn rate (store clock), if the
+    /// node tracks its burn rate ([`Budget::set_burn_window`](crate::Budget::set_burn_window))
+    /// and spends at all.
     pub projected_depletion: Option<SystemTime>,
+    /// The node's burn rate right after the operation, if it tracks one ([`crate::burn`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub burn_rate: Option<crate::burn::BurnRate>,
     /// The biggest spenders below the node in the limit's unit (by model unless configured
     /// otherwise with [`ReportOptions::top_drivers`](crate::ReportOptions::top_drivers)),
     /// biggest first; empty unless reports are enabled
@@ -124,7 +135,8 @@ impl ThresholdEvent {
             remaining: crossing.remaining(),
             percent_used: crossing.percent_used(),
             at,
-            projected_depletion: None,
+            projected_depletion: crossing.depletes_at().map(system_time),
+            burn_rate: crossing.burn_rate(),
             top_drivers: Vec::new(),
         }
     }
@@ -215,6 +227,51 @@ impl ExpiredEvent {
             held: expired.held,
             recorded: expired.recorded,
             expired_at: expired.expired_at,
+            at,
+        }
+    }
+}
+
+/// A [`Timestamp`] as a [`SystemTime`] (saturating at the epoch for earlier instants).
+fn system_time(at: Timestamp) -> SystemTime {
+    let nanos = u64::try_from(at.as_unix_nanos()).unwrap_or(0);
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos)
+}
+
+/// Funds an auto top-up rule added to a node: the node's figures right after it (see
+/// [`crate::top_up`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct TopUpEvent {
+    /// Full path of the node topped up.
+    pub node: Arc<str>,
+    /// What was added to its limit.
+    pub added: Amount,
+    /// The limit after the top-up.
+    pub limit: Amount,
+    /// `limit − spent − reserved` after the top-up, floored at zero.
+    pub remaining: Amount,
+    /// Why the rule fired.
+    pub reason: crate::top_up::TopUpReason,
+    /// How many top-ups the rule has made in the current window (or ever), this one included.
+    pub count: u32,
+    /// The store's time of the operation that made it.
+    pub applied_at: Timestamp,
+    /// When the event was delivered.
+    pub at: SystemTime,
+}
+
+impl TopUpEvent {
+    pub(crate) fn new(applied: &crate::top_up::TopUpApplied, at: SystemTime) -> Self {
+        TopUpEvent {
+            node: applied.node.clone(),
+            added: applied.added,
+            limit: applied.limit,
+            remaining: applied.remaining,
+            reason: applied.reason,
+            count: applied.count,
+            applied_at: applied.applied_at,
             at,
         }
     }

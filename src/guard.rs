@@ -267,6 +267,12 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// Auto top-ups reported with the reserve (already delivered as
+    /// [`Event::ToppedUp`](crate::Event::ToppedUp); see [`crate::top_up`]).
+    pub fn top_ups(&self) -> &[crate::top_up::TopUpApplied] {
+        &self.reservation.top_ups
+    }
+
     /// Threshold levels the reserve reached (already delivered as events to subscribers).
     pub fn crossings(&self) -> &Crossings {
         &self.reservation.events
@@ -422,6 +428,7 @@ impl<'a> Guard<'a> {
                 self.live = false;
                 self.report_spend(&committed.spent, SpendOutcome::Committed);
                 self.budget.deliver_crossings(&committed.events);
+                self.budget.deliver_top_ups(&committed.top_ups);
                 if !committed.overage.iter().all(|amount| amount.is_zero()) {
                     self.deliver_overage(&actual, false);
                 }

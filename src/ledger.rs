@@ -16,6 +16,7 @@ mod snapshot;
 mod state;
 #[cfg(test)]
 mod tests;
+mod top_up;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use crate::threshold::{Alarm, Crossings, ThresholdCrossing};
 pub(crate) use self::expiry::Lease;
 use self::expiry::Tombstones;
 pub(crate) use self::idempotency::{Entry, Fate, Keyed, Outcome, Remember, Request};
+pub(crate) use self::top_up::TopUpLog;
 
 /// Longest node name accepted.
 const MAX_NAME_LEN: usize = 128;
@@ -68,6 +70,8 @@ pub(crate) struct Ledger {
     periods: period::Due,
     /// Remembered idempotency keys (see `ledger/idempotency.rs`).
     keys: idempotency::KeyTable,
+    /// Burn-rate tracking and top-up rules (see `ledger/top_up.rs`).
+    timed: top_up::Timed,
 }
 
 #[derive(Debug)]
@@ -87,6 +91,10 @@ struct Node {
     state: NodeState,
     /// The request rate limit and its recent requests, if any.
     rate: Option<Box<rate::RateWindow>>,
+    /// The burn-rate buckets, if the node tracks its burn rate.
+    burn: Option<Box<top_up::BurnTracker>>,
+    /// The auto top-up rule and its counters, if any.
+    top_up: Option<Box<top_up::TopUpState>>,
 }
 
 /// One node's figures in one unit, in minor units.
@@ -395,6 +403,8 @@ impl Ledger {
             live_holds: 0,
             state: NodeState::Active,
             rate: None,
+            burn: None,
+            top_up: None,
         };
         let serial = self.serial();
         let slot = NodeSlot {
@@ -439,6 +449,7 @@ impl Ledger {
         if rate_limited {
             self.rate_limited -= 1;
         }
+        self.forget_timed(index);
         self.node_mut(parent)
             .children
             .retain(|child| *child != index);
@@ -636,9 +647,10 @@ impl Ledger {
         cost: &Cost,
         lease: Lease,
     ) -> Result<Reservation, Error> {
+        self.timed_begin(id, lease.now);
         // Rate first, read-only: a rate denial holds nothing; a budget denial takes no slot.
         self.check_rate(id, lease.now)?;
-        let outcome = match self.try_reserve(id, cost, lease.expires) {
+        let mut outcome = match self.try_reserve(id, cost, lease.expires) {
             Err(Error::BudgetExceeded(_)) if self.may_reclaim(lease.now) => {
                 self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
                 self.try_reserve(id, cost, lease.expires)
@@ -648,6 +660,7 @@ impl Ledger {
         if outcome.is_ok() {
             self.take_rate(id, lease.now);
         }
+        self.timed_reserved(id, &mut outcome, lease.now);
         self.report_reclaimed(outcome)
     }
 
@@ -718,8 +731,9 @@ impl Ledger {
         max: Amount,
         lease: Lease,
     ) -> Result<Reservation, Error> {
+        self.timed_begin(id, lease.now);
         self.check_rate(id, lease.now)?;
-        let outcome = match self.try_reserve_up_to(id, min, max, lease.expires) {
+        let mut outcome = match self.try_reserve_up_to(id, min, max, lease.expires) {
             Err(Error::BudgetExceeded(_)) if self.may_reclaim(lease.now) => {
                 self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
                 self.try_reserve_up_to(id, min, max, lease.expires)
@@ -729,6 +743,7 @@ impl Ledger {
         if outcome.is_ok() {
             self.take_rate(id, lease.now);
         }
+        self.timed_reserved(id, &mut outcome, lease.now);
         self.report_reclaimed(outcome)
     }
 
@@ -800,6 +815,7 @@ impl Ledger {
             expires_at: expires,
             expired: Vec::new(),
             replayed: false,
+            top_ups: Vec::new(),
         })
     }
 
@@ -920,6 +936,7 @@ impl Ledger {
             events: Crossings::new(),
             expired: false,
             replayed: false,
+            top_ups: Vec::new(),
         };
         let mut rejection = None;
         let mut exhausted = false;
@@ -1156,7 +1173,7 @@ impl Ledger {
     fn balance_at(&self, index: u32, unit: Unit) -> Balance {
         let node = self.node(index);
         let account = &node.accounts[unit.index()];
-        Balance {
+        let mut balance = Balance {
             node: node.path.clone(),
             unit,
             limit: account.limit,
@@ -1171,7 +1188,11 @@ impl Ledger {
                 .limit
                 .map(|_| Amount::from_minor(account.allowance(), unit)),
             resets_at: account.resets_at(),
-        }
+            burn_rate: None,
+            depletes_at: None,
+        };
+        self.fill_burn(index, &mut balance, None);
+        balance
     }
 
     pub(crate) fn balance(&self, id: NodeId, unit: Unit) -> Result<Balance, Error> {
@@ -1197,6 +1218,8 @@ impl Ledger {
             live_holds: node.live_holds as usize,
             state: node.state,
             rate_limit: node.rate.as_ref().map(|window| window.limit),
+            burn_window: node.burn.as_ref().map(|tracker| tracker.window),
+            top_up: node.top_up.as_ref().map(|state| state.rule),
         })
     }
 

@@ -92,6 +92,7 @@ pub mod approval;
 mod asynchronous;
 mod balance;
 mod budget;
+pub mod burn;
 mod cancel;
 mod check;
 mod clock;
@@ -121,6 +122,7 @@ mod run;
 mod store;
 mod sync;
 mod threshold;
+pub mod top_up;
 mod usage;
 
 pub use amount::{Amount, Unit};
@@ -129,18 +131,21 @@ pub use approval::{Approval, ApprovalRequest, Approver};
 pub use approval::{ApprovalFuture, AsyncApprover};
 pub use balance::{AccountSnapshot, Balance, HoldSnapshot, NodeInfo, NodeSnapshot, Snapshot};
 pub use budget::{Budget, BudgetBuilder};
+pub use burn::{BurnRate, BurnWindow, DEFAULT_BURN_BUCKETS, MAX_BURN_BUCKETS};
 pub use cancel::Cancellation;
 pub use check::{Check, Verdict};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use cost::Cost;
 pub use dashboard::{Dashboard, DashboardRow, Status};
 pub use error::{AmountError, Error, Exceeded, Result, StoreError};
-pub use event::{DeniedEvent, Event, ExpiredEvent, OverageEvent, ReleasedEvent, ThresholdEvent};
+pub use event::{
+    DeniedEvent, Event, ExpiredEvent, OverageEvent, ReleasedEvent, ThresholdEvent, TopUpEvent,
+};
 pub use expiry::{DEFAULT_HOLD_TTL, ExpiredHold, ReserveOptions};
-pub use idempotency::{IdempotencyKey, KeyRetention, OpOptions};
 pub use fallback::{Attempt, FallbackError, Outcome, Served};
 pub use guard::{CommitError, Guard};
 pub use hub::SubscriptionId;
+pub use idempotency::{IdempotencyKey, KeyRetention, OpOptions};
 pub use ids::{HoldId, NodeId};
 pub use labels::{Labels, MAX_LABEL_LEN, MAX_TAGS};
 pub use ladder::{Ladder, Tier};
@@ -161,6 +166,7 @@ pub use store::file::{Durability, FileStore, FileStoreOptions};
 pub use store::memory::MemoryStore;
 pub use store::{Committed, Reservation, Store};
 pub use threshold::{Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdCrossing, Thresholds};
+pub use top_up::{TopUp, TopUpApplied, TopUpReason, TopUpSnapshot};
 pub use usage::Usage;
 
 /// The README's example, compiled and run as a doctest.

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::amount::{Amount, Unit};
 use crate::balance::{Balance, NodeInfo, Snapshot};
+use crate::burn::BurnWindow;
 use crate::cancel::Cancellation;
 use crate::check::Check;
 use crate::clock::Timestamp;
@@ -26,6 +27,7 @@ use crate::node_state::NodeState;
 use crate::policy::{Limit, Limits};
 use crate::rate::RateLimit;
 use crate::threshold::Crossings;
+use crate::top_up::{TopUp, TopUpApplied};
 
 /// A granted reservation, as the store reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +55,11 @@ pub struct Reservation {
     /// [idempotency key](crate::idempotency): no new hold was created, `hold` is the first
     /// reserve's, and `events` and `expired` are empty (they were reported the first time).
     pub replayed: bool,
+    /// Auto top-ups the store applied that no earlier operation reported: those of this
+    /// reserve (before and after its hold) and those of a denied reserve or a `record` before
+    /// it (see [`crate::top_up`]). Empty on nearly every call (no allocation); delivered as
+    /// [`Event::ToppedUp`](crate::Event::ToppedUp) by [`Budget`](crate::Budget).
+    pub top_ups: Vec<TopUpApplied>,
 }
 
 /// What a successful commit recorded.
@@ -75,6 +82,9 @@ pub struct Committed {
     /// [idempotency key](crate::idempotency): nothing was recorded this time and `events` is
     /// empty.
     pub replayed: bool,
+    /// Auto top-ups not reported before, this commit's included (see
+    /// [`Reservation::top_ups`]).
+    pub top_ups: Vec<TopUpApplied>,
 }
 
 /// The ledger authority of one or more budget trees.
@@ -334,6 +344,48 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         Err(crate::error::StoreError::new("this store does not support rate limits").into())
     }
 
+    /// Starts (`Some`) or stops (`None`) measuring the node's burn rate over a sliding window
+    /// and returns the previous window (see [`crate::burn`]). While any node tracks a burn rate
+    /// or has a top-up rule, the store passes its clock's time to commit and record, and feeds
+    /// every spend on the path into the tracking nodes' buckets; balances then carry
+    /// [`Balance::burn_rate`] and [`Balance::depletes_at`]. The window is part of the books
+    /// ([`Snapshot`]); the measured spend need not survive a restore.
+    ///
+    /// The provided implementation refuses with a [`Store`](crate::Error::Store) error, for
+    /// stores written before burn rates existed.
+    ///
+    /// # Errors
+    /// [`UnknownNode`](crate::Error::UnknownNode),
+    /// [`InvalidBurnWindow`](crate::Error::InvalidBurnWindow). Nothing changes on error.
+    fn set_burn_window(
+        &self,
+        node: NodeId,
+        window: Option<BurnWindow>,
+    ) -> Result<Option<BurnWindow>> {
+        let _ = (node, window);
+        Err(crate::error::StoreError::new("this store does not support burn rates").into())
+    }
+
+    /// Sets (`Some`, with fresh counters) or removes (`None`) the node's auto top-up rule and
+    /// returns the previous rule. The store evaluates the rule inside every reserve, record and
+    /// commit on the node or below it, under the same atomic step, and applies each top-up as a
+    /// [`credit`](Store::credit) of the rule's amount, at most once per crossing (see
+    /// [`crate::top_up`]). The rule, its counters and whether it is armed are part of the books
+    /// ([`Snapshot`]) and must survive a restore.
+    ///
+    /// The provided implementation refuses with a [`Store`](crate::Error::Store) error, for
+    /// stores written before top-ups existed.
+    ///
+    /// # Errors
+    /// As [`TopUp::validate`]; [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted) without a
+    /// limit in the rule's unit; [`InvalidTopUp`](crate::Error::InvalidTopUp) for a predictive
+    /// rule on a node without a burn window; [`UnknownNode`](crate::Error::UnknownNode).
+    /// Nothing changes on error.
+    fn set_top_up(&self, node: NodeId, rule: Option<TopUp>) -> Result<Option<TopUp>> {
+        let _ = (node, rule);
+        Err(crate::error::StoreError::new("this store does not support top-ups").into())
+    }
+
     /// Sets or replaces the node's limit in `limit.unit()`. A raised limit repays debt first.
     ///
     /// # Errors
@@ -476,6 +528,12 @@ macro_rules! forward_store {
             }
             fn set_rate_limit(&self, node: NodeId, limit: Option<RateLimit>) -> Result<Option<RateLimit>> {
                 (**self).set_rate_limit(node, limit)
+            }
+            fn set_burn_window(&self, node: NodeId, window: Option<BurnWindow>) -> Result<Option<BurnWindow>> {
+                (**self).set_burn_window(node, window)
+            }
+            fn set_top_up(&self, node: NodeId, rule: Option<TopUp>) -> Result<Option<TopUp>> {
+                (**self).set_top_up(node, rule)
             }
             fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance> {
                 (**self).remove_limit(node, unit)

@@ -263,6 +263,8 @@ pub struct ThresholdCrossing {
     bit: u8,
     unit: Unit,
     kind: LimitKind,
+    /// The node's burn rate and projected depletion, when it tracks one (`crate::burn`).
+    burn: Option<(crate::burn::BurnRate, Option<crate::clock::Timestamp>)>,
 }
 
 impl ThresholdCrossing {
@@ -285,7 +287,27 @@ impl ThresholdCrossing {
             bit,
             unit,
             kind: limit.kind(),
+            burn: None,
         }
+    }
+
+    /// The node's burn rate in this unit right after the operation, if the node tracks one
+    /// (see [`crate::burn`]).
+    pub fn burn_rate(&self) -> Option<crate::burn::BurnRate> {
+        self.burn.map(|(rate, _)| rate)
+    }
+
+    /// When the node's limit runs out at that burn rate, if it tracks one and spends at all.
+    pub fn depletes_at(&self) -> Option<crate::clock::Timestamp> {
+        self.burn.and_then(|(_, at)| at)
+    }
+
+    pub(crate) fn set_burn(
+        &mut self,
+        rate: crate::burn::BurnRate,
+        depletes_at: Option<crate::clock::Timestamp>,
+    ) {
+        self.burn = Some((rate, depletes_at));
     }
 
     /// Full path of the node whose level was crossed.
@@ -383,6 +405,10 @@ impl Crossings {
     /// The crossings, in the order detected.
     pub fn iter(&self) -> impl Iterator<Item = &ThresholdCrossing> + '_ {
         self.list.iter()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut ThresholdCrossing> + '_ {
+        self.list.iter_mut()
     }
 
     /// Adds a crossing (for store implementations that detect crossings themselves).

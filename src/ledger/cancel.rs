@@ -28,6 +28,7 @@ impl Ledger {
     pub(crate) fn adopt_epoch(&mut self, previous: &Ledger) {
         self.epoch = previous.epoch_cell();
         self.bump_epoch();
+        self.adopt_timed(previous);
     }
 
     /// Why the work of live hold `id` should stop, if it should. See [`Cancellation`].

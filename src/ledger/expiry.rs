@@ -271,6 +271,7 @@ impl Ledger {
             events,
             expired: true,
             replayed: false,
+            top_ups: Vec::new(),
         })
     }
 

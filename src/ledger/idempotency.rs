@@ -273,6 +273,7 @@ impl Remember for Reservation {
                 expires_at: *expires_at,
                 expired: Vec::new(),
                 replayed: true,
+                top_ups: Vec::new(),
             })),
             _ => None,
         }
@@ -317,6 +318,7 @@ impl Remember for Committed {
                 events: Crossings::new(),
                 expired: *expired,
                 replayed: true,
+                top_ups: Vec::new(),
             })),
             Outcome::OverageRejected {
                 node,

@@ -28,6 +28,8 @@ impl Ledger {
                     path: node.path.clone(),
                     state: node.state,
                     rate_limit: self.rate_limit_at(index),
+                    burn_window: self.timed_config(index).0,
+                    top_up: self.timed_config(index).1,
                     accounts: Unit::ALL
                         .into_iter()
                         .filter(|unit| node.accounts[unit.index()].is_active())
@@ -104,6 +106,8 @@ impl Ledger {
             let id = ledger.create_node(parent, name, &limits)?;
             ledger.set_state(id, node.state)?;
             ledger.set_rate_limit(id, node.rate_limit)?;
+            ledger.set_burn_window(id, node.burn_window)?;
+            ledger.restore_top_up(id, node.top_up)?;
             let index = id.index();
             for account in &node.accounts {
                 let figures = [account.spent, account.reserved, account.debt];

@@ -18,7 +18,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -172,6 +172,7 @@ impl FileStoreOptions {
         let bytes = snapshot_file(&ledger);
         let file = replace_file(&path, &bytes).map_err(|e| io_error(&path, "cannot write", e))?;
         let epoch = ledger.epoch_cell();
+        let timed = ledger.timed_cell();
         let periodic = AtomicBool::new(ledger.has_periods());
         let log = Arc::new(Log::new(
             path,
@@ -191,6 +192,7 @@ impl FileStoreOptions {
             clock: Arc::clone(&self.clock),
             epoch,
             periodic,
+            timed,
             retention: self.key_retention,
             _lock: lock,
         })
@@ -291,6 +293,9 @@ pub struct FileStore {
     periodic: AtomicBool,
     /// How long and how many idempotency keys are remembered.
     retention: KeyRetention,
+    /// How many nodes track a burn rate or have a top-up rule (the ledger's counter): while
+    /// zero, commit and record never read the clock.
+    timed: Arc<AtomicU32>,
     /// Held for the store's lifetime; closing it releases the lock.
     _lock: File,
 }
@@ -427,6 +432,13 @@ fn start_logged(ledger: &mut Ledger, pending: &mut Vec<u8>, node: NodeId, now: O
     }
 }
 
+/// Logs the top-up log entries of an operation (tags 20 and 21), in order.
+fn push_top_ups(pending: &mut Vec<u8>, entries: &[crate::ledger::TopUpLog]) {
+    for entry in entries {
+        push(pending, |e| e.top_up_log(entry));
+    }
+}
+
 /// Logs one expire record per hold an operation reclaimed, before the operation's own record,
 /// so replay reclaims them at the same point.
 fn push_expired(pending: &mut Vec<u8>, reclaimed: &[ExpiredHold]) {
@@ -436,6 +448,12 @@ fn push_expired(pending: &mut Vec<u8>, reclaimed: &[ExpiredHold]) {
 }
 
 impl FileStore {
+    /// The time for burn rates and top-up rules, read outside the lock; `None` (no clock
+    /// read) while no node tracks a burn rate or has a rule.
+    fn timed_now(&self) -> Option<Timestamp> {
+        (self.timed.load(Ordering::Relaxed) > 0).then(|| self.clock.now())
+    }
+
     /// The time to roll periods at, read outside the lock; `None` (no clock read) while no
     /// limit has ever had a period.
     fn period_now(&self) -> Option<Timestamp> {
@@ -478,6 +496,9 @@ impl FileStore {
             roll_logged(ledger, pending, lease.now);
             let before = ledger.reclaimed().len();
             let (outcome, fate) = ledger.once(keyed, request, reserve);
+            // Top-ups happen before the reserve (pre) or after its hold (post).
+            let (pre, post) = ledger.take_top_up_log().unwrap_or_default();
+            push_top_ups(pending, &pre);
             let Fate::Ran { remembered } = fate else {
                 return outcome; // answered from the remembered keys: nothing changed
             };
@@ -491,6 +512,7 @@ impl FileStore {
                 }
                 Err(_) => push_expired(pending, &ledger.reclaimed()[before..]),
             }
+            push_top_ups(pending, &post);
             outcome
         })
     }
@@ -567,8 +589,7 @@ impl Store for FileStore {
         options: &ReserveOptions,
     ) -> Result<Reservation> {
         let lease = self.lease(options)?;
-        let request =
-            |ledger: &Ledger| Request::reserve_up_to(ledger, node, min, max, options.ttl);
+        let request = |ledger: &Ledger| Request::reserve_up_to(ledger, node, min, max, options.ttl);
         self.reserve_logged(node, lease, options, request, |ledger| {
             ledger.reserve_up_to_at(node, min, max, lease)
         })
@@ -604,20 +625,30 @@ impl Store for FileStore {
     }
 
     fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
+        let now = self.timed_now();
         self.rolled(|ledger, pending| {
-            ledger.record(hold, partial)?;
-            push(pending, |e| e.record(hold, partial));
-            Ok(())
+            let outcome = ledger.record_at(hold, partial, now);
+            let (pre, post) = ledger.take_top_up_log().unwrap_or_default();
+            push_top_ups(pending, &pre);
+            if outcome.is_ok() {
+                push(pending, |e| e.record(hold, partial));
+            }
+            push_top_ups(pending, &post);
+            outcome
         })
     }
 
     fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
+        let now = self.timed_now();
         self.rolled(|ledger, pending| {
-            let outcome = ledger.commit(hold, actual);
+            let outcome = ledger.commit_at(hold, actual, now);
+            let (pre, post) = ledger.take_top_up_log().unwrap_or_default();
+            push_top_ups(pending, &pre);
             // An overage rejection ended the hold and recorded the spend: log it too.
             if matches!(outcome, Ok(_) | Err(Error::OverageRejected { .. })) {
                 push(pending, |e| e.commit(hold, actual));
             }
+            push_top_ups(pending, &post);
             outcome
         })
     }
@@ -712,11 +743,38 @@ impl Store for FileStore {
     }
 
     fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
-        self.rolled(|ledger, _| ledger.balance(node, unit))
+        let now = self.timed_now();
+        self.rolled(|ledger, _| ledger.balance_now(node, unit, now))
     }
 
     fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
-        self.rolled(|ledger, _| ledger.node_info(node))
+        let now = self.timed_now();
+        self.rolled(|ledger, _| ledger.node_info_now(node, now))
+    }
+
+    fn set_burn_window(
+        &self,
+        node: NodeId,
+        window: Option<crate::burn::BurnWindow>,
+    ) -> Result<Option<crate::burn::BurnWindow>> {
+        self.change(|ledger, pending| {
+            let previous = ledger.set_burn_window(node, window)?;
+            push(pending, |e| e.set_burn_window(node, window.as_ref()));
+            Ok(previous)
+        })
+    }
+
+    fn set_top_up(
+        &self,
+        node: NodeId,
+        rule: Option<crate::top_up::TopUp>,
+    ) -> Result<Option<crate::top_up::TopUp>> {
+        self.rolled(|ledger, pending| {
+            let previous = ledger.set_top_up(node, rule)?;
+            let state = rule.map(crate::top_up::TopUpSnapshot::new);
+            push(pending, |e| e.set_top_up_state(node, state.as_ref()));
+            Ok(previous)
+        })
     }
 
     fn snapshot(&self) -> Result<Snapshot> {

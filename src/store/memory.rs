@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the ledger behind one `parking_lot` mutex.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::sync::Mutex;
@@ -53,6 +53,9 @@ pub struct MemoryStore {
     periodic: AtomicBool,
     /// How long and how many idempotency keys are remembered.
     retention: KeyRetention,
+    /// How many nodes track a burn rate or have a top-up rule (the ledger's counter): while
+    /// zero, commit and record never read the clock (see [`crate::burn`]).
+    timed: Arc<AtomicU32>,
 }
 
 impl Default for MemoryStore {
@@ -89,6 +92,7 @@ impl MemoryStore {
         let ledger = Ledger::new();
         MemoryStore {
             epoch: ledger.epoch_cell(),
+            timed: ledger.timed_cell(),
             ledger: Mutex::new(ledger),
             clock: Arc::new(clock),
             periodic: AtomicBool::new(false),
@@ -189,6 +193,13 @@ impl MemoryStore {
         answer(&ledger, node)
     }
 
+    /// The time for burn rates and top-up rules, read outside the lock; `None` (no clock
+    /// read) while no node tracks a burn rate or has a rule.
+    #[inline]
+    fn timed_now(&self) -> Option<Timestamp> {
+        (self.timed.load(Ordering::Relaxed) > 0).then(|| self.clock.now())
+    }
+
     /// The lease of a reserve made now with `options`.
     #[inline]
     fn lease(&self, options: &ReserveOptions) -> Result<Lease> {
@@ -242,7 +253,9 @@ impl Store for MemoryStore {
         let keyed = keyed.map(|(key, now)| self.keyed(key, now));
         let request = |ledger: &Ledger| Request::reserve(ledger, node, cost, options.ttl);
         ledger
-            .once(keyed, request, |ledger| ledger.reserve_at(node, cost, lease))
+            .once(keyed, request, |ledger| {
+                ledger.reserve_at(node, cost, lease)
+            })
             .0
     }
 
@@ -267,8 +280,7 @@ impl Store for MemoryStore {
         }
         let keyed = options.idempotency_key.as_ref().zip(lease.now);
         let keyed = keyed.map(|(key, now)| self.keyed(key, now));
-        let request =
-            |ledger: &Ledger| Request::reserve_up_to(ledger, node, min, max, options.ttl);
+        let request = |ledger: &Ledger| Request::reserve_up_to(ledger, node, min, max, options.ttl);
         let reserve = |ledger: &mut Ledger| ledger.reserve_up_to_at(node, min, max, lease);
         ledger.once(keyed, request, reserve).0
     }
@@ -291,11 +303,13 @@ impl Store for MemoryStore {
     }
 
     fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
-        self.books(|ledger| ledger.record(hold, partial))
+        let now = self.timed_now();
+        self.books(|ledger| ledger.record_at(hold, partial, now))
     }
 
     fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
-        self.books(|ledger| ledger.commit(hold, actual))
+        let now = self.timed_now();
+        self.books(|ledger| ledger.commit_at(hold, actual, now))
     }
 
     fn release(&self, hold: HoldId) -> Result<bool> {
@@ -306,10 +320,12 @@ impl Store for MemoryStore {
         let Some(key) = &options.idempotency_key else {
             return self.commit(hold, actual);
         };
-        let request = |_: &Ledger| Ok(Request::Commit {
-            hold,
-            actual: *actual,
-        });
+        let request = |_: &Ledger| {
+            Ok(Request::Commit {
+                hold,
+                actual: *actual,
+            })
+        };
         self.once(key, request, |ledger| ledger.commit(hold, actual))
     }
 
@@ -366,11 +382,29 @@ impl Store for MemoryStore {
     }
 
     fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
-        self.books(|ledger| ledger.balance(node, unit))
+        let now = self.timed_now();
+        self.books(|ledger| ledger.balance_now(node, unit, now))
     }
 
     fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
-        self.books(|ledger| ledger.node_info(node))
+        let now = self.timed_now();
+        self.books(|ledger| ledger.node_info_now(node, now))
+    }
+
+    fn set_burn_window(
+        &self,
+        node: NodeId,
+        window: Option<crate::burn::BurnWindow>,
+    ) -> Result<Option<crate::burn::BurnWindow>> {
+        self.ledger.lock().set_burn_window(node, window)
+    }
+
+    fn set_top_up(
+        &self,
+        node: NodeId,
+        rule: Option<crate::top_up::TopUp>,
+    ) -> Result<Option<crate::top_up::TopUp>> {
+        self.books(|ledger| ledger.set_top_up(node, rule))
     }
 
     fn snapshot(&self) -> Result<Snapshot> {

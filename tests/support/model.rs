@@ -374,6 +374,8 @@ pub trait Backend {
 }
 
 /// A live hold in a slot: a guard, or a bare id for stores that reopen.
+// A test fixture with a handful of slots: the guard's size does not matter here.
+#[allow(clippy::large_enum_variant)]
 enum Held {
     Guard(Guard<'static>),
     Id(HoldId),

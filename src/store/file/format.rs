@@ -53,6 +53,10 @@ const TAG_PERIODIC: u8 = 17;
 #[path = "idempotency.rs"]
 mod idempotency;
 use self::idempotency::{TAG_KEYED, TAG_REMEMBER};
+// Tags 20 (burn window / top-up rule state) and 21 (a top-up applied): see `top_up.rs`.
+#[path = "top_up.rs"]
+mod top_up;
+use self::top_up::{TAG_BURN, TAG_TOPPED_UP};
 
 /// The 16-byte file header.
 pub(super) fn header() -> [u8; HEADER_LEN] {
@@ -327,7 +331,8 @@ impl Enc<'_> {
                     .map(move |account| (position, account))
             })
             .collect();
-        if !limited.is_empty() || !periodic.is_empty() {
+        let timed = top_up::has_burn_section(snapshot);
+        if !limited.is_empty() || !periodic.is_empty() || timed {
             self.u32(u32::try_from(limited.len()).expect("below 2^32 nodes"));
             for (position, limit) in limited {
                 self.u32(position);
@@ -356,6 +361,7 @@ impl Enc<'_> {
             let length = u32::try_from(self.0.len() - length_at - 4).expect("below 4 GiB");
             self.0[length_at..length_at + 4].copy_from_slice(&length.to_le_bytes());
         }
+        self.burn_section(snapshot);
     }
     pub(super) fn create_node(
         &mut self,
@@ -541,6 +547,24 @@ pub(super) enum Op {
     Roll {
         now: Timestamp,
         node: Option<NodeId>,
+    },
+    /// A node's burn window (tag 20, kind 0).
+    BurnWindow {
+        node: NodeId,
+        window: Option<crate::burn::BurnWindow>,
+    },
+    /// A node's top-up rule state (tag 20, kind 1).
+    TopUpState {
+        node: NodeId,
+        state: Option<crate::top_up::TopUpSnapshot>,
+    },
+    /// A top-up applied at `at` (tag 21).
+    ToppedUp {
+        node: NodeId,
+        added: Amount,
+        at: Timestamp,
+        reason: crate::top_up::TopUpReason,
+        armed: bool,
     },
 }
 
@@ -739,6 +763,8 @@ impl<'a> Dec<'a> {
                 accounts,
                 state,
                 rate_limit: None,
+                burn_window: None,
+                top_up: None,
             });
         }
         let holds = self.holds()?;
@@ -760,6 +786,7 @@ impl<'a> Dec<'a> {
             }
             match tag {
                 TAG_ROLL => self.period_section(&mut nodes)?,
+                TAG_BURN => self.burn_section(&mut nodes)?,
                 _ => return Err("unknown snapshot section"),
             }
             if self.pos != end {
@@ -870,6 +897,8 @@ impl<'a> Dec<'a> {
                 node: self.node()?,
                 amount: self.amount()?,
             },
+            TAG_BURN => self.burn_record()?,
+            TAG_TOPPED_UP => self.topped_up()?,
             TAG_ROLL => Op::Roll {
                 now: self.time()?,
                 node: match self.u8()? {
@@ -1068,6 +1097,8 @@ mod tests {
                 accounts: vec![account],
                 state: NodeState::Active,
                 rate_limit: None,
+                burn_window: None,
+                top_up: None,
             }],
             holds: Vec::new(),
             expired_holds: Vec::new(),

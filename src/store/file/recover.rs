@@ -251,6 +251,28 @@ impl Replay {
                     self.ledger.start_periods(self.node(node)?, now);
                 }
             },
+            Op::BurnWindow { node, window } => {
+                self.ledger
+                    .set_burn_window(self.node(node)?, window)
+                    .map_err(|e| e.to_string())?;
+            }
+            Op::TopUpState { node, state } => {
+                self.ledger
+                    .restore_top_up(self.node(node)?, state)
+                    .map_err(|e| e.to_string())?;
+            }
+            // Logged top-ups are applied as they happened; replay never evaluates a rule.
+            Op::ToppedUp {
+                node,
+                added,
+                at,
+                armed,
+                ..
+            } => {
+                self.ledger
+                    .replay_top_up(self.node(node)?, added, at, armed)
+                    .map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     }

@@ -1,0 +1,271 @@
+//! Burn rates and auto top-ups through the public API: events, clock reads on the commit path,
+//! and the FileStore keeping rules, counters and windows across reopen, compaction and restore.
+//! The store-independent rules are in the conformance suite (`src/conformance/top_up.rs`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use budget_guard::{
+    Amount, Budget, BurnWindow, Clock, Event, FileStore, Limit, ManualClock, MemoryStore, Store,
+    Timestamp, TopUp, TopUpReason, Unit,
+};
+
+fn usd(text: &str) -> Amount {
+    Amount::usd(text).unwrap()
+}
+
+fn fresh_path(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("top_up");
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = dir.join(format!("{name}-{}-{n}.bg", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+const START: Timestamp = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
+
+/// A manual clock that counts how often it is read.
+#[derive(Debug, Clone)]
+struct CountingClock {
+    inner: ManualClock,
+    reads: Arc<AtomicUsize>,
+}
+
+impl Clock for CountingClock {
+    fn now(&self) -> Timestamp {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.now()
+    }
+}
+
+#[test]
+fn commits_read_the_clock_only_while_a_node_tracks_or_tops_up() {
+    let clock = CountingClock {
+        inner: ManualClock::new(START),
+        reads: Arc::default(),
+    };
+    let reads = clock.reads.clone();
+    let run = Budget::builder("run", Limit::hard(usd("10")))
+        .build_in(MemoryStore::with_clock(clock))
+        .unwrap();
+    let guard = run.reserve(usd("1")).unwrap(); // a reserve reads it once (its deadline)
+    let before = reads.load(Ordering::Relaxed);
+    guard.commit(usd("1")).unwrap();
+    assert_eq!(
+        reads.load(Ordering::Relaxed),
+        before,
+        "no clock read on commit"
+    );
+
+    run.set_top_up(TopUp::when_below(usd("1")).add(usd("1")))
+        .unwrap();
+    let guard = run.reserve(usd("1")).unwrap();
+    let before = reads.load(Ordering::Relaxed);
+    guard.commit(usd("1")).unwrap();
+    assert_eq!(
+        reads.load(Ordering::Relaxed),
+        before + 1,
+        "one read, outside the lock, once a rule exists"
+    );
+    run.remove_top_up().unwrap();
+    let guard = run.reserve(usd("1")).unwrap();
+    let before = reads.load(Ordering::Relaxed);
+    guard.commit(usd("1")).unwrap();
+    assert_eq!(reads.load(Ordering::Relaxed), before, "off again");
+}
+
+#[test]
+fn top_ups_and_projections_are_delivered_as_events() {
+    let clock = ManualClock::new(START);
+    let agent = Budget::builder("agent", Limit::hard(usd("10")).with_thresholds([50]))
+        .build_in(MemoryStore::with_clock(clock.clone()))
+        .unwrap();
+    agent
+        .set_burn_window(Some(BurnWindow::new(Duration::from_secs(600)).unwrap()))
+        .unwrap();
+    agent
+        .set_top_up(TopUp::when_below(usd("2")).add(usd("10")).at_most(1))
+        .unwrap();
+    let (_id, events) = agent.subscribe();
+    clock.advance(Duration::from_secs(300));
+    agent.reserve(usd("3")).unwrap().commit(usd("3")).unwrap();
+    clock.advance(Duration::from_secs(300));
+    agent.reserve(usd("3")).unwrap().commit(usd("3")).unwrap(); // 60 %: level 50
+    let crossed = events
+        .try_iter()
+        .find_map(|event| match event {
+            Event::ThresholdCrossed(crossed) => Some(crossed),
+            _ => None,
+        })
+        .expect("a threshold event");
+    // At the reserve: $3 spent in the 10-minute window, $4 left ($3 held): 800 s to go.
+    let rate = crossed.burn_rate.expect("the node tracks its burn rate");
+    assert_eq!(rate.spent(), usd("3"));
+    let expected = std::time::SystemTime::UNIX_EPOCH
+        + Duration::from_nanos(
+            (START.as_unix_nanos() + 600_000_000_000 + 800_000_000_000).unsigned_abs(),
+        );
+    assert_eq!(crossed.projected_depletion, Some(expected));
+
+    agent
+        .reserve(usd("2.5"))
+        .unwrap()
+        .commit(usd("2.5"))
+        .unwrap(); // $1.5 left: +10
+    let topped: Vec<_> = events
+        .try_iter()
+        .filter_map(|event| match event {
+            Event::ToppedUp(topped) => Some(topped),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(topped.len(), 1);
+    assert_eq!(&*topped[0].node, "agent");
+    assert_eq!(topped[0].added, usd("10"));
+    assert_eq!(topped[0].limit, usd("20"));
+    assert_eq!(topped[0].remaining, usd("11.5"));
+    assert_eq!(topped[0].reason, TopUpReason::Below);
+    assert_eq!(topped[0].count, 1);
+    let info = agent.info().unwrap();
+    assert_eq!(info.top_up.map(|rule| rule.amount()), Some(usd("10")));
+    assert_eq!(
+        info.burn_window.map(|window| window.window()),
+        Some(Duration::from_secs(600))
+    );
+}
+
+#[test]
+fn a_reopened_file_store_keeps_rules_counters_and_windows() {
+    let path = fresh_path("reopen");
+    let clock = ManualClock::new(START);
+    let open = || {
+        Arc::new(
+            FileStore::options()
+                .clock(clock.clone())
+                .open(&path)
+                .unwrap(),
+        )
+    };
+    let store = open();
+    let wallet = Budget::builder("wallet", Limit::hard(usd("20")))
+        .child("agent", Limit::hard(usd("5")))
+        .build_shared(store.clone())
+        .unwrap();
+    let agent = wallet.at("agent").unwrap();
+    let rule = TopUp::when_below(usd("1"))
+        .add(usd("2"))
+        .at_most(2)
+        .per(Duration::from_secs(3600));
+    agent.set_top_up(rule).unwrap();
+    agent
+        .set_burn_window(Some(BurnWindow::new(Duration::from_secs(60)).unwrap()))
+        .unwrap();
+    agent
+        .reserve(usd("4.5"))
+        .unwrap()
+        .commit(usd("4.5"))
+        .unwrap(); // +2: limit 7
+    let small = TopUp::when_below(usd("14")).add(usd("1"));
+    wallet.set_top_up(small).unwrap();
+    wallet.reserve(usd("5")).unwrap().commit(usd("5")).unwrap(); // 10.5 left: +1, still below
+    let before = store.snapshot().unwrap();
+    let top = &before.nodes[0];
+    assert!(!top.top_up.unwrap().armed, "the wallet's rule is disarmed");
+    assert_eq!(before.nodes[1].top_up.unwrap().count, 1);
+    drop((wallet, agent));
+    drop(store);
+
+    // Replay of the log: the same books, no top-up applied twice.
+    let store = open();
+    assert_eq!(store.snapshot().unwrap(), before, "replay is deterministic");
+    let agent = Budget::open(store.clone(), "wallet/agent").unwrap();
+    assert_eq!(
+        agent.balance(Unit::Usd).unwrap().limit.unwrap().amount(),
+        usd("7")
+    );
+    // The counters survived: one more top-up in this window, then the cap.
+    agent.reserve(usd("2")).unwrap().commit(usd("2")).unwrap(); // 0.5 left: +2 (count 2)
+    agent.reserve(usd("2")).unwrap().commit(usd("2")).unwrap(); // 0.5 left: capped
+    assert_eq!(
+        agent.balance(Unit::Usd).unwrap().limit.unwrap().amount(),
+        usd("9")
+    );
+    // The wallet's rule stayed disarmed across the reopen: the same crossing never fires.
+    let wallet = Budget::open(store.clone(), "wallet").unwrap();
+    assert_eq!(
+        wallet.balance(Unit::Usd).unwrap().limit.unwrap().amount(),
+        usd("21")
+    );
+    // Compaction writes the state into the snapshot section; a reopen reads it back.
+    store.compact().unwrap();
+    let compacted = store.snapshot().unwrap();
+    drop((agent, wallet));
+    drop(store);
+    let store = open();
+    assert_eq!(store.snapshot().unwrap(), compacted);
+    assert_eq!(
+        compacted.nodes[1].burn_window.map(|window| window.window()),
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(compacted.nodes[1].top_up.unwrap().count, 2);
+
+    // A snapshot restored into a memory store carries the rule and its counters.
+    let memory = MemoryStore::with_clock(clock.clone());
+    memory.restore(&compacted).unwrap();
+    assert_eq!(memory.snapshot().unwrap(), compacted);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_file_store_logs_top_ups_made_before_a_reserve() {
+    // A rule set while the node is already below its threshold fires before the next reserve,
+    // which may need the money: replay must apply it before the reserve too.
+    let path = fresh_path("pre");
+    let clock = ManualClock::new(START);
+    let store = Arc::new(
+        FileStore::options()
+            .clock(clock.clone())
+            .open(&path)
+            .unwrap(),
+    );
+    let run = Budget::builder("run", Limit::hard(usd("2")))
+        .build_shared(store.clone())
+        .unwrap();
+    run.reserve(usd("1.5")).unwrap().commit(usd("1.5")).unwrap();
+    run.set_top_up(TopUp::when_below(usd("1")).add(usd("5")))
+        .unwrap();
+    let guard = run.reserve(usd("3")).unwrap(); // fits only after the top-up
+    assert_eq!(guard.top_ups().len(), 1);
+    guard.commit(usd("3")).unwrap();
+    let before = store.snapshot().unwrap();
+    drop(run);
+    drop(store);
+    let reopened = FileStore::options().clock(clock).open(&path).unwrap();
+    assert_eq!(reopened.snapshot().unwrap(), before);
+    drop(reopened);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn bad_windows_and_rules_are_typed_errors() {
+    let run = Budget::builder("run", Limit::hard(usd("1")))
+        .build()
+        .unwrap();
+    for (window, buckets) in [(Duration::ZERO, 60), (Duration::from_secs(1), 0)] {
+        assert!(matches!(
+            BurnWindow::with_buckets(window, buckets),
+            Err(budget_guard::Error::InvalidBurnWindow { .. })
+        ));
+    }
+    let before = run.snapshot().unwrap();
+    let error = run
+        .set_top_up(TopUp::when_below(usd("1")).add(Amount::tokens(1)))
+        .unwrap_err();
+    assert!(error.to_string().contains("unit mismatch"), "{error}");
+    assert_eq!(run.snapshot().unwrap(), before);
+    assert!(run.info().unwrap().top_up.is_none());
+}
