@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use budget_guard::{
     Amount, Budget, Cost, Durability, Error, Event, FileStore, IdempotencyKey, KeyRetention, Limit,
-    ManualClock, MemoryStore, OpOptions, ReserveOptions, Store, Timestamp, Unit,
+    ManualClock, MemoryStore, OpOptions, OveragePolicy, ReserveOptions, Store, Timestamp, TopUp,
+    Unit,
 };
 
 const START: Timestamp = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
@@ -387,4 +388,63 @@ fn a_torn_keyed_record_loses_key_and_effect_together() {
     run.credit_with(usd("2"), &op("b")).unwrap();
     run.credit_with(usd("1"), &op("a")).unwrap(); // "a" survived with its key
     assert_eq!(figures(&run).0, usd("13"));
+}
+
+/// A keyed commit runs the same rules as a plain one (here an auto top-up fires once), its
+/// retry fires nothing, and a FileStore replays the keyed record to the same books.
+fn check_a_keyed_commit_tops_up_once(store: Arc<dyn Store>) -> Budget {
+    let limit = Limit::hard(usd("10")).with_overage(OveragePolicy::AllowIfAvailable);
+    let run = Budget::builder("run", limit)
+        .build_shared(store.clone())
+        .unwrap();
+    run.set_top_up(TopUp::when_below(usd("2")).add(usd("5")))
+        .unwrap();
+    let guard = run.reserve(usd("5")).unwrap();
+    assert!(guard.top_ups().is_empty());
+    let hold = guard.id();
+    // The overage takes remaining from $5 to $1, under the rule's $2: one top-up.
+    let committed = guard.commit_with(usd("9"), &op("c")).unwrap();
+    assert_eq!(
+        committed.top_ups.len(),
+        1,
+        "remaining fell to $1: one top-up"
+    );
+    assert_eq!(figures(&run).0, usd("15"));
+    let again = store
+        .commit_with(hold, &Cost::from(usd("9")), &op("c"))
+        .unwrap();
+    assert!(again.replayed && again.top_ups.is_empty());
+    assert_eq!(figures(&run), (usd("15"), usd("9"), usd("0")));
+    run
+}
+
+#[test]
+fn a_keyed_commit_runs_top_up_rules_once_in_memory() {
+    let clock = ManualClock::new(START);
+    check_a_keyed_commit_tops_up_once(Arc::new(MemoryStore::with_clock(clock)));
+}
+
+#[test]
+fn a_keyed_commit_runs_top_up_rules_once_in_a_file_store() {
+    let path = fresh_path("top-up");
+    let clock = ManualClock::new(START);
+    let open = || {
+        Arc::new(
+            FileStore::options()
+                .clock(clock.clone())
+                .open(&path)
+                .unwrap(),
+        )
+    };
+    let store = open();
+    let run = check_a_keyed_commit_tops_up_once(store.clone());
+    let before = store.snapshot().unwrap();
+    drop(run);
+    drop(store);
+    let store = open();
+    assert_eq!(
+        store.snapshot().unwrap(),
+        before,
+        "replay reproduces the top-up once"
+    );
 }

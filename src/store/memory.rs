@@ -136,16 +136,18 @@ impl MemoryStore {
         }
     }
 
-    /// Runs a keyed commit, release, credit or debit: reads the clock once, outside the lock.
+    /// Runs a keyed commit, release, credit or debit: reads the clock once, outside the lock,
+    /// and hands that time to `op` as well.
     fn once<T: Remember>(
         &self,
         key: &IdempotencyKey,
         request: impl FnOnce(&Ledger) -> Result<Request>,
-        op: impl FnOnce(&mut Ledger) -> Result<T>,
+        op: impl FnOnce(&mut Ledger, Timestamp) -> Result<T>,
     ) -> Result<T> {
         let now = self.clock.now();
         let mut ledger = self.ledger.lock();
         ledger.roll_periods(now);
+        let op = |ledger: &mut Ledger| op(ledger, now);
         ledger.once(Some(self.keyed(key, now)), request, op).0
     }
 
@@ -326,7 +328,9 @@ impl Store for MemoryStore {
                 actual: *actual,
             })
         };
-        self.once(key, request, |ledger| ledger.commit(hold, actual))
+        self.once(key, request, |ledger, now| {
+            ledger.commit_at(hold, actual, Some(now))
+        })
     }
 
     fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
@@ -334,7 +338,7 @@ impl Store for MemoryStore {
             return self.release(hold);
         };
         let request = |_: &Ledger| Ok(Request::Release { hold });
-        self.once(key, request, |ledger| ledger.release(hold))
+        self.once(key, request, |ledger, _| ledger.release(hold))
     }
 
     fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
@@ -342,7 +346,7 @@ impl Store for MemoryStore {
             return self.credit(node, amount);
         };
         let request = |ledger: &Ledger| Request::credit(ledger, node, amount);
-        self.once(key, request, |ledger| ledger.credit(node, amount))
+        self.once(key, request, |ledger, _| ledger.credit(node, amount))
     }
 
     fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
@@ -350,7 +354,7 @@ impl Store for MemoryStore {
             return self.debit(node, amount);
         };
         let request = |ledger: &Ledger| Request::debit(ledger, node, amount);
-        self.once(key, request, |ledger| ledger.debit(node, amount))
+        self.once(key, request, |ledger, _| ledger.debit(node, amount))
     }
 
     fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {

@@ -2,7 +2,7 @@
 //! its key is logged in the same record as the operation (see `format/idempotency.rs`).
 
 use super::format::Enc;
-use super::{FileStore, push, roll_logged};
+use super::{FileStore, push, push_top_ups, roll_logged};
 use crate::amount::Amount;
 use crate::clock::Timestamp;
 use crate::cost::Cost;
@@ -47,7 +47,7 @@ impl FileStore {
         &self,
         key: &IdempotencyKey,
         request: impl FnOnce(&Ledger) -> Result<Request>,
-        op: impl FnOnce(&mut Ledger) -> Result<T>,
+        op: impl FnOnce(&mut Ledger, Timestamp) -> Result<T>,
         logged: impl FnOnce(&Result<T>) -> bool,
         write: impl FnOnce(&mut Enc<'_>),
     ) -> Result<T> {
@@ -55,9 +55,12 @@ impl FileStore {
         let keyed = self.keyed(key, now);
         self.change(|ledger, pending| {
             roll_logged(ledger, pending, Some(now));
-            let (result, fate) = ledger.once(Some(keyed), request, op);
+            let (result, fate) = ledger.once(Some(keyed), request, |ledger| op(ledger, now));
+            // Top-ups the operation made, before (pre) and after (post) its own record.
+            let (pre, post) = ledger.take_top_up_log().unwrap_or_default();
+            push_top_ups(pending, &pre);
             let Fate::Ran { remembered } = fate else {
-                return result;
+                return result; // answered from the remembered keys: nothing changed
             };
             let key = remembered.then_some(key);
             if logged(&result) {
@@ -67,6 +70,7 @@ impl FileStore {
             {
                 push(pending, |e| e.remember(key, entry));
             }
+            push_top_ups(pending, &post);
             result
         })
     }
@@ -85,7 +89,7 @@ impl FileStore {
                     actual: *actual,
                 })
             },
-            |ledger| ledger.commit(hold, actual),
+            |ledger, now| ledger.commit_at(hold, actual, Some(now)),
             // An overage rejection ended the hold and recorded the spend: log it too.
             |outcome| matches!(outcome, Ok(_) | Err(Error::OverageRejected { .. })),
             |e| e.commit(hold, actual),
@@ -96,7 +100,7 @@ impl FileStore {
         self.once_logged(
             key,
             |_| Ok(Request::Release { hold }),
-            |ledger| ledger.release(hold),
+            |ledger, _| ledger.release(hold),
             |released| matches!(released, Ok(true)),
             |e| e.release(hold),
         )
@@ -116,7 +120,7 @@ impl FileStore {
                 true => Request::credit(ledger, node, amount),
                 false => Request::debit(ledger, node, amount),
             },
-            |ledger| match credit {
+            |ledger, _| match credit {
                 true => ledger.credit(node, amount),
                 false => ledger.debit(node, amount),
             },
