@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use budget_guard::{
-    Amount, Budget, Error, Guard, HoldId, Limit, LimitKind, Limits, OveragePolicy, Store, Unit,
+    Amount, Budget, Error, Guard, HoldId, Limit, LimitKind, Limits, NodeState, OveragePolicy,
+    Store, Unit,
 };
 use proptest::prelude::*;
 
@@ -40,6 +41,7 @@ pub struct ModelNode {
     pub spent: i64,
     pub reserved: i64,
     pub debt: i64,
+    pub state: NodeState,
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +60,8 @@ pub enum Outcome {
     Overage,
     Invalid,
     LimitBelowUsage,
+    Frozen,
+    Closed,
 }
 
 /// The outcome class of an operation that failed with `error` (or succeeded, for `None`).
@@ -68,6 +72,8 @@ pub fn class(error: Option<&Error>) -> Outcome {
         Some(Error::InDebt { .. }) => Outcome::InDebt,
         Some(Error::OverageRejected { .. }) => Outcome::Overage,
         Some(Error::LimitBelowUsage { .. }) => Outcome::LimitBelowUsage,
+        Some(Error::Frozen { .. }) => Outcome::Frozen,
+        Some(Error::Closed { .. }) => Outcome::Closed,
         Some(Error::InvalidAmount { .. } | Error::UnitNotBudgeted { .. }) => Outcome::Invalid,
         Some(other) => panic!("unexpected error class: {other}"),
     }
@@ -91,6 +97,7 @@ impl Model {
             spent: 0,
             reserved: 0,
             debt: 0,
+            state: NodeState::Active,
         };
         use LimitKind::{Hard, Soft};
         Model {
@@ -148,10 +155,24 @@ impl Model {
         Ok(path.iter().filter_map(|&n| self.hard_room(n)).min())
     }
 
+    /// The refusal of the first node on the path (leaf first) that is closed, or frozen unless
+    /// `closed_only`: a state applies to the whole subtree.
+    pub fn blocked(&self, node: usize, closed_only: bool) -> Result<(), Outcome> {
+        for n in self.path(node) {
+            match self.nodes[n].state {
+                NodeState::Closed => return Err(Outcome::Closed),
+                NodeState::Frozen if !closed_only => return Err(Outcome::Frozen),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     pub fn reserve(&mut self, node: usize, amount: i64) -> Result<usize, Outcome> {
         if amount == 0 {
             return Err(Outcome::Invalid);
         }
+        self.blocked(node, false)?;
         if self.room(node)?.is_some_and(|room| amount > room) {
             return Err(Outcome::Exceeded);
         }
@@ -162,6 +183,7 @@ impl Model {
         if min == 0 || min > max {
             return Err(Outcome::Invalid);
         }
+        self.blocked(node, false)?;
         let room = self.room(node)?;
         if room.is_some_and(|room| room < min) {
             return Err(Outcome::Exceeded);
@@ -191,6 +213,9 @@ impl Model {
 
     pub fn record(&mut self, hold: usize, partial: i64) -> Outcome {
         let h = self.holds[hold].clone().expect("live hold");
+        if let Err(outcome) = self.blocked(h.node, true) {
+            return outcome;
+        }
         let growth = h.recorded + partial - h.held;
         if growth > 0 {
             match self.room(h.node) {
@@ -286,6 +311,26 @@ impl Model {
         Outcome::Ok
     }
 
+    /// Sets the node's limit to `amount`, keeping its kind and policy (a node without a limit
+    /// gets a hard one that rejects overage). A raise repays debt out of the added amount.
+    pub fn set_limit(&mut self, node: usize, amount: i64) -> Outcome {
+        let n = &mut self.nodes[node];
+        let (kind, policy) = n
+            .limit
+            .map_or((LimitKind::Hard, Policy::Reject), |(_, kind, policy)| {
+                (kind, policy)
+            });
+        if kind == LimitKind::Hard && amount < n.spent + n.reserved {
+            return Outcome::LimitBelowUsage;
+        }
+        let added = n.limit.map_or(0, |(old, _, _)| amount - old);
+        n.limit = Some((amount, kind, policy));
+        let repaid = n.debt.min(added.max(0));
+        n.debt -= repaid;
+        n.spent += repaid;
+        Outcome::Ok
+    }
+
     pub fn debit(&mut self, node: usize, amount: i64) -> Outcome {
         let n = &mut self.nodes[node];
         let Some((limit, kind, policy)) = n.limit else {
@@ -335,6 +380,14 @@ pub enum Op {
         node: usize,
         cents: i64,
     },
+    SetLimit {
+        node: usize,
+        cents: i64,
+    },
+    SetState {
+        node: usize,
+        state: NodeState,
+    },
     SnapshotRestore,
     /// Drop the store and open it again from its durable state (file store only).
     Reopen,
@@ -344,7 +397,6 @@ pub enum Op {
 pub fn ops(reopen: bool) -> impl Strategy<Value = Vec<Op>> {
     let node = 0..7usize;
     let hold = 0..16usize;
-    let reopen_weight = if reopen { 1 } else { 0 };
     let op = prop_oneof![
         4 => (node.clone(), 0..12i64).prop_map(|(node, cents)| Op::Reserve { node, cents }),
         1 => (node.clone(), 0..6i64, 0..20i64)
@@ -354,10 +406,24 @@ pub fn ops(reopen: bool) -> impl Strategy<Value = Vec<Op>> {
         1 => hold.clone().prop_map(|hold| Op::Release { hold }),
         1 => hold.prop_map(|hold| Op::Drop { hold }),
         1 => (node.clone(), 1..10i64).prop_map(|(node, cents)| Op::Credit { node, cents }),
-        1 => (node, 1..10i64).prop_map(|(node, cents)| Op::Debit { node, cents }),
+        1 => (node.clone(), 1..10i64).prop_map(|(node, cents)| Op::Debit { node, cents }),
+        1 => (node.clone(), 0..60i64).prop_map(|(node, cents)| Op::SetLimit { node, cents }),
+        // Mostly back to active, so that frozen and closed subtrees do not stop whole cases.
+        1 => (node, prop_oneof![
+            2 => Just(NodeState::Active),
+            1 => Just(NodeState::Frozen),
+            1 => Just(NodeState::Closed),
+        ])
+            .prop_map(|(node, state)| Op::SetState { node, state }),
         1 => Just(Op::SnapshotRestore),
-        reopen_weight => Just(Op::Reopen),
     ];
+    // A weight of 0 is refused by proptest, so the reopen step is added only where it exists
+    // (about one step in twenty).
+    let op = if reopen {
+        prop_oneof![20 => op, 1 => Just(Op::Reopen)].boxed()
+    } else {
+        op.boxed()
+    };
     prop::collection::vec(op, 1..80)
 }
 
@@ -399,17 +465,7 @@ fn build(model: &Model, store: &Arc<dyn Store>) -> Vec<Budget> {
     for node in &model.nodes {
         let limits = match node.limit {
             None => Limits::none(),
-            Some((limit, kind, policy)) => {
-                let base = match kind {
-                    LimitKind::Hard => Limit::hard(usd(limit)),
-                    LimitKind::Soft => Limit::soft(usd(limit)),
-                };
-                Limits::from(base.with_overage(match policy {
-                    Policy::Reject => OveragePolicy::Reject,
-                    Policy::IfAvailable => OveragePolicy::AllowIfAvailable,
-                    Policy::Overdraft(cap) => OveragePolicy::AllowWithOverdraft { limit: usd(cap) },
-                }))
-            }
+            Some((amount, kind, policy)) => Limits::from(limit(amount, kind, policy)),
         };
         let budget = match node.parent {
             None => Budget::builder(node.path, limits)
@@ -422,6 +478,19 @@ fn build(model: &Model, store: &Arc<dyn Store>) -> Vec<Budget> {
         budgets.push(budget);
     }
     budgets
+}
+
+/// The store's limit for a model limit.
+fn limit(amount: i64, kind: LimitKind, policy: Policy) -> Limit {
+    let base = match kind {
+        LimitKind::Hard => Limit::hard(usd(amount)),
+        LimitKind::Soft => Limit::soft(usd(amount)),
+    };
+    base.with_overage(match policy {
+        Policy::Reject => OveragePolicy::Reject,
+        Policy::IfAvailable => OveragePolicy::AllowIfAvailable,
+        Policy::Overdraft(cap) => OveragePolicy::AllowWithOverdraft { limit: usd(cap) },
+    })
 }
 
 fn compare(model: &Model, budgets: &[Budget], step: usize, op: &Op) {
@@ -442,6 +511,12 @@ fn compare(model: &Model, budgets: &[Budget], step: usize, op: &Op) {
         assert_eq!(
             actual, expected,
             "step {step} ({op:?}): {} diverged",
+            node.path
+        );
+        assert_eq!(
+            budget.info().unwrap().state,
+            node.state,
+            "step {step} ({op:?}): {} state diverged",
             node.path
         );
         if let Some((limit, LimitKind::Hard, _)) = node.limit {
@@ -600,6 +675,28 @@ pub fn run(backend: &mut dyn Backend, ops: &[Op]) {
                 assert_eq!(
                     class(actual.as_ref().err()),
                     expected,
+                    "step {step}: {op:?}"
+                );
+            }
+            Op::SetLimit { node, cents } => {
+                let expected = model.set_limit(node, cents * CENT);
+                let (kind, policy) = match model.nodes[node].limit {
+                    Some((_, kind, policy)) => (kind, policy),
+                    None => (LimitKind::Hard, Policy::Reject),
+                };
+                let actual = budgets[node].set_limit(limit(cents * CENT, kind, policy));
+                assert_eq!(
+                    class(actual.as_ref().err()),
+                    expected,
+                    "step {step}: {op:?}"
+                );
+            }
+            Op::SetState { node, state } => {
+                let previous = model.nodes[node].state;
+                model.nodes[node].state = state;
+                assert_eq!(
+                    budgets[node].set_state(state).unwrap(),
+                    previous,
                     "step {step}: {op:?}"
                 );
             }
