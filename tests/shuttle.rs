@@ -10,7 +10,7 @@
 //!
 //! The store runs the whole ledger operation under one lock, so the only points where another
 //! thread can run are between whole store operations: **every interleaving of whole operations**
-//! (reserve, commit, release, record, credit, snapshot) of 2–3 threads plus an observer is in
+//! (reserve, commit, release, record, credit, auto top-up, snapshot) of 2–3 threads plus an observer is in
 //! the space explored, and shuttle samples it. Interleavings *inside* a ledger operation do not
 //! exist (the ledger runs under the lock) and are not explored. Code outside the store mutex
 //! (the event hub, the file store's writer) keeps its own primitives and is not covered here.
@@ -22,6 +22,8 @@
 //! * conservation at the end: `spent` equals the sum of what the workers committed, nothing is
 //!   reserved, and the number of granted reserves is exactly what the limit allows;
 //! * a threshold level is reported exactly once when usage only grows.
+//! * an auto top-up rule fires exactly once per crossing (and is reported by exactly one
+//!   operation) whichever worker's reserve or commit crosses it.
 //!
 //! # Replaying a failure
 //!
@@ -281,5 +283,57 @@ fn credit_races_reserves() {
         assert_eq!(balance.reserved.minor_units(), granted as i64 * 20 * CENT);
         assert!(balance.reserved <= cents(80));
         assert_within_limits(&store.snapshot().unwrap());
+    });
+}
+
+/// An auto top-up racing reserves and commits: three workers each reserve and commit 20¢ twice on
+/// a 50¢ leaf whose rule adds 20¢ once remaining falls below 15¢, at most once a day. Whatever
+/// the order, the rule fires exactly once (reported by exactly one operation), the limit ends at
+/// 70¢, and exactly three reserves are granted (the fourth would need 80¢).
+#[test]
+fn auto_top_up_fires_exactly_once_under_races() {
+    check(|| {
+        let clock = budget_guard::ManualClock::new(budget_guard::Timestamp::EPOCH);
+        let store = Arc::new(MemoryStore::with_clock(clock));
+        let leaf = store
+            .create_node(None, "leaf", &Limit::hard(cents(50)).into())
+            .unwrap();
+        let rule = budget_guard::TopUp::when_below(cents(15))
+            .add(cents(20))
+            .at_most(1)
+            .per(std::time::Duration::from_secs(86_400));
+        store.set_top_up(leaf, Some(rule)).unwrap();
+        let granted = Arc::new(AtomicUsize::new(0));
+        let reported = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (store, granted, reported) = (store.clone(), granted.clone(), reported.clone());
+                shuttle::thread::spawn(move || {
+                    for _ in 0..2 {
+                        if let Ok(reservation) = store.reserve(leaf, &cents(20).into()) {
+                            granted.fetch_add(1, Ordering::Relaxed);
+                            reported.fetch_add(reservation.top_ups.len(), Ordering::Relaxed);
+                            let committed = store.commit(reservation.hold, &cents(20).into());
+                            let committed = committed.unwrap();
+                            reported.fetch_add(committed.top_ups.len(), Ordering::Relaxed);
+                        }
+                        assert_within_limits(&store.snapshot().unwrap());
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let balance = store.balance(leaf, Unit::Usd).unwrap();
+        assert_eq!(granted.load(Ordering::Relaxed), 3);
+        assert_eq!(
+            reported.load(Ordering::Relaxed),
+            1,
+            "one top-up, reported once"
+        );
+        assert_eq!(balance.limit.unwrap().amount(), cents(70));
+        assert_eq!(balance.spent, cents(60));
+        assert_eq!(balance.reserved, cents(0));
     });
 }
