@@ -670,6 +670,26 @@ impl<'a> Dec<'a> {
         limit.validate().map_err(|_| "invalid threshold levels")?;
         Ok(limit)
     }
+    /// A create-node record's body; `limit` decodes one limit (plain or periodic records).
+    fn create_node(&mut self, limit: fn(&mut Self) -> Decoded<Limit>) -> Decoded<Op> {
+        let parent = match self.u8()? {
+            0 => None,
+            1 => Some(self.node()?),
+            _ => return Err("bad parent flag"),
+        };
+        let name = self.str()?.to_owned();
+        let count = self.u8()?;
+        let limits = (0..count)
+            .map(|_| limit(self))
+            .collect::<Decoded<Vec<_>>>()?;
+        Ok(Op::CreateNode {
+            parent,
+            name,
+            limits: Limits(limits),
+            id: self.node()?,
+        })
+    }
+
     fn periodic_limit(&mut self) -> Decoded<Limit> {
         let mut limit = self.limit()?;
         match self.u8()? {
@@ -834,24 +854,7 @@ impl<'a> Dec<'a> {
     fn op(&mut self) -> Decoded<Op> {
         let op = match self.u8()? {
             TAG_SNAPSHOT => self.snapshot()?,
-            TAG_CREATE_NODE => {
-                let parent = match self.u8()? {
-                    0 => None,
-                    1 => Some(self.node()?),
-                    _ => return Err("bad parent flag"),
-                };
-                let name = self.str()?.to_owned();
-                let count = self.u8()?;
-                let limits = (0..count)
-                    .map(|_| self.limit())
-                    .collect::<Decoded<Vec<_>>>()?;
-                Op::CreateNode {
-                    parent,
-                    name,
-                    limits: Limits(limits),
-                    id: self.node()?,
-                }
-            }
+            TAG_CREATE_NODE => self.create_node(Self::limit)?,
             TAG_REMOVE_NODE => Op::RemoveNode { node: self.node()? },
             TAG_RESERVE => Op::Reserve {
                 node: self.node()?,
@@ -908,24 +911,7 @@ impl<'a> Dec<'a> {
                 },
             },
             TAG_PERIODIC => match self.u8()? {
-                0 => {
-                    let parent = match self.u8()? {
-                        0 => None,
-                        1 => Some(self.node()?),
-                        _ => return Err("bad parent flag"),
-                    };
-                    let name = self.str()?.to_owned();
-                    let count = self.u8()?;
-                    let limits = (0..count)
-                        .map(|_| self.periodic_limit())
-                        .collect::<Decoded<Vec<_>>>()?;
-                    Op::CreateNode {
-                        parent,
-                        name,
-                        limits: Limits(limits),
-                        id: self.node()?,
-                    }
-                }
+                0 => self.create_node(Self::periodic_limit)?,
                 1 => Op::SetLimit {
                     node: self.node()?,
                     limit: self.periodic_limit()?,
