@@ -116,7 +116,10 @@ fn a_second_open_through_a_hard_link_is_locked_also_after_compaction() {
     // the $300 unspent, so it is cut to its header: refused, never a second $300.
     first.compact().unwrap();
     let error = FileStore::open(&link).unwrap_err();
-    assert!(matches!(error, Error::Corrupted { offset: 16, .. }), "{error}");
+    assert!(
+        matches!(error, Error::Corrupted { offset: 16, .. }),
+        "{error}"
+    );
     assert_eq!(fs::metadata(&link).unwrap().len(), 16);
     assert_locked(FileStore::open(&path), &path);
     drop(first);
@@ -167,7 +170,12 @@ fn opening_through_a_symlink_rewrites_the_target_and_keeps_the_link() {
     assert_eq!(store.path(), fs::canonicalize(&target).unwrap());
     drop(store);
 
-    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(fs::read_link(&link).unwrap(), Path::new("real/team.bg"));
     assert_eq!(spent(&FileStore::open(&target).unwrap()), usd("7"));
     // no stray lock or temp file next to the link: the sidecar lives beside the target
@@ -187,7 +195,11 @@ fn a_header_only_file_is_corruption_and_stays_untouched() {
 
     let error = FileStore::open(&path).unwrap_err();
     match &error {
-        Error::Corrupted { path: named, offset, .. } => {
+        Error::Corrupted {
+            path: named,
+            offset,
+            ..
+        } => {
             assert_eq!(named, &path);
             assert_eq!(*offset, 16);
         }
@@ -249,7 +261,9 @@ fn creation_killed_at_random_moments_leaves_no_unopenable_file() {
         // Let it create a varying number of stores, then kill it wherever it is.
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let created = round * 3;
-        let reported = lines.map(|line| line.unwrap()).find(|line| *line == created.to_string());
+        let reported = lines
+            .map(|line| line.unwrap())
+            .find(|line| *line == created.to_string());
         assert!(reported.is_some(), "round {round}: the child stopped early");
         child.kill().unwrap();
         child.wait().unwrap();
@@ -259,12 +273,16 @@ fn creation_killed_at_random_moments_leaves_no_unopenable_file() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|ext| ext == "bg") {
                 budget_files += 1;
-                let store = FileStore::open(&path)
-                    .unwrap_or_else(|e| panic!("round {round}: {} left unopenable: {e}", path.display()));
+                let store = FileStore::open(&path).unwrap_or_else(|e| {
+                    panic!("round {round}: {} left unopenable: {e}", path.display())
+                });
                 assert_eq!(store.snapshot().unwrap().nodes.len(), 0);
             }
         }
-        assert!(budget_files > created, "round {round}: {budget_files} files");
+        assert!(
+            budget_files > created,
+            "round {round}: {budget_files} files"
+        );
     }
 }
 
@@ -306,7 +324,12 @@ fn a_symlinked_files_mode_is_kept_on_its_target() {
     store.compact().unwrap();
     drop(store);
     assert_eq!(mode(&path), 0o600);
-    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
 }
 
 #[test]
@@ -328,7 +351,11 @@ fn the_owner_is_kept_across_rewrites_where_this_process_may_give_it() {
     assert_eq!((metadata.uid(), metadata.gid()), (4321, 4322), "after open");
     store.compact().unwrap();
     let metadata = fs::metadata(&path).unwrap();
-    assert_eq!((metadata.uid(), metadata.gid()), (4321, 4322), "after compact");
+    assert_eq!(
+        (metadata.uid(), metadata.gid()),
+        (4321, 4322),
+        "after compact"
+    );
     assert_eq!(mode(&path), 0o660);
     drop(store);
     assert_eq!(spent(&FileStore::open(&path).unwrap()), usd("4"));

@@ -297,18 +297,15 @@ pub(super) fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<File> {
         Err(error) => return Err(error),
     };
     let stale = match &old {
-        Some(metadata) if other_names(metadata) => {
-            Some(OpenOptions::new().write(true).open(path)?)
-        }
+        Some(metadata) if other_names(metadata) => Some(OpenOptions::new().write(true).open(path)?),
         _ => None,
     };
     let temp = temp_path(path);
     let mut file = create_temp(&temp, old.as_ref())?;
     file.try_lock().map_err(|error| match error {
-        fs::TryLockError::WouldBlock => io::Error::other(format!(
-            "{} is locked by another process",
-            temp.display()
-        )),
+        fs::TryLockError::WouldBlock => {
+            io::Error::other(format!("{} is locked by another process", temp.display()))
+        }
         fs::TryLockError::Error(error) => error,
     })?;
     file.write_all(bytes)?;

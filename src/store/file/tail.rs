@@ -21,7 +21,11 @@ const BYTE_STEP: [u32; 256] = {
         let mut crc = i as u32;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ POLY } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
             bit += 1;
         }
         table[i] = crc;
@@ -207,7 +211,11 @@ mod tests {
         let bytes = random_bytes(7, 300);
         let prefix = prefix_crcs(&bytes);
         for end in [0, 1, 2, 17, 255, 256, 300] {
-            assert_eq!(prefix[end], crc32fast::hash(&bytes[..end]), "prefix of {end}");
+            assert_eq!(
+                prefix[end],
+                crc32fast::hash(&bytes[..end]),
+                "prefix of {end}"
+            );
         }
     }
 
@@ -219,7 +227,8 @@ mod tests {
         for len in [0usize, 1, 5, 65_535, 65_536, 65_537, 131_072, 199_999] {
             let b = random_bytes(len as u64, len);
             let whole = crc32fast::hash(&[a.as_slice(), b.as_slice()].concat());
-            let combined = multiply(powers.of_bytes(len), crc32fast::hash(&a)) ^ crc32fast::hash(&b);
+            let combined =
+                multiply(powers.of_bytes(len), crc32fast::hash(&a)) ^ crc32fast::hash(&b);
             assert_eq!(combined, whole, "|b| = {len}");
         }
     }
@@ -237,7 +246,11 @@ mod tests {
             for from in [0, 1, at.saturating_sub(3), at, at + 1] {
                 let from = from.min(bytes.len());
                 let fast = first_valid_frame(&bytes, from);
-                assert_eq!(fast.found, naive(&bytes, from).0, "seed {seed}, from {from}");
+                assert_eq!(
+                    fast.found,
+                    naive(&bytes, from).0,
+                    "seed {seed}, from {from}"
+                );
                 if seed % 4 != 0 && from <= at {
                     assert_eq!(fast.found, Some(at), "seed {seed}, from {from}");
                 }
@@ -255,11 +268,18 @@ mod tests {
             // announced: doubling the tail doubles the work.
             assert_eq!(scan.bytes_hashed, len);
             assert!(scan.frames_checked <= len, "{} checks", scan.frames_checked);
-            assert!(scan.frames_checked >= len / 4 - 2, "{} checks", scan.frames_checked);
+            assert!(
+                scan.frames_checked >= len / 4 - 2,
+                "{} checks",
+                scan.frames_checked
+            );
             // The search it replaced hashed about len²/8 bytes on the same input.
             let (found, naive_hashed) = naive(&tail, 0);
             assert_eq!(found, None);
-            assert!(naive_hashed > len * len / 9, "{naive_hashed} bytes for {len}");
+            assert!(
+                naive_hashed > len * len / 9,
+                "{naive_hashed} bytes for {len}"
+            );
         }
     }
 }
