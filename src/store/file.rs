@@ -8,15 +8,17 @@
 mod format;
 #[path = "file/keyed.rs"]
 mod keyed;
+#[path = "file/lock.rs"]
+mod lock;
 #[path = "file/log.rs"]
 mod log;
 #[path = "file/recover.rs"]
 mod recover;
 
 use std::fmt;
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -134,35 +136,46 @@ impl FileStoreOptions {
     }
 
     /// Opens (or creates) the budget file at `path`, recovers its state and takes the exclusive
-    /// lock `<path>.lock`. The file is rewritten as one snapshot (dropping a torn tail) only
-    /// after recovery succeeded.
+    /// locks (the file itself and `<path>.lock`, with symlinks resolved: see "One owner"
+    /// below). The file is rewritten as one snapshot (dropping a torn tail) only after recovery
+    /// succeeded; the rewrite keeps the file's mode and owner, and replaces the file a symlink
+    /// points to, never the symlink.
     ///
     /// # Errors
-    /// * [`Error::Locked`] if another store (in this or another process) has the file open;
+    /// * [`Error::Locked`] if another store (in this or another process) has the file open,
+    ///   through this name or any other (a symlink, a hard link);
     /// * [`Error::NotABudgetFile`] for an empty or foreign file,
     ///   [`Error::UnsupportedVersion`] for a newer format, [`Error::Corrupted`] for damage a
     ///   crash cannot explain (the file is left as it is in all three cases);
-    /// * [`Error::Store`] for I/O failures (an unwritable directory, a path that is a directory).
+    /// * [`Error::Store`] for a file this process may not write or whose mode grants nobody
+    ///   write permission (refused, never replaced), a file with more than one hard link, and
+    ///   I/O failures (an unwritable directory, a path that is a directory).
     ///
     /// Every message names `path`.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<FileStore> {
-        let path = path.as_ref().to_path_buf();
-        let lock = take_lock(&path)?;
-        let mut ledger = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let recovered = recover::recover(&path, &bytes)?;
+        let shown = path.as_ref();
+        let path = lock::canonical(shown).map_err(|e| io_error(shown, "cannot resolve", e))?;
+        let sidecar = lock::lock_sidecar(&path, shown)?;
+        // Held (and locked) until the new file has replaced it.
+        let existing = lock::open_data_file(&path, shown)?;
+        let mut ledger = match &existing {
+            Some(file) => {
+                let mut bytes = Vec::new();
+                (&*file)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| io_error(shown, "cannot read", e))?;
+                let recovered = recover::recover(shown, &bytes)?;
                 if recovered.torn_bytes > 0 {
                     tracing::warn!(
-                        path = %path.display(),
+                        path = %shown.display(),
                         torn_bytes = recovered.torn_bytes,
                         "dropping a torn tail (a write the last process did not finish)"
                     );
                 }
-                tracing::debug!(path = %path.display(), records = recovered.records, "recovered");
+                tracing::debug!(path = %shown.display(), records = recovered.records, "recovered");
                 recovered.ledger
             }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ledger::new(),
-            Err(error) => return Err(io_error(&path, "cannot read", error)),
+            None => Ledger::new(),
         };
         if self.release_orphaned_holds {
             for hold in ledger.snapshot().holds {
@@ -170,7 +183,8 @@ impl FileStoreOptions {
             }
         }
         let bytes = snapshot_file(&ledger);
-        let file = replace_file(&path, &bytes).map_err(|e| io_error(&path, "cannot write", e))?;
+        let file = replace_file(&path, &bytes).map_err(|e| io_error(shown, "cannot write", e))?;
+        drop(existing);
         let epoch = ledger.epoch_cell();
         let timed = ledger.timed_cell();
         let periodic = AtomicBool::new(ledger.has_periods());
@@ -194,7 +208,7 @@ impl FileStoreOptions {
             periodic,
             timed,
             retention: self.key_retention,
-            _lock: lock,
+            _lock: sidecar,
         })
     }
 }
@@ -204,30 +218,6 @@ fn io_error(path: &Path, what: &str, error: io::Error) -> Error {
         format!("{}: {what}: {error}", path.display()),
         error,
     ))
-}
-
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
-fn take_lock(path: &Path) -> Result<File> {
-    let lock_path = lock_path(path);
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| io_error(path, "cannot create the lock file", e))?;
-    match lock.try_lock() {
-        Ok(()) => Ok(lock),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked {
-            path: path.to_path_buf(),
-        }),
-        Err(TryLockError::Error(error)) => Err(io_error(path, "cannot lock", error)),
-    }
 }
 
 /// The background writer of [`Durability::Batched`].
@@ -334,7 +324,7 @@ impl FileStore {
         Ok(recover::recover(path, &bytes)?.ledger.snapshot())
     }
 
-    /// The file's path.
+    /// The file's canonical path (symlinks resolved): the file the store reads and rewrites.
     pub fn path(&self) -> &Path {
         &self.log.path
     }

@@ -4,6 +4,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::format::{self, Frame, HeaderCheck, Op};
+
+#[path = "tail.rs"]
+mod tail;
 use crate::error::Error;
 use crate::ids::{HoldId, NodeId};
 use crate::ledger::{Lease, Ledger};
@@ -50,6 +53,16 @@ pub(super) fn recover(path: &Path, bytes: &[u8]) -> Result<Recovered, Error> {
     let mut records = 0;
     loop {
         match format::read_frame(bytes, offset) {
+            // Every file gets its name with a synced snapshot in it: a header alone is a cut
+            // file (or a stale hard link cut off at compaction), not an empty budget.
+            Frame::End if records == 0 => {
+                return Err(corrupted(
+                    offset,
+                    "the file ends after its header, without the snapshot record every budget \
+                     file starts with"
+                        .into(),
+                ));
+            }
             Frame::End => break,
             Frame::Valid { payload, next } => {
                 let op = format::decode(payload).map_err(|why| corrupted(offset, why.into()))?;
@@ -71,9 +84,9 @@ pub(super) fn recover(path: &Path, bytes: &[u8]) -> Result<Recovered, Error> {
                 if records == 0 {
                     return Err(corrupted(offset, format!("{why} (the snapshot record)")));
                 }
-                // Appends only ever happen at the end: damage followed by any valid record is
-                // corruption in the middle, never a torn tail.
-                if let Some(valid) = next_valid_record(bytes, offset + 1) {
+                // Appends only ever happen at the end: damage followed by any checksum-valid
+                // record is corruption in the middle, never a torn tail.
+                if let Some(valid) = tail::first_valid_frame(bytes, offset + 1).found {
                     return Err(corrupted(
                         offset,
                         format!("{why}, and a valid record follows at byte {valid}"),
@@ -87,14 +100,6 @@ pub(super) fn recover(path: &Path, bytes: &[u8]) -> Result<Recovered, Error> {
         ledger: replay.finish().map_err(|why| corrupted(offset, why))?,
         records,
         torn_bytes: bytes.len() - offset,
-    })
-}
-
-/// The offset of the first checksum-valid record that decodes, starting the search at `from`.
-fn next_valid_record(bytes: &[u8], from: usize) -> Option<usize> {
-    (from..bytes.len().saturating_sub(format::FRAME_LEN)).find(|start| {
-        matches!(format::read_frame(bytes, *start),
-            Frame::Valid { payload, .. } if format::decode(payload).is_ok())
     })
 }
 
