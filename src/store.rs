@@ -161,6 +161,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`UnknownNode`](crate::Error::UnknownNode).
     fn resolve(&self, path: &str) -> Result<NodeId>;
 
+    /// The store's time: what its [`Clock`](crate::Clock) reads now. [`Budget`](crate::Budget)
+    /// stamps events with it, so a store on a [`ManualClock`](crate::ManualClock) gives events
+    /// the manual time. Provided: the [`SystemClock`](crate::SystemClock), for stores that
+    /// keep no clock.
+    fn now(&self) -> Timestamp {
+        crate::clock::Clock::now(&crate::clock::SystemClock)
+    }
+
     /// Holds `cost` on `node` and every ancestor, atomically, with the default
     /// [`ReserveOptions`] (a 60 s TTL). Provided: calls [`reserve_with`](Store::reserve_with).
     ///
@@ -471,6 +479,9 @@ macro_rules! forward_store {
             }
             fn resolve(&self, path: &str) -> Result<NodeId> {
                 (**self).resolve(path)
+            }
+            fn now(&self) -> Timestamp {
+                (**self).now()
             }
             fn reserve(&self, node: NodeId, cost: &Cost) -> Result<Reservation> {
                 (**self).reserve(node, cost)
