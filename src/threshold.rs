@@ -218,10 +218,10 @@ fn level_minor(limit: i64, percent: u16) -> i64 {
     i64::try_from(ceil).unwrap_or(i64::MAX)
 }
 
-/// The ledger's per-account threshold state: which levels have fired, and the two values at
-/// which something can change. The hot path compares the watched value (spend, or spend plus
-/// holds for [`ThresholdBasis::SpentAndHeld`]) against `up`; only operations that can lower
-/// spend (a period reset, a credit, a new limit) compare spend against `down`.
+/// The ledger's per-account threshold state: which levels have fired, and the value at which
+/// the next one fires. The hot path compares the watched value (spend, or spend plus holds for
+/// [`ThresholdBasis::SpentAndHeld`]) against `up`; only operations that can lower spend or
+/// raise the levels (a period reset, a credit, a new limit) re-arm, in [`Alarm::rearm`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Alarm {
     /// Bit `i` set: level `i` of the limit's thresholds has fired and is not re-armed.
@@ -230,8 +230,6 @@ pub(crate) struct Alarm {
     holds: bool,
     /// Watched value at or above which the lowest armed level fires (`i64::MAX`: none).
     up: i64,
-    /// Spend below which the highest fired level re-arms (`i64::MIN`: none).
-    down: i64,
 }
 
 impl Default for Alarm {
@@ -245,7 +243,6 @@ impl Alarm {
         crossed: 0,
         holds: false,
         up: i64::MAX,
-        down: i64::MIN,
     };
 
     /// The value the levels are compared against, given the account's figures.
@@ -280,11 +277,10 @@ impl Alarm {
         self.fire(limit, watched, |_, _| {});
     }
 
-    /// Re-arms the fired levels that `spent` is below (spend fell or the levels rose).
+    /// Re-arms the fired levels that `spent` is below (spend fell or the levels rose). Cold:
+    /// only period resets, funds and new limits call it.
     pub(crate) fn rearm(&mut self, limit: Option<&Limit>, spent: i64) {
-        if spent < self.down
-            && let Some(limit) = limit
-        {
+        if let Some(limit) = limit {
             let amount = limit.amount().minor_units();
             for (bit, percent) in limit.thresholds().levels().iter().enumerate() {
                 if spent < level_minor(amount, *percent) {
@@ -319,7 +315,7 @@ impl Alarm {
         self.recompute(Some(limit));
     }
 
-    /// Recomputes `up`, `down` and the basis from the limit and the fired levels.
+    /// Recomputes `up` and the basis from the limit and the fired levels.
     fn recompute(&mut self, limit: Option<&Limit>) {
         let Some(limit) = limit else {
             *self = Alarm::IDLE;
@@ -327,18 +323,13 @@ impl Alarm {
         };
         let amount = limit.amount().minor_units();
         let mut up = i64::MAX;
-        let mut down = i64::MIN;
         for (bit, percent) in limit.thresholds().levels().iter().enumerate() {
-            let at = level_minor(amount, *percent);
             if self.crossed & (1u8 << bit) == 0 {
-                up = up.min(at);
-            } else {
-                down = down.max(at);
+                up = up.min(level_minor(amount, *percent));
             }
         }
         self.holds = limit.thresholds().basis() == ThresholdBasis::SpentAndHeld;
         self.up = up;
-        self.down = down;
     }
 
     /// Clears the fired bit of `bit` (a crossing that could not be reported fires again at the
