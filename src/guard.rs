@@ -274,7 +274,9 @@ impl<'a> Guard<'a> {
         &self.reservation.top_ups
     }
 
-    /// Threshold levels the reserve reached (already delivered as events to subscribers).
+    /// Threshold levels the reserve reported (already delivered as events to subscribers).
+    /// Levels fire on committed spend by default, so this is usually empty; the early warning
+    /// ([`ThresholdBasis::SpentAndHeld`](crate::ThresholdBasis::SpentAndHeld)) fires here.
     pub fn crossings(&self) -> &Crossings {
         &self.reservation.events
     }

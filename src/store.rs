@@ -41,8 +41,9 @@ pub struct Reservation {
     /// A node on the path whose *soft* limit this hold passes (the one with the least room left),
     /// if any. Hard limits are never passed; they deny.
     pub over_soft_limit: Option<Arc<str>>,
-    /// Threshold levels this reserve took usage to for the first time since they were last
-    /// re-armed, on the node and its ancestors (see [`Limit::with_thresholds`]). Empty on
+    /// Threshold levels this reserve reported for the first time since they were last re-armed,
+    /// on the node and its ancestors: early warnings on spend plus holds, and levels spend
+    /// reached earlier without being reported (see [`Limit::with_thresholds`]). Empty on
     /// nearly every call; delivered as events by [`Budget`](crate::Budget) after the store call.
     pub events: Crossings,
     /// The hold's deadline (see [`crate::expiry`]).
