@@ -5,13 +5,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::amount::Amount;
 use crate::amount::Unit;
 use crate::budget::Budget;
 use crate::cancel::Cancellation;
 use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::Error;
-use crate::amount::Amount;
 use crate::event::{Event, OverageEvent, ReleasedEvent};
 use crate::idempotency::OpOptions;
 use crate::ids::HoldId;

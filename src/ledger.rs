@@ -222,7 +222,9 @@ impl Account {
     #[inline]
     fn watch(&mut self, path: &Arc<str>, index: u32, unit: Unit, scan: &mut Scan<'_>) {
         if let Scan::Collect(out) = scan
-            && self.alarm.due(self.alarm.watched(self.spent, self.reserved))
+            && self
+                .alarm
+                .due(self.alarm.watched(self.spent, self.reserved))
         {
             self.fire(path, index, unit, out);
         }

@@ -142,7 +142,8 @@ pub use cost::Cost;
 pub use dashboard::{Dashboard, DashboardRow, Status};
 pub use error::{AmountError, Error, Exceeded, Result, StoreError};
 pub use event::{
-    DenialReason, DeniedEvent, Event, ExpiredEvent, OverageEvent, ReleasedEvent, ThresholdEvent, TopUpEvent,
+    DenialReason, DeniedEvent, Event, ExpiredEvent, OverageEvent, ReleasedEvent, ThresholdEvent,
+    TopUpEvent,
 };
 pub use expiry::{DEFAULT_HOLD_TTL, ExpiredHold, ReserveOptions};
 pub use fallback::{Attempt, FallbackError, Outcome, Served};

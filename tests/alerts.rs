@@ -64,7 +64,11 @@ fn an_overestimating_loop_fires_each_level_once_on_committed_spend() {
     // ($24.50 + $1.00) does not.
     assert_eq!(overestimating_loop(&budget), 49);
     let seen = seen.lock().unwrap();
-    assert_eq!(levels(&seen), [50, 80, 95], "before the fix: [50, 50, 80, 80, 95, 95]");
+    assert_eq!(
+        levels(&seen),
+        [50, 80, 95],
+        "before the fix: [50, 50, 80, 80, 95, 95]"
+    );
     let eighty = &seen[1];
     assert_eq!(eighty.basis, ThresholdBasis::Spent);
     assert_eq!(eighty.limit, usd("25"));
@@ -103,7 +107,11 @@ fn a_hold_that_returns_money_does_not_rearm_a_level() {
     let again = budget.reserve(usd("8.50")).unwrap();
     assert!(again.crossings().is_empty());
     again.commit(usd("8.50")).unwrap(); // spend itself reaches 95 %: still fired
-    assert_eq!(levels(&seen.lock().unwrap()), [80], "the old rule fired it three times");
+    assert_eq!(
+        levels(&seen.lock().unwrap()),
+        [80],
+        "the old rule fired it three times"
+    );
 }
 
 #[test]
@@ -127,14 +135,25 @@ fn the_early_warning_fires_once_when_spend_plus_holds_cross() {
 fn levels_rearm_when_spend_falls_back_at_the_period_reset() {
     let (budget, clock) = daily_25(ThresholdBasis::Spent);
     let seen = threshold_log(&budget);
-    budget.reserve(usd("20")).unwrap().commit(usd("20")).unwrap();
+    budget
+        .reserve(usd("20"))
+        .unwrap()
+        .commit(usd("20"))
+        .unwrap();
     assert_eq!(levels(&seen.lock().unwrap()), [50, 80]);
     clock.advance(Duration::from_secs(86_400)); // a new day: spend back to $0
-    budget.reserve(usd("13")).unwrap().commit(usd("13")).unwrap();
+    budget
+        .reserve(usd("13"))
+        .unwrap()
+        .commit(usd("13"))
+        .unwrap();
     assert_eq!(levels(&seen.lock().unwrap()), [50, 80, 50]);
     let last = seen.lock().unwrap()[2].clone();
     assert_eq!(last.spent, usd("13"));
-    assert_eq!(last.at, system_time(START.saturating_add(Duration::from_secs(86_400))));
+    assert_eq!(
+        last.at,
+        system_time(START.saturating_add(Duration::from_secs(86_400)))
+    );
 }
 
 #[test]
@@ -244,7 +263,10 @@ fn events_are_stamped_with_the_store_clock() {
         stamped,
         [("threshold", t90), ("denied", t120), ("released", t120)]
     );
-    assert_eq!(budget.store().now(), START.saturating_add(Duration::from_secs(120)));
+    assert_eq!(
+        budget.store().now(),
+        START.saturating_add(Duration::from_secs(120))
+    );
 }
 
 #[test]
@@ -254,12 +276,17 @@ fn a_file_store_stamps_events_with_its_clock() {
         .clock(clock.clone())
         .open(fresh_path("clock"))
         .unwrap();
-    let budget = Budget::builder("b", Limit::hard(usd("1"))).build_in(store).unwrap();
+    let budget = Budget::builder("b", Limit::hard(usd("1")))
+        .build_in(store)
+        .unwrap();
     let (_id, events) = budget.subscribe();
     clock.advance(Duration::from_secs(7));
     assert!(budget.reserve(usd("2")).is_err());
     let event = events.try_recv().expect("a denial");
-    assert_eq!(event.at(), system_time(START.saturating_add(Duration::from_secs(7))));
+    assert_eq!(
+        event.at(),
+        system_time(START.saturating_add(Duration::from_secs(7)))
+    );
 }
 
 #[cfg(feature = "serde")]

@@ -480,7 +480,11 @@ fn threshold_levels_survive_reopen() {
     assert_eq!(team_limit.thresholds().levels(), &[10, 90]);
     // Team: $1 of $6 was already past 10 %, so only 90 % fires ($5.50). Org: $5.50 of $10
     // crosses its 50 % (leaf first, then root).
-    let committed = team.reserve(usd("4.5")).unwrap().commit(usd("4.5")).unwrap();
+    let committed = team
+        .reserve(usd("4.5"))
+        .unwrap()
+        .commit(usd("4.5"))
+        .unwrap();
     let levels: Vec<u16> = committed.events.iter().map(|c| c.level()).collect();
     assert_eq!(levels, [90, 50]);
 }

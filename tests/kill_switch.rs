@@ -49,14 +49,30 @@ fn allowed_overages_do_not_trip_the_kill_switch() {
     });
     let mut steps = 0;
     while let Ok(guard) = sandbox.reserve(usd("0.25")) {
-        guard.commit(usd("0.30")).expect("the parent has room: allowed");
+        guard
+            .commit(usd("0.30"))
+            .expect("the parent has room: allowed");
         steps += 1;
     }
     assert_eq!(steps, 13);
-    assert_eq!(allowed.lock().unwrap().len(), 13, "each overage has its own event");
-    assert!(allowed.lock().unwrap().iter().all(|o| !o.rejected && o.debt.is_none()));
+    assert_eq!(
+        allowed.lock().unwrap().len(),
+        13,
+        "each overage has its own event"
+    );
+    assert!(
+        allowed
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|o| !o.rejected && o.debt.is_none())
+    );
     let killed = killed.lock().unwrap();
-    assert_eq!(killed.len(), 1, "before the fix: 14 (13 allowed overages + the denial)");
+    assert_eq!(
+        killed.len(),
+        1,
+        "before the fix: 14 (13 allowed overages + the denial)"
+    );
     let denied = denial(&killed[0]);
     assert_eq!(denied.reason, DenialReason::Exceeded);
     assert_eq!(&*denied.limiting_node, "org/sandbox");
@@ -83,11 +99,19 @@ fn the_kill_the_sandbox_pattern_survives_its_first_overestimated_step() {
             .and_then(|id| store.set_state(id, NodeState::Frozen));
     });
     let sandbox = org.at("sandbox").unwrap();
-    sandbox.reserve(usd("0.25")).unwrap().commit(usd("0.30")).unwrap();
+    sandbox
+        .reserve(usd("0.25"))
+        .unwrap()
+        .commit(usd("0.30"))
+        .unwrap();
     assert_eq!(sandbox.info().unwrap().state, NodeState::Active);
     // Two more steps take spend to $0.90; the next reserve ($0.90 + $0.25 > $1) is the kill.
     for _ in 0..2 {
-        sandbox.reserve(usd("0.25")).unwrap().commit(usd("0.30")).unwrap();
+        sandbox
+            .reserve(usd("0.25"))
+            .unwrap()
+            .commit(usd("0.30"))
+            .unwrap();
     }
     assert!(sandbox.reserve(usd("0.25")).is_err()); // $0.90 + $0.25 > $1
     assert_eq!(sandbox.info().unwrap().state, NodeState::Frozen);
@@ -95,7 +119,9 @@ fn the_kill_the_sandbox_pattern_survives_its_first_overestimated_step() {
 
 #[test]
 fn a_rejected_overage_reports_the_debt_of_its_own_commit() {
-    let run = Budget::builder("run", Limit::hard(usd("5"))).build().unwrap();
+    let run = Budget::builder("run", Limit::hard(usd("5")))
+        .build()
+        .unwrap();
     let killed = kill_log(&run);
     run.reserve(usd("1")).unwrap().commit(usd("1")).unwrap();
     let first = run.reserve(usd("0.25")).unwrap();
@@ -104,7 +130,10 @@ fn a_rejected_overage_reports_the_debt_of_its_own_commit() {
         Error::OverageRejected { debt, .. } => debt,
         other => panic!("expected OverageRejected, got {other}"),
     };
-    assert_eq!(debt_of(first.commit(usd("0.30")).unwrap_err().into_error()), usd("0.05"));
+    assert_eq!(
+        debt_of(first.commit(usd("0.30")).unwrap_err().into_error()),
+        usd("0.05")
+    );
     assert_eq!(
         debt_of(second.commit(usd("0.30")).unwrap_err().into_error()),
         usd("0.05"),
@@ -125,7 +154,9 @@ fn a_rejected_overage_reports_the_debt_of_its_own_commit() {
 
 #[test]
 fn a_node_in_debt_has_nothing_remaining_and_says_so_when_it_refuses() {
-    let run = Budget::builder("run", Limit::hard(usd("5"))).build().unwrap();
+    let run = Budget::builder("run", Limit::hard(usd("5")))
+        .build()
+        .unwrap();
     run.reserve(usd("1")).unwrap().commit(usd("1")).unwrap();
     let over = run.reserve(usd("0.25")).unwrap();
     assert!(over.commit(usd("0.30")).is_err()); // rejected: $0.05 becomes debt
@@ -182,7 +213,9 @@ fn a_denial_event_carries_the_refusing_nodes_figures() {
 
 #[test]
 fn killed_at_three_dollars_of_three_without_a_second_call() {
-    let sandbox = Budget::builder("sandbox", Limit::hard(usd("3"))).build().unwrap();
+    let sandbox = Budget::builder("sandbox", Limit::hard(usd("3")))
+        .build()
+        .unwrap();
     let line = Arc::new(Mutex::new(String::new()));
     let out = line.clone();
     sandbox.on_exceeded(move |event| {
@@ -206,13 +239,23 @@ fn frozen_and_closed_refusals_reach_the_kill_switch_with_figures() {
         .build()
         .unwrap();
     let agent = org.at("agent").unwrap();
-    agent.reserve(usd("0.40")).unwrap().commit(usd("0.40")).unwrap();
+    agent
+        .reserve(usd("0.40"))
+        .unwrap()
+        .commit(usd("0.40"))
+        .unwrap();
     let killed = kill_log(&org);
     org.set_state(NodeState::Frozen).unwrap();
-    assert!(matches!(agent.reserve(usd("0.10")), Err(Error::Frozen { .. })));
+    assert!(matches!(
+        agent.reserve(usd("0.10")),
+        Err(Error::Frozen { .. })
+    ));
     org.set_state(NodeState::Active).unwrap();
     agent.set_state(NodeState::Closed).unwrap();
-    assert!(matches!(agent.reserve(usd("0.20")), Err(Error::Closed { .. })));
+    assert!(matches!(
+        agent.reserve(usd("0.20")),
+        Err(Error::Closed { .. })
+    ));
     let killed = killed.lock().unwrap();
     assert_eq!(killed.len(), 2);
     let frozen = denial(&killed[0]);

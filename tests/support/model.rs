@@ -183,7 +183,9 @@ impl Model {
     /// Spend may now be below fired levels (funds or a new limit): those re-arm.
     pub fn rearm(&mut self, node: usize) {
         let reached = self.reached(node);
-        self.nodes[node].fired.retain(|level| reached.contains(level));
+        self.nodes[node]
+            .fired
+            .retain(|level| reached.contains(level));
     }
 
     /// After a restore: the levels spend has reached count as reported.
