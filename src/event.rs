@@ -32,7 +32,8 @@ use crate::threshold::{ThresholdBasis, ThresholdCrossing};
 #[non_exhaustive]
 pub enum Event {
     /// A node's spend (or, with the early warning, spend plus holds) reached a threshold level:
-    /// once, until spend falls back below it (see [`crate::threshold`]).
+    /// once, until spend falls back below it (see
+    /// [`Limit::with_thresholds`](crate::Limit::with_thresholds)).
     ThresholdCrossed(ThresholdEvent),
     /// A reserve was refused (budget exceeded, a node in debt, frozen or closed), or
     /// [`Guard::record`](crate::Guard::record) could not grow its hold (the meter hit the cap).
