@@ -69,10 +69,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn thresholds_and_ladder(agent: &Budget) -> Result<(), Box<dyn std::error::Error>> {
     let limit = Limit::hard(Amount::usd("0.50")?).with_thresholds([50, 80]);
     let task = agent.add_child("task-43", limit)?;
+    // Fires once per level, when committed spend reaches it (holds are listed apart).
     task.on_threshold(|event| {
         println!(
-            "  alert: {}% of {} used on {}",
-            event.level, event.limit, event.node
+            "  alert: {}% of {} spent on {} ({} spent, {} held)",
+            event.level, event.limit, event.node, event.spent, event.reserved
         );
     });
     let ladder = Ladder::new()

@@ -11,7 +11,8 @@ use crate::policy::Limit;
 
 /// One node's account in one unit.
 ///
-/// `remaining = limit - spent - reserved` (floored at zero); `debt` is spend recorded beyond the
+/// `remaining = limit - spent - reserved` (floored at zero, and zero while the node owes debt);
+/// `debt` is spend recorded beyond the
 /// limit by an overage (see [`OveragePolicy`](crate::OveragePolicy)) and is not part of `spent`.
 /// Total money spent on the node is `spent + debt`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +33,8 @@ pub struct Balance {
     /// Spent beyond the limit by overages; blocks new reserves until repaid.
     pub debt: Amount,
     /// What can still be reserved on this node alone (`allowance - spent - reserved`, floored
-    /// at zero); `None` without a limit.
+    /// at zero); zero while the node owes debt in any unit, since it then refuses every reserve
+    /// ([`Error::InDebt`](crate::Error::InDebt)); `None` without a limit.
     pub remaining: Option<Amount>,
     /// What the limit allows in the current period: the limit's amount, plus for a periodic
     /// limit what a [`Rollover`](crate::Rollover) carried in and the credits minus debits of this

@@ -8,7 +8,7 @@ use crate::balance::{Balance, NodeInfo, Snapshot};
 use crate::check::Check;
 use crate::cost::Cost;
 use crate::error::{Error, Result};
-use crate::event::{DeniedEvent, Event, ExpiredEvent, ThresholdEvent};
+use crate::event::{DenialReason, DeniedEvent, Event, ExpiredEvent, ThresholdEvent};
 use crate::expiry::{ExpiredHold, ReserveOptions};
 use crate::guard::Guard;
 use crate::hub::{Shared, SubscriptionId};
@@ -372,7 +372,7 @@ impl Budget {
     #[cold]
     fn deliver_expired_slow(&self, expired: &[ExpiredHold]) {
         self.shared.wake_cancelled();
-        let at = std::time::SystemTime::now();
+        let at = self.shared.event_time();
         for hold in expired {
             tracing::info!(
                 target: "budget_guard",
@@ -641,14 +641,14 @@ impl Budget {
         self.shared.on_event(self.path.clone(), callback)
     }
 
-    /// Calls `callback` whenever this node or a node below it runs out: a reserve, or a
+    /// Calls `callback` whenever this node or a node below it is **refused**: a reserve, or a
     /// [`Guard::record`](crate::Guard::record) that would grow its hold, is denied by a hard
-    /// limit or by debt ([`Event::ReserveDenied`]), or a commit costs more than its hold
-    /// ([`Event::CommitOverage`], whether the policy allowed or rejected the overage). Delivered
-    /// like every event (after the store operation, in the caller's thread, panics caught);
-    /// it is [`on_event`](Budget::on_event) with that filter, so
-    /// [`unsubscribe`](Budget::unsubscribe) ends it. Refusals by a frozen or closed node are not
-    /// "exceeded" and do not call it.
+    /// limit, by debt, or by a frozen or closed node ([`Event::ReserveDenied`]), or the overage
+    /// policy rejects a commit above its hold ([`Event::OverageRejected`]). An overage the policy
+    /// allowed ([`Event::OverageAllowed`]) is not a kill and does not call it. Delivered like
+    /// every event (after the store operation, in the caller's thread, panics caught); it is
+    /// [`on_event`](Budget::on_event) with that filter, so [`unsubscribe`](Budget::unsubscribe)
+    /// ends it.
     ///
     /// The "kill the sandbox and keep its log" pattern:
     ///
@@ -679,7 +679,7 @@ impl Budget {
     /// ```
     pub fn on_exceeded(&self, callback: impl Fn(&Event) + Send + Sync + 'static) -> SubscriptionId {
         self.on_event(move |event| {
-            if matches!(event, Event::ReserveDenied(_) | Event::CommitOverage(_)) {
+            if matches!(event, Event::ReserveDenied(_) | Event::OverageRejected(_)) {
                 callback(event);
             }
         })
@@ -731,7 +731,7 @@ impl Budget {
 
     #[cold]
     fn deliver_crossings_slow(&self, crossings: &Crossings) {
-        let at = std::time::SystemTime::now();
+        let at = self.shared.event_time();
         for crossing in crossings {
             tracing::info!(
                 target: "budget_guard",
@@ -751,26 +751,74 @@ impl Budget {
         }
     }
 
+    /// Delivers a refusal ([`Event::ReserveDenied`]) with the refusing node's figures. Errors
+    /// that are not refusals of the budget (bad input, approvals, rate limits) deliver nothing.
     pub(crate) fn deliver_denial(&self, error: &Error, asked: &Cost) {
+        let reason = match error {
+            Error::BudgetExceeded(_) => DenialReason::Exceeded,
+            Error::InDebt { .. } => DenialReason::InDebt,
+            Error::Frozen { .. } => DenialReason::Frozen,
+            Error::Closed { .. } => DenialReason::Closed,
+            _ => return,
+        };
         self.shared.wake_cancelled();
         if !self.shared.listening() {
             return;
         }
-        let (limiting_node, remaining, debt) = match error {
-            Error::BudgetExceeded(details) => {
-                (details.node.clone(), Some(details.remaining()), None)
-            }
-            Error::InDebt { node, debt } => (node.clone(), None, Some(*debt)),
-            _ => return,
-        };
-        self.shared.deliver(&Event::ReserveDenied(DeniedEvent {
+        let mut event = DeniedEvent {
             node: self.path.clone(),
-            limiting_node,
+            limiting_node: self.path.clone(),
+            reason,
             requested: *asked,
-            remaining,
-            debt,
-            at: std::time::SystemTime::now(),
-        }));
+            unit: None,
+            asked: None,
+            limit: None,
+            spent: None,
+            held: None,
+            remaining: None,
+            debt: None,
+            at: self.shared.event_time(),
+        };
+        match error {
+            // The figures the store decided on, inside its operation.
+            Error::BudgetExceeded(details) => {
+                let unit = details.requested.unit();
+                event.limiting_node = details.node.clone();
+                event.unit = Some(unit);
+                event.asked = Some(details.requested);
+                event.limit = Some(details.limit);
+                event.spent = Some(details.spent);
+                event.held = Some(details.reserved);
+                // No debt: a node in debt refuses with `InDebt` before any room is checked.
+                event.remaining = Some(details.remaining());
+            }
+            Error::InDebt { node, debt } => self.fill_denial(&mut event, node, debt.unit()),
+            Error::Frozen { node } | Error::Closed { node } => {
+                if let Some(unit) = asked.units().next() {
+                    self.fill_denial(&mut event, node, unit);
+                }
+            }
+            _ => {}
+        }
+        self.shared.deliver(&Event::ReserveDenied(event));
+    }
+
+    /// Reads the refusing node's balance in `unit` right after a refusal the error carries no
+    /// figures for (cold path, only with subscribers).
+    #[cold]
+    fn fill_denial(&self, event: &mut DeniedEvent, node: &Arc<str>, unit: Unit) {
+        event.limiting_node = node.clone();
+        event.unit = Some(unit);
+        event.asked = event.requested.get(unit);
+        let store = &self.shared.store;
+        let Ok(balance) = store.resolve(node).and_then(|id| store.balance(id, unit)) else {
+            return;
+        };
+        event.limit = balance.allowance;
+        event.spent = Some(balance.spent);
+        event.held = Some(balance.reserved);
+        event.remaining = balance.remaining;
+        event.debt = (!balance.debt.is_zero()).then_some(balance.debt);
     }
 }
 

@@ -262,7 +262,9 @@ pub enum Error {
         held: Amount,
         /// What was reported as spent.
         actual: Amount,
-        /// The part recorded as debt on the reserving node.
+        /// The debt **this commit** recorded (the most any node on the path took on from it);
+        /// debt owed before is not included ([`Balance::debt`](crate::Balance::debt) has the
+        /// total).
         debt: Amount,
     },
 

@@ -4,6 +4,11 @@
 //! after the operation (and any lock inside the store) has finished, and handed to the callbacks
 //! and channels registered with [`Budget::on_event`](crate::Budget::on_event) and
 //! [`Budget::subscribe`](crate::Budget::subscribe).
+//!
+//! Every event stands alone: it carries the figures a callback needs (a denial names the
+//! refusing node with its limit, spend, holds and what was asked), and its time is the
+//! **store's** [`Clock`](crate::Clock) ([`Store::now`](crate::Store::now)), not the wall clock,
+//! so a store on a [`ManualClock`](crate::ManualClock) stamps events with the manual time.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -15,7 +20,7 @@ use crate::expiry::ExpiredHold;
 use crate::ids::HoldId;
 use crate::policy::LimitKind;
 use crate::report::CostDriver;
-use crate::threshold::ThresholdCrossing;
+use crate::threshold::{ThresholdBasis, ThresholdCrossing};
 
 /// Something that happened to a budget. Variants may be added; match with a wildcard arm.
 ///
@@ -26,13 +31,23 @@ use crate::threshold::ThresholdCrossing;
 #[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Event {
-    /// Usage of a node reached a threshold level (once per upward crossing).
+    /// A node's spend (or, with the early warning, spend plus holds) reached a threshold level:
+    /// once, until spend falls back below it (see
+    /// [`Limit::with_thresholds`](crate::Limit::with_thresholds)).
     ThresholdCrossed(ThresholdEvent),
-    /// A reserve was refused (budget exceeded or a node in debt), or
+    /// A reserve was refused (budget exceeded, a node in debt, frozen or closed), or
     /// [`Guard::record`](crate::Guard::record) could not grow its hold (the meter hit the cap).
+    /// A kill: [`Budget::on_exceeded`](crate::Budget::on_exceeded) hears it.
     ReserveDenied(DeniedEvent),
-    /// A commit cost more than its hold.
-    CommitOverage(OverageEvent),
+    /// A commit cost more than its hold and the [`OveragePolicy`](crate::OveragePolicy)
+    /// refused the overage: the commit returned
+    /// [`Error::OverageRejected`](crate::Error::OverageRejected) and the node is in debt. A
+    /// kill: [`Budget::on_exceeded`](crate::Budget::on_exceeded) hears it.
+    OverageRejected(OverageEvent),
+    /// A commit cost more than its hold and the policy allowed it (the ancestors had room, or
+    /// within the overdraft). Not a kill: [`Budget::on_exceeded`](crate::Budget::on_exceeded)
+    /// does not hear it.
+    OverageAllowed(OverageEvent),
     /// A hold ended without being committed (released, or its guard dropped).
     HoldReleased(ReleasedEvent),
     /// A hold passed its deadline and the store reclaimed it (see [`crate::expiry`]).
@@ -48,19 +63,20 @@ impl Event {
         match self {
             Event::ThresholdCrossed(event) => &event.node,
             Event::ReserveDenied(event) => &event.node,
-            Event::CommitOverage(event) => &event.node,
+            Event::OverageRejected(event) | Event::OverageAllowed(event) => &event.node,
             Event::HoldReleased(event) => &event.node,
             Event::HoldExpired(event) => &event.node,
             Event::ToppedUp(event) => &event.node,
         }
     }
 
-    /// When the event was delivered (wall clock, read after the store operation returned).
+    /// When the event was delivered: the store's clock ([`Store::now`](crate::Store::now)),
+    /// read after the store operation returned.
     pub fn at(&self) -> SystemTime {
         match self {
             Event::ThresholdCrossed(event) => event.at,
             Event::ReserveDenied(event) => event.at,
-            Event::CommitOverage(event) => event.at,
+            Event::OverageRejected(event) | Event::OverageAllowed(event) => event.at,
             Event::HoldReleased(event) => event.at,
             Event::HoldExpired(event) => event.at,
             Event::ToppedUp(event) => event.at,
@@ -91,15 +107,20 @@ pub struct ThresholdEvent {
     pub limit_kind: LimitKind,
     /// The node's limit.
     pub limit: Amount,
-    /// Spent on the node.
+    /// What the level was compared against: committed spend (the default) or spend plus holds
+    /// (the early warning, [`Limit::with_threshold_basis`](crate::Limit::with_threshold_basis)).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub basis: ThresholdBasis,
+    /// Committed spend on the node.
     pub spent: Amount,
-    /// Held on the node by live reservations.
+    /// Held on the node by live reservations (not spent; listed apart).
     pub reserved: Amount,
     /// `limit - spent - reserved`, floored at zero.
     pub remaining: Amount,
-    /// `spent + reserved` in percent of the limit, rounded down.
+    /// The watched value (spend, or spend plus holds for the early warning) in percent of the
+    /// limit, rounded down.
     pub percent_used: u32,
-    /// When the event was delivered.
+    /// When the event was delivered (store clock).
     pub at: SystemTime,
     /// When the limit will be used up at the node's current burn rate (store clock), if the
     /// node tracks its burn rate ([`Budget::set_burn_window`](crate::Budget::set_burn_window))
@@ -130,6 +151,7 @@ impl ThresholdEvent {
             level: crossing.level(),
             limit_kind: crossing.limit_kind(),
             limit: crossing.limit(),
+            basis: crossing.basis(),
             spent: crossing.spent(),
             reserved: crossing.reserved(),
             remaining: crossing.remaining(),
@@ -142,7 +164,52 @@ impl ThresholdEvent {
     }
 }
 
+/// Why a reserve (or a metered [`Guard::record`](crate::Guard::record)) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum DenialReason {
+    /// A hard limit had no room ([`Error::BudgetExceeded`](crate::Error::BudgetExceeded)).
+    Exceeded,
+    /// A node on the path owes debt ([`Error::InDebt`](crate::Error::InDebt)).
+    InDebt,
+    /// A node on the path is frozen ([`Error::Frozen`](crate::Error::Frozen)).
+    Frozen,
+    /// A node on the path is closed ([`Error::Closed`](crate::Error::Closed)).
+    Closed,
+}
+
 /// A reserve the budget refused. Nothing was held.
+///
+/// It carries the refusing node's figures in the refused unit, so a callback can report
+/// "killed at $3.00 of $3.00" without asking the store again. For
+/// [`DenialReason::Exceeded`] they are the ones the store decided on, inside its operation;
+/// for the other reasons the [`Budget`](crate::Budget) layer reads them right after (`None`
+/// when the node has no limit in that unit or could not be read).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use budget_guard::{Amount, Budget, DenialReason, Event, Limit};
+/// # fn main() -> budget_guard::Result<()> {
+/// let sandbox = Budget::builder("sandbox", Limit::hard(Amount::usd("3")?)).build()?;
+/// let log = Arc::new(Mutex::new(String::new()));
+/// let out = log.clone();
+/// sandbox.on_exceeded(move |event| {
+///     if let Event::ReserveDenied(denied) = event {
+///         assert_eq!(denied.reason, DenialReason::Exceeded);
+///         *out.lock().unwrap() = format!(
+///             "killed at {} of {}",
+///             denied.spent.unwrap(),
+///             denied.limit.unwrap()
+///         );
+///     }
+/// });
+/// sandbox.reserve(Amount::usd("3")?)?.commit(Amount::usd("3")?)?;
+/// assert!(sandbox.reserve(Amount::usd("0.10")?).is_err());
+/// assert_eq!(*log.lock().unwrap(), "killed at $3.00 of $3.00");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -151,13 +218,27 @@ pub struct DeniedEvent {
     pub node: Arc<str>,
     /// The node that said no (the reserving node or an ancestor).
     pub limiting_node: Arc<str>,
+    /// Why it said no.
+    pub reason: DenialReason,
     /// What was asked for.
     pub requested: Cost,
-    /// What the limiting node had left in the refused unit (`None` for a node in debt).
+    /// The refused unit (the debt's unit for [`DenialReason::InDebt`]; the first unit asked
+    /// for a frozen or closed node).
+    pub unit: Option<Unit>,
+    /// What was asked in the refused unit.
+    pub asked: Option<Amount>,
+    /// The limiting node's limit in that unit (this period's allowance for a periodic limit).
+    pub limit: Option<Amount>,
+    /// Spent on the limiting node in that unit.
+    pub spent: Option<Amount>,
+    /// Held on the limiting node in that unit by live reservations.
+    pub held: Option<Amount>,
+    /// What the limiting node had left in that unit (`limit − spent − held − debt`, floored
+    /// at zero).
     pub remaining: Option<Amount>,
-    /// The limiting node's debt, when the refusal is [`Error::InDebt`](crate::Error::InDebt).
+    /// The limiting node's debt, when it owes any.
     pub debt: Option<Amount>,
-    /// When the event was delivered.
+    /// When the event was delivered (store clock).
     pub at: SystemTime,
 }
 
@@ -174,9 +255,12 @@ pub struct OverageEvent {
     pub actual: Cost,
     /// `true` if the policy refused the overage (the commit returned
     /// [`Error::OverageRejected`](crate::Error::OverageRejected); the spend is recorded, partly as
-    /// debt).
+    /// debt): the event is then [`Event::OverageRejected`], else [`Event::OverageAllowed`].
     pub rejected: bool,
-    /// When the event was delivered.
+    /// For a rejected overage, the debt **this commit** recorded (the error's `debt`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub debt: Option<Amount>,
+    /// When the event was delivered (store clock).
     pub at: SystemTime,
 }
 
@@ -194,7 +278,7 @@ pub struct ReleasedEvent {
     /// `true` when the guard was dropped rather than released explicitly (an early return, an
     /// error, a panic, a cancelled future).
     pub dropped: bool,
-    /// When the event was delivered.
+    /// When the event was delivered (store clock).
     pub at: SystemTime,
 }
 
@@ -215,7 +299,7 @@ pub struct ExpiredEvent {
     pub recorded: Cost,
     /// The deadline it passed (store clock).
     pub expired_at: Timestamp,
-    /// When the event was delivered.
+    /// When the event was delivered (store clock).
     pub at: SystemTime,
 }
 
@@ -233,7 +317,7 @@ impl ExpiredEvent {
 }
 
 /// A [`Timestamp`] as a [`SystemTime`] (saturating at the epoch for earlier instants).
-fn system_time(at: Timestamp) -> SystemTime {
+pub(crate) fn system_time(at: Timestamp) -> SystemTime {
     let nanos = u64::try_from(at.as_unix_nanos()).unwrap_or(0);
     SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos)
 }
@@ -258,7 +342,7 @@ pub struct TopUpEvent {
     pub count: u32,
     /// The store's time of the operation that made it.
     pub applied_at: Timestamp,
-    /// When the event was delivered.
+    /// When the event was delivered (store clock).
     pub at: SystemTime,
 }
 

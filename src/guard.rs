@@ -3,8 +3,9 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use crate::amount::Amount;
 use crate::amount::Unit;
 use crate::budget::Budget;
 use crate::cancel::Cancellation;
@@ -273,7 +274,9 @@ impl<'a> Guard<'a> {
         &self.reservation.top_ups
     }
 
-    /// Threshold levels the reserve reached (already delivered as events to subscribers).
+    /// Threshold levels the reserve reported (already delivered as events to subscribers).
+    /// Levels fire on committed spend by default, so this is usually empty; the early warning
+    /// ([`ThresholdBasis::SpentAndHeld`](crate::ThresholdBasis::SpentAndHeld)) fires here.
     pub fn crossings(&self) -> &Crossings {
         &self.reservation.events
     }
@@ -342,9 +345,9 @@ impl<'a> Guard<'a> {
                     self.recorded[unit.index()].fetch_add(partial.minor(unit), Ordering::Relaxed);
                 }
             }
-            // The cap cut the meter off: `on_exceeded` subscribers hear it as a denial.
-            Err(error) if error.is_denial() => self.budget.deliver_denial(error, &partial),
-            Err(_) => {}
+            // The cap cut the meter off (or the node was closed): `on_exceeded` subscribers hear
+            // it as a denial; other errors are not refusals and are ignored there.
+            Err(error) => self.budget.deliver_denial(error, &partial),
         }
         outcome
     }
@@ -430,15 +433,15 @@ impl<'a> Guard<'a> {
                 self.budget.deliver_crossings(&committed.events);
                 self.budget.deliver_top_ups(&committed.top_ups);
                 if !committed.overage.iter().all(|amount| amount.is_zero()) {
-                    self.deliver_overage(&actual, false);
+                    self.deliver_overage(&actual, None);
                 }
                 Ok(committed)
             }
             Err(error) => {
                 match error {
-                    Error::OverageRejected { .. } => {
+                    Error::OverageRejected { debt, .. } => {
                         self.report_spend(&actual, SpendOutcome::OverageRejected);
-                        self.deliver_overage(&actual, true);
+                        self.deliver_overage(&actual, Some(debt));
                     }
                     Error::ReservationExpired { .. } | Error::UnknownHold { .. } => {
                         // Spend recorded before the reclaim stays spent.
@@ -495,17 +498,24 @@ impl<'a> Guard<'a> {
         self.release_hold(false, options)
     }
 
-    fn deliver_overage(&self, actual: &Cost, rejected: bool) {
+    /// Delivers an overage: [`Event::OverageRejected`] with the debt this commit recorded, or
+    /// [`Event::OverageAllowed`] (`debt` is `None`).
+    fn deliver_overage(&self, actual: &Cost, debt: Option<Amount>) {
         let shared = self.budget.shared();
         shared.wake_cancelled();
         if shared.listening() {
-            shared.deliver(&Event::CommitOverage(OverageEvent {
+            let event = OverageEvent {
                 node: self.budget.path_arc().clone(),
                 held: self.reservation.held,
                 actual: *actual,
-                rejected,
-                at: SystemTime::now(),
-            }));
+                rejected: debt.is_some(),
+                debt,
+                at: shared.event_time(),
+            };
+            shared.deliver(&match debt {
+                Some(_) => Event::OverageRejected(event),
+                None => Event::OverageAllowed(event),
+            });
         }
     }
 
@@ -522,7 +532,7 @@ impl<'a> Guard<'a> {
                 held: self.reservation.held,
                 recorded: self.recorded(),
                 dropped,
-                at: SystemTime::now(),
+                at: shared.event_time(),
             }));
         }
         tracing::debug!(

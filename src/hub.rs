@@ -104,6 +104,12 @@ impl Shared {
         &self.wake
     }
 
+    /// The time to stamp events with: the store's clock ([`Store::now`]), not the wall clock,
+    /// so events agree with hold deadlines, periods and reports.
+    pub(crate) fn event_time(&self) -> std::time::SystemTime {
+        crate::event::system_time(self.store.now())
+    }
+
     /// `true` if anyone listens (one relaxed load; the hot path's only cost without subscribers).
     #[inline]
     pub(crate) fn listening(&self) -> bool {

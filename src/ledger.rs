@@ -137,13 +137,14 @@ impl Default for Account {
     }
 }
 
-/// What an operation does about threshold levels on the accounts it changes.
+/// What an operation does about threshold levels on the accounts it changes. Levels re-arm only
+/// where spend can fall back below them (period resets, credits, new limits: see
+/// [`Account::rearm`]), never on a reserve, release or commit.
 pub(crate) enum Scan<'a> {
-    /// Nothing: usage may have risen, and the next evaluating operation reports it.
+    /// Nothing: spend did not rise (a release), or it rose where the caller cannot report it
+    /// and the next reporting operation does.
     Skip,
-    /// Re-arm levels usage dropped below (usage only fell).
-    Rearm,
-    /// Re-arm, and report levels reached for the first time into the given list.
+    /// Report the levels reached since they were last armed into the given list.
     Collect(&'a mut Crossings),
 }
 
@@ -211,37 +212,36 @@ impl Account {
         Some(limit.with_amount(Amount::from_minor(self.allowance(), limit.unit())))
     }
 
-    fn used(&self) -> i64 {
-        self.spent.saturating_add(self.reserved)
+    /// Room under the allowance: `allowance − spent − reserved`, floored at zero.
+    fn room(&self) -> i64 {
+        (self.allowance() - self.spent - self.reserved).max(0)
     }
 
-    /// The hot-path threshold check after the account changed: two comparisons unless a level
+    /// The hot-path threshold check after the account changed: one comparison unless a level
     /// is due.
     #[inline]
     fn watch(&mut self, path: &Arc<str>, index: u32, unit: Unit, scan: &mut Scan<'_>) {
-        let used = self.used();
-        match scan {
-            Scan::Skip => {}
-            Scan::Rearm => {
-                if self.alarm.rearm_due(used) {
-                    let limit = self.effective();
-                    self.alarm.evaluate(limit.as_ref(), used, false, |_, _| {});
-                }
-            }
-            Scan::Collect(out) => {
-                if self.alarm.due(used) {
-                    self.fire(path, index, unit, out);
-                }
-            }
+        if let Scan::Collect(out) = scan
+            && self
+                .alarm
+                .due(self.alarm.watched(self.spent, self.reserved))
+        {
+            self.fire(path, index, unit, out);
         }
+    }
+
+    /// Re-arms the levels spend is now below (after spend fell or the allowance changed).
+    fn rearm(&mut self) {
+        let effective = self.effective();
+        self.alarm.rearm(effective.as_ref(), self.spent);
     }
 
     #[cold]
     fn fire(&mut self, path: &Arc<str>, index: u32, unit: Unit, out: &mut Crossings) {
-        let used = self.used();
         let (spent, reserved) = (self.spent, self.reserved);
+        let watched = self.alarm.watched(spent, reserved);
         match self.effective() {
-            Some(limit) => self.alarm.evaluate(Some(&limit), used, true, |bit, level| {
+            Some(limit) => self.alarm.fire(Some(&limit), watched, |bit, level| {
                 out.push(ThresholdCrossing::new(
                     path.clone(),
                     index,
@@ -617,6 +617,23 @@ impl Ledger {
             } = self.node_mut(index);
             accounts[unit.index()].watch(path, index, unit, &mut scan);
             next = *parent;
+        }
+    }
+
+    /// Marks every threshold level the watched value has reached as reported, silently, on
+    /// every account: what a restore from a snapshot does, so that a store rebuilt from its
+    /// file (by log replay or from a snapshot) ends in the same alarm state either way and
+    /// repeats no event.
+    pub(crate) fn settle_alarms(&mut self) {
+        for slot in &mut self.nodes {
+            if let Some(node) = slot.node.as_mut() {
+                for account in &mut node.accounts {
+                    let effective = account.effective();
+                    account
+                        .alarm
+                        .settle(effective.as_ref(), account.spent, account.reserved);
+                }
+            }
         }
     }
 
@@ -998,10 +1015,22 @@ impl Ledger {
     }
 
     /// Records `excess` spend above a hold on the path of `leaf` under the governing overage
-    /// policy. Returns `Some(debt on the governing node)` if the policy rejects the overage.
+    /// policy. Returns `Some(debt this charge recorded)` if the policy rejects the overage: the
+    /// most debt any node on the path took on from this charge, not what it owed before.
     fn charge_overage(&mut self, leaf: u32, unit: Unit, excess: i64) -> Option<i64> {
         self.bump_epoch();
         let path: Vec<u32> = self.path_indices(leaf).collect();
+        let debt_before: Vec<i64> = path
+            .iter()
+            .map(|index| self.node(*index).accounts[unit.index()].debt)
+            .collect();
+        let recorded = |ledger: &Self| {
+            path.iter()
+                .zip(&debt_before)
+                .map(|(index, before)| ledger.node(*index).accounts[unit.index()].debt - before)
+                .max()
+                .unwrap_or(0)
+        };
         // The reserving node governs; if it has no limit in this unit, the nearest ancestor that
         // has one does (nodes below the governing one only track, so they take the spend).
         let governing = path
@@ -1031,7 +1060,7 @@ impl Ledger {
                 let over = path.iter().any(|index| {
                     self.node(*index).accounts[unit.index()].debt > overdraft.minor_units()
                 });
-                return over.then(|| self.node(path[governing]).accounts[unit.index()].debt);
+                return over.then(|| recorded(self));
             }
         };
         for (position, index) in path.iter().enumerate() {
@@ -1042,7 +1071,7 @@ impl Ledger {
                 account.absorb(excess);
             }
         }
-        reject.then(|| self.node(path[governing]).accounts[unit.index()].debt)
+        reject.then(|| recorded(self))
     }
 
     /// Ends a hold without spending its outstanding part. `Ok(false)` if it was not live.
@@ -1051,7 +1080,7 @@ impl Ledger {
             return Ok(false);
         };
         for unit in hold.held.units() {
-            self.add_reserved(hold.node, unit, -hold.outstanding(unit), Scan::Rearm);
+            self.add_reserved(hold.node, unit, -hold.outstanding(unit), Scan::Skip);
         }
         self.close_hold(id, &hold);
         Ok(true)
@@ -1094,16 +1123,14 @@ impl Ledger {
             .is_some_and(|old| old.thresholds() == limit.thresholds());
         account.set_limit(Some(limit));
         account.repay_debt(added);
-        // A raised limit re-arms levels usage is now below; a lowered one leaves the levels it
-        // passes to the next operation on the path, which reports them. New levels start unarmed.
-        let used = account.used();
-        let effective = account.effective();
+        // A raised limit re-arms levels spend is now below; a lowered one leaves the levels it
+        // passes to the next operation on the path, which reports them. New levels (or a new
+        // basis) start armed.
         if same_levels {
-            account
-                .alarm
-                .evaluate(effective.as_ref(), used, false, |_, _| {});
+            account.rearm();
         } else {
-            account.alarm.reset(effective.as_ref(), used);
+            let effective = account.effective();
+            account.alarm.reset(effective.as_ref());
         }
         self.note_unstarted(index);
         Ok(self.balance_at(index, limit.unit()))
@@ -1180,9 +1207,10 @@ impl Ledger {
             spent: Amount::from_minor(account.spent, unit),
             reserved: Amount::from_minor(account.reserved, unit),
             debt: Amount::from_minor(account.debt, unit),
+            // A node owing debt (in any unit) refuses every reserve: nothing remains.
             remaining: account.limit.map(|_| {
-                let free = account.allowance() - account.spent - account.reserved;
-                Amount::from_minor(free.max(0), unit)
+                let in_debt = node.accounts.iter().any(|owed| owed.debt > 0);
+                Amount::from_minor(if in_debt { 0 } else { account.room() }, unit)
             }),
             allowance: account
                 .limit
@@ -1288,7 +1316,7 @@ fn accounts_from(path: &str, limits: &Limits) -> Result<[Account; Unit::COUNT], 
     for limit in limits.iter() {
         let account = &mut accounts[limit.unit().index()];
         account.set_limit(Some(*limit));
-        account.alarm.reset(Some(limit), 0);
+        account.alarm.reset(Some(limit));
     }
     Ok(accounts)
 }

@@ -49,10 +49,13 @@
 //! # Reactions
 //!
 //! * **Thresholds and events.** [`Limit::with_thresholds`] puts levels (`[50, 80, 95]` %) on a
-//!   limit; the store detects each upward crossing inside its atomic operation, exactly once until
-//!   usage drops back below the level. [`Budget::on_event`] and [`Budget::subscribe`] receive
-//!   [`Event`]s (crossings, denials, overages, released holds) for a node and its subtree, after
-//!   the store call returned: callbacks may use the budget, and a panicking one changes nothing.
+//!   limit; the store detects when committed spend reaches one inside its atomic operation, exactly
+//!   once until spend itself falls back (period reset, credit, raised limit); holds count only
+//!   with the opt-in [`ThresholdBasis::SpentAndHeld`] early warning. [`Budget::on_event`] and
+//!   [`Budget::subscribe`] receive [`Event`]s (crossings, denials, overages, released holds) for
+//!   a node and its subtree, after the store call returned, stamped with the store's [`Clock`]:
+//!   callbacks may use the budget, and a panicking one changes nothing. [`Budget::on_exceeded`]
+//!   hears only refusals (the kill switch), not overages a policy allowed.
 //! * **Closures.** [`Budget::run`] reserves, runs the work, and commits what it returned
 //!   (releases on error or panic).
 //! * **Approval.** [`Budget::require_approval`] makes reserves above a threshold, on a node and
@@ -139,7 +142,8 @@ pub use cost::Cost;
 pub use dashboard::{Dashboard, DashboardRow, Status};
 pub use error::{AmountError, Error, Exceeded, Result, StoreError};
 pub use event::{
-    DeniedEvent, Event, ExpiredEvent, OverageEvent, ReleasedEvent, ThresholdEvent, TopUpEvent,
+    DenialReason, DeniedEvent, Event, ExpiredEvent, OverageEvent, ReleasedEvent, ThresholdEvent,
+    TopUpEvent,
 };
 pub use expiry::{DEFAULT_HOLD_TTL, ExpiredHold, ReserveOptions};
 pub use fallback::{Attempt, FallbackError, Outcome, Served};
@@ -165,7 +169,9 @@ pub use run::RunError;
 pub use store::file::{Durability, FileStore, FileStoreOptions};
 pub use store::memory::MemoryStore;
 pub use store::{Committed, Reservation, Store};
-pub use threshold::{Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdCrossing, Thresholds};
+pub use threshold::{
+    Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdBasis, ThresholdCrossing, Thresholds,
+};
 pub use top_up::{TopUp, TopUpApplied, TopUpReason, TopUpSnapshot};
 pub use usage::Usage;
 

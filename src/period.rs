@@ -31,8 +31,8 @@
 //!   on January 31st and committed on February 1st is February's spend; its money was set aside
 //!   in January, so with a rollover it carries into February with it). `debt` (an overrun beyond
 //!   the limit, see [`OveragePolicy`](crate::OveragePolicy)) is **not** forgiven by a reset: the
-//!   node keeps refusing reserves until someone credits it. Threshold levels re-arm as usage
-//!   falls, so the 50 % alert fires again next month.
+//!   node keeps refusing reserves until someone credits it. Threshold levels re-arm as spend
+//!   falls back to zero, so the 50 % alert fires again next month.
 //! * **Rollover** ([`Rollover`]): by default the unused rest of a period is lost; a rollover
 //!   carries it into the next period, capped. The *allowance* of a period
 //!   ([`Balance::allowance`](crate::Balance::allowance)) is its allocation plus what was

@@ -3,7 +3,7 @@
 use crate::amount::{Amount, Unit};
 use crate::error::Error;
 use crate::period::{Period, Rollover};
-use crate::threshold::Thresholds;
+use crate::threshold::{ThresholdBasis, Thresholds};
 
 /// Whether a limit stops work or only reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -125,9 +125,13 @@ impl Limit {
     /// The same limit with threshold levels, in percent of the limit (typical: `[50, 80, 95]`).
     ///
     /// Each level fires one [`Event::ThresholdCrossed`](crate::Event::ThresholdCrossed) when
-    /// usage (`spent + reserved`) reaches it, and fires again only after usage has dropped back
-    /// below it. A soft limit keeps its level at 100 %. Levels are percents from 1 to 1000, at most
-    /// eight per limit; anything else is [`Error::InvalidThreshold`] when the limit is used.
+    /// committed **spend** reaches it, and fires again only after spend itself has fallen back
+    /// below it (a period reset, a credit or a raised limit). Holds do not count: an estimate
+    /// that returns unused neither fires nor re-arms a level. For an early warning on spend plus
+    /// holds (still once per level), add
+    /// [`with_threshold_basis(ThresholdBasis::SpentAndHeld)`](Limit::with_threshold_basis). A
+    /// soft limit keeps its level at 100 %. Levels are percents from 1 to 1000, at most eight
+    /// per limit; anything else is [`Error::InvalidThreshold`] when the limit is used.
     ///
     /// ```
     /// use budget_guard::{Amount, Budget, Limit};
@@ -135,16 +139,38 @@ impl Limit {
     /// let limit = Limit::hard(Amount::usd("10")?).with_thresholds([50, 80, 95]);
     /// let budget = Budget::builder("team", limit).build()?;
     /// let guard = budget.reserve(Amount::usd("6")?)?;
-    /// let crossed: Vec<u16> = guard.crossings().iter().map(|c| c.level()).collect();
-    /// assert_eq!(crossed, [50]);
+    /// assert!(guard.crossings().is_empty()); // held, not spent
+    /// let committed = guard.commit(Amount::usd("5.50")?)?;
+    /// let crossed: Vec<u16> = committed.events.iter().map(|c| c.level()).collect();
+    /// assert_eq!(crossed, [50]); // spend reached $5.50 of $10
     /// # Ok(()) }
     /// ```
     pub fn with_thresholds(mut self, levels: impl IntoIterator<Item = u16>) -> Self {
-        let mut thresholds = Thresholds::from_levels(levels);
+        let mut thresholds = Thresholds::from_levels(levels).with_basis(self.thresholds.basis());
         if self.kind == LimitKind::Soft {
             thresholds.insert(100);
         }
         self.thresholds = thresholds;
+        self
+    }
+
+    /// The same limit with its threshold levels compared against `basis`: committed spend
+    /// ([`ThresholdBasis::Spent`], the default) or spend plus live holds
+    /// ([`ThresholdBasis::SpentAndHeld`], an early warning that fires when a reserve gets
+    /// there; still once per level, re-armed only when spend falls back). Keeps the levels.
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Limit, ThresholdBasis};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let limit = Limit::hard(Amount::usd("25")?)
+    ///     .with_thresholds([50, 80, 95])
+    ///     .with_threshold_basis(ThresholdBasis::SpentAndHeld);
+    /// assert_eq!(limit.thresholds().basis(), ThresholdBasis::SpentAndHeld);
+    /// assert_eq!(limit.thresholds().levels(), &[50, 80, 95]);
+    /// # Ok(()) }
+    /// ```
+    pub const fn with_threshold_basis(mut self, basis: ThresholdBasis) -> Self {
+        self.thresholds = self.thresholds.with_basis(basis);
         self
     }
 

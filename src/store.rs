@@ -41,8 +41,9 @@ pub struct Reservation {
     /// A node on the path whose *soft* limit this hold passes (the one with the least room left),
     /// if any. Hard limits are never passed; they deny.
     pub over_soft_limit: Option<Arc<str>>,
-    /// Threshold levels this reserve took usage to for the first time since they were last
-    /// re-armed, on the node and its ancestors (see [`Limit::with_thresholds`]). Empty on
+    /// Threshold levels this reserve reported for the first time since they were last re-armed,
+    /// on the node and its ancestors: early warnings on spend plus holds, and levels spend
+    /// reached earlier without being reported (see [`Limit::with_thresholds`]). Empty on
     /// nearly every call; delivered as events by [`Budget`](crate::Budget) after the store call.
     pub events: Crossings,
     /// The hold's deadline (see [`crate::expiry`]).
@@ -160,6 +161,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// [`UnknownNode`](crate::Error::UnknownNode).
     fn resolve(&self, path: &str) -> Result<NodeId>;
+
+    /// The store's time: what its [`Clock`](crate::Clock) reads now. [`Budget`](crate::Budget)
+    /// stamps events with it, so a store on a [`ManualClock`](crate::ManualClock) gives events
+    /// the manual time. Provided: the [`SystemClock`](crate::SystemClock), for stores that
+    /// keep no clock.
+    fn now(&self) -> Timestamp {
+        crate::clock::Clock::now(&crate::clock::SystemClock)
+    }
 
     /// Holds `cost` on `node` and every ancestor, atomically, with the default
     /// [`ReserveOptions`] (a 60 s TTL). Provided: calls [`reserve_with`](Store::reserve_with).
@@ -471,6 +480,9 @@ macro_rules! forward_store {
             }
             fn resolve(&self, path: &str) -> Result<NodeId> {
                 (**self).resolve(path)
+            }
+            fn now(&self) -> Timestamp {
+                (**self).now()
             }
             fn reserve(&self, node: NodeId, cost: &Cost) -> Result<Reservation> {
                 (**self).reserve(node, cost)

@@ -1,14 +1,21 @@
-//! Threshold levels on a limit (50 / 80 / 95 %), and the crossings the ledger reports when usage
-//! passes one.
+//! Threshold levels on a limit (50 / 80 / 95 %), and the crossings the ledger reports when a
+//! node's spend passes one.
 //!
 //! Levels live on the [`Limit`](crate::Limit) of a node and unit, so every store keeps them with
-//! its books and detects crossings **inside** its atomic operation: a level fires exactly once
-//! per upward crossing, per node, unit and level, and is re-armed only when usage
-//! (`spent + reserved`) drops back below it (a commit that returns part of its hold, a release,
-//! a credit or a raised limit). The store returns the crossings with the operation's outcome
+//! its books and detects crossings **inside** its atomic operation. By default a level fires
+//! exactly once when **committed spend** reaches it ([`ThresholdBasis::Spent`]): a reserve whose
+//! estimate is returned unused never fires or re-arms anything. With
+//! [`ThresholdBasis::SpentAndHeld`] (an early warning, opted into with
+//! [`Limit::with_threshold_basis`](crate::Limit::with_threshold_basis)) a level fires once when
+//! spend plus live holds reach it. Either way a level re-arms only when **spend itself** falls
+//! back below it: a period reset, a credit or a raised limit; never a release or a commit that
+//! returns part of its hold. The store returns the crossings with the operation's outcome
 //! ([`Reservation::events`](crate::Reservation::events),
 //! [`Committed::events`](crate::Committed::events)); the [`Budget`](crate::Budget) layer turns
 //! them into [`Event`](crate::Event)s and delivers them after the store call has returned.
+//!
+//! Spend recorded by [`Guard::record`](crate::Guard::record) is evaluated by the next operation
+//! that reports crossings (the hold's commit at the latest).
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +29,34 @@ pub const MAX_LEVELS: usize = 8;
 
 /// The highest level accepted, in percent (levels above 100 only make sense on soft limits).
 pub const MAX_LEVEL_PERCENT: u16 = 1_000;
+
+/// What a limit's threshold levels are compared against.
+///
+/// ```
+/// use budget_guard::{Amount, Budget, Limit, ThresholdBasis};
+/// # fn main() -> budget_guard::Result<()> {
+/// let early = Limit::hard(Amount::usd("10")?)
+///     .with_thresholds([80])
+///     .with_threshold_basis(ThresholdBasis::SpentAndHeld);
+/// let budget = Budget::builder("team", early).build()?;
+/// let guard = budget.reserve(Amount::usd("8.50")?)?; // spend + holds at 85 %: warned now
+/// assert_eq!(guard.crossings().len(), 1);
+/// guard.commit(Amount::usd("2")?)?; // the rest returns; the level stays fired
+/// assert!(budget.reserve(Amount::usd("7")?)?.crossings().is_empty());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum ThresholdBasis {
+    /// Committed spend (the default): a level fires once when spend reaches it.
+    #[default]
+    Spent,
+    /// Spend plus live holds, as an early warning: a level fires once when a reserve (or spend)
+    /// takes `spent + reserved` to it. It still re-arms only when spend falls back below it.
+    SpentAndHeld,
+}
 
 /// The threshold levels of one limit, in percent of the limit, ascending, stored inline.
 ///
@@ -43,6 +78,8 @@ pub struct Thresholds {
     /// The first unusable level given (0, above [`MAX_LEVEL_PERCENT`]), or the count given when
     /// it was more than [`MAX_LEVELS`]; reported by validation, never silently dropped.
     problem: Option<(u32, &'static str)>,
+    /// What the levels are compared against.
+    basis: ThresholdBasis,
 }
 
 impl Thresholds {
@@ -51,6 +88,7 @@ impl Thresholds {
         levels: [0; MAX_LEVELS],
         len: 0,
         problem: None,
+        basis: ThresholdBasis::Spent,
     };
 
     /// The level set of a fresh soft limit: 100 %.
@@ -58,6 +96,7 @@ impl Thresholds {
         levels: [100, 0, 0, 0, 0, 0, 0, 0],
         len: 1,
         problem: None,
+        basis: ThresholdBasis::Spent,
     };
 
     /// Levels from percents, sorted and deduplicated. Unusable input is kept as a problem that
@@ -103,6 +142,17 @@ impl Thresholds {
         &self.levels[..self.len as usize]
     }
 
+    /// What the levels are compared against ([`ThresholdBasis::Spent`] unless the limit opted
+    /// into the early warning).
+    pub const fn basis(&self) -> ThresholdBasis {
+        self.basis
+    }
+
+    pub(crate) const fn with_basis(mut self, basis: ThresholdBasis) -> Self {
+        self.basis = basis;
+        self
+    }
+
     /// `true` without levels.
     pub const fn is_empty(&self) -> bool {
         self.len == 0
@@ -122,41 +172,64 @@ impl fmt::Debug for Thresholds {
     }
 }
 
+/// The serde form: a plain list of levels for the default basis (the form written before the
+/// basis existed), `{ "levels": [...], "basis": "spent_and_held" }` otherwise.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum ThresholdsRepr {
+    Levels(Vec<u16>),
+    WithBasis {
+        levels: Vec<u16>,
+        basis: ThresholdBasis,
+    },
+}
+
 #[cfg(feature = "serde")]
 impl serde::Serialize for Thresholds {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.levels())
+        let levels = self.levels().to_vec();
+        match self.basis {
+            ThresholdBasis::Spent => ThresholdsRepr::Levels(levels),
+            basis => ThresholdsRepr::WithBasis { levels, basis },
+        }
+        .serialize(serializer)
     }
 }
 
 #[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for Thresholds {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let levels = Vec::<u16>::deserialize(deserializer)?;
-        let thresholds = Thresholds::from_levels(levels);
+        let (levels, basis) = match ThresholdsRepr::deserialize(deserializer)? {
+            ThresholdsRepr::Levels(levels) => (levels, ThresholdBasis::Spent),
+            ThresholdsRepr::WithBasis { levels, basis } => (levels, basis),
+        };
+        let thresholds = Thresholds::from_levels(levels).with_basis(basis);
         thresholds.validate().map_err(serde::de::Error::custom)?;
         Ok(thresholds)
     }
 }
 
-/// Usage (`spent + reserved`, minor units) at which `percent` of `limit` is reached: the
-/// smallest `used` with `used * 100 >= percent * limit`.
+/// The watched value (minor units) at which `percent` of `limit` is reached: the smallest `used`
+/// with `used * 100 >= percent * limit`.
 fn level_minor(limit: i64, percent: u16) -> i64 {
     let product = i128::from(limit) * i128::from(percent);
     let ceil = (product + 99).div_euclid(100);
     i64::try_from(ceil).unwrap_or(i64::MAX)
 }
 
-/// The ledger's per-account threshold state: which levels are crossed, and the two usage values
-/// at which something can change. The hot path compares usage against `up` and `down` only.
+/// The ledger's per-account threshold state: which levels have fired, and the value at which
+/// the next one fires. The hot path compares the watched value (spend, or spend plus holds for
+/// [`ThresholdBasis::SpentAndHeld`]) against `up`; only operations that can lower spend or
+/// raise the levels (a period reset, a credit, a new limit) re-arm, in [`Alarm::rearm`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Alarm {
-    /// Bit `i` set: level `i` of the limit's thresholds is crossed.
+    /// Bit `i` set: level `i` of the limit's thresholds has fired and is not re-armed.
     crossed: u8,
-    /// Usage at or above which the lowest uncrossed level fires (`i64::MAX`: none).
+    /// Whether the watched value includes holds ([`ThresholdBasis::SpentAndHeld`]).
+    holds: bool,
+    /// Watched value at or above which the lowest armed level fires (`i64::MAX`: none).
     up: i64,
-    /// Usage below which the highest crossed level re-arms (`i64::MIN`: none).
-    down: i64,
 }
 
 impl Default for Alarm {
@@ -168,45 +241,62 @@ impl Default for Alarm {
 impl Alarm {
     pub(crate) const IDLE: Alarm = Alarm {
         crossed: 0,
+        holds: false,
         up: i64::MAX,
-        down: i64::MIN,
     };
 
-    /// `true` if `used` may cross or re-arm a level (the one check on the hot path).
+    /// The value the levels are compared against, given the account's figures.
     #[inline]
-    pub(crate) fn due(&self, used: i64) -> bool {
-        used >= self.up || used < self.down
+    pub(crate) fn watched(&self, spent: i64, reserved: i64) -> i64 {
+        if self.holds {
+            spent.saturating_add(reserved)
+        } else {
+            spent
+        }
     }
 
-    /// `true` if `used` may re-arm a level.
+    /// `true` if `watched` may fire a level (the one check on the hot path).
     #[inline]
-    pub(crate) fn rearm_due(&self, used: i64) -> bool {
-        used < self.down
+    pub(crate) fn due(&self, watched: i64) -> bool {
+        watched >= self.up
     }
 
-    /// Forgets which levels were crossed (the level set changed): levels already passed fire at
-    /// the next operation that evaluates the account.
-    pub(crate) fn reset(&mut self, limit: Option<&Limit>, used: i64) {
+    /// Forgets which levels fired (the level set changed): levels already passed fire at the
+    /// next operation that reports crossings.
+    pub(crate) fn reset(&mut self, limit: Option<&Limit>) {
         self.crossed = 0;
-        self.evaluate(limit, used, false, |_, _| {});
+        self.recompute(limit);
     }
 
-    /// Marks every level at or below `used` as crossed, silently (after a restore, so that a
-    /// restored store does not repeat events it already delivered).
-    pub(crate) fn settle(&mut self, limit: Option<&Limit>, used: i64) {
+    /// Marks every level the watched value has reached as fired, silently (after a restore, so
+    /// that a restored store does not repeat events it already delivered).
+    pub(crate) fn settle(&mut self, limit: Option<&Limit>, spent: i64, reserved: i64) {
         self.crossed = 0;
-        let mut crossed = 0u8;
-        self.evaluate(limit, used, true, |bit, _| crossed |= 1 << bit);
-        debug_assert_eq!(crossed, self.crossed);
+        self.recompute(limit);
+        let watched = self.watched(spent, reserved);
+        self.fire(limit, watched, |_, _| {});
     }
 
-    /// Re-arms levels that `used` is below; if `raise`, marks the levels it reached and calls
-    /// `crossed(bit, percent)` for each newly crossed one, ascending. Recomputes `up` / `down`.
-    pub(crate) fn evaluate(
+    /// Re-arms the fired levels that `spent` is below (spend fell or the levels rose). Cold:
+    /// only period resets, funds and new limits call it.
+    pub(crate) fn rearm(&mut self, limit: Option<&Limit>, spent: i64) {
+        if let Some(limit) = limit {
+            let amount = limit.amount().minor_units();
+            for (bit, percent) in limit.thresholds().levels().iter().enumerate() {
+                if spent < level_minor(amount, *percent) {
+                    self.crossed &= !(1u8 << bit);
+                }
+            }
+        }
+        self.recompute(limit);
+    }
+
+    /// Fires the armed levels `watched` has reached: marks them and calls `crossed(bit,
+    /// percent)` for each, ascending. Never re-arms (only [`Alarm::rearm`] does).
+    pub(crate) fn fire(
         &mut self,
         limit: Option<&Limit>,
-        used: i64,
-        raise: bool,
+        watched: i64,
         mut crossed: impl FnMut(u8, u16),
     ) {
         let Some(limit) = limit else {
@@ -214,39 +304,39 @@ impl Alarm {
             return;
         };
         let amount = limit.amount().minor_units();
-        let mut up = i64::MAX;
-        let mut down = i64::MIN;
         for (bit, percent) in limit.thresholds().levels().iter().enumerate() {
             let bit = bit as u8;
             let mask = 1u8 << bit;
-            let at = level_minor(amount, *percent);
-            if used < at {
-                self.crossed &= !mask;
-            } else if raise && self.crossed & mask == 0 {
+            if self.crossed & mask == 0 && watched >= level_minor(amount, *percent) {
                 self.crossed |= mask;
                 crossed(bit, *percent);
             }
-            if self.crossed & mask == 0 {
-                up = up.min(at);
-            } else {
-                down = down.max(at);
-            }
         }
-        self.up = up;
-        self.down = down;
+        self.recompute(Some(limit));
     }
 
-    /// Clears the crossed bit of `bit` (a crossing that could not be reported fires again at
-    /// the next evaluation).
+    /// Recomputes `up` and the basis from the limit and the fired levels.
+    fn recompute(&mut self, limit: Option<&Limit>) {
+        let Some(limit) = limit else {
+            *self = Alarm::IDLE;
+            return;
+        };
+        let amount = limit.amount().minor_units();
+        let mut up = i64::MAX;
+        for (bit, percent) in limit.thresholds().levels().iter().enumerate() {
+            if self.crossed & (1u8 << bit) == 0 {
+                up = up.min(level_minor(amount, *percent));
+            }
+        }
+        self.holds = limit.thresholds().basis() == ThresholdBasis::SpentAndHeld;
+        self.up = up;
+    }
+
+    /// Clears the fired bit of `bit` (a crossing that could not be reported fires again at the
+    /// next operation that reports crossings).
     pub(crate) fn unmark(&mut self, limit: Option<&Limit>, bit: u8) {
         self.crossed &= !(1 << bit);
-        if let Some(limit) = limit
-            && let Some(percent) = limit.thresholds().levels().get(bit as usize)
-        {
-            self.up = self
-                .up
-                .min(level_minor(limit.amount().minor_units(), *percent));
-        }
+        self.recompute(limit);
     }
 }
 
@@ -263,6 +353,7 @@ pub struct ThresholdCrossing {
     bit: u8,
     unit: Unit,
     kind: LimitKind,
+    basis: ThresholdBasis,
     /// The node's burn rate and projected depletion, when it tracks one (`crate::burn`).
     burn: Option<(crate::burn::BurnRate, Option<crate::clock::Timestamp>)>,
 }
@@ -287,6 +378,7 @@ impl ThresholdCrossing {
             bit,
             unit,
             kind: limit.kind(),
+            basis: limit.thresholds().basis(),
             burn: None,
         }
     }
@@ -350,12 +442,21 @@ impl ThresholdCrossing {
         Amount::from_minor((self.limit - self.spent - self.reserved).max(0), self.unit)
     }
 
-    /// `spent + reserved` in percent of the limit, rounded down (a zero limit counts as 100).
+    /// What the level was compared against: spend, or spend plus holds (the early warning).
+    pub fn basis(&self) -> ThresholdBasis {
+        self.basis
+    }
+
+    /// The watched value (spend, or spend plus holds for [`ThresholdBasis::SpentAndHeld`]) in
+    /// percent of the limit, rounded down (a zero limit counts as 100).
     pub fn percent_used(&self) -> u32 {
         if self.limit == 0 {
             return 100;
         }
-        let used = i128::from(self.spent) + i128::from(self.reserved);
+        let used = match self.basis {
+            ThresholdBasis::Spent => i128::from(self.spent),
+            ThresholdBasis::SpentAndHeld => i128::from(self.spent) + i128::from(self.reserved),
+        };
         u32::try_from(used * 100 / i128::from(self.limit)).unwrap_or(u32::MAX)
     }
 
@@ -450,18 +551,21 @@ mod tests {
     }
 
     #[test]
-    fn alarm_fires_once_and_rearms_below() {
+    fn alarm_fires_once_and_rearms_only_when_spend_falls() {
         let limit = Limit::hard(Amount::tokens(100)).with_thresholds([50, 80]);
         let mut alarm = Alarm::IDLE;
-        alarm.reset(Some(&limit), 0);
+        alarm.reset(Some(&limit));
         let mut fired = Vec::new();
-        for used in [10, 55, 60, 85, 90, 40, 51] {
-            if alarm.due(used) {
-                alarm.evaluate(Some(&limit), used, true, |_, level| {
-                    fired.push((used, level))
-                });
+        for spent in [10, 55, 60, 85, 90, 40, 51] {
+            let watched = alarm.watched(spent, 1_000);
+            if alarm.due(watched) {
+                alarm.fire(Some(&limit), watched, |_, level| fired.push((spent, level)));
             }
         }
+        // Without a re-arming operation, lower spend re-arms nothing.
+        assert_eq!(fired, vec![(55, 50), (85, 80)]);
+        alarm.rearm(Some(&limit), 40);
+        alarm.fire(Some(&limit), 51, |_, level| fired.push((51, level)));
         assert_eq!(fired, vec![(55, 50), (85, 80), (51, 50)]);
     }
 }

@@ -391,7 +391,7 @@ impl Budget {
     #[cold]
     fn deliver_top_ups_slow(&self, top_ups: &[TopUpApplied]) {
         self.shared().wake_cancelled();
-        let at = std::time::SystemTime::now();
+        let at = self.shared().event_time();
         for top_up in top_ups {
             tracing::info!(
                 target: "budget_guard",

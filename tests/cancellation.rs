@@ -155,8 +155,10 @@ fn a_restore_without_the_hold_ends_it() {
     assert_eq!(guard.cancellation(), Some(Cancellation::Ended));
 }
 
+/// Semantics issue 13, item 6: `on_exceeded` hears refusals only. (This test used to expect the
+/// allowed overage to be heard and the frozen refusals not to be; both were the bug.)
 #[test]
-fn on_exceeded_hears_denials_cut_off_meters_and_overages_of_the_subtree_only() {
+fn on_exceeded_hears_refusals_and_cut_off_meters_of_the_subtree_only() {
     let org = Budget::builder("org", Limit::hard(usd("10")))
         .child(
             "a",
@@ -170,9 +172,9 @@ fn on_exceeded_hears_denials_cut_off_meters_and_overages_of_the_subtree_only() {
     let a = org.at("a").unwrap();
     a.on_exceeded(move |event| {
         let kind = match event {
-            Event::ReserveDenied(_) => "denied",
-            Event::CommitOverage(_) => "overage",
-            _ => "other",
+            Event::ReserveDenied(denied) => format!("{:?}", denied.reason),
+            Event::OverageRejected(_) => "overage rejected".to_owned(),
+            other => format!("other: {other:?}"),
         };
         log.lock().unwrap().push(kind);
     });
@@ -180,14 +182,17 @@ fn on_exceeded_hears_denials_cut_off_meters_and_overages_of_the_subtree_only() {
     assert!(a.reserve(usd("2")).is_err());
     let meter = a.reserve(usd("0.50")).unwrap();
     assert!(meter.record(usd("1.50")).is_err());
-    meter.commit(usd("0.60")).unwrap(); // allowed overage
+    meter.commit(usd("0.60")).unwrap(); // allowed overage: not a kill
     a.set_state(NodeState::Frozen).unwrap();
-    assert!(a.reserve(usd("0.10")).is_err()); // frozen: not "exceeded"
+    assert!(a.reserve(usd("0.10")).is_err()); // frozen: a refusal
     a.reserve(usd("0.01")).unwrap_err();
     a.set_state(NodeState::Active).unwrap();
     let guard = a.reserve(usd("0.10")).unwrap(); // a threshold-free success: nothing
     guard.commit(usd("0.10")).unwrap();
-    assert_eq!(*heard.lock().unwrap(), ["denied", "denied", "overage"]);
+    assert_eq!(
+        *heard.lock().unwrap(),
+        ["Exceeded", "Exceeded", "Frozen", "Frozen"]
+    );
 }
 
 #[test]

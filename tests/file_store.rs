@@ -463,10 +463,10 @@ fn threshold_levels_survive_reopen() {
         let team = root.at("team").unwrap();
         team.set_limit(Limit::hard(usd("6")).with_thresholds([10, 90]))
             .unwrap();
-        let guard = team.reserve(usd("1")).unwrap();
-        let levels: Vec<u16> = guard.crossings().iter().map(|c| c.level()).collect();
-        assert_eq!(levels, [10], "team crosses 10 % of $6");
-        guard.commit(usd("1")).unwrap();
+        // Levels fire on committed spend (semantics issue 13), so at the commit.
+        let committed = team.reserve(usd("1")).unwrap().commit(usd("1")).unwrap();
+        let levels: Vec<u16> = committed.events.iter().map(|c| c.level()).collect();
+        assert_eq!(levels, [10], "team's spend crosses 10 % of $6");
     }
     let store: Arc<dyn Store> = Arc::new(FileStore::open(&path).unwrap());
     let root = Budget::open(store.clone(), "org").unwrap();
@@ -480,7 +480,11 @@ fn threshold_levels_survive_reopen() {
     assert_eq!(team_limit.thresholds().levels(), &[10, 90]);
     // Team: $1 of $6 was already past 10 %, so only 90 % fires ($5.50). Org: $5.50 of $10
     // crosses its 50 % (leaf first, then root).
-    let guard = team.reserve(usd("4.5")).unwrap();
-    let levels: Vec<u16> = guard.crossings().iter().map(|c| c.level()).collect();
+    let committed = team
+        .reserve(usd("4.5"))
+        .unwrap()
+        .commit(usd("4.5"))
+        .unwrap();
+    let levels: Vec<u16> = committed.events.iter().map(|c| c.level()).collect();
     assert_eq!(levels, [90, 50]);
 }

@@ -98,9 +98,11 @@ fn every_retried_operation_changes_the_books_once() {
 
 #[test]
 fn a_replay_delivers_no_event_twice() {
-    let run = Budget::builder("run", Limit::hard(usd("10")).with_thresholds([50]))
-        .build()
-        .unwrap();
+    // The early warning fires on the reserve (levels on plain spend fire at the commit).
+    let early = Limit::hard(usd("10"))
+        .with_thresholds([50])
+        .with_threshold_basis(budget_guard::ThresholdBasis::SpentAndHeld);
+    let run = Budget::builder("run", early).build().unwrap();
     let crossings = Arc::new(Mutex::new(0));
     let seen = crossings.clone();
     run.on_event(move |event| {

@@ -261,15 +261,14 @@ fn threshold_levels_rearm_at_the_reset() {
             .per(Period::daily())
             .with_thresholds([50]),
     );
-    let guard = budget.reserve(usd("6")).unwrap();
-    assert_eq!(guard.crossings().len(), 1);
-    guard.commit(usd("6")).unwrap();
-    let again = budget.reserve(usd("1")).unwrap();
-    assert!(again.crossings().is_empty(), "still crossed today");
-    again.release().unwrap();
+    // Levels fire on committed spend (semantics issue 13), so at the commits.
+    let committed = budget.reserve(usd("6")).unwrap().commit(usd("6")).unwrap();
+    assert_eq!(committed.events.len(), 1);
+    let again = budget.reserve(usd("1")).unwrap().commit(usd("1")).unwrap();
+    assert!(again.events.is_empty(), "still crossed today");
     clock.advance(Duration::from_secs(86_400));
-    let tomorrow = budget.reserve(usd("6")).unwrap();
-    let levels: Vec<u16> = tomorrow.crossings().iter().map(|c| c.level()).collect();
+    let tomorrow = budget.reserve(usd("6")).unwrap().commit(usd("6")).unwrap();
+    let levels: Vec<u16> = tomorrow.events.iter().map(|c| c.level()).collect();
     assert_eq!(levels, [50], "the 50 % level fires again in the new period");
 }
 

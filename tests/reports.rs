@@ -390,12 +390,13 @@ fn threshold_events_name_the_top_cost_drivers() {
             .commit(usd(amount))
             .unwrap();
     }
-    // The last reserve takes usage from $4.50 to $5.50: level 50 fires with the spend so far.
+    // The last commit takes spend from $4.50 to $5.50: level 50 fires (on committed spend,
+    // semantics issue 13) with the spend so far, that commit included.
     let events = events.lock().unwrap();
     assert_eq!(events.len(), 1);
     let drivers = &events[0].top_drivers;
     assert_eq!(drivers.len(), 2);
-    assert_eq!((&*drivers[0].key, drivers[0].spent), ("b", usd("3")));
+    assert_eq!((&*drivers[0].key, drivers[0].spent), ("b", usd("4")));
     assert_eq!((&*drivers[1].key, drivers[1].spent), ("a", usd("1")));
     assert!(
         events[0]

@@ -102,12 +102,13 @@ fn top_ups_and_projections_are_delivered_as_events() {
             _ => None,
         })
         .expect("a threshold event");
-    // At the reserve: $3 spent in the 10-minute window, $4 left ($3 held): 800 s to go.
+    // At the commit (levels fire on committed spend, semantics issue 13): $6 spent in the
+    // 10-minute window, $4 left: 400 s to go.
     let rate = crossed.burn_rate.expect("the node tracks its burn rate");
-    assert_eq!(rate.spent(), usd("3"));
+    assert_eq!(rate.spent(), usd("6"));
     let expected = std::time::SystemTime::UNIX_EPOCH
         + Duration::from_nanos(
-            (START.as_unix_nanos() + 600_000_000_000 + 800_000_000_000).unsigned_abs(),
+            (START.as_unix_nanos() + 600_000_000_000 + 400_000_000_000).unsigned_abs(),
         );
     assert_eq!(crossed.projected_depletion, Some(expected));
 

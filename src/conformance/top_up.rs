@@ -158,10 +158,11 @@ pub fn burn_rates_project_depletion(store: Arc<dyn Store>, clock: &ManualClock) 
     assert_eq!(crossing.level(), 50);
     assert_eq!(
         crossing.burn_rate().map(|rate| rate.spent()),
-        Some(usd("4.5"))
+        Some(usd("6"))
     );
-    // The reserve at t = 60 min crossed 50 %: $4 left ($1.5 held) at $4.5 an hour: 3,200 s.
-    let at = start.saturating_add(Duration::from_secs(3600 + 3200));
+    // Levels fire on committed spend: the commit at t = 60 min took spend to $6 of $10 (50 %
+    // passed); $4 left at $6 an hour: 2,400 s.
+    let at = start.saturating_add(Duration::from_secs(3600 + 2400));
     assert_eq!(crossing.depletes_at(), Some(at));
     // Old spend leaves the window.
     clock.advance(Duration::from_secs(3600));

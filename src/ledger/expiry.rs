@@ -124,7 +124,7 @@ impl Ledger {
     fn reclaim(&mut self, id: HoldId, hold: Hold) {
         self.bump_epoch();
         for unit in hold.held.units() {
-            self.add_reserved(hold.node, unit, -hold.outstanding(unit), Scan::Rearm);
+            self.add_reserved(hold.node, unit, -hold.outstanding(unit), Scan::Skip);
         }
         self.close_hold(id, &hold);
         let node = NodeId::new(hold.node, self.nodes[hold.node as usize].serial);

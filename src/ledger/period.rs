@@ -85,11 +85,8 @@ impl Account {
         self.spent = 0;
         self.period_end = next_end;
         self.refresh_caps();
-        // Usage fell: levels below it re-arm (crossed levels still reached stay crossed).
-        let used = self.used();
-        let effective = self.effective();
-        self.alarm
-            .evaluate(effective.as_ref(), used, false, |_, _| {});
+        // Spend fell back to zero: the levels re-arm for the new period.
+        self.rearm();
     }
 }
 
@@ -247,11 +244,7 @@ impl Ledger {
         if add {
             account.repay_debt(delta);
         }
-        let used = account.used();
-        let effective = account.effective();
-        account
-            .alarm
-            .evaluate(effective.as_ref(), used, false, |_, _| {});
+        account.rearm();
         Ok(self.balance_at(index, unit))
     }
 }

@@ -141,9 +141,9 @@ impl Ledger {
                     slot.refresh_caps();
                 }
                 // Levels already passed count as reported: a restore repeats no event.
-                let used = slot.used();
                 let effective = slot.effective();
-                slot.alarm.settle(effective.as_ref(), used);
+                slot.alarm
+                    .settle(effective.as_ref(), slot.spent, slot.reserved);
             }
         }
         let mut expected_reserved: HashMap<(u32, Unit), i64> = HashMap::new();

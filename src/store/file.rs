@@ -509,6 +509,10 @@ impl FileStore {
 }
 
 impl Store for FileStore {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
         if limits.iter().any(|limit| limit.period().is_some()) {
             self.periodic.store(true, Ordering::Release);

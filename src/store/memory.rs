@@ -215,6 +215,10 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
         let periodic = limits.iter().any(|limit| limit.period().is_some());
         self.books_periodic(

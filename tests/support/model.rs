@@ -4,13 +4,20 @@
 //! The model keeps plain structs and recomputes everything the obvious way (no slabs, no serial
 //! numbers, no path caching), so a bookkeeping bug in the optimised ledger shows up as a
 //! divergence. After every step, every node's limit, spent, reserved and debt must agree with the
-//! model, and so must the outcome class of the operation.
+//! model, and so must the outcome class of the operation and the threshold levels it reported.
+//!
+//! The alert rule (semantics issue 13): every limit carries the levels 50 and 80 % (a soft one
+//! also 100 %). A level fires once, reported by a successful reserve or commit on a path through
+//! the node, when the node's committed spend has reached it; it re-arms only when spend is below
+//! it after a credit, debit or new limit. A rejected overage reports nothing (its levels come
+//! with the next reporting operation), and a restore or reopen marks the levels spend has
+//! reached as reported.
 
 use std::sync::Arc;
 
 use budget_guard::{
-    Amount, Budget, Error, Guard, HoldId, Limit, LimitKind, Limits, NodeState, OveragePolicy,
-    Store, Unit,
+    Amount, Budget, Crossings, Error, Guard, HoldId, Limit, LimitKind, Limits, NodeState,
+    OveragePolicy, Store, Unit,
 };
 use proptest::prelude::*;
 
@@ -25,6 +32,10 @@ pub fn cases(default: u32) -> u32 {
 
 /// One cent in nano-dollars: model amounts are whole cents so that collisions with limits happen.
 pub const CENT: i64 = 10_000_000;
+
+/// The threshold levels of every hard limit in the model, and of every soft one.
+const LEVELS: [u16; 2] = [50, 80];
+const SOFT_LEVELS: [u16; 3] = [50, 80, 100];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Policy {
@@ -42,6 +53,8 @@ pub struct ModelNode {
     pub reserved: i64,
     pub debt: i64,
     pub state: NodeState,
+    /// Threshold levels fired and not re-armed.
+    pub fired: Vec<u16>,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +111,7 @@ impl Model {
             reserved: 0,
             debt: 0,
             state: NodeState::Active,
+            fired: Vec::new(),
         };
         use LimitKind::{Hard, Soft};
         Model {
@@ -127,6 +141,57 @@ impl Model {
                 ),
             ],
             holds: Vec::new(),
+        }
+    }
+
+    /// The threshold levels of a node's limit (see the module docs).
+    pub fn levels(&self, node: usize) -> &'static [u16] {
+        match self.nodes[node].limit {
+            Some((_, LimitKind::Hard, _)) => &LEVELS,
+            Some((_, LimitKind::Soft, _)) => &SOFT_LEVELS,
+            None => &[],
+        }
+    }
+
+    /// Levels of `node` its spend has reached.
+    fn reached(&self, node: usize) -> Vec<u16> {
+        let n = &self.nodes[node];
+        let limit = n.limit.map_or(0, |(limit, _, _)| limit);
+        self.levels(node)
+            .iter()
+            .copied()
+            .filter(|level| i128::from(n.spent) * 100 >= i128::from(limit) * i128::from(*level))
+            .collect()
+    }
+
+    /// A reporting operation on the path of `node` succeeded: the levels spend reached fire,
+    /// once. Returns them as `(path, level)`.
+    pub fn fire(&mut self, node: usize) -> Vec<(String, u16)> {
+        let mut fired = Vec::new();
+        for n in self.path(node) {
+            for level in self.reached(n) {
+                if !self.nodes[n].fired.contains(&level) {
+                    self.nodes[n].fired.push(level);
+                    fired.push((self.nodes[n].path.to_owned(), level));
+                }
+            }
+        }
+        fired.sort();
+        fired
+    }
+
+    /// Spend may now be below fired levels (funds or a new limit): those re-arm.
+    pub fn rearm(&mut self, node: usize) {
+        let reached = self.reached(node);
+        self.nodes[node]
+            .fired
+            .retain(|level| reached.contains(level));
+    }
+
+    /// After a restore: the levels spend has reached count as reported.
+    pub fn settle(&mut self) {
+        for node in 0..self.nodes.len() {
+            self.nodes[node].fired = self.reached(node);
         }
     }
 
@@ -308,6 +373,7 @@ impl Model {
         let repaid = n.debt.min(amount);
         n.debt -= repaid;
         n.spent += repaid;
+        self.rearm(node);
         Outcome::Ok
     }
 
@@ -324,10 +390,16 @@ impl Model {
             return Outcome::LimitBelowUsage;
         }
         let added = n.limit.map_or(0, |(old, _, _)| amount - old);
+        let had_levels = n.limit.is_some();
         n.limit = Some((amount, kind, policy));
         let repaid = n.debt.min(added.max(0));
         n.debt -= repaid;
         n.spent += repaid;
+        if had_levels {
+            self.rearm(node);
+        } else {
+            self.nodes[node].fired.clear(); // a new level set starts armed
+        }
         Outcome::Ok
     }
 
@@ -341,6 +413,7 @@ impl Model {
             return Outcome::LimitBelowUsage;
         }
         n.limit = Some((lowered, kind, policy));
+        self.rearm(node);
         Outcome::Ok
     }
 }
@@ -491,6 +564,7 @@ fn limit(amount: i64, kind: LimitKind, policy: Policy) -> Limit {
         Policy::IfAvailable => OveragePolicy::AllowIfAvailable,
         Policy::Overdraft(cap) => OveragePolicy::AllowWithOverdraft { limit: usd(cap) },
     })
+    .with_thresholds(LEVELS)
 }
 
 fn compare(model: &Model, budgets: &[Budget], step: usize, op: &Op) {
@@ -556,18 +630,19 @@ pub fn run(backend: &mut dyn Backend, ops: &[Op]) {
                 let actual = if by_id {
                     store
                         .reserve(budgets[node].id(), &usd(cents * CENT).into())
-                        .map(|granted| Held::Id(granted.hold))
+                        .map(|granted| (reported(&granted.events), Held::Id(granted.hold)))
                 } else {
                     budgets[node]
                         .reserve_owned(usd(cents * CENT))
-                        .map(Held::Guard)
+                        .map(|guard| (reported(guard.crossings()), Held::Guard(guard)))
                 };
                 assert_eq!(
                     class(actual.as_ref().err()),
                     expected_class(&expected),
                     "step {step}: {op:?}"
                 );
-                if let (Ok(held), Ok(index)) = (actual, expected) {
+                if let (Ok((events, held)), Ok(index)) = (actual, expected) {
+                    assert_eq!(events, model.fire(node), "step {step}: {op:?}: levels");
                     keep(&mut live, &mut model, &store, held, index);
                 }
             }
@@ -577,18 +652,23 @@ pub fn run(backend: &mut dyn Backend, ops: &[Op]) {
                 let actual = if by_id {
                     store
                         .reserve_up_to(budgets[node].id(), min, max)
-                        .map(|granted| (granted.held, Held::Id(granted.hold)))
+                        .map(|granted| {
+                            let events = reported(&granted.events);
+                            (granted.held, events, Held::Id(granted.hold))
+                        })
                 } else {
-                    budgets[node]
-                        .reserve_up_to(min, max)
-                        .map(|guard| (guard.held(), Held::Guard(guard.into_owned())))
+                    budgets[node].reserve_up_to(min, max).map(|guard| {
+                        let events = reported(guard.crossings());
+                        (guard.held(), events, Held::Guard(guard.into_owned()))
+                    })
                 };
                 assert_eq!(
                     class(actual.as_ref().err()),
                     expected_class(&expected),
                     "step {step}: {op:?}"
                 );
-                if let (Ok((held, handle)), Ok(index)) = (actual, expected) {
+                if let (Ok((held, events, handle)), Ok(index)) = (actual, expected) {
+                    assert_eq!(events, model.fire(node), "step {step}: {op:?}: levels");
                     assert_eq!(
                         held.get(Unit::Usd).unwrap().minor_units(),
                         model.holds[index].as_ref().unwrap().held
@@ -598,13 +678,25 @@ pub fn run(backend: &mut dyn Backend, ops: &[Op]) {
             }
             Op::Commit { hold, cents } => {
                 if let Some((held, index)) = live[hold].take() {
+                    let node = model.holds[index].as_ref().expect("live hold").node;
                     let expected = model.commit(index, cents * CENT);
                     let still_live = model.holds[index].is_some();
+                    let expected_events = match expected {
+                        Outcome::Ok => model.fire(node),
+                        _ => Vec::new(),
+                    };
                     match held {
                         Held::Guard(guard) => {
                             let actual = guard.commit(usd(cents * CENT));
                             let error = actual.as_ref().err().map(|failed| failed.error());
                             assert_eq!(class(error), expected, "step {step}: {op:?}");
+                            if let Ok(committed) = &actual {
+                                assert_eq!(
+                                    reported(&committed.events),
+                                    expected_events,
+                                    "step {step}: {op:?}: levels"
+                                );
+                            }
                             if let Err(error) = actual {
                                 let guard = error.into_guard();
                                 assert_eq!(
@@ -624,6 +716,13 @@ pub fn run(backend: &mut dyn Backend, ops: &[Op]) {
                                 expected,
                                 "step {step}: {op:?}"
                             );
+                            if let Ok(committed) = &actual {
+                                assert_eq!(
+                                    reported(&committed.events),
+                                    expected_events,
+                                    "step {step}: {op:?}: levels"
+                                );
+                            }
                             if still_live {
                                 live[hold] = Some((Held::Id(id), index));
                             }
@@ -704,6 +803,7 @@ pub fn run(backend: &mut dyn Backend, ops: &[Op]) {
                 let snapshot = store.snapshot().unwrap();
                 store.restore(&snapshot).unwrap();
                 assert_eq!(store.snapshot().unwrap(), snapshot);
+                model.settle();
                 budgets = reopen_budgets(&store, &model);
             }
             Op::Reopen => {
@@ -713,6 +813,7 @@ pub fn run(backend: &mut dyn Backend, ops: &[Op]) {
                     drop(budgets);
                     drop(store);
                     store = backend.reopen();
+                    model.settle();
                     assert_eq!(
                         store.snapshot().unwrap(),
                         snapshot,
@@ -730,6 +831,16 @@ pub fn run(backend: &mut dyn Backend, ops: &[Op]) {
         }
         compare(&model, &budgets, step, op);
     }
+}
+
+/// The threshold levels an operation reported, as `(path, level)`, sorted.
+fn reported(crossings: &Crossings) -> Vec<(String, u16)> {
+    let mut levels: Vec<(String, u16)> = crossings
+        .iter()
+        .map(|crossing| (crossing.node().to_string(), crossing.level()))
+        .collect();
+    levels.sort();
+    levels
 }
 
 /// Puts a new hold in the first free slot, or releases it at once when all sixteen are taken.

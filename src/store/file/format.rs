@@ -15,7 +15,10 @@ use crate::node_state::NodeState;
 use crate::period::{Period, Rollover, codec as period_codec};
 use crate::policy::{Limit, LimitKind, Limits, OveragePolicy};
 use crate::rate::RateLimit;
-use crate::threshold::MAX_LEVELS;
+use crate::threshold::{MAX_LEVELS, ThresholdBasis};
+
+/// Set in a limit's threshold-count byte for [`ThresholdBasis::SpentAndHeld`].
+const EARLY_WARNING_BIT: u8 = 0x80;
 
 /// First eight bytes of every budget file.
 pub(super) const MAGIC: [u8; 8] = *b"BGLEDGER";
@@ -221,7 +224,13 @@ impl Enc<'_> {
             }
         }
         let levels = limit.thresholds().levels();
-        self.u8(levels.len() as u8); // at most MAX_LEVELS (8), checked when the limit was set
+        // At most MAX_LEVELS (8), checked when the limit was set; the high bit marks the early
+        // warning basis (files without it read as the default, spend).
+        let early = match limit.thresholds().basis() {
+            ThresholdBasis::SpentAndHeld => EARLY_WARNING_BIT,
+            _ => 0,
+        };
+        self.u8(levels.len() as u8 | early);
         for level in levels {
             self.u16(*level);
         }
@@ -656,7 +665,13 @@ impl<'a> Dec<'a> {
             },
             _ => return Err("unknown overage policy"),
         };
-        let count = usize::from(self.u8()?);
+        let count_byte = self.u8()?;
+        let basis = if count_byte & EARLY_WARNING_BIT != 0 {
+            ThresholdBasis::SpentAndHeld
+        } else {
+            ThresholdBasis::Spent
+        };
+        let count = usize::from(count_byte & !EARLY_WARNING_BIT);
         if count > MAX_LEVELS {
             return Err("more threshold levels than a limit can carry");
         }
@@ -666,7 +681,8 @@ impl<'a> Dec<'a> {
         }
         let limit = limit
             .with_overage(overage)
-            .with_thresholds(levels[..count].iter().copied());
+            .with_thresholds(levels[..count].iter().copied())
+            .with_threshold_basis(basis);
         limit.validate().map_err(|_| "invalid threshold levels")?;
         Ok(limit)
     }

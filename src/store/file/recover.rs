@@ -286,6 +286,9 @@ impl Replay {
     fn finish(mut self) -> Result<Ledger, String> {
         // Expiries replayed here were reported (or not) by the process that logged them.
         self.ledger.clear_reclaimed();
+        // Threshold levels as a restore leaves them, whether or not the ledger is rebuilt from
+        // a snapshot below (the file is rewritten as one snapshot after every open anyway).
+        self.ledger.settle_alarms();
         if self.holds.is_empty() {
             return Ok(self.ledger);
         }
