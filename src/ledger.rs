@@ -107,11 +107,10 @@ struct Account {
     debt: i64,
     /// Which threshold levels of `limit` are crossed, and when to look again.
     alarm: Alarm,
-    /// `limit` as plain integers for the reserve walk: the hard cap (`i64::MAX` without one),
-    /// the soft cap (likewise), and whether there is any limit.
+    /// `limit` as plain integers for the reserve walk: the hard cap (`i64::MAX` without one)
+    /// and the soft cap (likewise).
     hard_cap: i64,
     soft_cap: i64,
-    limited: bool,
     /// What the current period allows beyond the allocation (`limit.amount()`): carried in by a
     /// rollover, plus credits, minus debits, this period. Zero without a period; part of the caps.
     extra: i64,
@@ -130,7 +129,6 @@ impl Default for Account {
             alarm: Alarm::default(),
             hard_cap: i64::MAX,
             soft_cap: i64::MAX,
-            limited: false,
             extra: 0,
             period_end: Timestamp::MAX,
         }
@@ -186,7 +184,6 @@ impl Account {
         };
         self.hard_cap = cap(LimitKind::Hard);
         self.soft_cap = cap(LimitKind::Soft);
-        self.limited = limit.is_some();
     }
 
     /// What the limit allows in the current period: the allocation plus the period's extra
@@ -328,8 +325,6 @@ struct PathView {
     softest: Option<(i64, u32)>,
     /// Largest `spent + reserved + debt` on the path (for overflow checks).
     most_used: i128,
-    /// Whether any node on the path limits this unit.
-    budgeted: bool,
 }
 
 impl Ledger {
@@ -472,7 +467,6 @@ impl Ledger {
             tightest: None,
             softest: None,
             most_used: 0,
-            budgeted: false,
         };
         for index in self.path_indices(leaf) {
             let node = self.node(index);
@@ -486,7 +480,6 @@ impl Ledger {
                 });
             }
             let account = &node.accounts[unit.index()];
-            view.budgeted |= account.limit.is_some();
             if let Some(room) = account.hard_room()
                 && view.tightest.is_none_or(|(least, _)| room < least)
             {
@@ -500,12 +493,6 @@ impl Ledger {
             let used =
                 i128::from(account.spent) + i128::from(account.reserved) + i128::from(account.debt);
             view.most_used = view.most_used.max(used);
-        }
-        if !view.budgeted {
-            return Err(Error::UnitNotBudgeted {
-                node: self.node(leaf).path.clone(),
-                unit,
-            });
         }
         Ok(view)
     }
@@ -532,11 +519,10 @@ impl Ledger {
     /// path; returns the node with the least soft room if the amount passes its soft limit.
     ///
     /// The hot path: plain integer compares per node. Whenever anything is off (debt, no room,
-    /// overflow, no limit on the path), [`Ledger::check_fits_exactly`] decides and builds the
-    /// error, so both paths give the same answer.
+    /// overflow), [`Ledger::check_fits_exactly`] decides and builds the error, so both paths
+    /// give the same answer. A unit no node limits is simply tracked (every unit is ledgered).
     #[inline]
     fn check_fits(&self, leaf: u32, unit: Unit, amount: i64) -> Result<Option<u32>, Error> {
-        let mut budgeted = false;
         let mut least_soft = (i64::MAX, leaf);
         let mut index = leaf;
         loop {
@@ -553,7 +539,6 @@ impl Ledger {
             if in_debt || used + amount > account.hard_cap {
                 return self.check_fits_exactly(leaf, unit, amount);
             }
-            budgeted |= account.limited;
             let soft_room = account.soft_cap - used;
             if soft_room < least_soft.0 {
                 least_soft = (soft_room, index);
@@ -562,9 +547,6 @@ impl Ledger {
                 Some(parent) => index = parent,
                 None => break,
             }
-        }
-        if !budgeted {
-            return self.check_fits_exactly(leaf, unit, amount);
         }
         Ok((amount > least_soft.0).then_some(least_soft.1))
     }
@@ -841,8 +823,12 @@ impl Ledger {
         self.node_mut(hold.node).live_holds -= 1;
     }
 
+    /// A commit names every unit the hold holds; it may name more (a provider's token count
+    /// booked with a dollar hold): a unit the hold did not hold counts as held at zero, so its
+    /// whole amount is an overage under the governing policy (plain spend where nothing limits
+    /// that unit).
     fn check_units(hold: &Hold, given: &Cost, context: &'static str) -> Result<(), Error> {
-        if hold.held.same_units(given) {
+        if given.includes_units(&hold.held) {
             return Ok(());
         }
         let (expected, found) = hold.held.unit_difference(given);

@@ -225,7 +225,7 @@ impl Ledger {
         let leaf = self
             .live(tombstone.node)
             .map_err(|_| self.expired_error(id, tombstone))?;
-        if !tombstone.held.same_units(actual) {
+        if !actual.includes_units(&tombstone.held) {
             let (expected, found) = tombstone.held.unit_difference(actual);
             return Err(Error::UnitMismatch {
                 expected,
