@@ -195,6 +195,15 @@ fn reserve_for_holds_the_worst_case_and_commit_usage_returns_the_rest() {
     let balance = budget.balance(Unit::Usd).unwrap();
     assert_eq!(balance.spent, usd("0.013"));
     assert!(balance.reserved.is_zero());
+    // 3900 + 700 tokens and the one request recorded on a dollars-only tree.
+    assert_eq!(
+        budget.balance(Unit::Tokens).unwrap().spent,
+        Amount::tokens(4_600)
+    );
+    assert_eq!(
+        budget.balance(Unit::Requests).unwrap().spent,
+        Amount::requests(1)
+    );
 }
 
 #[test]
@@ -326,10 +335,10 @@ fn stream_without_usage_can_count_what_was_received() {
     // 1000 × 0.0000025 + 70 × 0.00001 = 0.0025 + 0.0007 = 0.0032
     assert_eq!(committed.spent.get(Unit::Usd), Some(usd("0.0032")));
     assert_eq!(committed.returned.get(Unit::Usd), Some(usd("0.0043")));
-    // 3900 + 700 tokens recorded on a dollars-only tree.
+    // 1000 prompt + 70 received tokens recorded on a dollars-only tree.
     assert_eq!(
         budget.balance(Unit::Tokens).unwrap().spent,
-        Amount::tokens(4_600)
+        Amount::tokens(1_070)
     );
 }
 
