@@ -266,5 +266,6 @@ fn exceeded(node: &NodeInfo, unit: Unit, requested: Amount) -> Error {
         spent: balance.spent,
         reserved: balance.reserved,
         requested,
+        period: balance.limit.and_then(|limit| limit.period()),
     }))
 }
