@@ -155,10 +155,10 @@ pub enum Error {
         context: &'static str,
     },
 
-    /// No node on the path has a limit in this unit, so a reserve in it would guard nothing.
-    #[error(
-        "no node from {node} up to the root limits {unit}; add a {unit} limit or reserve in another unit"
-    )]
+    /// The node has no limit in this unit, so an operation on its limit (a credit, a debit,
+    /// an auto top-up rule) has nothing to change. Reserves, commits and records never return
+    /// it: every unit is ledgered, limited or not.
+    #[error("{node} has no limit in {unit} to change; set a {unit} limit first")]
     UnitNotBudgeted {
         /// The reserving node.
         node: Arc<str>,

@@ -567,9 +567,7 @@ impl Ledger {
     }
 
     fn exceeded(&self, index: u32, unit: Unit, cap: usize, requested: i64) -> Error {
-        Error::BudgetExceeded(Box::new(
-            self.exceeded_details(index, unit, cap, requested),
-        ))
+        Error::BudgetExceeded(Box::new(self.exceeded_details(index, unit, cap, requested)))
     }
 
     /// The figures of cap `cap` ([`Account::cap`]) of node `index` in `unit`, for a request of

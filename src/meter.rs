@@ -421,7 +421,7 @@ impl<'a> StreamMeter<'a> {
         };
         // Never a free stream: nothing counted in dollars or tokens charges the hold (the one
         // request a hold carries counts nothing about the stream).
-        if reported.is_none() && [Unit::Usd, Unit::Tokens].iter().all(|u| cost.minor(*u) == 0) {
+        if reported.is_none() && cost.minor(Unit::Usd) == 0 && cost.minor(Unit::Tokens) == 0 {
             cost = held;
         }
         for (unit, recorded) in [

@@ -337,4 +337,3 @@ impl From<Vec<Limit>> for Limits {
         Limits(limits)
     }
 }
-

@@ -174,7 +174,7 @@ const CASES: &[Case] = &[
         "credit in a unit without a limit",
         |f| f.task.credit(Amount::tokens(10)).unwrap_err(),
         |e| matches!(e, Error::UnitNotBudgeted { .. }),
-        "limits tokens",
+        "no limit in tokens",
     ),
     (
         "unknown path",

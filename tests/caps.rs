@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use budget_guard::{
-    Amount, Budget, Cost, Error, FileStore, Limit, Limits, ManualClock, MemoryStore, Period,
-    Store, Timestamp, Unit,
+    Amount, Budget, Cost, Error, FileStore, Limit, Limits, ManualClock, MemoryStore, Period, Store,
+    Timestamp, Unit,
 };
 
 fn at(text: &str) -> Timestamp {
@@ -65,10 +65,7 @@ fn daily_weekly_and_monthly_caps_on_one_node_each_refuse_in_turn() {
 
     spend(&agent, "25");
     let refused = refusal(&agent, "0.01");
-    assert_eq!(
-        refused,
-        ("agent".into(), DAILY, usd("25"), usd("25"))
-    );
+    assert_eq!(refused, ("agent".into(), DAILY, usd("25"), usd("25")));
     let message = agent.reserve(usd("0.01")).unwrap_err().to_string();
     assert!(message.contains("agent (daily (UTC) limit)"), "{message}");
 
@@ -119,7 +116,9 @@ fn a_hold_counts_against_every_cap_and_the_tightest_room_refuses() {
     spend(&agent, "20");
     clock.set(at("2026-03-04T09:00:00Z"));
     spend(&agent, "5"); // today: $5, week: $45
-    let held = agent.reserve(usd("18")).expect("fits the day: 5 + 18 <= 25");
+    let held = agent
+        .reserve(usd("18"))
+        .expect("fits the day: 5 + 18 <= 25");
     // Day: 25 - 5 - 18 = 2 left; the week has 150 - 45 - 18 = 87.
     assert_eq!(
         refusal(&agent, "2.01"),
@@ -317,7 +316,11 @@ fn a_provider_cost_books_with_its_token_count_on_a_dollar_hold() {
     // Estimate in dollars; the provider reports $0.031 and 1,200 tokens (no price table).
     let guard = agent.reserve(usd("0.50")).unwrap();
     let committed = guard
-        .commit(Cost::from(usd("0.031")).with(Amount::tokens(1_200)).unwrap())
+        .commit(
+            Cost::from(usd("0.031"))
+                .with(Amount::tokens(1_200))
+                .unwrap(),
+        )
         .unwrap();
     assert_eq!(committed.returned.get(Unit::Usd), Some(usd("0.469")));
     for node in [&org, &agent] {

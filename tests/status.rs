@@ -2,8 +2,7 @@
 //! held" (item 10: `Budget::open_holds`), through the public API with exact numbers.
 
 use budget_guard::{
-    Amount, Budget, Cost, Limit, Limits, ManualClock, MemoryStore, Period, Timestamp, Unit,
-    Verdict,
+    Amount, Budget, Cost, Limit, Limits, ManualClock, MemoryStore, Period, Timestamp, Unit, Verdict,
 };
 
 fn usd(text: &str) -> Amount {
@@ -45,24 +44,24 @@ fn rows(check: &budget_guard::Check) -> Vec<Row> {
 #[test]
 fn one_check_shows_every_limit_on_the_path() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(1_772_442_000_000_000_000));
-    let org = Budget::builder(
-        "org",
-        Limit::hard(usd("500")).per(Period::monthly()),
-    )
-    .child(
-        "agent",
-        Limits::from([
-            Limit::hard(usd("25")).per(Period::daily()),
-            Limit::hard(usd("150")).per(Period::weekly()),
-        ]),
-    )
-    .child("agent/task", Limit::hard(usd("2")))
-    .build_in(MemoryStore::with_clock(clock))
-    .unwrap();
+    let org = Budget::builder("org", Limit::hard(usd("500")).per(Period::monthly()))
+        .child(
+            "agent",
+            Limits::from([
+                Limit::hard(usd("25")).per(Period::daily()),
+                Limit::hard(usd("150")).per(Period::weekly()),
+            ]),
+        )
+        .child("agent/task", Limit::hard(usd("2")))
+        .build_in(MemoryStore::with_clock(clock))
+        .unwrap();
     let agent = org.at("agent").unwrap();
     let task = org.at("agent/task").unwrap();
     agent.reserve(usd("20")).unwrap().commit(usd("20")).unwrap();
-    task.reserve(usd("1.25")).unwrap().commit(usd("1.25")).unwrap();
+    task.reserve(usd("1.25"))
+        .unwrap()
+        .commit(usd("1.25"))
+        .unwrap();
     let _held = task.reserve(usd("0.50")).unwrap();
 
     let check = task.check(usd("1")).unwrap();

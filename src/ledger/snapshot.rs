@@ -311,7 +311,9 @@ fn restore_further(account: &mut Account, caps: &[CapSnapshot], path: &str) -> R
     for (cap, figures) in account.extras_mut().iter_mut().zip(caps) {
         let unit = figures.limit.unit();
         let units_agree = figures.spent.unit() == unit
-            && figures.allowance.is_none_or(|allowance| allowance.unit() == unit);
+            && figures
+                .allowance
+                .is_none_or(|allowance| allowance.unit() == unit);
         if !units_agree || cap.limit != Some(figures.limit) {
             return Err(invalid(format!("{path}: a further limit does not match")));
         }
