@@ -99,8 +99,8 @@ pub struct Check {
     ///     .collect();
     /// assert_eq!(rows, [
     ///     ("agent/task".into(), None, "$1.50".into(), "$0.50".into(), true),
-    ///     ("agent".into(), Some("daily".into()), "$1.50".into(), "$23.50".into(), false),
-    ///     ("agent".into(), Some("weekly".into()), "$1.50".into(), "$148.50".into(), false),
+    ///     ("agent".into(), Some("daily (UTC)".into()), "$1.50".into(), "$23.50".into(), false),
+    ///     ("agent".into(), Some("weekly (UTC)".into()), "$1.50".into(), "$148.50".into(), false),
     /// ]);
     /// assert!(!check.fits());
     /// # Ok(()) }
