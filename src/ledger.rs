@@ -198,8 +198,11 @@ impl Account {
     /// Whether spend has reached a hard cap (any period's).
     #[inline]
     fn spent_out(&self) -> bool {
-        self.spent.saturating_add(self.debt) >= self.hard_cap
-            || self.extras().iter().any(|cap| cap.spent >= cap.hard_cap)
+        self.spent >= self.hard_cap
+            || self
+                .more
+                .as_deref()
+                .is_some_and(|more| more.iter().any(|cap| cap.spent >= cap.hard_cap))
     }
 
     /// Fails with `Overflow` when `spent + reserved + debt + extra` leaves `i64` minor units, so

@@ -263,7 +263,9 @@ impl Limit {
 /// cap: its overage policy governs commits above a hold, its threshold levels fire events,
 /// debt is kept against it, and [`Budget::credit`](crate::Budget::credit) /
 /// [`debit`](crate::Budget::debit) change it. The further caps may not have threshold levels
-/// (a soft limit's implicit 100 % aside).
+/// (a soft limit's implicit 100 % aside). An overage must fit every cap to be taken from room
+/// (see [`OveragePolicy`]); spend a credit later repays from debt counts in every period, so a
+/// further cap can show more spent than its limit until its period ends (refusing meanwhile).
 ///
 /// ```
 /// use budget_guard::{Amount, Budget, Limit, Limits, Period};

@@ -209,6 +209,70 @@ fn set_limit_changes_the_cap_of_its_period() {
     ));
 }
 
+#[test]
+fn reserve_up_to_and_record_stop_at_the_tightest_period() {
+    let clock = ManualClock::new(at("2026-03-02T09:00:00Z"));
+    let agent = Budget::builder("agent", three_caps())
+        .build_in(MemoryStore::with_clock(clock.clone()))
+        .expect("build");
+    spend(&agent, "20");
+    // Up to $10 asked, $5 left today: the hold takes the day's room.
+    let streaming = agent.reserve_up_to(usd("1"), usd("10")).unwrap();
+    assert_eq!(streaming.held().get(Unit::Usd), Some(usd("5")));
+    streaming.release().unwrap();
+    // A metered hold grows while every period has room and is cut off at the day's cap.
+    let metered = agent.reserve(usd("2")).unwrap();
+    metered.record(usd("4")).expect("grows to $4: 20 + 4 <= 25");
+    let error = metered.record(usd("1.01")).expect_err("past the day");
+    assert_eq!(error.exceeded().unwrap().period, DAILY);
+    assert_eq!(agent.balance(Unit::Usd).unwrap().spent, usd("24"));
+    metered.commit(usd("4")).unwrap();
+}
+
+#[test]
+fn an_overage_must_fit_every_period_under_allow_if_available() {
+    use budget_guard::OveragePolicy;
+    let clock = ManualClock::new(at("2026-03-02T09:00:00Z"));
+    let limits = Limits::from([
+        Limit::hard(usd("25"))
+            .per(Period::daily())
+            .with_overage(OveragePolicy::AllowIfAvailable),
+        Limit::hard(usd("30")).per(Period::weekly()),
+    ]);
+    let agent = Budget::builder("agent", limits)
+        .build_in(MemoryStore::with_clock(clock.clone()))
+        .expect("build");
+    spend(&agent, "20"); // Monday: week $20
+    clock.advance(DAY);
+    // Tuesday: $5 held, $12 spent. The day has room for the $7 excess, the week only $5.
+    let error = agent
+        .reserve(usd("5"))
+        .unwrap()
+        .commit(usd("12"))
+        .expect_err("the weekly cap has no room for the overage");
+    assert!(matches!(error.error(), Error::OverageRejected { .. }));
+    let balance = agent.balance(Unit::Usd).unwrap();
+    assert_eq!((balance.spent, balance.debt), (usd("5"), usd("7")));
+    // The same excess fits when the week has room: it is spent, not owed.
+    agent.credit(usd("7")).unwrap(); // repays the debt on the main (daily) cap
+    // The repaid $7 was really spent this week: the weekly cap shows $32 of $30 and refuses
+    // until its period ends.
+    let weekly = agent.check(usd("1")).unwrap().limits[1].clone();
+    assert_eq!(
+        (
+            weekly.balance.spent,
+            weekly.balance.remaining,
+            weekly.refuses
+        ),
+        (usd("32"), Some(usd("0")), true)
+    );
+    assert_eq!(refusal(&agent, "1").1, WEEKLY);
+    clock.advance(7 * DAY);
+    agent.reserve(usd("5")).unwrap().commit(usd("12")).unwrap();
+    let balance = agent.balance(Unit::Usd).unwrap();
+    assert_eq!((balance.spent, balance.debt), (usd("12"), usd("0")));
+}
+
 /// The FileStore keeps every cap's period spend across a reopen: once replaying the log, once
 /// reading the compacted snapshot.
 #[test]
