@@ -273,6 +273,38 @@ fn an_overage_must_fit_every_period_under_allow_if_available() {
     assert_eq!((balance.spent, balance.debt), (usd("12"), usd("0")));
 }
 
+/// Eight threads race $1 reserves at one node whose daily cap ($25) is tighter than its weekly
+/// one ($30, $7 already spent): exactly 23 are granted, every run.
+#[test]
+fn racing_threads_get_exactly_what_the_tightest_period_allows() {
+    let clock = ManualClock::new(at("2026-03-02T09:00:00Z"));
+    let limits = Limits::from([
+        Limit::hard(usd("25")).per(Period::daily()),
+        Limit::hard(usd("30")).per(Period::weekly()),
+    ]);
+    let agent = Budget::builder("agent", limits)
+        .build_in(MemoryStore::with_clock(clock.clone()))
+        .expect("build");
+    spend(&agent, "7"); // Monday
+    clock.advance(DAY); // Tuesday: day room $25, week room $23
+    let granted = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    if let Ok(guard) = agent.reserve(usd("1")) {
+                        guard.commit(usd("1")).unwrap();
+                        granted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(granted.into_inner(), 23);
+    assert_eq!(refusal(&agent, "1").1, WEEKLY);
+    assert_eq!(agent.balance(Unit::Usd).unwrap().spent, usd("23"));
+}
+
 /// The FileStore keeps every cap's period spend across a reopen: once replaying the log, once
 /// reading the compacted snapshot.
 #[test]
