@@ -201,6 +201,38 @@ pub struct AccountSnapshot {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub resets_at: Option<Timestamp>,
+    /// The unit's further limits (other periods than `limit`'s, see [`Limits`](crate::Limits)),
+    /// each with its own period figures; they share `reserved` and `debt` above.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub further_limits: Vec<CapSnapshot>,
+}
+
+/// A unit's further limit (another period) in an [`AccountSnapshot`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct CapSnapshot {
+    /// The limit.
+    pub limit: Limit,
+    /// Spent in its current period.
+    pub spent: Amount,
+    /// What its current period allows (see [`Balance::allowance`]); `None` means the
+    /// allocation alone.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub allowance: Option<Amount>,
+    /// When its current period ends; `None` starts a new period at the first operation after a
+    /// restore.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub resets_at: Option<Timestamp>,
 }
 
 /// One live hold in a [`Snapshot`].

@@ -207,9 +207,10 @@ impl Budget {
     /// ```
     ///
     /// # Errors
-    /// [`Error::BudgetExceeded`] naming the node whose hard limit would be passed (nothing is
-    /// held anywhere), [`Error::InDebt`], [`Error::UnitNotBudgeted`] if no node on the path limits
-    /// the unit, [`Error::InvalidAmount`] for a zero or empty cost, [`Error::UnknownNode`];
+    /// [`Error::BudgetExceeded`] naming the node (and [period](crate::Exceeded::period)) whose
+    /// hard limit would be passed (nothing is held anywhere), [`Error::InDebt`],
+    /// [`Error::InvalidAmount`] for a zero or empty cost, [`Error::UnknownNode`]; a unit no node
+    /// on the path limits is held and recorded, never refused;
     /// [`Error::ApprovalDenied`] when an approval rule on this node or an ancestor applies and
     /// its approver says no, [`Error::AsyncApprovalRequired`] when that approver is async (see
     /// [`crate::approval`]).
@@ -282,8 +283,8 @@ impl Budget {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidAmount`] for a zero or empty cost, [`Error::UnitNotBudgeted`] if no node
-    /// on the path limits a unit of `cost`, [`Error::UnknownNode`]. Refusals (exceeded, in debt,
+    /// [`Error::InvalidAmount`] for a zero or empty cost, [`Error::UnknownNode`]. A unit no node
+    /// on the path limits always fits (it is tracked). Refusals (exceeded, in debt,
     /// frozen, closed) are [`Check::verdict`]s, not errors. Approval rules that a reserve would
     /// ask are listed in [`Check::approvals`] (nobody is asked).
     pub fn check(&self, cost: impl Into<Cost>) -> Result<Check> {
@@ -477,8 +478,14 @@ impl Budget {
     /// Sets or replaces this node's limit in `limit.unit()` (raise, lower, switch hard/soft or
     /// policy). Raising repays debt first.
     ///
+    /// With several limits of the unit on the node (one per period, see [`Limits`]), the limit
+    /// of the same period is replaced; a limit of a period the node does not have replaces the
+    /// unit's first limit (give the node all its periods when you create it).
+    ///
     /// # Errors
-    /// [`Error::LimitBelowUsage`] for a hard limit below what is spent and reserved.
+    /// [`Error::LimitBelowUsage`] for a hard limit below what is spent and reserved (in its
+    /// period); [`Error::InvalidThreshold`] for threshold levels on a limit that is not the
+    /// unit's first.
     pub fn set_limit(&self, limit: Limit) -> Result<Balance> {
         let balance = self.named(self.shared.store.set_limit(self.node, limit))?;
         self.shared.wake_cancelled();

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::amount::Amount;
 use crate::approval::ApprovalRequest;
+use crate::balance::Balance;
 use crate::cost::Cost;
 use crate::error::{Error, Exceeded};
 use crate::expiry::ExpiredHold;
@@ -64,6 +65,66 @@ pub struct Check {
     /// and node states only, so a check that [`fits`](Check::fits) may still need approval.
     #[cfg_attr(feature = "serde", serde(default))]
     pub approvals: Vec<ApprovalRequest>,
+    /// Where the request stands on every limit of the path, in one answer: for each node from
+    /// the checked one up to the root, one entry per limit it has (every unit, every period;
+    /// see [`Limits`](crate::Limits)), with the limit's figures and whether this request
+    /// would be refused there; a unit of the request that a node tracks without a limit gets
+    /// one entry with `limit: None`.
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Limit, Limits, Period, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let agent = Budget::builder(
+    ///     "agent",
+    ///     Limits::from([
+    ///         Limit::hard(Amount::usd("25")?).per(Period::daily()),
+    ///         Limit::hard(Amount::usd("150")?).per(Period::weekly()),
+    ///     ]),
+    /// )
+    /// .child("task", Limit::hard(Amount::usd("2")?))
+    /// .build()?;
+    /// let task = agent.at("task")?;
+    /// task.reserve(Amount::usd("1.50")?)?.commit(Amount::usd("1.50")?)?;
+    ///
+    /// let check = task.check(Amount::usd("1")?)?;
+    /// let rows: Vec<(String, Option<String>, String, String, bool)> = check
+    ///     .limits
+    ///     .iter()
+    ///     .map(|row| {
+    ///         let b = &row.balance;
+    ///         let period = b.limit.and_then(|l| l.period()).map(|p| p.to_string());
+    ///         let remaining = b.remaining.unwrap().to_string();
+    ///         (b.node.to_string(), period, b.spent.to_string(), remaining, row.refuses)
+    ///     })
+    ///     .collect();
+    /// assert_eq!(rows, [
+    ///     ("agent/task".into(), None, "$1.50".into(), "$0.50".into(), true),
+    ///     ("agent".into(), Some("daily (UTC)".into()), "$1.50".into(), "$23.50".into(), false),
+    ///     ("agent".into(), Some("weekly (UTC)".into()), "$1.50".into(), "$148.50".into(), false),
+    /// ]);
+    /// assert!(!check.fits());
+    /// # Ok(()) }
+    /// ```
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub limits: Vec<LimitStatus>,
+}
+
+/// One limit of one node in a [`Check`]: its figures and what the checked request does to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct LimitStatus {
+    /// The node and the limit's figures: `limit` (with its period, `None` for a unit the node
+    /// only tracks), `allowance`, `spent` (in the limit's current period), `reserved`,
+    /// `remaining` and `resets_at`. `debt` is the unit's debt on the node, shown with the unit's
+    /// first limit (zero on its further limits).
+    pub balance: Balance,
+    /// The request in this unit (zero when the request has none of it).
+    pub requested: Amount,
+    /// `true` if this hard limit alone would refuse the request (`requested` is more than
+    /// `allowance - spent - reserved`). Soft limits and tracked units never refuse; a node in
+    /// debt refuses through [`Check::verdict`] whatever its room.
+    pub refuses: bool,
 }
 
 impl Check {

@@ -77,6 +77,11 @@ impl Cost {
         self.present == other.present
     }
 
+    /// `true` if this cost names every unit `other` names (and maybe more).
+    pub(crate) const fn includes_units(&self, other: &Cost) -> bool {
+        self.present & other.present == other.present
+    }
+
     /// For error messages about costs with different units: a unit this cost has that `other`
     /// lacks (else its first unit), and a unit `other` has that this cost lacks (else its first).
     pub(crate) fn unit_difference(&self, other: &Cost) -> (Unit, Unit) {

@@ -82,6 +82,13 @@ pub struct Exceeded {
     pub reserved: Amount,
     /// The amount that did not fit.
     pub requested: Amount,
+    /// The period of the limit that refused (`None` for a limit over all time): with several
+    /// limits of one unit on a node (daily, weekly, monthly), the one that said no.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub period: Option<crate::period::Period>,
 }
 
 impl Exceeded {
@@ -105,8 +112,9 @@ impl Exceeded {
 pub enum Error {
     /// A hard limit on the path would be exceeded; nothing was held.
     #[error(
-        "budget exceeded at {}: requested {}, but limit {} has {} spent and {} reserved ({} remaining)",
-        .0.node, .0.requested, .0.limit, .0.spent, .0.reserved, .0.remaining()
+        "budget exceeded at {}{}: requested {}, but limit {} has {} spent and {} reserved ({} remaining)",
+        .0.node, .0.period.map(|period| format!(" ({period} limit)")).unwrap_or_default(),
+        .0.requested, .0.limit, .0.spent, .0.reserved, .0.remaining()
     )]
     BudgetExceeded(Box<Exceeded>),
 
@@ -147,10 +155,10 @@ pub enum Error {
         context: &'static str,
     },
 
-    /// No node on the path has a limit in this unit, so a reserve in it would guard nothing.
-    #[error(
-        "no node from {node} up to the root limits {unit}; add a {unit} limit or reserve in another unit"
-    )]
+    /// The node has no limit in this unit, so an operation on its limit (a credit, a debit,
+    /// an auto top-up rule) has nothing to change. Reserves, commits and records never return
+    /// it: every unit is ledgered, limited or not.
+    #[error("{node} has no limit in {unit} to change; set a {unit} limit first")]
     UnitNotBudgeted {
         /// The reserving node.
         node: Arc<str>,
@@ -192,8 +200,8 @@ pub enum Error {
         holds: usize,
     },
 
-    /// A node was given two limits in the same unit.
-    #[error("{node}: two limits in {unit}; give each unit one limit")]
+    /// A node was given two limits in the same unit and the same period.
+    #[error("{node}: two limits in {unit} of the same period; give each period one limit")]
     DuplicateLimit {
         /// The node's path.
         node: String,

@@ -356,6 +356,21 @@ impl<'a> Guard<'a> {
     /// already counted). Below the hold, the rest returns to the budget; above it, the node's
     /// [`OveragePolicy`](crate::OveragePolicy) decides.
     ///
+    /// `actual` names every unit the hold holds and may name more: a provider's reported dollar
+    /// cost can be booked together with its token count on a dollar hold. A unit the hold did not
+    /// hold counts as held at zero; where no node on the path limits it, it is simply recorded.
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Cost, Limit, Unit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let team = Budget::builder("team", Limit::hard(Amount::usd("10")?)).build()?;
+    /// let guard = team.reserve(Amount::usd("0.50")?)?;
+    /// guard.commit(Cost::from(Amount::usd("0.031")?).with(Amount::tokens(1_200))?)?;
+    /// assert_eq!(team.balance(Unit::Usd)?.spent, Amount::usd("0.031")?);
+    /// assert_eq!(team.balance(Unit::Tokens)?.spent, Amount::tokens(1_200));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// What each error leaves behind:
@@ -363,7 +378,8 @@ impl<'a> Guard<'a> {
     /// * [`Error::OverageRejected`]: the hold **has ended** and the spend **was recorded** (the
     ///   excess as debt where it did not fit). Nothing to retry; [`CommitError::into_guard`] is
     ///   `None`.
-    /// * [`Error::UnitMismatch`], [`Error::InvalidAmount`] (below the recorded spend),
+    /// * [`Error::UnitMismatch`] (a held unit missing from `actual`), [`Error::InvalidAmount`]
+    ///   (below the recorded spend),
     ///   [`Error::Overflow`]: bad input; **nothing changed** and the hold is still live.
     ///   [`CommitError::into_guard`] hands the guard back to retry with a correct amount;
     ///   dropping it releases the hold as usual.

@@ -121,7 +121,7 @@ impl Ladder {
     /// # Errors
     /// The denial of the last tier that was checked ([`Error::BudgetExceeded`] naming the
     /// limiting node, [`Error::InDebt`]), or [`Error::NoTierAllowed`] when every tier's rule
-    /// excludes it; [`Error::UnitNotBudgeted`] or [`Error::UnknownNode`] as `reserve` would.
+    /// excludes it; [`Error::UnknownNode`] as `reserve` would.
     pub fn select(&self, budget: &Budget) -> Result<&Tier> {
         let path = PathView::read(budget)?;
         let mut denial = None;
@@ -129,7 +129,7 @@ impl Ladder {
             if !path.allows(tier) {
                 continue;
             }
-            match path.fits(budget, &tier.estimate) {
+            match path.fits(&tier.estimate) {
                 Ok(()) => return Ok(tier),
                 Err(error) if error.is_denial() => denial = Some(error),
                 Err(error) => return Err(error),
@@ -212,7 +212,7 @@ impl PathView {
     }
 
     /// What `budget.reserve(cost)` would say now, from the balances.
-    fn fits(&self, budget: &Budget, cost: &Cost) -> Result<()> {
+    fn fits(&self, cost: &Cost) -> Result<()> {
         cost.validate_reservable()?;
         for node in &self.nodes {
             if let Some(owed) = node.balances.iter().find(|b| !b.debt.is_zero()) {
@@ -224,7 +224,6 @@ impl PathView {
         }
         for unit in cost.units() {
             let requested = cost.get(unit).unwrap_or(Amount::zero(unit));
-            let mut budgeted = false;
             let mut tightest: Option<(i64, &NodeInfo)> = None;
             for node in &self.nodes {
                 let Some(balance) = node.balance(unit) else {
@@ -233,7 +232,6 @@ impl PathView {
                 let Some(limit) = balance.limit else {
                     continue;
                 };
-                budgeted = true;
                 if limit.kind() == LimitKind::Hard {
                     // A periodic limit allows its period's allowance (carry and credits included).
                     let allowance = balance.allowance.unwrap_or(limit.amount());
@@ -244,12 +242,6 @@ impl PathView {
                         tightest = Some((room, node));
                     }
                 }
-            }
-            if !budgeted {
-                return Err(Error::UnitNotBudgeted {
-                    node: Arc::from(budget.path()),
-                    unit,
-                });
             }
             if let Some((room, node)) = tightest
                 && requested.minor_units() > room
@@ -274,5 +266,6 @@ fn exceeded(node: &NodeInfo, unit: Unit, requested: Amount) -> Error {
         spent: balance.spent,
         reserved: balance.reserved,
         requested,
+        period: balance.limit.and_then(|limit| limit.period()),
     }))
 }

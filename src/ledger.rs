@@ -98,7 +98,12 @@ struct Node {
 }
 
 /// One node's figures in one unit, in minor units.
-#[derive(Clone, Copy, Debug)]
+///
+/// The account's own `limit` is the unit's first cap (it governs overage policy, debt, credits
+/// and threshold levels). Further caps of the same unit with other periods (daily *and* weekly
+/// *and* monthly) live in `more`, each an `Account` of its own with its own spent-this-period;
+/// `reserved` is mirrored into each, `debt` stays here.
+#[derive(Clone, Debug)]
 struct Account {
     /// Change only through [`Account::set_limit`], which keeps the caps below in step.
     limit: Option<Limit>,
@@ -107,17 +112,19 @@ struct Account {
     debt: i64,
     /// Which threshold levels of `limit` are crossed, and when to look again.
     alarm: Alarm,
-    /// `limit` as plain integers for the reserve walk: the hard cap (`i64::MAX` without one),
-    /// the soft cap (likewise), and whether there is any limit.
+    /// `limit` as plain integers for the reserve walk: the hard cap (`i64::MAX` without one)
+    /// and the soft cap (likewise).
     hard_cap: i64,
     soft_cap: i64,
-    limited: bool,
     /// What the current period allows beyond the allocation (`limit.amount()`): carried in by a
     /// rollover, plus credits, minus debits, this period. Zero without a period; part of the caps.
     extra: i64,
     /// When the current period ends: `Timestamp::MAX` without a period, `period::NOT_STARTED`
     /// before the first `now` reached the account.
     period_end: Timestamp,
+    /// The unit's further caps (other periods), if any: `None` keeps the one-cap account free of
+    /// allocations and costs the reserve walk one pointer test.
+    more: Option<Box<[Account]>>,
 }
 
 impl Default for Account {
@@ -130,9 +137,9 @@ impl Default for Account {
             alarm: Alarm::default(),
             hard_cap: i64::MAX,
             soft_cap: i64::MAX,
-            limited: false,
             extra: 0,
             period_end: Timestamp::MAX,
+            more: None,
         }
     }
 }
@@ -149,17 +156,72 @@ pub(crate) enum Scan<'a> {
 }
 
 impl Account {
+    /// The further caps of this unit (other periods); empty for the usual one-cap account.
+    fn extras(&self) -> &[Account] {
+        self.more.as_deref().unwrap_or(&[])
+    }
+
+    fn extras_mut(&mut self) -> &mut [Account] {
+        self.more.as_deref_mut().unwrap_or(&mut [])
+    }
+
+    /// Every cap of the unit: this account's own, then the further ones.
+    fn caps(&self) -> impl Iterator<Item = &Account> {
+        std::iter::once(self).chain(self.extras())
+    }
+
+    /// Cap `position` of [`Account::caps`].
+    fn cap(&self, position: usize) -> &Account {
+        match position {
+            0 => self,
+            _ => &self.extras()[position - 1],
+        }
+    }
+
+    /// Moves `delta` into (or out of) the holds, on every cap.
+    #[inline]
+    fn add_reserved(&mut self, delta: i64) {
+        self.reserved += delta;
+        if let Some(more) = self.more.as_deref_mut() {
+            more.iter_mut().for_each(|cap| cap.reserved += delta);
+        }
+    }
+
+    /// Records `delta` of spend on every cap (each counts it in its own period).
+    #[inline]
+    fn add_spent(&mut self, delta: i64) {
+        self.spent += delta;
+        if let Some(more) = self.more.as_deref_mut() {
+            more.iter_mut().for_each(|cap| cap.spent += delta);
+        }
+    }
+
+    /// Whether spend has reached a hard cap (any period's).
+    #[inline]
+    fn spent_out(&self) -> bool {
+        self.spent >= self.hard_cap
+            || self
+                .more
+                .as_deref()
+                .is_some_and(|more| more.iter().any(|cap| cap.spent >= cap.hard_cap))
+    }
+
     /// Fails with `Overflow` when `spent + reserved + debt + extra` leaves `i64` minor units, so
     /// that recording `extra` more spend cannot overflow any figure of this account.
     fn check_room_for_spend(&self, extra: i64) -> Result<(), Error> {
-        self.spent
-            .checked_add(self.reserved)
-            .and_then(|total| total.checked_add(self.debt))
-            .and_then(|total| total.checked_add(extra))
-            .map(|_| ())
-            .ok_or(Error::Overflow {
-                operation: "commit beyond i64 minor units",
-            })
+        let fits = |cap: &Account| {
+            cap.spent
+                .checked_add(cap.reserved)
+                .and_then(|total| total.checked_add(self.debt))
+                .and_then(|total| total.checked_add(extra))
+                .is_some()
+        };
+        if self.caps().all(fits) {
+            return Ok(());
+        }
+        Err(Error::Overflow {
+            operation: "commit beyond i64 minor units",
+        })
     }
 
     /// Sets the limit and the integer caps derived from it. A limit of another period (or none)
@@ -187,7 +249,6 @@ impl Account {
         };
         self.hard_cap = cap(LimitKind::Hard);
         self.soft_cap = cap(LimitKind::Soft);
-        self.limited = limit.is_some();
     }
 
     /// What the limit allows in the current period: the allocation plus the period's extra
@@ -266,6 +327,11 @@ impl Account {
         }
     }
 
+    /// The least room left under any hard cap of the unit (every period); `None` without one.
+    fn hard_room_all(&self) -> Option<i64> {
+        self.caps().filter_map(Account::hard_room).min()
+    }
+
     /// Room left under a soft limit (may be negative); `None` for hard or no limit.
     fn soft_room(&self) -> Option<i64> {
         match self.limit {
@@ -283,9 +349,9 @@ impl Account {
     /// Takes `extra` of new spend: what fits under a hard limit is spent, the rest becomes debt.
     fn absorb(&mut self, extra: i64) {
         let fits = self
-            .hard_room()
+            .hard_room_all()
             .map_or(extra, |room| extra.min(room.max(0)));
-        self.spent += fits;
+        self.add_spent(fits);
         self.debt += extra - fits;
     }
 
@@ -295,7 +361,7 @@ impl Account {
     fn repay_debt(&mut self, funds: i64) {
         let repaid = self.debt.min(funds.max(0));
         self.debt -= repaid;
-        self.spent += repaid;
+        self.add_spent(repaid);
     }
 }
 
@@ -322,14 +388,13 @@ impl Hold {
 
 /// What one walk up the path learns about a unit.
 struct PathView {
-    /// Smallest room under a hard limit, and the node that has it.
-    tightest: Option<(i64, u32)>,
+    /// Smallest room under a hard limit, the node that has it and which of its caps
+    /// ([`Account::cap`]).
+    tightest: Option<(i64, u32, usize)>,
     /// Smallest room under a soft limit, and the node that has it.
     softest: Option<(i64, u32)>,
     /// Largest `spent + reserved + debt` on the path (for overflow checks).
     most_used: i128,
-    /// Whether any node on the path limits this unit.
-    budgeted: bool,
 }
 
 impl Ledger {
@@ -472,7 +537,6 @@ impl Ledger {
             tightest: None,
             softest: None,
             most_used: 0,
-            budgeted: false,
         };
         for index in self.path_indices(leaf) {
             let node = self.node(index);
@@ -486,38 +550,34 @@ impl Ledger {
                 });
             }
             let account = &node.accounts[unit.index()];
-            view.budgeted |= account.limit.is_some();
-            if let Some(room) = account.hard_room()
-                && view.tightest.is_none_or(|(least, _)| room < least)
-            {
-                view.tightest = Some((room, index));
+            for (position, cap) in account.caps().enumerate() {
+                if let Some(room) = cap.hard_room()
+                    && view.tightest.is_none_or(|(least, _, _)| room < least)
+                {
+                    view.tightest = Some((room, index, position));
+                }
+                if let Some(room) = cap.soft_room()
+                    && view.softest.is_none_or(|(least, _)| room < least)
+                {
+                    view.softest = Some((room, index));
+                }
+                let used =
+                    i128::from(cap.spent) + i128::from(cap.reserved) + i128::from(account.debt);
+                view.most_used = view.most_used.max(used);
             }
-            if let Some(room) = account.soft_room()
-                && view.softest.is_none_or(|(least, _)| room < least)
-            {
-                view.softest = Some((room, index));
-            }
-            let used =
-                i128::from(account.spent) + i128::from(account.reserved) + i128::from(account.debt);
-            view.most_used = view.most_used.max(used);
-        }
-        if !view.budgeted {
-            return Err(Error::UnitNotBudgeted {
-                node: self.node(leaf).path.clone(),
-                unit,
-            });
         }
         Ok(view)
     }
 
-    fn exceeded(&self, index: u32, unit: Unit, requested: i64) -> Error {
-        Error::BudgetExceeded(Box::new(self.exceeded_details(index, unit, requested)))
+    fn exceeded(&self, index: u32, unit: Unit, cap: usize, requested: i64) -> Error {
+        Error::BudgetExceeded(Box::new(self.exceeded_details(index, unit, cap, requested)))
     }
 
-    /// The figures of node `index` in `unit`, for a request of `requested`.
-    fn exceeded_details(&self, index: u32, unit: Unit, requested: i64) -> Exceeded {
+    /// The figures of cap `cap` ([`Account::cap`]) of node `index` in `unit`, for a request of
+    /// `requested`.
+    fn exceeded_details(&self, index: u32, unit: Unit, cap: usize, requested: i64) -> Exceeded {
         let node = self.node(index);
-        let account = &node.accounts[unit.index()];
+        let account = node.accounts[unit.index()].cap(cap);
         let limit = account.allowance();
         Exceeded {
             node: node.path.clone(),
@@ -525,6 +585,7 @@ impl Ledger {
             spent: Amount::from_minor(account.spent, unit),
             reserved: Amount::from_minor(account.reserved, unit),
             requested: Amount::from_minor(requested, unit),
+            period: account.limit.and_then(|limit| limit.period()),
         }
     }
 
@@ -532,11 +593,10 @@ impl Ledger {
     /// path; returns the node with the least soft room if the amount passes its soft limit.
     ///
     /// The hot path: plain integer compares per node. Whenever anything is off (debt, no room,
-    /// overflow, no limit on the path), [`Ledger::check_fits_exactly`] decides and builds the
-    /// error, so both paths give the same answer.
+    /// overflow), [`Ledger::check_fits_exactly`] decides and builds the error, so both paths
+    /// give the same answer. A unit no node limits is simply tracked (every unit is ledgered).
     #[inline]
     fn check_fits(&self, leaf: u32, unit: Unit, amount: i64) -> Result<Option<u32>, Error> {
-        let mut budgeted = false;
         let mut least_soft = (i64::MAX, leaf);
         let mut index = leaf;
         loop {
@@ -553,7 +613,19 @@ impl Ledger {
             if in_debt || used + amount > account.hard_cap {
                 return self.check_fits_exactly(leaf, unit, amount);
             }
-            budgeted |= account.limited;
+            if let Some(more) = account.more.as_deref() {
+                // Further caps (other periods): every one must have room too.
+                for cap in more {
+                    let used = cap.spent.saturating_add(cap.reserved);
+                    if used.saturating_add(amount) > cap.hard_cap {
+                        return self.check_fits_exactly(leaf, unit, amount);
+                    }
+                    let soft_room = cap.soft_cap.saturating_sub(used);
+                    if soft_room < least_soft.0 {
+                        least_soft = (soft_room, index);
+                    }
+                }
+            }
             let soft_room = account.soft_cap - used;
             if soft_room < least_soft.0 {
                 least_soft = (soft_room, index);
@@ -563,9 +635,6 @@ impl Ledger {
                 None => break,
             }
         }
-        if !budgeted {
-            return self.check_fits_exactly(leaf, unit, amount);
-        }
         Ok((amount > least_soft.0).then_some(least_soft.1))
     }
 
@@ -574,10 +643,10 @@ impl Ledger {
     #[cold]
     fn check_fits_exactly(&self, leaf: u32, unit: Unit, amount: i64) -> Result<Option<u32>, Error> {
         let view = self.view(leaf, unit)?;
-        if let Some((room, index)) = view.tightest
+        if let Some((room, index, cap)) = view.tightest
             && amount > room
         {
-            return Err(self.exceeded(index, unit, amount));
+            return Err(self.exceeded(index, unit, cap, amount));
         }
         if view.most_used + i128::from(amount) > i128::from(i64::MAX) {
             return Err(Error::Overflow {
@@ -599,7 +668,7 @@ impl Ledger {
                 ..
             } = self.node_mut(index);
             let account = &mut accounts[unit.index()];
-            account.reserved += delta;
+            account.add_reserved(delta);
             account.watch(path, index, unit, &mut scan);
             next = *parent;
         }
@@ -784,9 +853,9 @@ impl Ledger {
         let unit = min.unit();
         let view = self.view(leaf, unit)?;
         let mut amount = max.minor_units();
-        if let Some((room, index)) = view.tightest {
+        if let Some((room, index, cap)) = view.tightest {
             if room < min.minor_units() {
-                return Err(self.exceeded(index, unit, min.minor_units()));
+                return Err(self.exceeded(index, unit, cap, min.minor_units()));
             }
             amount = amount.min(room);
         }
@@ -858,8 +927,12 @@ impl Ledger {
         self.node_mut(hold.node).live_holds -= 1;
     }
 
+    /// A commit names every unit the hold holds; it may name more (a provider's token count
+    /// booked with a dollar hold): a unit the hold did not hold counts as held at zero, so its
+    /// whole amount is an overage under the governing policy (plain spend where nothing limits
+    /// that unit).
     fn check_units(hold: &Hold, given: &Cost, context: &'static str) -> Result<(), Error> {
-        if hold.held.same_units(given) {
+        if given.includes_units(&hold.held) {
             return Ok(());
         }
         let (expected, found) = hold.held.unit_difference(given);
@@ -908,9 +981,9 @@ impl Ledger {
             while let Some(index) = next {
                 let node = self.node_mut(index);
                 let account = &mut node.accounts[unit.index()];
-                account.reserved -= amount;
-                account.spent += amount;
-                exhausted |= account.spent >= account.hard_cap;
+                account.add_reserved(-amount);
+                account.add_spent(amount);
+                exhausted |= account.spent_out();
                 next = node.parent;
             }
             hold.recorded.set(unit, hold.recorded.minor(unit) + amount);
@@ -971,9 +1044,9 @@ impl Ledger {
                     ..
                 } = self.node_mut(index);
                 let account = &mut accounts[unit.index()];
-                account.reserved -= outstanding;
-                account.spent += within;
-                exhausted |= account.spent >= account.hard_cap;
+                account.add_reserved(-outstanding);
+                account.add_spent(within);
+                exhausted |= account.spent_out();
                 account.watch(path, index, unit, &mut Scan::Collect(&mut committed.events));
                 next = *parent;
             }
@@ -1038,7 +1111,7 @@ impl Ledger {
             .position(|index| self.node(*index).accounts[unit.index()].limit.is_some());
         let Some(governing) = governing else {
             for index in path {
-                self.node_mut(index).accounts[unit.index()].spent += excess;
+                self.node_mut(index).accounts[unit.index()].add_spent(excess);
             }
             return None;
         };
@@ -1047,7 +1120,7 @@ impl Ledger {
             .expect("governing node has a limit");
         let all_have_room = path.iter().all(|index| {
             self.node(*index).accounts[unit.index()]
-                .hard_room()
+                .hard_room_all()
                 .is_none_or(|room| room >= excess)
         });
         let reject = match limit.overage() {
@@ -1089,9 +1162,13 @@ impl Ledger {
     // ---- limits and funds --------------------------------------------------------------------
 
     fn check_limit_covers(node: &Node, limit: &Limit) -> Result<(), Error> {
-        let account = &node.accounts[limit.unit().index()];
+        let unit_account = &node.accounts[limit.unit().index()];
+        let account = unit_account.cap(cap_for(unit_account, limit));
         // A limit of the same period keeps the period's extra (see `Account::set_limit`).
-        let mut after = *account;
+        let mut after = Account {
+            more: None,
+            ..account.clone()
+        };
         after.set_limit(Some(*limit));
         let allowance = after.allowance();
         if limit.kind() == LimitKind::Hard && allowance < account.spent + account.reserved {
@@ -1106,13 +1183,24 @@ impl Ledger {
         Ok(())
     }
 
-    /// Sets (or adds) the node's limit in `limit.unit()`. Raising it repays debt out of the
+    /// Sets (or adds) the node's limit in `limit.unit()`: the cap of the same period when the
+    /// unit has several, else the unit's first cap. Raising the first cap repays debt out of the
     /// added amount first.
     pub(crate) fn set_limit(&mut self, id: NodeId, limit: Limit) -> Result<Balance, Error> {
         let index = self.live(id)?;
         let node = self.node(index);
         limit.validate()?;
         Self::check_limit_covers(node, &limit)?;
+        let position = cap_for(&node.accounts[limit.unit().index()], &limit);
+        if position > 0 {
+            // A further cap: its own figures only (debt and levels live on the first cap).
+            limit.validate_as_further_cap()?;
+            self.bump_epoch();
+            let account = &mut self.node_mut(index).accounts[limit.unit().index()];
+            account.extras_mut()[position - 1].set_limit(Some(limit));
+            self.note_unstarted(index);
+            return Ok(self.balance_at(index, limit.unit()));
+        }
         self.bump_epoch();
         let account = &mut self.node_mut(index).accounts[limit.unit().index()];
         let added = account.limit.map_or(0, |old| {
@@ -1141,6 +1229,7 @@ impl Ledger {
         let index = self.live(id)?;
         self.bump_epoch();
         let account = &mut self.node_mut(index).accounts[unit.index()];
+        account.more = None;
         account.set_limit(None);
         // Without a limit nothing is "beyond the limit": the debt is plain spend now.
         account.repay_debt(account.debt);
@@ -1310,13 +1399,40 @@ pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
     }
 }
 
+/// Which cap of `account` a new `limit` replaces ([`Account::cap`]): the one with the same
+/// period, else the account's own (first) cap.
+fn cap_for(account: &Account, limit: &Limit) -> usize {
+    let period = limit.period();
+    if account.limit.is_none_or(|own| own.period() == period) {
+        return 0;
+    }
+    account
+        .extras()
+        .iter()
+        .position(|cap| cap.limit.is_some_and(|other| other.period() == period))
+        .map_or(0, |position| position + 1)
+}
+
 fn accounts_from(path: &str, limits: &Limits) -> Result<[Account; Unit::COUNT], Error> {
     limits.validate(path)?;
-    let mut accounts = [Account::default(); Unit::COUNT];
+    let mut accounts: [Account; Unit::COUNT] = std::array::from_fn(|_| Account::default());
     for limit in limits.iter() {
         let account = &mut accounts[limit.unit().index()];
-        account.set_limit(Some(*limit));
-        account.alarm.reset(Some(limit));
+        if account.limit.is_none() {
+            account.set_limit(Some(*limit));
+            account.alarm.reset(Some(limit));
+            continue;
+        }
+        // A further cap of the unit (another period; `validate` refused a second one of the
+        // same period).
+        let mut cap = Account {
+            alarm: Alarm::IDLE,
+            ..Account::default()
+        };
+        cap.set_limit(Some(*limit));
+        let mut more = account.more.take().map(Vec::from).unwrap_or_default();
+        more.push(cap);
+        account.more = Some(more.into_boxed_slice());
     }
     Ok(accounts)
 }

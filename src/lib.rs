@@ -116,6 +116,7 @@ mod ladder;
 mod ledger;
 mod meter;
 mod node_state;
+mod open_holds;
 pub mod period;
 mod policy;
 mod price;
@@ -132,11 +133,13 @@ pub use amount::{Amount, Unit};
 pub use approval::{Approval, ApprovalRequest, Approver};
 #[cfg(feature = "tokio")]
 pub use approval::{ApprovalFuture, AsyncApprover};
-pub use balance::{AccountSnapshot, Balance, HoldSnapshot, NodeInfo, NodeSnapshot, Snapshot};
+pub use balance::{
+    AccountSnapshot, Balance, CapSnapshot, HoldSnapshot, NodeInfo, NodeSnapshot, Snapshot,
+};
 pub use budget::{Budget, BudgetBuilder};
 pub use burn::{BurnRate, BurnWindow, DEFAULT_BURN_BUCKETS, MAX_BURN_BUCKETS};
 pub use cancel::Cancellation;
-pub use check::{Check, Verdict};
+pub use check::{Check, LimitStatus, Verdict};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use cost::Cost;
 pub use dashboard::{Dashboard, DashboardRow, Status};
@@ -155,6 +158,7 @@ pub use labels::{Labels, MAX_LABEL_LEN, MAX_TAGS};
 pub use ladder::{Ladder, Tier};
 pub use meter::{CommitUsageError, Flow, NoUsageFallback, StreamMeter};
 pub use node_state::NodeState;
+pub use open_holds::OpenHolds;
 pub use period::{Period, Rollover};
 pub use policy::{Limit, LimitKind, Limits, OveragePolicy};
 #[cfg(feature = "serde")]

@@ -22,26 +22,14 @@ fn tokens_amount(tokens: u64) -> Result<Amount, PricingError> {
         })
 }
 
-/// `cost` without `unit`.
-fn without(cost: &Cost, unit: Unit) -> Cost {
-    let mut rest = Cost::new();
-    for amount in cost.iter().filter(|amount| amount.unit() != unit) {
-        rest.set(amount.unit(), amount.minor_units());
-    }
-    rest
-}
-
 impl Budget {
     /// Reserves the worst-case cost of one call to `model`: `prompt_tokens` in and at most
     /// `max_tokens` out, priced by [`ModelPrice::worst_case`].
     ///
-    /// The hold is in dollars, plus `prompt_tokens + max_tokens` tokens and one request where a
-    /// node on the path also limits [`Unit::Tokens`] or [`Unit::Requests`] — all in one atomic
-    /// reserve, so the call fits every limit or is held nowhere. Whether the path limits tokens
-    /// or requests is learned from the store: a path that limits only dollars answers the
-    /// multi-unit reserve with [`Error::UnitNotBudgeted`] and the reserve is retried without that
-    /// unit (up to two extra refused store calls, which change nothing; on a hot path with a
-    /// dollars-only tree, `budget.reserve(price.worst_case(..)?)` makes one call).
+    /// The hold is in dollars, plus `prompt_tokens + max_tokens` tokens and one request — all
+    /// in one atomic reserve, so the call fits every limit or is held nowhere. Every unit is
+    /// ledgered whether or not a node limits it, so a dollars-only tree still shows the tokens
+    /// and requests in its balances and reports; only the limits on the path can refuse.
     ///
     /// ```
     /// use budget_guard::{Amount, Budget, Limit, ModelPrice, PriceTable, Unit, Usage};
@@ -62,8 +50,7 @@ impl Budget {
     /// # Errors
     /// [`PricingError::UnknownModel`] if `prices` has no such model (nothing is held);
     /// [`PricingError::Overflow`] for absurd token counts; [`PricingError::Budget`] wrapping the
-    /// reserve's error ([`Error::BudgetExceeded`], [`Error::UnitNotBudgeted`] if no node on the
-    /// path limits dollars, ...) — see [`PricingError::is_denial`].
+    /// reserve's error ([`Error::BudgetExceeded`], [`Error::InDebt`], ...) — see [`PricingError::is_denial`].
     pub fn reserve_for(
         &self,
         prices: &PriceTable,
@@ -99,17 +86,7 @@ impl Budget {
                 cost.set(amount.unit(), amount.minor_units());
             }
         }
-        loop {
-            match self.reserve(cost) {
-                Ok(guard) => return Ok(guard),
-                Err(Error::UnitNotBudgeted { unit, .. })
-                    if unit != Unit::Usd && cost.has(unit) && cost.has(Unit::Usd) =>
-                {
-                    cost = without(&cost, unit);
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+        Ok(self.reserve(cost)?)
     }
 
     /// Reserves like [`reserve_for`](Budget::reserve_for) and wraps the guard in a
@@ -442,8 +419,10 @@ impl<'a> StreamMeter<'a> {
             },
             None => held,
         };
-        if reported.is_none() && cost.iter().all(Amount::is_zero) {
-            cost = held; // never a free stream
+        // Never a free stream: nothing counted in dollars or tokens charges the hold (the one
+        // request a hold carries counts nothing about the stream).
+        if reported.is_none() && cost.minor(Unit::Usd) == 0 && cost.minor(Unit::Tokens) == 0 {
+            cost = held;
         }
         for (unit, recorded) in [
             (Unit::Usd, self.recorded_usd),

@@ -245,6 +245,21 @@ impl Limit {
         self.overage
     }
 
+    /// A unit's further cap (not its first) watches no threshold levels: levels belong on the
+    /// unit's main cap, which reports them (a soft limit's implicit 100 % is allowed; a soft
+    /// cap reports itself through `over_soft_limit`).
+    pub(crate) fn validate_as_further_cap(&self) -> Result<(), Error> {
+        let implicit = self.kind == LimitKind::Soft && self.thresholds == Thresholds::SOFT;
+        match self.thresholds.levels().first() {
+            Some(level) if !implicit => Err(Error::InvalidThreshold {
+                level: u32::from(*level),
+                reason: "threshold levels go on a unit's first limit, not on a further limit of \
+                         another period",
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks that an overdraft is in the limit's own unit.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         self.thresholds.validate()?;
@@ -264,8 +279,36 @@ impl Limit {
     }
 }
 
-/// The limits of one node: at most one per unit. Build it from a [`Limit`], an array of limits, or
-/// [`Limits::none`] for a node that only tracks spend.
+/// The limits of one node: per unit, one limit per period. Build it from a [`Limit`], an array
+/// of limits, or [`Limits::none`] for a node that only tracks spend.
+///
+/// Several limits of one unit cap the same node at once when their periods differ (daily $25
+/// *and* weekly $150 *and* monthly $500): every reserve and commit must fit all of them in one
+/// atomic step, each counts its own spend per period, and a refusal names the period
+/// ([`Exceeded::period`](crate::Exceeded::period)). The first limit of a unit is its *main*
+/// cap: its overage policy governs commits above a hold, its threshold levels fire events,
+/// debt is kept against it, and [`Budget::credit`](crate::Budget::credit) /
+/// [`debit`](crate::Budget::debit) change it. The further caps may not have threshold levels
+/// (a soft limit's implicit 100 % aside). An overage must fit every cap to be taken from room
+/// (see [`OveragePolicy`]); spend a credit later repays from debt counts in every period, so a
+/// further cap can show more spent than its limit until its period ends (refusing meanwhile).
+///
+/// ```
+/// use budget_guard::{Amount, Budget, Limit, Limits, Period};
+/// # fn main() -> budget_guard::Result<()> {
+/// let agent = Budget::builder(
+///     "agent",
+///     Limits::from([
+///         Limit::hard(Amount::usd("25")?).per(Period::daily()),
+///         Limit::hard(Amount::usd("150")?).per(Period::weekly()),
+///         Limit::hard(Amount::usd("500")?).per(Period::monthly()),
+///     ]),
+/// )
+/// .build()?;
+/// let error = agent.reserve(Amount::usd("30")?).unwrap_err();
+/// assert_eq!(error.exceeded().unwrap().period, Some(Period::daily()));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Limits(pub(crate) Vec<Limit>);
 
@@ -280,18 +323,25 @@ impl Limits {
         self.0.iter()
     }
 
-    /// Checks each limit and that no unit has two.
+    /// Checks each limit and that no unit has two of the same period.
     pub(crate) fn validate(&self, path: &str) -> Result<(), Error> {
         for (position, limit) in self.0.iter().enumerate() {
             limit.validate()?;
-            if self.0[..position]
+            let mut earlier = self.0[..position]
                 .iter()
-                .any(|earlier| earlier.unit() == limit.unit())
-            {
-                return Err(Error::DuplicateLimit {
-                    node: path.to_owned(),
-                    unit: limit.unit(),
-                });
+                .filter(|earlier| earlier.unit() == limit.unit());
+            let mut is_further = false;
+            for earlier in &mut earlier {
+                is_further = true;
+                if earlier.period() == limit.period() {
+                    return Err(Error::DuplicateLimit {
+                        node: path.to_owned(),
+                        unit: limit.unit(),
+                    });
+                }
+            }
+            if is_further {
+                limit.validate_as_further_cap()?;
             }
         }
         Ok(())

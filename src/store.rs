@@ -186,7 +186,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`BudgetExceeded`](crate::Error::BudgetExceeded) naming the limiting node,
-    /// [`InDebt`](crate::Error::InDebt), [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted),
+    /// [`InDebt`](crate::Error::InDebt),
     /// [`InvalidAmount`](crate::Error::InvalidAmount) for an empty or zero cost,
     /// [`InvalidDuration`](crate::Error::InvalidDuration) for a zero TTL,
     /// [`Overflow`](crate::Error::Overflow), [`UnknownNode`](crate::Error::UnknownNode);
@@ -208,8 +208,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`InvalidAmount`](crate::Error::InvalidAmount) for an empty or zero cost,
-    /// [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted), [`Overflow`](crate::Error::Overflow),
-    /// [`UnknownNode`](crate::Error::UnknownNode).
+    /// [`Overflow`](crate::Error::Overflow), [`UnknownNode`](crate::Error::UnknownNode).
     fn check(&self, node: NodeId, cost: &Cost) -> Result<Check>;
 
     /// Holds as much as the path has room for, at least `min` and at most `max` (one unit), with

@@ -171,24 +171,10 @@ const CASES: &[Case] = &[
         "two amounts of one unit",
     ),
     (
-        "reserve in a unit nobody limits",
-        |f| f.task.reserve(Amount::tokens(10)).unwrap_err(),
-        |e| {
-            matches!(
-                e,
-                Error::UnitNotBudgeted {
-                    unit: Unit::Tokens,
-                    ..
-                }
-            )
-        },
-        "acme/team/task up to the root limits tokens",
-    ),
-    (
         "credit in a unit without a limit",
         |f| f.task.credit(Amount::tokens(10)).unwrap_err(),
         |e| matches!(e, Error::UnitNotBudgeted { .. }),
-        "limits tokens",
+        "no limit in tokens",
     ),
     (
         "unknown path",

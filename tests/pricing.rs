@@ -179,8 +179,10 @@ fn reserve_for_holds_the_worst_case_and_commit_usage_returns_the_rest() {
     // Worst case: 4000 × 0.0000025 + 1000 × 0.00001 = 0.01 + 0.01 = 0.02
     let guard = budget.reserve_for(&prices, "gpt-4o", 4_000, 1_000).unwrap();
     assert_eq!(guard.held().get(Unit::Usd), Some(usd("0.02")));
-    // Dollars only: the tree limits no tokens and no requests.
-    assert_eq!(guard.held().iter().count(), 1);
+    // Every unit is ledgered (issue 13 item 3): the tree limits no tokens and no requests, and
+    // still holds them so balances show them.
+    assert_eq!(guard.held().get(Unit::Tokens), Some(Amount::tokens(5_000)));
+    assert_eq!(guard.held().get(Unit::Requests), Some(Amount::requests(1)));
     assert_eq!(budget.balance(Unit::Usd).unwrap().reserved, usd("0.02"));
     // Reported: 3900 prompt (3000 cached), 700 completion.
     // 900 × 0.0000025 + 3000 × 0.00000125 + 700 × 0.00001 = 0.00225 + 0.00375 + 0.007 = 0.013
@@ -193,6 +195,15 @@ fn reserve_for_holds_the_worst_case_and_commit_usage_returns_the_rest() {
     let balance = budget.balance(Unit::Usd).unwrap();
     assert_eq!(balance.spent, usd("0.013"));
     assert!(balance.reserved.is_zero());
+    // 3900 + 700 tokens and the one request recorded on a dollars-only tree.
+    assert_eq!(
+        budget.balance(Unit::Tokens).unwrap().spent,
+        Amount::tokens(4_600)
+    );
+    assert_eq!(
+        budget.balance(Unit::Requests).unwrap().spent,
+        Amount::requests(1)
+    );
 }
 
 #[test]
@@ -324,6 +335,11 @@ fn stream_without_usage_can_count_what_was_received() {
     // 1000 × 0.0000025 + 70 × 0.00001 = 0.0025 + 0.0007 = 0.0032
     assert_eq!(committed.spent.get(Unit::Usd), Some(usd("0.0032")));
     assert_eq!(committed.returned.get(Unit::Usd), Some(usd("0.0043")));
+    // 1000 prompt + 70 received tokens recorded on a dollars-only tree.
+    assert_eq!(
+        budget.balance(Unit::Tokens).unwrap().spent,
+        Amount::tokens(1_070)
+    );
 }
 
 #[test]

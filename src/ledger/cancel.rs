@@ -64,9 +64,7 @@ impl Ledger {
             let node = self.node(index);
             let exhausted = Unit::ALL.into_iter().find(|unit| {
                 let account = &node.accounts[unit.index()];
-                hold.held.has(*unit)
-                    && (account.debt > 0
-                        || account.spent.saturating_add(account.debt) >= account.hard_cap)
+                hold.held.has(*unit) && (account.debt > 0 || account.spent_out())
             });
             if let Some(unit) = exhausted {
                 return Some(Cancellation::Exhausted {

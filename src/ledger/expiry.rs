@@ -225,7 +225,7 @@ impl Ledger {
         let leaf = self
             .live(tombstone.node)
             .map_err(|_| self.expired_error(id, tombstone))?;
-        if !tombstone.held.same_units(actual) {
+        if !actual.includes_units(&tombstone.held) {
             let (expected, found) = tombstone.held.unit_difference(actual);
             return Err(Error::UnitMismatch {
                 expected,
@@ -283,7 +283,7 @@ impl Ledger {
         for index in self.path_indices(leaf) {
             let account = &self.node(index).accounts[unit.index()];
             account.check_room_for_spend(extra)?;
-            fits &= account.hard_room().is_none_or(|room| room >= extra);
+            fits &= account.hard_room_all().is_none_or(|room| room >= extra);
         }
         if fits {
             return Ok(true);
@@ -299,7 +299,7 @@ impl Ledger {
         Ok(self.path_indices(leaf).all(|index| {
             let account = &self.node(index).accounts[unit.index()];
             let fitting = account
-                .hard_room()
+                .hard_room_all()
                 .map_or(extra, |room| extra.min(room.max(0)));
             account.debt + (extra - fitting) <= overdraft.minor_units()
         }))

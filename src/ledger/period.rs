@@ -48,6 +48,12 @@ impl Due {
 }
 
 impl Account {
+    /// Runs `f` on every cap of the unit: this account's own, then the further ones.
+    fn each_cap_mut(&mut self, mut f: impl FnMut(&mut Account)) {
+        f(self);
+        self.extras_mut().iter_mut().for_each(f);
+    }
+
     /// When the current period ends, for a started periodic limit.
     pub(super) fn resets_at(&self) -> Option<Timestamp> {
         let periodic = self.limit.is_some_and(|limit| limit.period().is_some());
@@ -97,6 +103,7 @@ impl Ledger {
             .node(index)
             .accounts
             .iter()
+            .flat_map(Account::caps)
             .filter(|account| account.period_end == NOT_STARTED)
             .count() as u32;
         if unstarted > 0 {
@@ -125,17 +132,19 @@ impl Ledger {
                 continue;
             };
             for account in &mut node.accounts {
-                let Some(limit) = account.limit else {
-                    continue;
-                };
-                let Some(period) = limit.period() else {
-                    continue;
-                };
-                if account.period_end <= now {
-                    account.roll(limit, period, now);
-                    changed = true;
-                }
-                next_end = next_end.min(account.period_end);
+                account.each_cap_mut(|account| {
+                    let Some(limit) = account.limit else {
+                        return;
+                    };
+                    let Some(period) = limit.period() else {
+                        return;
+                    };
+                    if account.period_end <= now {
+                        account.roll(limit, period, now);
+                        changed = true;
+                    }
+                    next_end = next_end.min(account.period_end);
+                });
             }
         }
         self.periods = Due {
@@ -159,14 +168,16 @@ impl Ledger {
         let mut started = 0u32;
         let mut next_end = self.periods.next_end;
         for account in &mut self.node_mut(index).accounts {
-            if account.period_end != NOT_STARTED {
-                continue;
-            }
-            if let Some(period) = account.limit.and_then(|limit| limit.period()) {
-                account.period_end = period.end_after(now);
-                next_end = next_end.min(account.period_end);
-                started += 1;
-            }
+            account.each_cap_mut(|account| {
+                if account.period_end != NOT_STARTED {
+                    return;
+                }
+                if let Some(period) = account.limit.and_then(|limit| limit.period()) {
+                    account.period_end = period.end_after(now);
+                    next_end = next_end.min(account.period_end);
+                    started += 1;
+                }
+            });
         }
         self.periods.next_end = next_end;
         self.periods.unstarted = self.periods.unstarted.saturating_sub(started);
@@ -180,6 +191,7 @@ impl Ledger {
             .iter()
             .filter_map(|slot| slot.node.as_ref())
             .flat_map(|node| node.accounts.iter())
+            .flat_map(Account::caps)
             .any(|account| account.limit.is_some_and(|limit| limit.period().is_some()))
     }
 
@@ -188,7 +200,7 @@ impl Ledger {
         let mut next_end = Timestamp::MAX;
         let mut unstarted = 0u32;
         for node in self.nodes.iter().filter_map(|slot| slot.node.as_ref()) {
-            for account in &node.accounts {
+            for account in node.accounts.iter().flat_map(Account::caps) {
                 if account.limit.is_some_and(|limit| limit.period().is_some()) {
                     if account.period_end == NOT_STARTED {
                         unstarted += 1;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::expiry::Tombstone;
 use super::{Account, Hold, HoldSlot, Ledger};
 use crate::amount::{Amount, Unit};
-use crate::balance::{AccountSnapshot, HoldSnapshot, NodeSnapshot, Snapshot};
+use crate::balance::{AccountSnapshot, CapSnapshot, HoldSnapshot, NodeSnapshot, Snapshot};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::ids::HoldId;
@@ -45,6 +45,11 @@ impl Ledger {
                                     .resets_at()
                                     .map(|_| Amount::from_minor(account.allowance(), unit)),
                                 resets_at: account.resets_at(),
+                                further_limits: account
+                                    .extras()
+                                    .iter()
+                                    .filter_map(|cap| cap_snapshot(cap, unit))
+                                    .collect(),
                             }
                         })
                         .collect(),
@@ -102,7 +107,14 @@ impl Ledger {
                 }
                 None => (None, &*node.path),
             };
-            let limits = Limits(node.accounts.iter().filter_map(|a| a.limit).collect());
+            let further = node.accounts.iter().flat_map(|a| &a.further_limits);
+            let limits = Limits(
+                node.accounts
+                    .iter()
+                    .filter_map(|a| a.limit)
+                    .chain(further.map(|cap| cap.limit))
+                    .collect(),
+            );
             let id = ledger.create_node(parent, name, &limits)?;
             ledger.set_state(id, node.state)?;
             ledger.set_rate_limit(id, node.rate_limit)?;
@@ -117,14 +129,23 @@ impl Ledger {
                         node.path
                     )));
                 }
+                if !account.further_limits.is_empty() && account.limit.is_none() {
+                    return Err(invalid(format!(
+                        "{}: further limits without a first limit",
+                        node.path
+                    )));
+                }
                 let slot = &mut ledger.node_mut(index).accounts[account.unit.index()];
+                let more = slot.more.take();
                 *slot = Account {
                     spent: account.spent.minor_units(),
                     reserved: account.reserved.minor_units(),
                     debt: account.debt.minor_units(),
                     alarm: Alarm::IDLE,
+                    more,
                     ..Account::default()
                 };
+                restore_further(slot, &account.further_limits, &node.path)?;
                 slot.set_limit(account.limit);
                 if account.limit.is_some_and(|limit| limit.period().is_some()) {
                     let allocation = account.limit.map_or(0, |l| l.amount().minor_units());
@@ -267,6 +288,44 @@ fn check_account(path: &Arc<str>, unit: Unit, account: &Account) -> Result<(), E
         }
     } else if account.debt != 0 {
         return Err(invalid(format!("{path}: {unit} debt without a limit")));
+    }
+    Ok(())
+}
+
+/// A further cap's figures for a snapshot (`None` for a cap without limit, which never exists).
+fn cap_snapshot(cap: &Account, unit: Unit) -> Option<CapSnapshot> {
+    Some(CapSnapshot {
+        limit: cap.limit?,
+        spent: Amount::from_minor(cap.spent, unit),
+        allowance: cap
+            .resets_at()
+            .map(|_| Amount::from_minor(cap.allowance(), unit)),
+        resets_at: cap.resets_at(),
+    })
+}
+
+/// Puts the snapshot figures of a unit's further caps into `account`, whose caps `create_node`
+/// made from the same limits in the same order; they share the account's `reserved`.
+fn restore_further(account: &mut Account, caps: &[CapSnapshot], path: &str) -> Result<(), Error> {
+    let reserved = account.reserved;
+    for (cap, figures) in account.extras_mut().iter_mut().zip(caps) {
+        let unit = figures.limit.unit();
+        let units_agree = figures.spent.unit() == unit
+            && figures
+                .allowance
+                .is_none_or(|allowance| allowance.unit() == unit);
+        if !units_agree || cap.limit != Some(figures.limit) {
+            return Err(invalid(format!("{path}: a further limit does not match")));
+        }
+        cap.spent = figures.spent.minor_units();
+        cap.reserved = reserved;
+        if let Some(allowance) = figures.allowance {
+            cap.extra = allowance.minor_units() - figures.limit.amount().minor_units();
+        }
+        if figures.limit.period().is_some() {
+            cap.period_end = figures.resets_at.unwrap_or(super::period::NOT_STARTED);
+        }
+        cap.refresh_caps();
     }
     Ok(())
 }

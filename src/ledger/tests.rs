@@ -194,17 +194,20 @@ fn soft_limits_pass_and_report() {
 }
 
 #[test]
-fn units_must_match_and_be_budgeted() {
-    let (mut ledger, _, _, task) = tree(Limit::hard(usd("1")));
-    assert!(matches!(
-        ledger.reserve(task, &Cost::from(Amount::tokens(10))),
-        Err(Error::UnitNotBudgeted {
-            unit: Unit::Tokens,
-            ..
-        })
-    ));
+fn units_must_match_but_need_no_limit() {
+    let (mut ledger, root, _, task) = tree(Limit::hard(usd("1")));
+    // Issue 13 item 3: a unit nobody limits is held and recorded like any other.
+    let tokens = ledger
+        .reserve(task, &Cost::from(Amount::tokens(10)))
+        .unwrap();
+    assert_eq!(
+        ledger.balance(root, Unit::Tokens).unwrap().reserved,
+        Amount::tokens(10)
+    );
+    ledger.release(tokens.hold).unwrap();
     let hold = ledger.reserve(task, &cost("0.10")).unwrap().hold;
     let before = ledger.snapshot();
+    // A commit must name every held unit.
     assert!(matches!(
         ledger.commit(hold, &Cost::from(Amount::tokens(10))),
         Err(Error::UnitMismatch { .. })

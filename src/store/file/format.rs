@@ -60,6 +60,9 @@ use self::idempotency::{TAG_KEYED, TAG_REMEMBER};
 #[path = "top_up.rs"]
 mod top_up;
 use self::top_up::{TAG_BURN, TAG_TOPPED_UP};
+// Snapshot section 8 (a unit's further limits, other periods): see `caps.rs`.
+#[path = "caps.rs"]
+mod caps;
 
 /// The 16-byte file header.
 pub(super) fn header() -> [u8; HEADER_LEN] {
@@ -341,7 +344,8 @@ impl Enc<'_> {
             })
             .collect();
         let timed = top_up::has_burn_section(snapshot);
-        if !limited.is_empty() || !periodic.is_empty() || timed {
+        let further = caps::has_further_limits(snapshot);
+        if !limited.is_empty() || !periodic.is_empty() || timed || further {
             self.u32(u32::try_from(limited.len()).expect("below 2^32 nodes"));
             for (position, limit) in limited {
                 self.u32(position);
@@ -371,6 +375,7 @@ impl Enc<'_> {
             self.0[length_at..length_at + 4].copy_from_slice(&length.to_le_bytes());
         }
         self.burn_section(snapshot);
+        self.further_limits_section(snapshot);
     }
     pub(super) fn create_node(
         &mut self,
@@ -791,6 +796,7 @@ impl<'a> Dec<'a> {
                     debt: self.amount_in(unit)?,
                     allowance: None,
                     resets_at: None,
+                    further_limits: Vec::new(),
                 });
             }
             let state = self.state()?;
@@ -823,6 +829,7 @@ impl<'a> Dec<'a> {
             match tag {
                 TAG_ROLL => self.period_section(&mut nodes)?,
                 TAG_BURN => self.burn_section(&mut nodes)?,
+                TAG_SET_LIMIT => self.further_limits_section(&mut nodes)?,
                 _ => return Err("unknown snapshot section"),
             }
             if self.pos != end {
@@ -1092,6 +1099,7 @@ mod tests {
             debt: Amount::from_minor(0, Unit::Usd),
             allowance: Some(Amount::from_minor(14, Unit::Usd)),
             resets_at: Some(now),
+            further_limits: Vec::new(),
         };
         let snapshot = Snapshot {
             nodes: vec![NodeSnapshot {

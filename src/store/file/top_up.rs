@@ -324,6 +324,7 @@ mod tests {
             debt: Amount::from_minor(0, Unit::Usd),
             allowance: None,
             resets_at: None,
+            further_limits: Vec::new(),
         };
         let plain = Snapshot {
             nodes: vec![NodeSnapshot {
