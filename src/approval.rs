@@ -349,7 +349,14 @@ impl Approvals {
             .read()
             .iter()
             .filter(|rule| covers(&rule.scope, node))
-            .map(|rule| (rule.node, rule.scope.clone(), rule.threshold, rule.gate.clone()))
+            .map(|rule| {
+                (
+                    rule.node,
+                    rule.scope.clone(),
+                    rule.threshold,
+                    rule.gate.clone(),
+                )
+            })
             .collect();
         let mut questions: Vec<(ApprovalRequest, Gate)> = candidates
             .into_iter()

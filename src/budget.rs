@@ -900,7 +900,9 @@ fn relative_path(relative: &str) -> Result<&str> {
         })
     };
     if trimmed.is_empty() {
-        return refuse("the path names no node below this one (use this handle for the node itself)");
+        return refuse(
+            "the path names no node below this one (use this handle for the node itself)",
+        );
     }
     for segment in trimmed.split('/') {
         if segment.is_empty() {

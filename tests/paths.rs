@@ -40,7 +40,13 @@ fn an_empty_or_slash_only_path_is_refused_instead_of_naming_a_second_root_handle
 #[test]
 fn a_path_with_an_empty_or_reserved_segment_is_refused_with_the_path() {
     let org = tree();
-    for relative in ["team//agent", "//team", "team//", "team/../team", "team/./agent"] {
+    for relative in [
+        "team//agent",
+        "//team",
+        "team//",
+        "team/../team",
+        "team/./agent",
+    ] {
         match org.at(relative) {
             Err(Error::InvalidName { name, .. }) => assert_eq!(name, relative),
             other => panic!("at({relative:?}) gave {other:?}"),
@@ -97,7 +103,10 @@ fn a_rule_set_through_one_route_applies_to_reserves_made_through_another() {
         }
         other => panic!("expected a denial, got {other:?}"),
     }
-    assert_eq!(agent.balance(budget_guard::Unit::Usd).unwrap().reserved, usd("0"));
+    assert_eq!(
+        agent.balance(budget_guard::Unit::Usd).unwrap().reserved,
+        usd("0")
+    );
     // At or below the threshold nobody is asked.
     agent.reserve(usd("5")).unwrap().commit(usd("5")).unwrap();
     // The rule is the node's: removing it through yet another route removes it.
@@ -107,7 +116,10 @@ fn a_rule_set_through_one_route_applies_to_reserves_made_through_another() {
             .remove_approval(budget_guard::Unit::Usd)
     );
     agent.reserve(usd("6")).unwrap().commit(usd("6")).unwrap();
-    assert_eq!(org.balance(budget_guard::Unit::Usd).unwrap().spent, usd("11"));
+    assert_eq!(
+        org.balance(budget_guard::Unit::Usd).unwrap().spent,
+        usd("11")
+    );
 }
 
 #[test]
@@ -134,7 +146,10 @@ fn a_rule_of_a_removed_node_does_not_pass_to_a_new_node_of_the_same_name() {
     assert_eq!(new.path(), old.path());
     assert_ne!(new.id(), old.id());
     new.reserve(usd("2")).unwrap().commit(usd("2")).unwrap();
-    assert_eq!(team.balance(budget_guard::Unit::Usd).unwrap().spent, usd("2"));
+    assert_eq!(
+        team.balance(budget_guard::Unit::Usd).unwrap().spent,
+        usd("2")
+    );
 }
 
 #[test]
@@ -148,7 +163,11 @@ fn a_subscription_to_a_removed_node_does_not_pass_to_a_new_node_of_the_same_name
     org.store().remove_node(old.id()).unwrap();
     let new = team.add_child("task", Limit::hard(usd("1"))).unwrap();
     assert!(new.reserve(usd("2")).is_err());
-    assert!(seen.lock().unwrap().is_empty(), "{:?}", seen.lock().unwrap());
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
     // A subscription on the new node does see it.
     let sink = seen.clone();
     new.on_event(move |event| sink.lock().unwrap().push(event.node().to_owned()));
