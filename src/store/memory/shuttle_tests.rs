@@ -1,7 +1,10 @@
 //! Randomized-schedule concurrency checks of [`MemoryStore`] with [shuttle](https://docs.rs/shuttle).
 //!
-//! Built only with `RUSTFLAGS="--cfg shuttle"` (run `scripts/shuttle.sh`), which swaps the
-//! store's `parking_lot` mutex for shuttle's through `src/sync.rs`. Shuttle then runs each test
+//! Built only for `cargo test` with `RUSTFLAGS="--cfg shuttle"` (run `scripts/shuttle.sh`), which
+//! swaps the store's `parking_lot` mutex for shuttle's through `src/sync.rs`. These are unit
+//! tests of the library, not integration tests, because shuttle is a `cfg(shuttle)`
+//! *dev*-dependency: the library sees it only in its own test build, and crates that depend on
+//! budget-guard never get shuttle in their `Cargo.lock` (the way tokio keeps loom). Shuttle then runs each test
 //! body many times, each time choosing which thread runs next at every lock acquisition, at
 //! random (`check_random`) and with the PCT scheduler (`check_pct`, which finds every bug of
 //! depth ≤ 3 with a known probability per run).
@@ -30,12 +33,11 @@
 //! Shuttle prints the failing seed or schedule. `SHUTTLE_RANDOM_SEED=<seed> scripts/shuttle.sh`
 //! replays a `check_random` failure; `SHUTTLE_SCHEDULE=<schedule> scripts/shuttle.sh` replays
 //! any printed schedule. `SHUTTLE_ITERATIONS` sets the runs per scheduler and test (default 10,000).
-#![cfg(shuttle)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
-use budget_guard::{Amount, Error, Limit, Limits, MemoryStore, NodeId, Snapshot, Store, Unit};
+use crate::{Amount, Error, Limit, Limits, MemoryStore, NodeId, Snapshot, Store, Unit};
 
 /// One cent in nano-dollars.
 const CENT: i64 = 10_000_000;
@@ -69,7 +71,7 @@ fn assert_within_limits(snapshot: &Snapshot) {
             let (spent, reserved) = (account.spent.minor_units(), account.reserved.minor_units());
             assert!(spent >= 0 && reserved >= 0 && account.debt.minor_units() >= 0);
             if let Some(limit) = account.limit
-                && limit.kind() == budget_guard::LimitKind::Hard
+                && limit.kind() == crate::LimitKind::Hard
             {
                 assert!(
                     spent + reserved <= limit.amount().minor_units(),
@@ -293,12 +295,12 @@ fn credit_races_reserves() {
 #[test]
 fn auto_top_up_fires_exactly_once_under_races() {
     check(|| {
-        let clock = budget_guard::ManualClock::new(budget_guard::Timestamp::EPOCH);
+        let clock = crate::ManualClock::new(crate::Timestamp::EPOCH);
         let store = Arc::new(MemoryStore::with_clock(clock));
         let leaf = store
             .create_node(None, "leaf", &Limit::hard(cents(50)).into())
             .unwrap();
-        let rule = budget_guard::TopUp::when_below(cents(15))
+        let rule = crate::TopUp::when_below(cents(15))
             .add(cents(20))
             .at_most(1)
             .per(std::time::Duration::from_secs(86_400));
