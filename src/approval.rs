@@ -85,6 +85,8 @@ use crate::amount::{Amount, Unit};
 use crate::budget::Budget;
 use crate::cost::Cost;
 use crate::error::{Error, Result};
+use crate::hub::covers;
+use crate::ids::NodeId;
 
 /// What an [`Approver`] is asked: one rule's view of one reserve.
 ///
@@ -271,18 +273,13 @@ enum Gate {
 }
 
 struct Rule {
-    /// Path of the node the rule is set on; it covers that node and its descendants.
+    /// The node the rule is set on; it covers that node and its descendants.
+    node: NodeId,
+    /// That node's path when the rule was set: finds the candidate rules of a reserving node
+    /// ([`Approvals::questions`] then checks that the path still names `node`).
     scope: Arc<str>,
     threshold: Amount,
     gate: Gate,
-}
-
-impl Rule {
-    fn covers(&self, node: &str) -> bool {
-        node.len() >= self.scope.len()
-            && node.starts_with(&*self.scope)
-            && (node.len() == self.scope.len() || node.as_bytes()[self.scope.len()] == b'/')
-    }
 }
 
 /// The approval rules of one handle family (kept in [`Shared`](crate::hub::Shared)).
@@ -314,11 +311,13 @@ impl Approvals {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Sets the rule of `scope` in the threshold's unit, replacing one in the same unit.
-    fn set(&self, scope: Arc<str>, threshold: Amount, gate: Gate) {
+    /// Sets the rule of `node` (at path `scope`) in the threshold's unit, replacing one in the
+    /// same unit.
+    fn set(&self, node: NodeId, scope: Arc<str>, threshold: Amount, gate: Gate) {
         let mut rules = self.rules.write();
-        rules.retain(|rule| !(rule.scope == scope && rule.threshold.unit() == threshold.unit()));
+        rules.retain(|rule| !(rule.node == node && rule.threshold.unit() == threshold.unit()));
         rules.push(Rule {
+            node,
             scope,
             threshold,
             gate,
@@ -326,42 +325,58 @@ impl Approvals {
         self.active.store(true, Ordering::Relaxed);
     }
 
-    /// Removes the rules of exactly `scope` (in `unit`, or all units); `true` if one was there.
-    pub(crate) fn remove(&self, scope: &str, unit: Option<Unit>) -> bool {
+    /// Removes the rules of exactly `node` (in `unit`, or all units); `true` if one was there.
+    pub(crate) fn remove(&self, node: NodeId, unit: Option<Unit>) -> bool {
         if !self.active() {
             return false;
         }
         let mut rules = self.rules.write();
         let before = rules.len();
         rules.retain(|rule| {
-            !(&*rule.scope == scope && unit.is_none_or(|unit| rule.threshold.unit() == unit))
+            !(rule.node == node && unit.is_none_or(|unit| rule.threshold.unit() == unit))
         });
         self.active.store(!rules.is_empty(), Ordering::Relaxed);
         rules.len() != before
     }
 
-    /// The questions a reserve of `cost` on `node` asks, leaf to root (within a node in unit
-    /// order), with their approvers. The rules' lock is released before this returns.
-    fn questions(&self, node: &Arc<str>, cost: &Cost) -> Vec<(ApprovalRequest, Gate)> {
-        let rules = self.rules.read();
-        let mut questions: Vec<(ApprovalRequest, Gate)> = rules
+    /// The questions a reserve of `cost` on `budget`'s node asks, leaf to root (within a node in
+    /// unit order), with their approvers. The rules' lock is released before the store is asked
+    /// whether a candidate rule's path still names the node the rule was set on.
+    fn questions(&self, budget: &Budget, cost: &Cost) -> Vec<(ApprovalRequest, Gate)> {
+        let node = budget.path_arc();
+        let candidates: Vec<(NodeId, Arc<str>, Amount, Gate)> = self
+            .rules
+            .read()
             .iter()
-            .filter(|rule| rule.covers(node))
-            .filter_map(|rule| {
-                let estimate = cost.get(rule.threshold.unit())?;
-                (estimate.minor_units() > rule.threshold.minor_units()).then(|| {
+            .filter(|rule| covers(&rule.scope, node))
+            .map(|rule| {
+                (
+                    rule.node,
+                    rule.scope.clone(),
+                    rule.threshold,
+                    rule.gate.clone(),
+                )
+            })
+            .collect();
+        let mut questions: Vec<(ApprovalRequest, Gate)> = candidates
+            .into_iter()
+            .filter_map(|(rule_node, scope, threshold, gate)| {
+                let estimate = cost.get(threshold.unit())?;
+                let asks = estimate.minor_units() > threshold.minor_units()
+                    && (rule_node == budget.id()
+                        || budget.store().resolve(&scope).ok() == Some(rule_node));
+                asks.then(|| {
                     let request = ApprovalRequest {
                         node: node.clone(),
-                        rule_node: rule.scope.clone(),
+                        rule_node: scope,
                         estimate,
-                        threshold: rule.threshold,
+                        threshold,
                         requested: *cost,
                     };
-                    (request, rule.gate.clone())
+                    (request, gate)
                 })
             })
             .collect();
-        drop(rules);
         questions.sort_by_key(|(request, _)| {
             (
                 std::cmp::Reverse(request.rule_node.len()),
@@ -456,7 +471,7 @@ impl Budget {
         self.info()?; // the node exists
         self.shared()
             .approvals
-            .set(self.path_arc().clone(), threshold, gate);
+            .set(self.id(), self.path_arc().clone(), threshold, gate);
         Ok(())
     }
 
@@ -474,7 +489,7 @@ impl Budget {
     /// # Ok(()) }
     /// ```
     pub fn remove_approval(&self, unit: Unit) -> bool {
-        self.shared().approvals.remove(self.path(), Some(unit))
+        self.shared().approvals.remove(self.id(), Some(unit))
     }
 
     /// The approval requests a reserve of `cost` on this node would make, leaf to root (empty
@@ -483,7 +498,7 @@ impl Budget {
         if !self.shared().approvals.active() {
             return Vec::new();
         }
-        let questions = self.shared().approvals.questions(self.path_arc(), cost);
+        let questions = self.shared().approvals.questions(self, cost);
         questions.into_iter().map(|(request, _)| request).collect()
     }
 
@@ -513,7 +528,7 @@ impl Budget {
 
     #[cold]
     fn approve_slow(&self, cost: &Cost) -> Result<()> {
-        for (request, gate) in self.shared().approvals.questions(self.path_arc(), cost) {
+        for (request, gate) in self.shared().approvals.questions(self, cost) {
             let approval = match gate {
                 Gate::Blocking(approver) => approver.approve(&request),
                 #[cfg(feature = "tokio")]
@@ -538,7 +553,7 @@ impl Budget {
         if !self.shared().approvals.active() {
             return Ok(());
         }
-        for (request, gate) in self.shared().approvals.questions(self.path_arc(), cost) {
+        for (request, gate) in self.shared().approvals.questions(self, cost) {
             let approval = match &gate {
                 Gate::Blocking(approver) => approver.approve(&request),
                 Gate::Async(approver) => approver.approve(&request).await,

@@ -59,7 +59,8 @@ impl Budget {
     /// unbounded; the subscription ends when the receiver is dropped or on
     /// [`unsubscribe`](Budget::unsubscribe).
     pub fn subscribe_async(&self) -> (SubscriptionId, tokio::sync::mpsc::UnboundedReceiver<Event>) {
-        self.shared().tokio_channel(self.path_arc().clone())
+        self.shared()
+            .tokio_channel(self.id(), self.path_arc().clone())
     }
 }
 

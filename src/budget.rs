@@ -127,10 +127,31 @@ impl Budget {
 
     /// The node at `relative` below this one (`"support/agent-7"`).
     ///
+    /// One leading and one trailing `/` are ignored (`"/support"`, `"support/"`). The handle
+    /// returned is the same whichever route reached the node: `org.at("support/agent-7")` and
+    /// `org.at("support")?.at("agent-7")` have the same [`path`](Budget::path) and
+    /// [`id`](Budget::id), and approval rules and subscriptions set through either apply to
+    /// the node.
+    ///
+    /// ```
+    /// use budget_guard::{Amount, Budget, Error, Limit};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let org = Budget::builder("org", Limit::hard(Amount::usd("10")?))
+    ///     .child("team", Limit::hard(Amount::usd("5")?))
+    ///     .build()?;
+    /// assert_eq!(org.at("/team/")?.path(), "org/team");
+    /// // A path that names no node below this one is refused, not read as `org` itself.
+    /// assert!(matches!(org.at(""), Err(Error::InvalidName { .. })));
+    /// assert!(matches!(org.at("team//x"), Err(Error::InvalidName { .. })));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
-    /// [`Error::UnknownNode`] if there is none.
+    /// [`Error::InvalidName`] if `relative` names no node below this one (empty, only `/`) or
+    /// has an empty segment (`"a//b"`) or an invalid one (`".."`); [`Error::UnknownNode`] if
+    /// there is no such node.
     pub fn at(&self, relative: &str) -> Result<Budget> {
-        let path = format!("{}/{}", self.path, relative.trim_matches('/'));
+        let path = format!("{}/{}", self.path, relative_path(relative)?);
         let node = self.shared.store.resolve(&path)?;
         Ok(Budget {
             shared: self.shared.clone(),
@@ -185,7 +206,7 @@ impl Budget {
     /// root.
     pub fn remove(self) -> Result<()> {
         self.named(self.shared.store.remove_node(self.node))?;
-        self.shared.approvals.remove(&self.path, None);
+        self.shared.approvals.remove(self.node, None);
         Ok(())
     }
 
@@ -645,7 +666,7 @@ impl Budget {
     /// # Ok(()) }
     /// ```
     pub fn on_event(&self, callback: impl Fn(&Event) + Send + Sync + 'static) -> SubscriptionId {
-        self.shared.on_event(self.path.clone(), callback)
+        self.shared.on_event(self.node, self.path.clone(), callback)
     }
 
     /// Calls `callback` whenever this node or a node below it is **refused**: a reserve, or a
@@ -719,7 +740,7 @@ impl Budget {
     /// # Ok(()) }
     /// ```
     pub fn subscribe(&self) -> (SubscriptionId, std::sync::mpsc::Receiver<Event>) {
-        self.shared.channel(self.path.clone())
+        self.shared.channel(self.node, self.path.clone())
     }
 
     /// Ends a subscription; `false` if it had already ended.
@@ -918,4 +939,33 @@ impl BudgetBuilder {
         }
         Ok(())
     }
+}
+
+/// `relative` as canonical path segments below a node: one leading and one trailing `/`
+/// dropped, every segment a valid node name. An empty path would name the node itself and
+/// `a//b` no node at all; both are refused rather than guessed at, so a handle's path is always
+/// the node's own path (the key its events carry).
+fn relative_path(relative: &str) -> Result<&str> {
+    let trimmed = relative.strip_prefix('/').unwrap_or(relative);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let refuse = |reason| {
+        Err(Error::InvalidName {
+            name: relative.to_owned(),
+            reason,
+        })
+    };
+    if trimmed.is_empty() {
+        return refuse(
+            "the path names no node below this one (use this handle for the node itself)",
+        );
+    }
+    for segment in trimmed.split('/') {
+        if segment.is_empty() {
+            return refuse("the path has an empty segment ('//')");
+        }
+        if let Err(Error::InvalidName { reason, .. }) = validate_name(segment) {
+            return refuse(reason);
+        }
+    }
+    Ok(trimmed)
 }

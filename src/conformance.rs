@@ -43,8 +43,9 @@ use crate::store::Store;
 mod idempotency;
 mod top_up;
 pub use self::idempotency::{
-    concurrent_retries_hold_once, idempotency_keys_expire_after_their_ttl,
-    idempotency_mismatch_changes_nothing, idempotent_retries_apply_once,
+    a_retried_reserve_of_an_ended_hold_says_how_it_ended, concurrent_retries_hold_once,
+    idempotency_keys_expire_after_their_ttl, idempotency_mismatch_changes_nothing,
+    idempotent_retries_apply_once,
 };
 pub use self::top_up::{
     bad_top_up_input_changes_nothing, burn_rates_project_depletion,
@@ -161,6 +162,10 @@ pub const CLOCK_CHECKS: &[(&str, ClockCheck)] = &[
         idempotency_keys_expire_after_their_ttl,
     ),
     (
+        "a_retried_reserve_of_an_ended_hold_says_how_it_ended",
+        a_retried_reserve_of_an_ended_hold_says_how_it_ended,
+    ),
+    (
         "top_ups_fire_once_per_crossing",
         top_ups_fire_once_per_crossing,
     ),
@@ -233,6 +238,7 @@ macro_rules! store_conformance_tests {
             rate_and_budget_denials_take_nothing_from_each_other,
             periods_reset_lazily_and_keep_holds,
             idempotency_keys_expire_after_their_ttl,
+            a_retried_reserve_of_an_ended_hold_says_how_it_ended,
             top_ups_fire_once_per_crossing,
             burn_rates_project_depletion,
             bad_top_up_input_changes_nothing,

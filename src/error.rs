@@ -378,6 +378,23 @@ pub enum Error {
         requested: &'static str,
     },
 
+    /// A reserve retried with an idempotency key whose hold has since ended (see
+    /// [`crate::idempotency`]). Nothing changed. After [`HoldEnd::Committed`] the spend is
+    /// booked; after a release or expiry, reserve again with a new key.
+    ///
+    /// [`HoldEnd::Committed`]: crate::HoldEnd::Committed
+    #[error(
+        "idempotency key {key:?} reserved hold {hold}, which has since been {how}; reserve with a new key to hold again"
+    )]
+    HoldEnded {
+        /// The key.
+        key: Arc<str>,
+        /// The hold the first reserve created.
+        hold: crate::ids::HoldId,
+        /// How it ended.
+        how: crate::idempotency::HoldEnd,
+    },
+
     /// A burn-rate window that cannot be measured: zero or too many buckets, a window shorter
     /// than one nanosecond per bucket, or one too long to count in nanoseconds. Nothing changed.
     #[error("invalid burn-rate window of {window:?} in {buckets} buckets: {reason}")]

@@ -17,6 +17,7 @@ use parking_lot::RwLock;
 
 use crate::approval::Approvals;
 use crate::event::Event;
+use crate::ids::NodeId;
 use crate::report::Recorder;
 use crate::store::Store;
 
@@ -36,17 +37,26 @@ enum Sink {
 
 struct Subscriber {
     id: u64,
-    /// Path of the node subscribed to; the subscriber sees this node and its descendants.
+    /// The node subscribed to: the subscriber sees this node and its descendants.
+    node: NodeId,
+    /// That node's path when the subscription was made. Events name their node by path, so this
+    /// finds the candidates; [`Shared::deliver`] then checks that the path still names `node`
+    /// (a removed node's subscriptions do not pass to a new node of the same name).
     scope: Arc<str>,
     sink: Sink,
 }
 
 impl Subscriber {
     fn sees(&self, node: &str) -> bool {
-        node.len() >= self.scope.len()
-            && node.starts_with(&*self.scope)
-            && (node.len() == self.scope.len() || node.as_bytes()[self.scope.len()] == b'/')
+        covers(&self.scope, node)
     }
+}
+
+/// `true` if the node at path `node` is the node at path `scope` or below it.
+pub(crate) fn covers(scope: &str, node: &str) -> bool {
+    node.len() >= scope.len()
+        && node.starts_with(scope)
+        && (node.len() == scope.len() || node.as_bytes()[scope.len()] == b'/')
 }
 
 /// A store and the subscribers of the trees in it, shared by all handles of one tree.
@@ -136,34 +146,45 @@ impl Shared {
         *slot = recorder;
     }
 
-    fn add(&self, scope: Arc<str>, sink: Sink) -> SubscriptionId {
+    fn add(&self, node: NodeId, scope: Arc<str>, sink: Sink) -> SubscriptionId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut subscribers = self.subscribers.write();
-        subscribers.push(Arc::new(Subscriber { id, scope, sink }));
+        subscribers.push(Arc::new(Subscriber {
+            id,
+            node,
+            scope,
+            sink,
+        }));
         self.active.store(true, Ordering::Relaxed);
         SubscriptionId(id)
     }
 
     pub(crate) fn on_event(
         &self,
+        node: NodeId,
         scope: Arc<str>,
         callback: impl Fn(&Event) + Send + Sync + 'static,
     ) -> SubscriptionId {
-        self.add(scope, Sink::Callback(Box::new(callback)))
+        self.add(node, scope, Sink::Callback(Box::new(callback)))
     }
 
-    pub(crate) fn channel(&self, scope: Arc<str>) -> (SubscriptionId, mpsc::Receiver<Event>) {
+    pub(crate) fn channel(
+        &self,
+        node: NodeId,
+        scope: Arc<str>,
+    ) -> (SubscriptionId, mpsc::Receiver<Event>) {
         let (sender, receiver) = mpsc::channel();
-        (self.add(scope, Sink::Channel(sender)), receiver)
+        (self.add(node, scope, Sink::Channel(sender)), receiver)
     }
 
     #[cfg(feature = "tokio")]
     pub(crate) fn tokio_channel(
         &self,
+        node: NodeId,
         scope: Arc<str>,
     ) -> (SubscriptionId, tokio::sync::mpsc::UnboundedReceiver<Event>) {
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-        (self.add(scope, Sink::Tokio(sender)), receiver)
+        (self.add(node, scope, Sink::Tokio(sender)), receiver)
     }
 
     pub(crate) fn unsubscribe(&self, id: SubscriptionId) -> bool {
@@ -186,7 +207,7 @@ impl Shared {
             return;
         }
         let node = event.node();
-        let matching: Vec<Arc<Subscriber>> = self
+        let candidates: Vec<Arc<Subscriber>> = self
             .subscribers
             .read()
             .iter()
@@ -194,6 +215,10 @@ impl Shared {
             .cloned()
             .collect();
         let mut gone = Vec::new();
+        // Subscriptions key on the node: its path must still name the node subscribed to.
+        let matching = candidates.into_iter().filter(|subscriber| {
+            self.store.resolve(&subscriber.scope).ok() == Some(subscriber.node)
+        });
         for subscriber in matching {
             match &subscriber.sink {
                 Sink::Callback(callback) => {
@@ -239,6 +264,7 @@ mod tests {
     fn scope_covers_the_node_and_its_descendants_only() {
         let subscriber = Subscriber {
             id: 1,
+            node: NodeId::from_raw(1),
             scope: "acme/team".into(),
             sink: Sink::Callback(Box::new(|_| {})),
         };

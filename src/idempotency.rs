@@ -45,6 +45,34 @@
 //! retry after a crash and reopen is still recognised; compaction carries the remembered keys
 //! over. [`Store::restore`](crate::Store::restore) replaces the books and forgets every key.
 //!
+//! # A retried reserve whose hold has ended
+//!
+//! A retried reserve answers with its hold only while that hold is live. Once the hold has
+//! ended, the retry gets [`Error::HoldEnded`] carrying the key, the hold and [how](HoldEnd) it
+//! ended, and nothing changes; a replayed hold id that can no longer be committed would hide
+//! that the spend is already booked (committed) or that a new reserve is needed (released, for
+//! example by [`FileStoreOptions::release_orphaned_holds`](crate::FileStoreOptions::release_orphaned_holds)
+//! after a crash, or expired). The key stays bound to its first request, as with Stripe: to
+//! hold again after a release or expiry, reserve with a **new** key. How the hold ended is part
+//! of the remembered result, so MemoryStore and FileStore answer alike, also after a reopen.
+//!
+//! ```
+//! use budget_guard::{Amount, Budget, Error, HoldEnd, IdempotencyKey, Limit, ReserveOptions};
+//! # fn main() -> budget_guard::Result<()> {
+//! let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
+//! let options = ReserveOptions::new().idempotency_key(IdempotencyKey::new("job-8/reserve")?);
+//! let guard = run.reserve_with(Amount::usd("0.40")?, &options)?;
+//! let hold = guard.id();
+//! guard.commit(Amount::usd("0.30")?)?;
+//! match run.reserve_with(Amount::usd("0.40")?, &options) {
+//!     Err(Error::HoldEnded { hold: ended, how, .. }) => {
+//!         assert_eq!((ended, how), (hold, HoldEnd::Committed)); // already booked
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # Guards of a retried reserve
 //!
 //! A retried reserve returns a second [`Guard`](crate::Guard) on the **same** hold. That guard
@@ -87,6 +115,37 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::expiry::validate_ttl;
+
+/// How a hold ended, as [`Error::HoldEnded`] reports it to a retried reserve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum HoldEnd {
+    /// Committed: its spend is booked (also a late commit after it expired). Do not book it
+    /// again.
+    Committed,
+    /// Released without spending (its guard was released or dropped, or the store released
+    /// orphaned holds at open). Reserve again with a new key if the work still needs money.
+    Released,
+    /// Reclaimed at its deadline. Reserve again with a new key if the work still needs money.
+    Expired,
+    /// Ended before the store recorded how holds end: a reserve remembered in a budget file of
+    /// format version 1 whose hold had ended before that file was last opened. Check the books
+    /// before booking the spend again.
+    Unrecorded,
+}
+
+impl fmt::Display for HoldEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HoldEnd::Committed => "committed",
+            HoldEnd::Released => "released",
+            HoldEnd::Expired => "expired",
+            HoldEnd::Unrecorded => "ended (how was not recorded)",
+        })
+    }
+}
 
 /// Longest idempotency key accepted, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;

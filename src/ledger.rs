@@ -28,6 +28,7 @@ use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::{AmountError, Error, Exceeded};
 use crate::expiry::ExpiredHold;
+use crate::idempotency::HoldEnd;
 use crate::ids::{HoldId, NodeId};
 use crate::node_state::NodeState;
 use crate::policy::{Limit, LimitKind, Limits, OveragePolicy};
@@ -921,7 +922,8 @@ impl Ledger {
         self.holds[id.index() as usize].hold = Some(hold);
     }
 
-    fn close_hold(&mut self, id: HoldId, hold: &Hold) {
+    fn close_hold(&mut self, id: HoldId, hold: &Hold, how: HoldEnd) {
+        self.keys.hold_ended(id, how);
         self.holds[id.index() as usize].hold = None;
         self.free_holds.push(id.index());
         self.node_mut(hold.node).live_holds -= 1;
@@ -1018,7 +1020,7 @@ impl Ledger {
                 self.check_overage_fits(hold.node, unit, actual.minor(unit) - recorded)?;
             }
         }
-        self.close_hold(id, &hold);
+        self.close_hold(id, &hold, HoldEnd::Committed);
         let mut committed = Committed {
             spent: *actual,
             returned: actual.zeroed(),
@@ -1155,7 +1157,7 @@ impl Ledger {
         for unit in hold.held.units() {
             self.add_reserved(hold.node, unit, -hold.outstanding(unit), Scan::Skip);
         }
-        self.close_hold(id, &hold);
+        self.close_hold(id, &hold, HoldEnd::Released);
         Ok(true)
     }
 

@@ -152,7 +152,7 @@ pub use expiry::{DEFAULT_HOLD_TTL, ExpiredHold, ReserveOptions};
 pub use fallback::{Attempt, FallbackError, Outcome, Served};
 pub use guard::{CommitError, Guard};
 pub use hub::SubscriptionId;
-pub use idempotency::{IdempotencyKey, KeyRetention, OpOptions};
+pub use idempotency::{HoldEnd, IdempotencyKey, KeyRetention, OpOptions};
 pub use ids::{HoldId, NodeId};
 pub use labels::{Labels, MAX_LABEL_LEN, MAX_TAGS};
 pub use ladder::{Ladder, Tier};

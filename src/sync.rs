@@ -1,18 +1,21 @@
 //! The locks the in-process store is built on, swappable for a model checker.
 //!
-//! Normally [`Mutex`] is `parking_lot`'s. Built with `RUSTFLAGS="--cfg shuttle"`
-//! (`scripts/shuttle.sh`), it is [shuttle](https://docs.rs/shuttle)'s, with the same `lock()`
-//! API, so `tests/shuttle.rs` can run [`MemoryStore`](crate::MemoryStore) under randomized
-//! schedules. A cfg rather than a feature: shuttle's mutex panics outside a shuttle run, and
-//! `cargo test --all-features` must keep working.
+//! Normally [`Mutex`] is `parking_lot`'s. In the library's own test build with
+//! `RUSTFLAGS="--cfg shuttle"` (`scripts/shuttle.sh`), it is [shuttle](https://docs.rs/shuttle)'s,
+//! with the same `lock()` API, so `src/store/memory/shuttle_tests.rs` can run
+//! [`MemoryStore`](crate::MemoryStore) under randomized schedules. A cfg rather than a feature:
+//! shuttle's mutex panics outside a shuttle run, and `cargo test --all-features` must keep
+//! working. Only under `test`: shuttle is a dev-dependency (so it never reaches the lockfiles of
+//! crates that depend on this one), and a non-test build with `--cfg shuttle` keeps
+//! `parking_lot`.
 
-#[cfg(not(shuttle))]
+#[cfg(not(all(test, shuttle)))]
 pub(crate) use parking_lot::Mutex;
 
-#[cfg(shuttle)]
+#[cfg(all(test, shuttle))]
 pub(crate) use self::shuttle_shim::Mutex;
 
-#[cfg(shuttle)]
+#[cfg(all(test, shuttle))]
 mod shuttle_shim {
     use std::sync::PoisonError;
 

@@ -450,3 +450,102 @@ fn a_keyed_commit_runs_top_up_rules_once_in_a_file_store() {
         "replay reproduces the top-up once"
     );
 }
+
+/// Hardening issue 12 item 9: a reserve retried after its hold ended gets `HoldEnded` saying how
+/// (never a dead hold id that `commit` then refuses), from the log, after a compaction and after
+/// `release_orphaned_holds` released the hold at open.
+#[test]
+fn a_retried_reserve_of_an_ended_hold_says_how_it_ended_across_reopens() {
+    use budget_guard::HoldEnd;
+    let path = fresh_path("ended");
+    let clock = ManualClock::new(START);
+    let open = |release_orphans: bool| {
+        Arc::new(
+            FileStore::options()
+                .clock(clock.clone())
+                .release_orphaned_holds(release_orphans)
+                .open(&path)
+                .unwrap(),
+        )
+    };
+    let store = open(false);
+    let run = Budget::builder("run", Limit::hard(usd("10")))
+        .build_shared(store.clone())
+        .unwrap();
+    let node = run.id();
+    let reserve = |store: &FileStore, text: &str| {
+        store.reserve_with(node, &Cost::from(usd("2")), &reserve_once(text))
+    };
+    let committed = reserve(&store, "committed").unwrap().hold;
+    store.commit(committed, &Cost::from(usd("1.50"))).unwrap();
+    let released = reserve(&store, "released").unwrap().hold;
+    store.release(released).unwrap();
+    let expiring = store
+        .reserve_with(
+            node,
+            &Cost::from(usd("2")),
+            &reserve_once("expired").ttl(Duration::from_secs(5)),
+        )
+        .unwrap()
+        .hold;
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(store.sweep().unwrap().len(), 1);
+    // The caller that crashed before it saw its hold:
+    let orphan = reserve(&store, "orphan").unwrap().hold;
+    drop(run);
+    drop(store);
+
+    let ended =
+        |store: &FileStore, text: &str, expected_hold, expected_how, round: &str| match store
+            .reserve_with(
+                node,
+                &Cost::from(usd("2")),
+                &if text == "expired" {
+                    reserve_once(text).ttl(Duration::from_secs(5))
+                } else {
+                    reserve_once(text)
+                },
+            ) {
+            Err(Error::HoldEnded { key, hold, how }) => {
+                assert_eq!(&*key, text, "{round}");
+                assert_eq!(
+                    (hold, how),
+                    (expected_hold, expected_how),
+                    "{round}: {text}"
+                );
+            }
+            other => panic!("{round}: retry of {text}: {other:?}"),
+        };
+    // Reopened with the orphan released: the log says how each hold ended.
+    let store = open(true);
+    let run = Budget::open(store.clone(), "run").unwrap();
+    assert_eq!(figures(&run), (usd("10"), usd("1.50"), usd("0")));
+    for round in ["after release_orphaned_holds", "compacted"] {
+        ended(&store, "committed", committed, HoldEnd::Committed, round);
+        ended(&store, "released", released, HoldEnd::Released, round);
+        ended(&store, "expired", expiring, HoldEnd::Expired, round);
+        ended(&store, "orphan", orphan, HoldEnd::Released, round);
+        assert_eq!(figures(&run), (usd("10"), usd("1.50"), usd("0")), "{round}");
+        if round == "after release_orphaned_holds" {
+            store.compact().unwrap();
+        }
+    }
+    // The real spend of the orphaned work is booked under a new key.
+    let fresh = run
+        .reserve_with(usd("2"), &reserve_once("orphan-2"))
+        .unwrap();
+    assert!(!fresh.is_replay());
+    fresh.commit(usd("1.25")).unwrap();
+    assert_eq!(figures(&run), (usd("10"), usd("2.75"), usd("0")));
+    drop(run);
+    drop(store);
+    let store = open(false);
+    ended(&store, "orphan", orphan, HoldEnd::Released, "last reopen");
+    ended(
+        &store,
+        "committed",
+        committed,
+        HoldEnd::Committed,
+        "last reopen",
+    );
+}

@@ -9,7 +9,7 @@ use crate::clock::ManualClock;
 use crate::cost::Cost;
 use crate::error::Error;
 use crate::expiry::ReserveOptions;
-use crate::idempotency::{DEFAULT_KEY_TTL, IdempotencyKey, OpOptions};
+use crate::idempotency::{DEFAULT_KEY_TTL, HoldEnd, IdempotencyKey, OpOptions};
 use crate::policy::Limit;
 use crate::store::Store;
 
@@ -251,4 +251,68 @@ pub fn idempotency_keys_expire_after_their_ttl(store: Arc<dyn Store>, clock: &Ma
             .reserved,
         usd("2")
     );
+}
+
+/// A reserve retried after its hold ended (committed, released, expired, or committed late after
+/// expiring) is [`Error::HoldEnded`] naming the key, the hold and how it ended, and changes
+/// nothing; while the hold is live the retry is answered with it. A new key holds again.
+pub fn a_retried_reserve_of_an_ended_hold_says_how_it_ended(
+    store: Arc<dyn Store>,
+    clock: &ManualClock,
+) {
+    let (acme, _team, task) = tree(store.clone(), Limit::hard(usd("1")));
+    let node = task.id();
+    let cost = Cost::from(usd("0.20"));
+    let reserve = |text: &str| {
+        store.reserve_with(
+            node,
+            &cost,
+            &keyed_reserve(text).ttl(Duration::from_secs(10)),
+        )
+    };
+    let ended = |text: &str, hold, how| {
+        let before = store.snapshot().expect("snapshot");
+        match reserve(text) {
+            Err(Error::HoldEnded {
+                key,
+                hold: reported,
+                how: reported_how,
+            }) => {
+                assert_eq!(&*key, text);
+                assert_eq!((reported, reported_how), (hold, how), "key {text}");
+            }
+            other => panic!("a retry of {text} after its hold was {how}: {other:?}"),
+        }
+        assert_eq!(
+            store.snapshot().expect("snapshot"),
+            before,
+            "the retry changed the books"
+        );
+    };
+    // Committed.
+    let committed = reserve("committed").expect("fits").hold;
+    assert!(reserve("committed").expect("live: answered").replayed);
+    store
+        .commit(committed, &Cost::from(usd("0.15")))
+        .expect("commit");
+    ended("committed", committed, HoldEnd::Committed);
+    // Released.
+    let released = reserve("released").expect("fits").hold;
+    assert!(store.release(released).expect("release"));
+    ended("released", released, HoldEnd::Released);
+    // Expired, then committed late (the spend is booked after all).
+    let expired = reserve("expired").expect("fits").hold;
+    let late = reserve("late").expect("fits").hold;
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(store.sweep().expect("sweep").len(), 2);
+    ended("expired", expired, HoldEnd::Expired);
+    store
+        .commit(late, &Cost::from(usd("0.05")))
+        .expect("a late commit that fits");
+    ended("late", late, HoldEnd::Committed);
+    assert_eq!(books(&acme), (usd("0.20"), zero(), zero()));
+    // A new key holds again.
+    let fresh = reserve("released-2").expect("a new key holds");
+    assert!(!fresh.replayed);
+    assert_eq!(books(&acme), (usd("0.20"), usd("0.20"), zero()));
 }

@@ -11,6 +11,7 @@ use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::{AmountError, Error};
 use crate::expiry::{EXPIRED_HOLDS_REMEMBERED, ExpiredHold};
+use crate::idempotency::HoldEnd;
 use crate::ids::{HoldId, NodeId};
 use crate::policy::OveragePolicy;
 use crate::store::Committed;
@@ -126,7 +127,7 @@ impl Ledger {
         for unit in hold.held.units() {
             self.add_reserved(hold.node, unit, -hold.outstanding(unit), Scan::Skip);
         }
-        self.close_hold(id, &hold);
+        self.close_hold(id, &hold, HoldEnd::Expired);
         let node = NodeId::new(hold.node, self.nodes[hold.node as usize].serial);
         self.tombstones.insert(
             id,
@@ -260,6 +261,8 @@ impl Ledger {
             }
         }
         self.tombstones.remove(id);
+        // The spend is booked: a retried reserve must not be told to book it again.
+        self.keys.hold_ended(id, HoldEnd::Committed);
         let mut nothing = Cost::new();
         for unit in actual.units() {
             nothing.set(unit, 0);

@@ -12,7 +12,7 @@ use crate::balance::Balance;
 use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::Error;
-use crate::idempotency::{IdempotencyKey, KeyRetention};
+use crate::idempotency::{HoldEnd, IdempotencyKey, KeyRetention};
 use crate::ids::{HoldId, NodeId};
 use crate::store::{Committed, Reservation};
 use crate::threshold::Crossings;
@@ -118,6 +118,9 @@ pub(crate) enum Outcome {
         held: Cost,
         over_soft_limit: Option<Arc<str>>,
         expires_at: Timestamp,
+        /// How the hold ended, once it has: a retry then gets [`Error::HoldEnded`] instead of a
+        /// hold id that can no longer be used.
+        ended: Option<HoldEnd>,
     },
     Committed {
         spent: Cost,
@@ -165,9 +168,63 @@ pub(crate) struct KeyTable {
     map: HashMap<IdempotencyKey, Slot>,
     order: VecDeque<(IdempotencyKey, u64)>,
     next_seq: u64,
+    /// The key of each remembered reserve, by the ledger's id of its hold, so that the hold's end
+    /// can be written into the entry ([`KeyTable::hold_ended`]).
+    holds: HashMap<HoldId, IdempotencyKey>,
+}
+
+/// The hold of a remembered reserve.
+fn reserved_hold(entry: &Entry) -> Option<HoldId> {
+    match entry.outcome {
+        Outcome::Reserved { hold, .. } => Some(hold),
+        _ => None,
+    }
 }
 
 impl KeyTable {
+    /// Forgets `key`'s entry, and its hold's place in the index.
+    fn remove(&mut self, key: &str) {
+        if let Some(slot) = self.map.remove(key)
+            && let Some(hold) = reserved_hold(&slot.entry)
+            && self.holds.get(&hold).is_some_and(|k| k.as_str() == key)
+        {
+            self.holds.remove(&hold);
+        }
+    }
+
+    /// Records in the entry of the reserve that created hold `id` (if it is remembered) that the
+    /// hold ended, and how. One emptiness check when no keyed reserve is remembered.
+    #[inline]
+    pub(crate) fn hold_ended(&mut self, id: HoldId, how: HoldEnd) {
+        if self.holds.is_empty() {
+            return;
+        }
+        let Some(key) = self.holds.get(&id) else {
+            return;
+        };
+        if let Some(Slot {
+            entry:
+                Entry {
+                    outcome: Outcome::Reserved { ended, .. },
+                    ..
+                },
+            ..
+        }) = self.map.get_mut(key.as_str())
+        {
+            *ended = Some(how);
+        }
+    }
+
+    /// Rebuilds the hold index from the entries (after the ledger's hold ids were put back to
+    /// the ids the entries carry).
+    fn reindex(&mut self) {
+        self.holds = self
+            .map
+            .iter()
+            .filter_map(|(key, slot)| Some((reserved_hold(&slot.entry)?, key.clone())))
+            .collect();
+    }
+
     /// Forgets keys from the oldest while `forget` says so.
     fn forget_oldest(&mut self, mut forget: impl FnMut(&Entry, usize) -> bool) {
         while let Some((key, seq)) = self.order.front() {
@@ -176,7 +233,8 @@ impl KeyTable {
                     if !forget(&slot.entry, self.map.len()) {
                         break;
                     }
-                    self.map.remove(key);
+                    let key = key.clone();
+                    self.remove(key.as_str());
                 }
                 _ => {} // replaced or already forgotten: a stale place in the order
             }
@@ -192,7 +250,7 @@ impl KeyTable {
     /// Remembers `key` (replacing an older entry for it), forgetting the oldest keys first so
     /// that at most `max` are remembered.
     pub(crate) fn insert(&mut self, key: IdempotencyKey, entry: Entry, max: usize) {
-        self.map.remove(&key);
+        self.remove(key.as_str());
         self.forget_oldest(|_, len| len >= max);
         if self.order.len() >= max.max(self.map.len()).max(16).saturating_mul(2) {
             let map = &self.map;
@@ -202,6 +260,9 @@ impl KeyTable {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.order.push_back((key.clone(), seq));
+        if let Some(hold) = reserved_hold(&entry) {
+            self.holds.insert(hold, key.clone());
+        }
         self.map.insert(key, Slot { seq, entry });
     }
 
@@ -242,9 +303,9 @@ pub(crate) enum Fate {
 pub(crate) trait Remember: Sized {
     /// What to remember of `result`; `None` for a result that changed nothing.
     fn remember(result: &Result<Self, Error>) -> Option<Outcome>;
-    /// The remembered result of `entry`, marked as a replay; `None` if the entry is another
-    /// operation's.
-    fn replay(entry: &Entry, ledger: &Ledger) -> Option<Result<Self, Error>>;
+    /// The remembered result of `entry` (remembered for `key`), marked as a replay; `None` if
+    /// the entry is another operation's.
+    fn replay(key: &IdempotencyKey, entry: &Entry, ledger: &Ledger) -> Option<Result<Self, Error>>;
 }
 
 impl Remember for Reservation {
@@ -255,26 +316,35 @@ impl Remember for Reservation {
             held: granted.held,
             over_soft_limit: granted.over_soft_limit.clone(),
             expires_at: granted.expires_at,
+            ended: None,
         })
     }
 
-    fn replay(entry: &Entry, _: &Ledger) -> Option<Result<Self, Error>> {
+    fn replay(key: &IdempotencyKey, entry: &Entry, ledger: &Ledger) -> Option<Result<Self, Error>> {
         match &entry.outcome {
             Outcome::Reserved {
                 hold,
                 held,
                 over_soft_limit,
                 expires_at,
-            } => Some(Ok(Reservation {
-                hold: *hold,
-                held: *held,
-                over_soft_limit: over_soft_limit.clone(),
-                events: Crossings::new(),
-                expires_at: *expires_at,
-                expired: Vec::new(),
-                replayed: true,
-                top_ups: Vec::new(),
-            })),
+                ended,
+            } => Some(match ended.or_else(|| ledger.hold_end(*hold)) {
+                Some(how) => Err(Error::HoldEnded {
+                    key: key.text().clone(),
+                    hold: *hold,
+                    how,
+                }),
+                None => Ok(Reservation {
+                    hold: *hold,
+                    held: *held,
+                    over_soft_limit: over_soft_limit.clone(),
+                    events: Crossings::new(),
+                    expires_at: *expires_at,
+                    expired: Vec::new(),
+                    replayed: true,
+                    top_ups: Vec::new(),
+                }),
+            }),
             _ => None,
         }
     }
@@ -304,7 +374,7 @@ impl Remember for Committed {
         }
     }
 
-    fn replay(entry: &Entry, _: &Ledger) -> Option<Result<Self, Error>> {
+    fn replay(_: &IdempotencyKey, entry: &Entry, _: &Ledger) -> Option<Result<Self, Error>> {
         match &entry.outcome {
             Outcome::Committed {
                 spent,
@@ -344,7 +414,7 @@ impl Remember for bool {
             .map(|released| Outcome::Released(*released))
     }
 
-    fn replay(entry: &Entry, _: &Ledger) -> Option<Result<Self, Error>> {
+    fn replay(_: &IdempotencyKey, entry: &Entry, _: &Ledger) -> Option<Result<Self, Error>> {
         match &entry.outcome {
             Outcome::Released(released) => Some(Ok(*released)),
             _ => None,
@@ -357,7 +427,7 @@ impl Remember for Balance {
         result.as_ref().ok().map(|_| Outcome::Funded)
     }
 
-    fn replay(entry: &Entry, ledger: &Ledger) -> Option<Result<Self, Error>> {
+    fn replay(_: &IdempotencyKey, entry: &Entry, ledger: &Ledger) -> Option<Result<Self, Error>> {
         let (Outcome::Funded, Request::Credit { node, amount } | Request::Debit { node, amount }) =
             (&entry.outcome, &entry.request)
         else {
@@ -402,7 +472,7 @@ impl Ledger {
             && !entry.expired(keyed.now, keyed.retention)
         {
             let answer = if entry.request == request {
-                T::replay(entry, self)
+                T::replay(keyed.key, entry, self)
             } else {
                 None
             };
@@ -452,9 +522,31 @@ impl Ledger {
         std::mem::take(&mut self.keys)
     }
 
-    /// Puts keys taken with [`Ledger::take_keys`] back.
-    pub(crate) fn put_keys(&mut self, keys: KeyTable) {
+    /// Puts keys taken with [`Ledger::take_keys`] back; the holds of remembered reserves are
+    /// looked up by the ids their entries carry.
+    pub(crate) fn put_keys(&mut self, mut keys: KeyTable) {
+        keys.reindex();
         self.keys = keys;
+    }
+
+    /// During recovery: hold `written` (as a remembered reserve names it) is live in this ledger
+    /// as `replayed`, so its end is reported under that id until the ids are put back.
+    pub(crate) fn alias_key_hold(&mut self, written: HoldId, replayed: HoldId) {
+        if let Some(key) = self.keys.holds.remove(&written) {
+            self.keys.holds.insert(replayed, key);
+        }
+    }
+
+    /// How hold `id` ended, if it is not live: for a remembered reserve whose entry does not say
+    /// (one restored from a version-1 budget file, which did not record it).
+    fn hold_end(&self, id: HoldId) -> Option<HoldEnd> {
+        if self.hold(id).is_ok() {
+            None
+        } else if self.tombstones.get(id).is_some() {
+            Some(HoldEnd::Expired)
+        } else {
+            Some(HoldEnd::Unrecorded)
+        }
     }
 }
 

@@ -431,3 +431,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 }
+
+// Randomized-schedule checks of this store (`scripts/shuttle.sh`); see the module's docs.
+#[cfg(all(test, shuttle))]
+mod shuttle_tests;

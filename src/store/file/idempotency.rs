@@ -9,7 +9,7 @@
 
 use super::{Dec, Decoded, Enc, Op};
 use crate::clock::Timestamp;
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{HoldEnd, IdempotencyKey};
 use crate::ledger::{Entry, Outcome, Request};
 
 /// A keyed operation: the entry, then the operation's record.
@@ -82,8 +82,11 @@ impl Enc<'_> {
                 held,
                 over_soft_limit,
                 expires_at,
+                ended,
             } => {
-                self.u8(0);
+                // Kind 5 (format version 2) is kind 0 plus how the hold ended; a live hold's entry
+                // is written as in version 1.
+                self.u8(if ended.is_some() { 5 } else { 0 });
                 self.u64(hold.into_raw());
                 self.cost(held);
                 match over_soft_limit {
@@ -94,6 +97,14 @@ impl Enc<'_> {
                     None => self.u8(0),
                 }
                 self.time(*expires_at);
+                if let Some(how) = ended {
+                    self.u8(match how {
+                        HoldEnd::Committed => 0,
+                        HoldEnd::Released => 1,
+                        HoldEnd::Expired => 2,
+                        HoldEnd::Unrecorded => 3,
+                    });
+                }
             }
             Outcome::Committed {
                 spent,
@@ -168,7 +179,7 @@ impl Dec<'_> {
             _ => return Err("unknown idempotent request"),
         };
         let outcome = match self.u8()? {
-            0 => Outcome::Reserved {
+            kind @ (0 | 5) => Outcome::Reserved {
                 hold: self.hold()?,
                 held: self.cost()?,
                 over_soft_limit: match self.flag()? {
@@ -176,6 +187,16 @@ impl Dec<'_> {
                     false => None,
                 },
                 expires_at: self.time()?,
+                ended: match kind {
+                    0 => None,
+                    _ => Some(match self.u8()? {
+                        0 => HoldEnd::Committed,
+                        1 => HoldEnd::Released,
+                        2 => HoldEnd::Expired,
+                        3 => HoldEnd::Unrecorded,
+                        _ => return Err("unknown hold end in an idempotency record"),
+                    }),
+                },
             },
             1 => Outcome::Committed {
                 spent: self.cost()?,
@@ -265,6 +286,7 @@ mod tests {
                     held: cost,
                     over_soft_limit: Some("a".into()),
                     expires_at: Timestamp::MAX,
+                    ended: None,
                 },
             ),
             (
@@ -279,6 +301,49 @@ mod tests {
                     held: Cost::from(usd),
                     over_soft_limit: None,
                     expires_at: at,
+                    ended: Some(HoldEnd::Released),
+                },
+            ),
+            (
+                Request::Reserve {
+                    node: "a".into(),
+                    cost,
+                    ttl_nanos: 1,
+                },
+                Outcome::Reserved {
+                    hold,
+                    held: cost,
+                    over_soft_limit: Some("a".into()),
+                    expires_at: at,
+                    ended: Some(HoldEnd::Committed),
+                },
+            ),
+            (
+                Request::Reserve {
+                    node: "a".into(),
+                    cost,
+                    ttl_nanos: 1,
+                },
+                Outcome::Reserved {
+                    hold,
+                    held: cost,
+                    over_soft_limit: Some("a".into()),
+                    expires_at: at,
+                    ended: Some(HoldEnd::Expired),
+                },
+            ),
+            (
+                Request::Reserve {
+                    node: "a".into(),
+                    cost,
+                    ttl_nanos: 1,
+                },
+                Outcome::Reserved {
+                    hold,
+                    held: cost,
+                    over_soft_limit: Some("a".into()),
+                    expires_at: at,
+                    ended: Some(HoldEnd::Unrecorded),
                 },
             ),
             (

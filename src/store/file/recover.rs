@@ -9,7 +9,7 @@ use super::format::{self, Frame, HeaderCheck, Op};
 mod tail;
 use crate::error::Error;
 use crate::ids::{HoldId, NodeId};
-use crate::ledger::{Lease, Ledger};
+use crate::ledger::{Lease, Ledger, Outcome};
 
 /// The state rebuilt from a file.
 #[derive(Debug)]
@@ -131,7 +131,18 @@ impl Replay {
             // ledger keeps (see `finish`).
             Op::Keyed { key, entry, op } => {
                 self.apply(*op)?;
+                let hold = match entry.outcome {
+                    Outcome::Reserved { hold, .. } => Some(hold),
+                    _ => None,
+                };
                 self.ledger.restore_key(key, entry);
+                // A reserve whose hold replays under another id: its end (a commit, release or
+                // expiry later in the log) arrives under that id.
+                if let Some(hold) = hold
+                    && let Some(replayed) = self.holds.get(&hold)
+                {
+                    self.ledger.alias_key_hold(hold, *replayed);
+                }
             }
             Op::Remember { key, entry } => self.ledger.restore_key(key, entry),
             Op::Snapshot { snapshot, node_ids } => {
