@@ -111,6 +111,7 @@ mod ids;
 mod labels;
 mod ladder;
 mod ledger;
+mod literal;
 mod meter;
 mod node_state;
 pub mod period;
@@ -168,6 +169,12 @@ pub use store::{Committed, Reservation, Store};
 pub use threshold::{Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdCrossing, Thresholds};
 pub use top_up::{TopUp, TopUpApplied, TopUpReason, TopUpSnapshot};
 pub use usage::Usage;
+
+/// What the literal macros ([`usd!`], [`tokens!`], [`requests!`]) expand to; not a public API.
+#[doc(hidden)]
+pub mod __literal {
+    pub use crate::literal::{LiteralError, count, parse};
+}
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

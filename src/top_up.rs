@@ -2,7 +2,7 @@
 //!
 //! # The rule
 //!
-//! [`TopUp::when_below(x).add(y)`](TopUp::when_below) means: when the node's `remaining`
+//! [`TopUp::when_below(x).adding(y)`](TopUp::when_below) means: when the node's `remaining`
 //! (`limit − spent − reserved`, in `x`'s unit) falls below `x`, add `y`. Optional caps:
 //! [`at_most(n)`](TopUp::at_most) top-ups and [`at_most_total(m)`](TopUp::at_most_total) added,
 //! either in total or, with [`per(window)`](TopUp::per), per fixed window of time (windows are
@@ -53,7 +53,7 @@
 //!     .build_in(MemoryStore::with_clock(clock.clone()))?;
 //! wallet.set_top_up(
 //!     TopUp::when_below(Amount::usd("2")?)
-//!         .add(Amount::usd("5")?)
+//!         .adding(Amount::usd("5")?)
 //!         .at_most(2)
 //!         .per(Duration::from_secs(86_400)),
 //! )?;
@@ -74,7 +74,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
 /// An auto top-up rule for one node (see [`crate::top_up`]). Build it with
-/// [`TopUp::when_below`] and [`TopUp::add`]; the store checks it when it is set.
+/// [`TopUp::when_below`] and [`TopUp::adding`]; the store checks it when it is set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TopUp {
@@ -88,12 +88,12 @@ pub struct TopUp {
 
 impl TopUp {
     /// A rule that fires when `remaining` falls below `threshold` (and adds nothing until
-    /// [`add`](TopUp::add) says how much).
+    /// [`adding`](TopUp::adding) says how much).
     ///
     /// ```
     /// use budget_guard::{Amount, TopUp};
     /// # fn main() -> budget_guard::Result<()> {
-    /// let rule = TopUp::when_below(Amount::usd("1")?).add(Amount::usd("10")?).at_most(3);
+    /// let rule = TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("10")?).at_most(3);
     /// assert_eq!(rule.threshold(), Amount::usd("1")?);
     /// assert_eq!(rule.amount(), Amount::usd("10")?);
     /// assert_eq!(rule.max_count(), Some(3));
@@ -110,11 +110,17 @@ impl TopUp {
         }
     }
 
-    /// Adds `amount` per top-up (same unit as the threshold). A builder step, not `+`.
-    #[allow(clippy::should_implement_trait)]
-    pub fn add(mut self, amount: Amount) -> TopUp {
+    /// Configures the rule to add `amount` per top-up (same unit as the threshold).
+    pub fn adding(mut self, amount: Amount) -> TopUp {
         self.add = amount;
         self
+    }
+
+    /// The old name of [`adding`](TopUp::adding), which read like arithmetic.
+    #[deprecated(since = "0.2.0", note = "renamed to `TopUp::adding`")]
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(self, amount: Amount) -> TopUp {
+        self.adding(amount)
     }
 
     /// At most `count` top-ups (per [`per`](TopUp::per) window, or ever without one).
@@ -185,9 +191,9 @@ impl TopUp {
     /// # fn main() -> budget_guard::Result<()> {
     /// let no_amount = TopUp::when_below(Amount::usd("1")?);
     /// assert!(matches!(no_amount.validate(), Err(Error::InvalidTopUp { .. })));
-    /// let mixed = TopUp::when_below(Amount::usd("1")?).add(Amount::tokens(5));
+    /// let mixed = TopUp::when_below(Amount::usd("1")?).adding(Amount::tokens(5));
     /// assert!(matches!(mixed.validate(), Err(Error::UnitMismatch { .. })));
-    /// let zero_window = TopUp::when_below(Amount::usd("1")?).add(Amount::usd("2")?).per(Duration::ZERO);
+    /// let zero_window = TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("2")?).per(Duration::ZERO);
     /// assert!(matches!(zero_window.validate(), Err(Error::InvalidDuration { .. })));
     /// # Ok(()) }
     /// ```
@@ -206,7 +212,7 @@ impl TopUp {
             return invalid("the threshold must be above zero (remaining never falls below zero)");
         }
         if self.add.is_zero() {
-            return invalid("the amount to add must be above zero (set it with TopUp::add)");
+            return invalid("the amount to add must be above zero (set it with TopUp::adding)");
         }
         if self.max_count == Some(0) {
             return invalid("at_most(0) would never top up; remove the rule instead");
@@ -356,7 +362,7 @@ impl Budget {
     /// use budget_guard::{Amount, Budget, Limit, TopUp, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let agent = Budget::builder("agent", Limit::hard(Amount::usd("1")?)).build()?;
-    /// agent.set_top_up(TopUp::when_below(Amount::usd("0.25")?).add(Amount::usd("1")?).at_most(1))?;
+    /// agent.set_top_up(TopUp::when_below(Amount::usd("0.25")?).adding(Amount::usd("1")?).at_most(1))?;
     /// let guard = agent.reserve(Amount::usd("0.90")?)?; // $0.10 left: topped up to $2
     /// assert_eq!(agent.balance(Unit::Usd)?.remaining, Some(Amount::usd("1.10")?));
     /// # drop(guard);
@@ -417,11 +423,11 @@ mod tests {
     #[test]
     fn rules_validate() {
         let usd = |text| Amount::usd(text).unwrap();
-        let rule = TopUp::when_below(usd("1")).add(usd("2"));
+        let rule = TopUp::when_below(usd("1")).adding(usd("2"));
         assert!(rule.validate().is_ok());
         assert!(
             TopUp::when_below(usd("0"))
-                .add(usd("2"))
+                .adding(usd("2"))
                 .validate()
                 .is_err()
         );

@@ -61,7 +61,7 @@ fn commits_read_the_clock_only_while_a_node_tracks_or_tops_up() {
         "no clock read on commit"
     );
 
-    run.set_top_up(TopUp::when_below(usd("1")).add(usd("1")))
+    run.set_top_up(TopUp::when_below(usd("1")).adding(usd("1")))
         .unwrap();
     let guard = run.reserve(usd("1")).unwrap();
     let before = reads.load(Ordering::Relaxed);
@@ -88,7 +88,7 @@ fn top_ups_and_projections_are_delivered_as_events() {
         .set_burn_window(Some(BurnWindow::new(Duration::from_secs(600)).unwrap()))
         .unwrap();
     agent
-        .set_top_up(TopUp::when_below(usd("2")).add(usd("10")).at_most(1))
+        .set_top_up(TopUp::when_below(usd("2")).adding(usd("10")).at_most(1))
         .unwrap();
     let (_id, events) = agent.subscribe();
     clock.advance(Duration::from_secs(300));
@@ -157,7 +157,7 @@ fn a_reopened_file_store_keeps_rules_counters_and_windows() {
         .unwrap();
     let agent = wallet.at("agent").unwrap();
     let rule = TopUp::when_below(usd("1"))
-        .add(usd("2"))
+        .adding(usd("2"))
         .at_most(2)
         .per(Duration::from_secs(3600));
     agent.set_top_up(rule).unwrap();
@@ -169,7 +169,7 @@ fn a_reopened_file_store_keeps_rules_counters_and_windows() {
         .unwrap()
         .commit(usd("4.5"))
         .unwrap(); // +2: limit 7
-    let small = TopUp::when_below(usd("14")).add(usd("1"));
+    let small = TopUp::when_below(usd("14")).adding(usd("1"));
     wallet.set_top_up(small).unwrap();
     wallet.reserve(usd("5")).unwrap().commit(usd("5")).unwrap(); // 10.5 left: +1, still below
     let before = store.snapshot().unwrap();
@@ -236,7 +236,7 @@ fn a_file_store_logs_top_ups_made_before_a_reserve() {
         .build_shared(store.clone())
         .unwrap();
     run.reserve(usd("1.5")).unwrap().commit(usd("1.5")).unwrap();
-    run.set_top_up(TopUp::when_below(usd("1")).add(usd("5")))
+    run.set_top_up(TopUp::when_below(usd("1")).adding(usd("5")))
         .unwrap();
     let guard = run.reserve(usd("3")).unwrap(); // fits only after the top-up
     assert_eq!(guard.top_ups().len(), 1);
@@ -263,7 +263,7 @@ fn bad_windows_and_rules_are_typed_errors() {
     }
     let before = run.snapshot().unwrap();
     let error = run
-        .set_top_up(TopUp::when_below(usd("1")).add(Amount::tokens(1)))
+        .set_top_up(TopUp::when_below(usd("1")).adding(Amount::tokens(1)))
         .unwrap_err();
     assert!(error.to_string().contains("unit mismatch"), "{error}");
     assert_eq!(run.snapshot().unwrap(), before);

@@ -148,7 +148,7 @@ impl Dec<'_> {
         }
         let below = self.amount()?;
         let unit = below.unit();
-        let mut rule = TopUp::when_below(below).add(self.amount_in(unit)?);
+        let mut rule = TopUp::when_below(below).adding(self.amount_in(unit)?);
         let count = self.u32()?;
         if count > 0 {
             rule = rule.at_most(count);
@@ -255,7 +255,7 @@ mod tests {
     fn rule() -> TopUp {
         let usd = |minor| Amount::from_minor(minor, Unit::Usd);
         TopUp::when_below(usd(5))
-            .add(usd(7))
+            .adding(usd(7))
             .at_most(3)
             .at_most_total(usd(21))
             .per(Duration::from_secs(60))
