@@ -816,6 +816,7 @@ impl Ledger {
             expired: Vec::new(),
             replayed: false,
             top_ups: Vec::new(),
+            top_up_caps: Vec::new(),
         })
     }
 
@@ -937,6 +938,7 @@ impl Ledger {
             expired: false,
             replayed: false,
             top_ups: Vec::new(),
+            top_up_caps: Vec::new(),
         };
         let mut rejection = None;
         let mut exhausted = false;

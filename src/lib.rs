@@ -167,7 +167,9 @@ pub use store::file::{Durability, FileStore, FileStoreOptions};
 pub use store::memory::MemoryStore;
 pub use store::{Committed, Reservation, Store};
 pub use threshold::{Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdCrossing, Thresholds};
-pub use top_up::{TopUp, TopUpApplied, TopUpReason, TopUpSnapshot};
+pub use top_up::{
+    TopUp, TopUpApplied, TopUpCap, TopUpCapped, TopUpCappedEvent, TopUpReason, TopUpSnapshot,
+};
 pub use usage::Usage;
 
 /// What the literal macros ([`usd!`], [`tokens!`], [`requests!`]) expand to; not a public API.
