@@ -178,11 +178,7 @@ impl<E> Chain<E> {
 
     /// `false` (logged as skipped) when `tier`'s usage rule excludes it. A tier that draws from
     /// its own node ([`Tier::drawing_from`]) reads that node's path.
-    pub(crate) fn admits<T>(
-        &mut self,
-        tier: &Tier,
-        budget: &Budget,
-    ) -> Result<bool, Step<T, E>> {
+    pub(crate) fn admits<T>(&mut self, tier: &Tier, budget: &Budget) -> Result<bool, Step<T, E>> {
         if tier.usage_below().is_none() {
             return Ok(true);
         }

@@ -84,10 +84,11 @@ pub const fn parse(text: &str, unit: Unit) -> Result<Amount, LiteralError> {
         return Err(LiteralError::NotANumber);
     }
     // Scale the remaining places: "0.1" is 1 with 8 places still to go for nano-dollars.
-    let mut missing = places - match decimals {
-        Some(seen) => seen,
-        None => 0,
-    };
+    let mut missing = places
+        - match decimals {
+            Some(seen) => seen,
+            None => 0,
+        };
     while missing > 0 {
         minor = match minor.checked_mul(10) {
             Some(next) => next,
@@ -128,11 +129,11 @@ pub const fn count(value: i128, unit: Unit) -> Result<Amount, LiteralError> {
 ///
 /// A typo is a compile error, not a run-time surprise:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// let price = budget_guard::usd!("0.1O"); // letter O
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// let price = budget_guard::usd!("0.0000000001"); // below a nano-dollar
 /// ```
 #[macro_export]
@@ -156,7 +157,7 @@ macro_rules! usd {
 /// assert_eq!(tokens!(5_000_000_000).minor_units(), 5_000_000_000);
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// let nothing = budget_guard::tokens!(-1); // negative counts do not compile
 /// ```
 #[macro_export]
@@ -178,7 +179,7 @@ macro_rules! tokens {
 /// assert_eq!(requests!(60), Amount::requests(60));
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// let nothing = budget_guard::requests!(-5);
 /// ```
 #[macro_export]
@@ -199,7 +200,14 @@ mod tests {
 
     #[test]
     fn literals_parse_like_the_runtime_parser() {
-        for text in ["0", "0.10", "12", "1.5", "0.000000001", "9223372036.854775807"] {
+        for text in [
+            "0",
+            "0.10",
+            "12",
+            "1.5",
+            "0.000000001",
+            "9223372036.854775807",
+        ] {
             assert_eq!(
                 parse(text, Unit::Usd),
                 Ok(Amount::usd(text).unwrap()),
@@ -210,9 +218,18 @@ mod tests {
         assert_eq!(parse(".", Unit::Usd), Err(LiteralError::NotANumber));
         assert_eq!(parse("1.2.3", Unit::Usd), Err(LiteralError::NotANumber));
         assert_eq!(parse("-1", Unit::Usd), Err(LiteralError::NotANumber));
-        assert_eq!(parse("0.0000000001", Unit::Usd), Err(LiteralError::TooPrecise));
-        assert_eq!(parse("9223372036.854775808", Unit::Usd), Err(LiteralError::TooLarge));
+        assert_eq!(
+            parse("0.0000000001", Unit::Usd),
+            Err(LiteralError::TooPrecise)
+        );
+        assert_eq!(
+            parse("9223372036.854775808", Unit::Usd),
+            Err(LiteralError::TooLarge)
+        );
         assert_eq!(count(-1, Unit::Tokens), Err(LiteralError::Negative));
-        assert_eq!(count(i128::from(i64::MAX) + 1, Unit::Tokens), Err(LiteralError::TooLarge));
+        assert_eq!(
+            count(i128::from(i64::MAX) + 1, Unit::Tokens),
+            Err(LiteralError::TooLarge)
+        );
     }
 }

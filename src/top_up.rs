@@ -335,7 +335,10 @@ impl fmt::Display for TopUp {
             write!(f, " per {period}")?;
         }
         if let Some(horizon) = self.horizon {
-            write!(f, ", or when projected below the threshold within {horizon:?}")?;
+            write!(
+                f,
+                ", or when projected below the threshold within {horizon:?}"
+            )?;
         }
         Ok(())
     }

@@ -207,9 +207,14 @@ mod parse {
 
     /// Whether `map` has any token count a supported report starts with.
     fn has_counts(map: &Map<String, Value>) -> bool {
-        ["prompt_tokens", "input_tokens", "completion_tokens", "output_tokens"]
-            .iter()
-            .any(|field| map.contains_key(*field))
+        [
+            "prompt_tokens",
+            "input_tokens",
+            "completion_tokens",
+            "output_tokens",
+        ]
+        .iter()
+        .any(|field| map.contains_key(*field))
     }
 
     /// A token count at `path` (`"a.b"` descends into objects). Missing or `null` is `None`.

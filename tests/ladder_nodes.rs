@@ -55,10 +55,18 @@ fn select_checks_each_tiers_own_node() {
     let ladder = ladder();
     assert_eq!(ladder.select(&chatbot).unwrap().name(), "premium");
     let premium = chatbot.at("premium").unwrap();
-    premium.reserve(usd!("59")).unwrap().commit(usd!("59")).unwrap(); // $1 left there
+    premium
+        .reserve(usd!("59"))
+        .unwrap()
+        .commit(usd!("59"))
+        .unwrap(); // $1 left there
     assert_eq!(ladder.select(&chatbot).unwrap().name(), "economy");
     let tools = chatbot.at("tools").unwrap();
-    tools.reserve(usd!("39.75")).unwrap().commit(usd!("39.75")).unwrap(); // $0.25 left
+    tools
+        .reserve(usd!("39.75"))
+        .unwrap()
+        .commit(usd!("39.75"))
+        .unwrap(); // $0.25 left
     let error = ladder.select(&chatbot).unwrap_err();
     assert_eq!(error.exceeded().unwrap().node.as_ref(), "chatbot/tools");
 }
@@ -75,7 +83,11 @@ fn usage_rules_read_the_tiers_node() {
         )
         .with(Tier::new("economy", usd!("0.10")).drawing_from("tools"));
     let premium = chatbot.at("premium").unwrap();
-    premium.reserve(usd!("30")).unwrap().commit(usd!("30")).unwrap();
+    premium
+        .reserve(usd!("30"))
+        .unwrap()
+        .commit(usd!("30"))
+        .unwrap();
     assert_eq!(ladder.select(&chatbot).unwrap().name(), "economy");
     let (tier, guard) = ladder.reserve(&chatbot).unwrap();
     assert_eq!(tier.name(), "economy");
@@ -117,6 +129,9 @@ fn a_tier_naming_a_missing_node_is_a_typed_error_that_holds_nothing() {
         ladder.reserve(&chatbot),
         Err(Error::UnknownNode { path }) if path == "chatbot/premum"
     ));
-    assert!(matches!(ladder.select(&chatbot), Err(Error::UnknownNode { .. })));
+    assert!(matches!(
+        ladder.select(&chatbot),
+        Err(Error::UnknownNode { .. })
+    ));
     assert_eq!(chatbot.balance(Unit::Usd).unwrap().reserved, usd!("0"));
 }

@@ -119,7 +119,10 @@ fn an_openai_chunk_with_null_usage_is_no_usage_yet() {
         Usage::from_openai_json(chunk),
         Err(PricingError::NoUsageYet)
     ));
-    assert!(matches!(Usage::from_json(chunk), Err(PricingError::NoUsageYet)));
+    assert!(matches!(
+        Usage::from_json(chunk),
+        Err(PricingError::NoUsageYet)
+    ));
     // A chunk with no "usage" field at all (streams without include_usage) is no usage either.
     let bare = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[]}"#;
     assert_eq!(Usage::from_stream_chunk(bare).unwrap(), None);

@@ -307,7 +307,10 @@ fn predictive_mode_fires_when_the_balance_is_projected_below_the_threshold() {
     let (_id, events) = wallet.subscribe();
     clock.advance(Duration::from_secs(3_600));
     let guard = wallet.reserve(usd("15")).unwrap();
-    assert!(guard.top_ups().is_empty(), "nothing spent yet: no burn rate");
+    assert!(
+        guard.top_ups().is_empty(),
+        "nothing spent yet: no burn rate"
+    );
     let committed = guard.commit(usd("15")).unwrap();
     assert_eq!(committed.top_ups.len(), 1);
     assert_eq!(committed.top_ups[0].reason, TopUpReason::Projected);

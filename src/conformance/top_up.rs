@@ -201,7 +201,10 @@ pub fn bad_top_up_input_changes_nothing(store: Arc<dyn Store>, _clock: &ManualCl
     ));
     let rules = [
         (TopUp::when_below(usd("1")), "no amount"),
-        (TopUp::when_below(usd("0")).adding(usd("1")), "zero threshold"),
+        (
+            TopUp::when_below(usd("0")).adding(usd("1")),
+            "zero threshold",
+        ),
         (
             TopUp::when_below(usd("1")).adding(usd("1")).at_most(0),
             "zero count",
