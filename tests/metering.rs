@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use budget_guard::{
-    Approval, ApprovalRequest, Budget, Flow, Limit, ModelPrice, PriceTable, PricingError, Unit,
-    Usage, usd,
+    Approval, ApprovalRequest, Budget, Flow, Limit, ModelPrice, PriceTable, Unit, Usage, usd,
 };
 
 /// "m": $100 per million input tokens ($0.0001 each), $400 per million output ($0.0004 each).
@@ -109,49 +108,55 @@ fn a_count_past_the_hold_still_grows_it_at_zero_grace() {
     assert_eq!(budget.balance(Unit::Usd).unwrap().spent, usd!("0.0696"));
 }
 
-#[test]
-fn an_openai_chunk_with_null_usage_is_no_usage_yet() {
-    let chunk = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,
-        "model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}],
-        "usage":null}"#;
-    assert_eq!(Usage::from_stream_chunk(chunk).unwrap(), None);
-    assert!(matches!(
-        Usage::from_openai_json(chunk),
-        Err(PricingError::NoUsageYet)
-    ));
-    assert!(matches!(
-        Usage::from_json(chunk),
-        Err(PricingError::NoUsageYet)
-    ));
-    // A chunk with no "usage" field at all (streams without include_usage) is no usage either.
-    let bare = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[]}"#;
-    assert_eq!(Usage::from_stream_chunk(bare).unwrap(), None);
-    // The last chunk carries it.
-    let last = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[],
-        "usage":{"prompt_tokens":120,"completion_tokens":64,"total_tokens":184,
-        "prompt_tokens_details":{"cached_tokens":0}}}"#;
-    assert_eq!(
-        Usage::from_stream_chunk(last).unwrap(),
-        Some(Usage::new(120, 64))
-    );
-}
+/// Reading provider JSON needs the `serde` feature.
+#[cfg(feature = "serde")]
+mod stream_chunks {
+    use budget_guard::{PricingError, Usage};
 
-#[test]
-fn malformed_reports_stay_errors_distinct_from_no_usage() {
-    assert!(matches!(
-        Usage::from_stream_chunk("{\"usage\": nul"),
-        Err(PricingError::Malformed { .. })
-    ));
-    assert!(matches!(
-        Usage::from_stream_chunk(r#"{"usage": 7}"#),
-        Err(PricingError::InvalidUsage { field, .. }) if field == "usage"
-    ));
-    assert!(matches!(
-        Usage::from_stream_chunk(r#"{"usage": {"prompt_tokens": 10}}"#),
-        Err(PricingError::InvalidUsage { field, .. }) if field == "completion_tokens"
-    ));
-    assert!(matches!(
-        Usage::from_openai_json(r#"{"usage": {}}"#),
-        Err(PricingError::InvalidUsage { field, .. }) if field == "prompt_tokens"
-    ));
+    #[test]
+    fn an_openai_chunk_with_null_usage_is_no_usage_yet() {
+        let chunk = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,
+            "model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}],
+            "usage":null}"#;
+        assert_eq!(Usage::from_stream_chunk(chunk).unwrap(), None);
+        assert!(matches!(
+            Usage::from_openai_json(chunk),
+            Err(PricingError::NoUsageYet)
+        ));
+        assert!(matches!(
+            Usage::from_json(chunk),
+            Err(PricingError::NoUsageYet)
+        ));
+        // A chunk with no "usage" field at all (streams without include_usage) is no usage either.
+        let bare = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[]}"#;
+        assert_eq!(Usage::from_stream_chunk(bare).unwrap(), None);
+        // The last chunk carries it.
+        let last = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[],
+            "usage":{"prompt_tokens":120,"completion_tokens":64,"total_tokens":184,
+            "prompt_tokens_details":{"cached_tokens":0}}}"#;
+        assert_eq!(
+            Usage::from_stream_chunk(last).unwrap(),
+            Some(Usage::new(120, 64))
+        );
+    }
+
+    #[test]
+    fn malformed_reports_stay_errors_distinct_from_no_usage() {
+        assert!(matches!(
+            Usage::from_stream_chunk("{\"usage\": nul"),
+            Err(PricingError::Malformed { .. })
+        ));
+        assert!(matches!(
+            Usage::from_stream_chunk(r#"{"usage": 7}"#),
+            Err(PricingError::InvalidUsage { field, .. }) if field == "usage"
+        ));
+        assert!(matches!(
+            Usage::from_stream_chunk(r#"{"usage": {"prompt_tokens": 10}}"#),
+            Err(PricingError::InvalidUsage { field, .. }) if field == "completion_tokens"
+        ));
+        assert!(matches!(
+            Usage::from_openai_json(r#"{"usage": {}}"#),
+            Err(PricingError::InvalidUsage { field, .. }) if field == "prompt_tokens"
+        ));
+    }
 }
