@@ -135,3 +135,33 @@ fn a_tier_naming_a_missing_node_is_a_typed_error_that_holds_nothing() {
     ));
     assert_eq!(chatbot.balance(Unit::Usd).unwrap().reserved, usd!("0"));
 }
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn the_async_fallback_charges_each_tier_on_its_node() {
+    let chatbot = chatbot();
+    // Spend premium down to $1: its $2 tier is denied there and the chain moves to tools.
+    let premium = chatbot.at("premium").unwrap();
+    premium
+        .reserve(usd!("59"))
+        .unwrap()
+        .commit(usd!("59"))
+        .unwrap();
+    let served = ladder()
+        .fallback_async(
+            &chatbot,
+            |_: &&str| true,
+            async |tier, guard| {
+                assert_eq!(guard.budget().path(), "chatbot/tools");
+                Ok::<_, &str>((tier.name().to_owned(), usd!("0.20")))
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(served.value, "economy");
+    let denied = &served.attempts[0];
+    assert_eq!(denied.tier.as_ref(), "premium");
+    let spent = |path: &str| chatbot.at(path).unwrap().balance(Unit::Usd).unwrap().spent;
+    assert_eq!(spent("premium"), usd!("59"));
+    assert_eq!(spent("tools"), usd!("0.20"));
+}
