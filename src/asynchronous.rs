@@ -6,6 +6,8 @@
 //! `tokio::select!` branch that lost, a `tokio::time::timeout` that fired, an aborted task), the
 //! guard is dropped with it and the hold is released at once.
 
+use std::borrow::Cow;
+
 use crate::budget::Budget;
 use crate::cost::Cost;
 use crate::event::Event;
@@ -83,10 +85,20 @@ impl Ladder {
     {
         let mut chain = Chain::new(self, budget)?;
         for tier in self.tiers() {
-            if !chain.admits(tier) {
-                continue;
+            match chain.admits(tier, budget) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(Step::Next) => continue,
+                Err(Step::Done(result)) => return result,
             }
-            let reserved = budget.reserve_async(tier.estimate()).await;
+            let reserved = match tier.target(budget) {
+                Ok(Cow::Borrowed(target)) => target.reserve_async(tier.estimate()).await,
+                Ok(Cow::Owned(target)) => target
+                    .reserve_async(tier.estimate())
+                    .await
+                    .map(Guard::into_owned),
+                Err(error) => Err(error),
+            };
             let guard = match chain.take(tier, reserved) {
                 Ok(Some(guard)) => guard,
                 Ok(None) | Err(Step::Next) => continue,

@@ -447,6 +447,7 @@ impl Budget {
             Ok(reservation) => {
                 self.deliver_expired(&reservation.expired);
                 self.deliver_top_ups(&reservation.top_ups);
+                self.deliver_top_up_caps(&reservation.top_up_caps);
                 self.deliver_crossings(&reservation.events);
                 tracing::debug!(
                     target: "budget_guard",

@@ -54,6 +54,9 @@ pub enum Event {
     HoldExpired(ExpiredEvent),
     /// An auto top-up rule added funds to a node (see [`crate::top_up`]).
     ToppedUp(TopUpEvent),
+    /// An auto top-up rule wanted to add funds and a cap refused: recharge cap reached (see
+    /// [`crate::top_up`]).
+    TopUpCapped(crate::top_up::TopUpCappedEvent),
 }
 
 impl Event {
@@ -67,6 +70,7 @@ impl Event {
             Event::HoldReleased(event) => &event.node,
             Event::HoldExpired(event) => &event.node,
             Event::ToppedUp(event) => &event.node,
+            Event::TopUpCapped(event) => &event.capped.node,
         }
     }
 
@@ -80,6 +84,7 @@ impl Event {
             Event::HoldReleased(event) => event.at,
             Event::HoldExpired(event) => event.at,
             Event::ToppedUp(event) => event.at,
+            Event::TopUpCapped(event) => event.at,
         }
     }
 

@@ -170,21 +170,33 @@ impl<E> Chain<E> {
         tier: &Tier,
         budget: &'b Budget,
     ) -> Result<Option<Guard<'b>>, Step<T, E>> {
-        if !self.admits(tier) {
+        if !self.admits(tier, budget)? {
             return Ok(None);
         }
-        self.take(tier, budget.reserve(tier.estimate()))
+        self.take(tier, tier.reserve_on(budget))
     }
 
-    /// `false` (logged as skipped) when `tier`'s usage rule excludes it.
-    pub(crate) fn admits(&mut self, tier: &Tier) -> bool {
-        if let Some(path) = &self.path
-            && !path.allows(tier)
-        {
-            self.log(tier, Outcome::Skipped, Cost::new());
-            return false;
+    /// `false` (logged as skipped) when `tier`'s usage rule excludes it. A tier that draws from
+    /// its own node ([`Tier::drawing_from`]) reads that node's path.
+    pub(crate) fn admits<T>(&mut self, tier: &Tier, budget: &Budget) -> Result<bool, Step<T, E>> {
+        if tier.usage_below().is_none() {
+            return Ok(true);
         }
-        true
+        let allowed = if tier.node().is_some() {
+            let drawn = tier
+                .target(budget)
+                .and_then(|target| PathView::read(&target));
+            match drawn {
+                Ok(path) => path.allows(tier),
+                Err(error) => return Err(Step::Done(Err(self.budget(error)))),
+            }
+        } else {
+            self.path.as_ref().is_none_or(|path| path.allows(tier))
+        };
+        if !allowed {
+            self.log(tier, Outcome::Skipped, Cost::new());
+        }
+        Ok(allowed)
     }
 
     /// Logs the outcome of `tier`'s reserve; `Ok(None)` for a denial, `Err` ends the chain.

@@ -274,6 +274,12 @@ impl<'a> Guard<'a> {
         &self.reservation.top_ups
     }
 
+    /// Auto top-ups a cap refused, reported with the reserve (already delivered as
+    /// [`Event::TopUpCapped`](crate::Event::TopUpCapped); see [`crate::top_up`]).
+    pub fn top_up_caps(&self) -> &[crate::top_up::TopUpCapped] {
+        &self.reservation.top_up_caps
+    }
+
     /// Threshold levels the reserve reported (already delivered as events to subscribers).
     /// Levels fire on committed spend by default, so this is usually empty; the early warning
     /// ([`ThresholdBasis::SpentAndHeld`](crate::ThresholdBasis::SpentAndHeld)) fires here.
@@ -448,6 +454,7 @@ impl<'a> Guard<'a> {
                 self.report_spend(&committed.spent, SpendOutcome::Committed);
                 self.budget.deliver_crossings(&committed.events);
                 self.budget.deliver_top_ups(&committed.top_ups);
+                self.budget.deliver_top_up_caps(&committed.top_up_caps);
                 if !committed.overage.iter().all(|amount| amount.is_zero()) {
                     self.deliver_overage(&actual, None);
                 }

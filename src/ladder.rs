@@ -1,6 +1,7 @@
 //! [`Ladder`]: tiers of work from best to cheapest (premium → standard → economy model), and the
 //! choice of the best tier the budget can still pay for.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::amount::{Amount, Unit};
@@ -11,7 +12,8 @@ use crate::error::{Error, Exceeded, Result};
 use crate::guard::Guard;
 use crate::policy::LimitKind;
 
-/// One tier of a [`Ladder`]: a name, the estimate held per call, and an optional rule.
+/// One tier of a [`Ladder`]: a name, the estimate held per call, an optional rule, and
+/// optionally the node it draws from ([`drawing_from`](Tier::drawing_from)).
 ///
 /// ```
 /// use budget_guard::{Amount, Tier};
@@ -26,6 +28,7 @@ pub struct Tier {
     name: Arc<str>,
     estimate: Cost,
     usage_below: Option<u32>,
+    node: Option<Arc<str>>,
 }
 
 impl Tier {
@@ -35,6 +38,48 @@ impl Tier {
             name: name.into(),
             estimate: estimate.into(),
             usage_below: None,
+            node: None,
+        }
+    }
+
+    /// Makes the tier reserve on the node at `relative` below the budget the ladder is used
+    /// with (`"premium"` for `chatbot/premium` when the ladder runs on `chatbot`), instead of on
+    /// that budget itself. Its usage rule then reads that node's path. Without it a tier draws
+    /// from the budget the ladder is given.
+    ///
+    /// ```
+    /// use budget_guard::{Budget, Limit, Tier, usd};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// let tier = Tier::new("premium", usd!("0.50")).drawing_from("premium");
+    /// assert_eq!(tier.node(), Some("premium"));
+    /// # Ok(()) }
+    /// ```
+    pub fn drawing_from(mut self, relative: &str) -> Self {
+        self.node = Some(relative.trim_matches('/').into());
+        self
+    }
+
+    /// The node the tier draws from, relative to the ladder's budget (`None`: that budget).
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// The budget this tier reserves on when the ladder runs on `budget`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownNode`] when the tier names a node that does not exist below `budget`.
+    pub(crate) fn target<'b>(&self, budget: &'b Budget) -> Result<Cow<'b, Budget>> {
+        match &self.node {
+            None => Ok(Cow::Borrowed(budget)),
+            Some(relative) => budget.at(relative).map(Cow::Owned),
+        }
+    }
+
+    /// Reserves this tier's estimate on its node (see [`target`](Tier::target)).
+    pub(crate) fn reserve_on<'b>(&self, budget: &'b Budget) -> Result<Guard<'b>> {
+        match self.target(budget)? {
+            Cow::Borrowed(target) => target.reserve(self.estimate),
+            Cow::Owned(target) => target.reserve_owned(self.estimate),
         }
     }
 
@@ -87,6 +132,35 @@ impl Tier {
 /// assert_eq!(ladder.select(&agent)?.name(), "economy");
 /// # Ok(()) }
 /// ```
+///
+/// Tiers may draw from different sub-budgets ([`Tier::drawing_from`]): premium answers from
+/// `chatbot/premium` until it is spent, then economy answers from `chatbot/tools`, then the
+/// denial of the last tier, naming the node that ran out:
+///
+/// ```
+/// use budget_guard::{Budget, Ladder, Limit, Tier, usd};
+/// # fn main() -> budget_guard::Result<()> {
+/// let chatbot = Budget::builder("chatbot", Limit::hard(usd!("100")))
+///     .child("premium", Limit::hard(usd!("60")))
+///     .child("tools", Limit::hard(usd!("40")))
+///     .build()?;
+/// let ladder = Ladder::new()
+///     .with(Tier::new("premium", usd!("30")).drawing_from("premium"))
+///     .with(Tier::new("economy", usd!("20")).drawing_from("tools"));
+/// let mut served = Vec::new();
+/// let denial = loop {
+///     match ladder.reserve(&chatbot) {
+///         Ok((tier, guard)) => {
+///             served.push(tier.name());
+///             guard.commit(tier.estimate())?;
+///         }
+///         Err(denial) => break denial,
+///     }
+/// };
+/// assert_eq!(served, ["premium", "premium", "economy", "economy"]);
+/// assert_eq!(denial.exceeded().unwrap().node.as_ref(), "chatbot/tools");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ladder {
     tiers: Vec<Tier>,
@@ -114,18 +188,27 @@ impl Ladder {
         &self.tiers
     }
 
-    /// The best tier `budget` can pay for now, by a dry check of the balances on the path (no
+    /// The best tier `budget` (or the node a tier draws from) can pay for now, by a dry check of the balances on the path (no
     /// hold is taken, so another caller may take the room before you reserve; use
     /// [`reserve`](Ladder::reserve) to choose and hold in one step).
     ///
     /// # Errors
     /// The denial of the last tier that was checked ([`Error::BudgetExceeded`] naming the
     /// limiting node, [`Error::InDebt`]), or [`Error::NoTierAllowed`] when every tier's rule
-    /// excludes it; [`Error::UnknownNode`] as `reserve` would.
+    /// excludes it; [`Error::UnknownNode`] as `reserve` would (also for a tier whose
+    /// [`drawing_from`](Tier::drawing_from) node does not exist).
     pub fn select(&self, budget: &Budget) -> Result<&Tier> {
-        let path = PathView::read(budget)?;
+        let own_path = PathView::read(budget)?;
         let mut denial = None;
         for tier in &self.tiers {
+            let target = tier.target(budget)?;
+            let drawn_path;
+            let path = if tier.node.is_some() {
+                drawn_path = PathView::read(&target)?;
+                &drawn_path
+            } else {
+                &own_path
+            };
             if !path.allows(tier) {
                 continue;
             }
@@ -141,7 +224,8 @@ impl Ladder {
     }
 
     /// Reserves the best tier whose reserve **succeeds**: tier by tier, skipping tiers whose
-    /// rule excludes them and moving on when a reserve is denied. Returns the tier and its guard.
+    /// rule excludes them and moving on when a reserve is denied. Returns the tier and its guard
+    /// (on the tier's own node when it [draws from one](Tier::drawing_from)).
     ///
     /// Each reserve is the store's atomic reserve, so two callers racing for the last room both
     /// get a tier that fits (or a denial); neither passes a hard limit. The usage rules are read
@@ -151,18 +235,12 @@ impl Ladder {
     /// As [`select`](Ladder::select); a non-denial error of a reserve (bad input, a store
     /// failure) is returned at once.
     pub fn reserve<'b>(&self, budget: &'b Budget) -> Result<(&Tier, Guard<'b>)> {
-        let ruled = self.tiers.iter().any(|tier| tier.usage_below.is_some());
-        let path = if ruled {
-            Some(PathView::read(budget)?)
-        } else {
-            None
-        };
         let mut denial = None;
         for tier in &self.tiers {
-            if path.as_ref().is_some_and(|path| !path.allows(tier)) {
+            if tier.usage_below.is_some() && !PathView::read(&*tier.target(budget)?)?.allows(tier) {
                 continue;
             }
-            match budget.reserve(tier.estimate) {
+            match tier.reserve_on(budget) {
                 Ok(guard) => return Ok((tier, guard)),
                 Err(error) if error.is_denial() => denial = Some(error),
                 Err(error) => return Err(error),

@@ -903,6 +903,7 @@ impl Ledger {
             expired: Vec::new(),
             replayed: false,
             top_ups: Vec::new(),
+            top_up_caps: Vec::new(),
         })
     }
 
@@ -1029,6 +1030,7 @@ impl Ledger {
             expired: false,
             replayed: false,
             top_ups: Vec::new(),
+            top_up_caps: Vec::new(),
         };
         let mut rejection = None;
         let mut exhausted = false;

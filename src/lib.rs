@@ -114,6 +114,7 @@ mod ids;
 mod labels;
 mod ladder;
 mod ledger;
+mod literal;
 mod meter;
 mod node_state;
 mod open_holds;
@@ -176,8 +177,16 @@ pub use store::{Committed, Reservation, Store};
 pub use threshold::{
     Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdBasis, ThresholdCrossing, Thresholds,
 };
-pub use top_up::{TopUp, TopUpApplied, TopUpReason, TopUpSnapshot};
+pub use top_up::{
+    TopUp, TopUpApplied, TopUpCap, TopUpCapped, TopUpCappedEvent, TopUpReason, TopUpSnapshot,
+};
 pub use usage::Usage;
+
+/// What the literal macros ([`usd!`], [`tokens!`], [`requests!`]) expand to; not a public API.
+#[doc(hidden)]
+pub mod __literal {
+    pub use crate::literal::{LiteralError, count, parse};
+}
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -235,13 +235,19 @@ pub enum NoUsageFallback {
 /// Create it from a worst-case hold ([`Budget::stream_for`], or [`StreamMeter::new`] on any
 /// guard), then per chunk report the output tokens received ([`on_output_tokens`]) or the
 /// cumulative usage the provider sent ([`on_usage`], e.g. Anthropic's `message_delta`). Each call
-/// records the spend so far with [`Guard::record`]: the exact cost of the usage counted so far,
-/// minus what was already recorded, so per-chunk rounding never accumulates. Recorded spend
-/// counts as spent at once; if it would pass the hold, the hold grows where every node has room,
-/// and where one does not, nothing is recorded and the meter answers [`Flow::Stop`].
+/// prices the usage counted so far ([`counted_usd`](StreamMeter::counted_usd)).
 ///
-/// [`finish`] commits the total: the provider's final usage when there is one, else the
-/// [`NoUsageFallback`]. Recorded spend cannot be taken back, so the commit is never below it.
+/// While that count fits the hold, nothing is written to the budget: the hold already keeps the
+/// money aside, and chunk counts are only the caller's estimate (a prompt counted long, empty
+/// chunks counted as tokens), so recording them as spent could charge more than the provider
+/// bills. When the count passes the hold, the meter records it with [`Guard::record`] so the
+/// hold grows where every node has room; where one does not, nothing is recorded and the
+/// meter answers [`Flow::Stop`] (zero grace at the cap).
+///
+/// [`finish`] commits the total: the provider's final usage when there is one, exactly, else
+/// the [`NoUsageFallback`]. So with a hold the count never passed (always, for a worst-case
+/// hold and honest counts), the commit is the provider's usage and never more. Spend recorded
+/// to grow the hold cannot be taken back, so only then is the commit floored at it.
 ///
 /// A stream whose hold covers the worst case (prompt plus `max_tokens`) never sees `Stop`;
 /// `Stop` comes when the hold was smaller (a partial hold, or a prompt counted short) and the
@@ -260,8 +266,9 @@ pub enum NoUsageFallback {
 ///         break;
 ///     }
 /// }
-/// // After 50 tokens: 1000 × 0.0000025 + 50 × 0.00001 = 0.003 recorded as spent already.
-/// assert_eq!(stream.recorded_usd(), Amount::usd("0.003")?);
+/// // After 50 tokens: 1000 × 0.0000025 + 50 × 0.00001 = 0.003, inside the hold.
+/// assert_eq!(stream.counted_usd(), Amount::usd("0.003")?);
+/// assert_eq!(stream.recorded_usd(), Amount::usd("0")?); // nothing written while it fits
 /// // The stream reported no usage: the default fallback charges the hold, never $0.
 /// stream.finish(None)?;
 /// // 1000 × 0.0000025 + 500 × 0.00001 = 0.0075
@@ -276,6 +283,7 @@ pub struct StreamMeter<'a> {
     guard: Guard<'a>,
     price: ModelPrice,
     counted: Usage,
+    counted_usd: i64,
     recorded_usd: i64,
     recorded_tokens: i64,
     stop_reason: Option<Error>,
@@ -290,6 +298,9 @@ impl<'a> StreamMeter<'a> {
             guard,
             price: *price,
             counted: Usage::new(prompt_tokens, 0),
+            counted_usd: price
+                .cost(&Usage::new(prompt_tokens, 0))
+                .map_or(0, Amount::minor_units),
             recorded_usd: 0,
             recorded_tokens: 0,
             stop_reason: None,
@@ -304,7 +315,8 @@ impl<'a> StreamMeter<'a> {
         self
     }
 
-    /// `tokens` more output tokens arrived; records the spend so far.
+    /// `tokens` more output tokens arrived; counts them, and records the spend so far if it
+    /// passes the hold.
     ///
     /// # Errors
     /// [`PricingError::Overflow`] for absurd counts; [`PricingError::Budget`] for failures other
@@ -322,7 +334,7 @@ impl<'a> StreamMeter<'a> {
     }
 
     /// The provider reported `cumulative` usage for the stream so far (it replaces the meter's
-    /// own count, including the prompt); records the spend so far.
+    /// own count, including the prompt); records the spend so far if it passes the hold.
     ///
     /// # Errors
     /// As [`on_output_tokens`](StreamMeter::on_output_tokens).
@@ -337,7 +349,14 @@ impl<'a> StreamMeter<'a> {
         }
         let usd = self.price.cost(&self.counted)?.minor_units();
         let tokens = tokens_amount(self.counted.total_tokens())?.minor_units();
+        self.counted_usd = usd;
         let held = self.guard.held();
+        // Only a count past the hold is written (to grow it); see the type's documentation.
+        let past_hold = (held.has(Unit::Usd) && usd > held.minor(Unit::Usd))
+            || (held.has(Unit::Tokens) && tokens > held.minor(Unit::Tokens));
+        if !past_hold {
+            return Ok(Flow::Continue);
+        }
         let mut delta = Cost::new();
         if held.has(Unit::Usd) && usd > self.recorded_usd {
             delta.set(Unit::Usd, usd - self.recorded_usd);
@@ -372,7 +391,13 @@ impl<'a> StreamMeter<'a> {
         self.counted
     }
 
-    /// Dollars recorded as spent so far.
+    /// What the usage counted so far costs in dollars (recorded or not).
+    pub fn counted_usd(&self) -> Amount {
+        Amount::from_minor(self.counted_usd, Unit::Usd)
+    }
+
+    /// Dollars recorded as spent so far: zero while the count fits the hold, the whole count
+    /// once it grew the hold.
     pub fn recorded_usd(&self) -> Amount {
         Amount::from_minor(self.recorded_usd, Unit::Usd)
     }
@@ -393,8 +418,9 @@ impl<'a> StreamMeter<'a> {
     }
 
     /// Ends the stream: commits `reported` usage if the provider sent it, else the
-    /// [`NoUsageFallback`]. Each unit commits at least what was already recorded (recorded spend
-    /// cannot be taken back).
+    /// [`NoUsageFallback`]. The report is committed as it is, below the chunk counts or not;
+    /// only spend already recorded to grow the hold (counts past the hold) is a floor, since
+    /// recorded spend cannot be taken back.
     ///
     /// # Errors
     /// As [`Guard::commit_usage`]: [`CommitUsageError::Pricing`] hands the guard back;

@@ -103,6 +103,14 @@ pub enum PricingError {
         operation: &'static str,
     },
 
+    /// A response or stream chunk whose `"usage"` is `null`: the provider has not reported
+    /// usage *yet* (every OpenAI stream chunk before the last, with
+    /// `stream_options.include_usage`). Not a malformed report: wait for a later chunk, or read
+    /// chunks with [`Usage::from_stream_chunk`](crate::Usage::from_stream_chunk), which answers
+    /// `Ok(None)` for them.
+    #[error("no usage yet: the report's \"usage\" is null")]
+    NoUsageYet,
+
     /// The budget refused or failed (a denied reserve, an unknown node, a store failure).
     #[error(transparent)]
     Budget(#[from] Error),

@@ -27,7 +27,7 @@ use crate::node_state::NodeState;
 use crate::policy::{Limit, Limits};
 use crate::rate::RateLimit;
 use crate::threshold::Crossings;
-use crate::top_up::{TopUp, TopUpApplied};
+use crate::top_up::{TopUp, TopUpApplied, TopUpCapped};
 
 /// A granted reservation, as the store reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +61,9 @@ pub struct Reservation {
     /// it (see [`crate::top_up`]). Empty on nearly every call (no allocation); delivered as
     /// [`Event::ToppedUp`](crate::Event::ToppedUp) by [`Budget`](crate::Budget).
     pub top_ups: Vec<TopUpApplied>,
+    /// Top-ups a cap refused that no earlier operation reported, reported the same way as
+    /// `top_ups` and delivered as [`Event::TopUpCapped`](crate::Event::TopUpCapped).
+    pub top_up_caps: Vec<TopUpCapped>,
 }
 
 /// What a successful commit recorded.
@@ -86,6 +89,8 @@ pub struct Committed {
     /// Auto top-ups not reported before, this commit's included (see
     /// [`Reservation::top_ups`]).
     pub top_ups: Vec<TopUpApplied>,
+    /// Top-ups a cap refused, not reported before (see [`Reservation::top_up_caps`]).
+    pub top_up_caps: Vec<TopUpCapped>,
 }
 
 /// The ledger authority of one or more budget trees.

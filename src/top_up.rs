@@ -2,16 +2,26 @@
 //!
 //! # The rule
 //!
-//! [`TopUp::when_below(x).add(y)`](TopUp::when_below) means: when the node's `remaining`
+//! [`TopUp::when_below(x).adding(y)`](TopUp::when_below) means: when the node's `remaining`
 //! (`limit − spent − reserved`, in `x`'s unit) falls below `x`, add `y`. Optional caps:
 //! [`at_most(n)`](TopUp::at_most) top-ups and [`at_most_total(m)`](TopUp::at_most_total) added,
 //! either in total or, with [`per(window)`](TopUp::per), per fixed window of time (windows are
-//! aligned to the Unix epoch: `per(24 h)` counts per UTC day). Without caps a rule tops up
-//! without end: give one.
+//! aligned to the Unix epoch: `per(24 h)` counts per UTC day), or with
+//! [`per_period(period)`](TopUp::per_period) per calendar [`Period`] (monthly in a time zone,
+//! say). Without caps a rule tops up without end: give one.
 //!
 //! In predictive mode ([`predictive(h)`](TopUp::predictive)), the rule also fires when the
-//! node's projected depletion at its current [burn rate](crate::burn) is within `h`; the node
-//! must track its burn rate ([`Budget::set_burn_window`]).
+//! node's `remaining` is projected, at its current [burn rate](crate::burn), to fall below `x`
+//! within `h` (spending $15/day with $20 left, a $10 threshold and a 24 h horizon tops up now:
+//! $10 is reached in 16 h). The node must track its burn rate ([`Budget::set_burn_window`]).
+//!
+//! # When a cap says no
+//!
+//! A top-up that a cap refuses is reported as [`Event::TopUpCapped`](crate::Event::TopUpCapped)
+//! ("recharge cap reached"), with the cap, the window's counters and when the window ends:
+//! once per window while the rule stays refused (again after a top-up or a re-arm). These
+//! notices are not part of the books: a reopened file store may report a refusal it had
+//! reported before the restart once more.
 //!
 //! # A top-up is a credit
 //!
@@ -53,7 +63,7 @@
 //!     .build_in(MemoryStore::with_clock(clock.clone()))?;
 //! wallet.set_top_up(
 //!     TopUp::when_below(Amount::usd("2")?)
-//!         .add(Amount::usd("5")?)
+//!         .adding(Amount::usd("5")?)
 //!         .at_most(2)
 //!         .per(Duration::from_secs(86_400)),
 //! )?;
@@ -72,9 +82,10 @@ use crate::amount::{Amount, Unit};
 use crate::budget::Budget;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::period::Period;
 
 /// An auto top-up rule for one node (see [`crate::top_up`]). Build it with
-/// [`TopUp::when_below`] and [`TopUp::add`]; the store checks it when it is set.
+/// [`TopUp::when_below`] and [`TopUp::adding`]; the store checks it when it is set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TopUp {
@@ -83,17 +94,22 @@ pub struct TopUp {
     max_count: Option<u32>,
     max_total: Option<Amount>,
     period: Option<Duration>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    calendar: Option<Period>,
     horizon: Option<Duration>,
 }
 
 impl TopUp {
     /// A rule that fires when `remaining` falls below `threshold` (and adds nothing until
-    /// [`add`](TopUp::add) says how much).
+    /// [`adding`](TopUp::adding) says how much).
     ///
     /// ```
     /// use budget_guard::{Amount, TopUp};
     /// # fn main() -> budget_guard::Result<()> {
-    /// let rule = TopUp::when_below(Amount::usd("1")?).add(Amount::usd("10")?).at_most(3);
+    /// let rule = TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("10")?).at_most(3);
     /// assert_eq!(rule.threshold(), Amount::usd("1")?);
     /// assert_eq!(rule.amount(), Amount::usd("10")?);
     /// assert_eq!(rule.max_count(), Some(3));
@@ -106,15 +122,22 @@ impl TopUp {
             max_count: None,
             max_total: None,
             period: None,
+            calendar: None,
             horizon: None,
         }
     }
 
-    /// Adds `amount` per top-up (same unit as the threshold). A builder step, not `+`.
-    #[allow(clippy::should_implement_trait)]
-    pub fn add(mut self, amount: Amount) -> TopUp {
+    /// Configures the rule to add `amount` per top-up (same unit as the threshold).
+    pub fn adding(mut self, amount: Amount) -> TopUp {
         self.add = amount;
         self
+    }
+
+    /// The old name of [`adding`](TopUp::adding), which read like arithmetic.
+    #[deprecated(since = "0.2.0", note = "renamed to `TopUp::adding`")]
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(self, amount: Amount) -> TopUp {
+        self.adding(amount)
     }
 
     /// At most `count` top-ups (per [`per`](TopUp::per) window, or ever without one).
@@ -130,9 +153,32 @@ impl TopUp {
         self
     }
 
-    /// Counts the caps per fixed `window` of time, aligned to the Unix epoch.
+    /// Counts the caps per fixed `window` of time, aligned to the Unix epoch (replaces a
+    /// [`per_period`](TopUp::per_period)).
     pub fn per(mut self, window: Duration) -> TopUp {
         self.period = Some(window);
+        self.calendar = None;
+        self
+    }
+
+    /// Counts the caps per window of `period`: a calendar day, week or month in its time zone,
+    /// or fixed windows from its anchor (replaces a [`per`](TopUp::per)).
+    ///
+    /// ```
+    /// use budget_guard::{Period, TopUp, usd};
+    /// # fn main() -> budget_guard::Result<()> {
+    /// // At most $300 of top-ups per calendar month, New York time.
+    /// let rule = TopUp::when_below(usd!("10"))
+    ///     .adding(usd!("100"))
+    ///     .at_most_total(usd!("300"))
+    ///     .per_period(Period::monthly().in_zone("America/New_York")?);
+    /// assert_eq!(rule.calendar_period(), Some(Period::monthly().in_zone("America/New_York")?));
+    /// assert_eq!(rule.period(), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn per_period(mut self, period: Period) -> TopUp {
+        self.calendar = Some(period);
+        self.period = None;
         self
     }
 
@@ -167,9 +213,14 @@ impl TopUp {
         self.max_total
     }
 
-    /// The window the caps count in, if any.
+    /// The fixed window the caps count in, if any ([`per`](TopUp::per)).
     pub fn period(&self) -> Option<Duration> {
         self.period
+    }
+
+    /// The period whose windows the caps count in, if any ([`per_period`](TopUp::per_period)).
+    pub fn calendar_period(&self) -> Option<Period> {
+        self.calendar
     }
 
     /// The predictive horizon, if any.
@@ -185,9 +236,9 @@ impl TopUp {
     /// # fn main() -> budget_guard::Result<()> {
     /// let no_amount = TopUp::when_below(Amount::usd("1")?);
     /// assert!(matches!(no_amount.validate(), Err(Error::InvalidTopUp { .. })));
-    /// let mixed = TopUp::when_below(Amount::usd("1")?).add(Amount::tokens(5));
+    /// let mixed = TopUp::when_below(Amount::usd("1")?).adding(Amount::tokens(5));
     /// assert!(matches!(mixed.validate(), Err(Error::UnitMismatch { .. })));
-    /// let zero_window = TopUp::when_below(Amount::usd("1")?).add(Amount::usd("2")?).per(Duration::ZERO);
+    /// let zero_window = TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("2")?).per(Duration::ZERO);
     /// assert!(matches!(zero_window.validate(), Err(Error::InvalidDuration { .. })));
     /// # Ok(()) }
     /// ```
@@ -206,7 +257,7 @@ impl TopUp {
             return invalid("the threshold must be above zero (remaining never falls below zero)");
         }
         if self.add.is_zero() {
-            return invalid("the amount to add must be above zero (set it with TopUp::add)");
+            return invalid("the amount to add must be above zero (set it with TopUp::adding)");
         }
         if self.max_count == Some(0) {
             return invalid("at_most(0) would never top up; remove the rule instead");
@@ -242,6 +293,26 @@ impl TopUp {
             .map(|period| i64::try_from(period.as_nanos()).unwrap_or(i64::MAX))
     }
 
+    /// The caps' window at `at`, as a number that grows with time: `floor(at / window)` for a
+    /// fixed window, the window's start in Unix nanoseconds for a period, 0 without either.
+    pub(crate) fn window_at(&self, at: Timestamp) -> i64 {
+        if let Some(period) = self.calendar {
+            return period.bounds_at(at).0.as_unix_nanos();
+        }
+        self.period_nanos()
+            .map_or(0, |period| at.as_unix_nanos().div_euclid(period))
+    }
+
+    /// When the caps' window containing `at` ends (`None` for caps that never reset).
+    pub(crate) fn window_end(&self, at: Timestamp) -> Option<Timestamp> {
+        if let Some(period) = self.calendar {
+            return Some(period.bounds_at(at).1);
+        }
+        let period = self.period_nanos()?;
+        let end = (at.as_unix_nanos().div_euclid(period) + 1).checked_mul(period)?;
+        Some(Timestamp::from_unix_nanos(end))
+    }
+
     pub(crate) fn horizon_nanos(&self) -> Option<i64> {
         self.horizon
             .map(|horizon| i64::try_from(horizon.as_nanos()).unwrap_or(i64::MAX))
@@ -260,8 +331,14 @@ impl fmt::Display for TopUp {
         if let Some(period) = self.period {
             write!(f, " per {period:?}")?;
         }
+        if let Some(period) = self.calendar {
+            write!(f, " per {period}")?;
+        }
         if let Some(horizon) = self.horizon {
-            write!(f, ", or when depletion is within {horizon:?}")?;
+            write!(
+                f,
+                ", or when projected below the threshold within {horizon:?}"
+            )?;
         }
         Ok(())
     }
@@ -275,7 +352,8 @@ impl fmt::Display for TopUp {
 pub enum TopUpReason {
     /// `remaining` fell below the threshold.
     Below,
-    /// The projected depletion was within the horizon (predictive mode).
+    /// `remaining` was projected to fall below the threshold within the horizon (predictive
+    /// mode).
     Projected,
 }
 
@@ -317,6 +395,61 @@ pub struct TopUpApplied {
     pub count: u32,
 }
 
+/// Which cap of a rule refused a top-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum TopUpCap {
+    /// [`at_most(max)`](TopUp::at_most) top-ups were already made.
+    Count {
+        /// The cap.
+        max: u32,
+    },
+    /// One more top-up would pass [`at_most_total(max)`](TopUp::at_most_total).
+    Total {
+        /// The cap.
+        max: Amount,
+    },
+}
+
+/// A top-up a rule wanted to make and a cap refused ("recharge cap reached"), as reported with
+/// the operation that met it and delivered as [`Event::TopUpCapped`](crate::Event::TopUpCapped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct TopUpCapped {
+    /// Full path of the node.
+    pub node: Arc<str>,
+    /// The cap that refused.
+    pub cap: TopUpCap,
+    /// Why the rule wanted to fire.
+    pub reason: TopUpReason,
+    /// What the top-up would have added.
+    pub wanted: Amount,
+    /// Top-ups made in the current window (or ever).
+    pub count: u32,
+    /// Added by those top-ups.
+    pub total: Amount,
+    /// The node's `limit − spent − reserved` now, floored at zero.
+    pub remaining: Amount,
+    /// When the window ends and the caps count from zero again (`None`: they never do).
+    pub window_ends_at: Option<Timestamp>,
+    /// The store's time of the operation that met the cap.
+    pub capped_at: Timestamp,
+}
+
+/// [`Event::TopUpCapped`](crate::Event::TopUpCapped): a cap refused a top-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct TopUpCappedEvent {
+    /// What was refused.
+    pub capped: TopUpCapped,
+    /// When the event was delivered.
+    pub at: std::time::SystemTime,
+}
+
 /// A node's top-up rule and its counters, in a [`Snapshot`](crate::Snapshot).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -328,7 +461,8 @@ pub struct TopUpSnapshot {
     pub count: u32,
     /// Added by those top-ups, in the rule's unit.
     pub total: Amount,
-    /// The window the counters are for (`floor(time / period)`; 0 without a period).
+    /// The window the counters are for (`floor(time / window)` for [`TopUp::per`], the
+    /// window's start in Unix nanoseconds for [`TopUp::per_period`]; 0 without either).
     pub window: i64,
     /// Whether the rule may fire at the next crossing (see [`crate::top_up`]).
     pub armed: bool,
@@ -356,7 +490,7 @@ impl Budget {
     /// use budget_guard::{Amount, Budget, Limit, TopUp, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let agent = Budget::builder("agent", Limit::hard(Amount::usd("1")?)).build()?;
-    /// agent.set_top_up(TopUp::when_below(Amount::usd("0.25")?).add(Amount::usd("1")?).at_most(1))?;
+    /// agent.set_top_up(TopUp::when_below(Amount::usd("0.25")?).adding(Amount::usd("1")?).at_most(1))?;
     /// let guard = agent.reserve(Amount::usd("0.90")?)?; // $0.10 left: topped up to $2
     /// assert_eq!(agent.balance(Unit::Usd)?.remaining, Some(Amount::usd("1.10")?));
     /// # drop(guard);
@@ -388,6 +522,36 @@ impl Budget {
         self.deliver_top_ups_slow(top_ups);
     }
 
+    /// Delivers the refused top-ups a store operation reported.
+    #[inline]
+    pub(crate) fn deliver_top_up_caps(&self, capped: &[TopUpCapped]) {
+        if capped.is_empty() {
+            return;
+        }
+        self.deliver_top_up_caps_slow(capped);
+    }
+
+    #[cold]
+    fn deliver_top_up_caps_slow(&self, capped: &[TopUpCapped]) {
+        let at = std::time::SystemTime::now();
+        for refused in capped {
+            tracing::warn!(
+                target: "budget_guard",
+                node = %refused.node,
+                cap = ?refused.cap,
+                remaining = %refused.remaining,
+                "auto top-up refused: recharge cap reached"
+            );
+            if self.shared().listening() {
+                self.shared()
+                    .deliver(&crate::event::Event::TopUpCapped(TopUpCappedEvent {
+                        capped: refused.clone(),
+                        at,
+                    }));
+            }
+        }
+    }
+
     #[cold]
     fn deliver_top_ups_slow(&self, top_ups: &[TopUpApplied]) {
         self.shared().wake_cancelled();
@@ -417,11 +581,11 @@ mod tests {
     #[test]
     fn rules_validate() {
         let usd = |text| Amount::usd(text).unwrap();
-        let rule = TopUp::when_below(usd("1")).add(usd("2"));
+        let rule = TopUp::when_below(usd("1")).adding(usd("2"));
         assert!(rule.validate().is_ok());
         assert!(
             TopUp::when_below(usd("0"))
-                .add(usd("2"))
+                .adding(usd("2"))
                 .validate()
                 .is_err()
         );

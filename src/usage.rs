@@ -176,6 +176,12 @@ mod parse {
     const FORMAT: &str = "usage report";
 
     fn object(json: &str) -> Result<Map<String, Value>, PricingError> {
+        report(json).map(|(map, _)| map)
+    }
+
+    /// The usage object of `json` and whether it was nested under `"usage"` (else `json` is
+    /// taken as a bare usage object).
+    fn report(json: &str) -> Result<(Map<String, Value>, bool), PricingError> {
         let value: Value = serde_json::from_str(json).map_err(|error| PricingError::Malformed {
             format: FORMAT,
             reason: error.to_string(),
@@ -186,11 +192,29 @@ mod parse {
                 reason: "expected a JSON object".to_owned(),
             });
         };
-        // A whole response body: use its `usage` object.
-        if let Some(Value::Object(usage)) = map.remove("usage") {
-            return Ok(usage);
+        // A whole response body: use its `usage` object. `"usage": null` is a body (a stream
+        // chunk) that carries no usage yet, which is not the same as a broken report.
+        match map.remove("usage") {
+            Some(Value::Object(usage)) => Ok((usage, true)),
+            Some(Value::Null) => Err(PricingError::NoUsageYet),
+            Some(other) => Err(PricingError::InvalidUsage {
+                field: "usage".to_owned(),
+                reason: format!("{other} is not a usage object"),
+            }),
+            None => Ok((map, false)),
         }
-        Ok(map)
+    }
+
+    /// Whether `map` has any token count a supported report starts with.
+    fn has_counts(map: &Map<String, Value>) -> bool {
+        [
+            "prompt_tokens",
+            "input_tokens",
+            "completion_tokens",
+            "output_tokens",
+        ]
+        .iter()
+        .any(|field| map.contains_key(*field))
     }
 
     /// A token count at `path` (`"a.b"` descends into objects). Missing or `null` is `None`.
@@ -303,6 +327,8 @@ mod parse {
         ///
         /// # Errors
         /// [`PricingError::Malformed`] for text that is not a JSON object;
+        /// [`PricingError::NoUsageYet`] for a body whose `"usage"` is `null` (a stream chunk
+        /// before the last; see [`from_stream_chunk`](Usage::from_stream_chunk));
         /// [`PricingError::InvalidUsage`] naming the field for a missing required count, a count
         /// that is negative, fractional or not a number, or a subset larger than its whole.
         pub fn from_openai_json(json: &str) -> Result<Usage, PricingError> {
@@ -340,21 +366,59 @@ mod parse {
         /// As [`from_openai_json`](Usage::from_openai_json); an object with none of these fields
         /// is [`PricingError::InvalidUsage`] for `prompt_tokens`.
         pub fn from_json(json: &str) -> Result<Usage, PricingError> {
-            let map = object(json)?;
-            if map.contains_key("prompt_tokens") {
-                openai_chat(&map)
-            } else if map.contains_key("input_tokens_details")
-                || map.contains_key("output_tokens_details")
-            {
-                openai_responses(&map)
-            } else if map.contains_key("input_tokens") {
-                anthropic(&map)
-            } else {
-                Err(PricingError::InvalidUsage {
-                    field: "prompt_tokens".to_owned(),
-                    reason: "missing (no OpenAI or Anthropic token counts found)".to_owned(),
-                })
+            from_map(object(json)?)
+        }
+
+        /// Reads one chunk of a streamed response: `Ok(None)` while the provider has not sent
+        /// usage (OpenAI sends `"usage": null` on every chunk but the last when
+        /// `stream_options.include_usage` is set, and no `"usage"` at all otherwise),
+        /// `Ok(Some(usage))` for a chunk that carries it, in any shape
+        /// [`from_json`](Usage::from_json) reads.
+        ///
+        /// ```
+        /// use budget_guard::{PricingError, Usage};
+        /// # fn main() -> Result<(), PricingError> {
+        /// let delta = r#"{"id": "c1", "object": "chat.completion.chunk",
+        ///     "choices": [{"index": 0, "delta": {"content": "Hi"}}], "usage": null}"#;
+        /// assert_eq!(Usage::from_stream_chunk(delta)?, None);
+        /// let last = r#"{"id": "c1", "object": "chat.completion.chunk", "choices": [],
+        ///     "usage": {"prompt_tokens": 120, "completion_tokens": 64, "total_tokens": 184}}"#;
+        /// assert_eq!(Usage::from_stream_chunk(last)?, Some(Usage::new(120, 64)));
+        /// // A broken report is still an error, not "no usage":
+        /// assert!(Usage::from_stream_chunk(r#"{"usage": {"prompt_tokens": -1}}"#).is_err());
+        /// assert!(matches!(Usage::from_json(delta), Err(PricingError::NoUsageYet)));
+        /// # Ok(()) }
+        /// ```
+        ///
+        /// # Errors
+        /// [`PricingError::Malformed`] for text that is not a JSON object;
+        /// [`PricingError::InvalidUsage`] for a `"usage"` that is neither `null` nor an object,
+        /// or a usage object [`from_json`](Usage::from_json) rejects.
+        pub fn from_stream_chunk(json: &str) -> Result<Option<Usage>, PricingError> {
+            match report(json) {
+                Err(PricingError::NoUsageYet) => Ok(None),
+                Err(error) => Err(error),
+                // A chunk without a "usage" field and without counts of its own.
+                Ok((map, false)) if !has_counts(&map) => Ok(None),
+                Ok((map, _)) => from_map(map).map(Some),
             }
+        }
+    }
+
+    fn from_map(map: Map<String, Value>) -> Result<Usage, PricingError> {
+        if map.contains_key("prompt_tokens") {
+            openai_chat(&map)
+        } else if map.contains_key("input_tokens_details")
+            || map.contains_key("output_tokens_details")
+        {
+            openai_responses(&map)
+        } else if map.contains_key("input_tokens") {
+            anthropic(&map)
+        } else {
+            Err(PricingError::InvalidUsage {
+                field: "prompt_tokens".to_owned(),
+                reason: "missing (no OpenAI or Anthropic token counts found)".to_owned(),
+            })
         }
     }
 }

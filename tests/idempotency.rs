@@ -399,7 +399,7 @@ fn check_a_keyed_commit_tops_up_once(store: Arc<dyn Store>) -> Budget {
     let run = Budget::builder("run", limit)
         .build_shared(store.clone())
         .unwrap();
-    run.set_top_up(TopUp::when_below(usd("2")).add(usd("5")))
+    run.set_top_up(TopUp::when_below(usd("2")).adding(usd("5")))
         .unwrap();
     let guard = run.reserve(usd("5")).unwrap();
     assert!(guard.top_ups().is_empty());

@@ -279,29 +279,28 @@ fn stream_with_reported_usage_commits_the_report() {
     let mut stream = budget.stream_for(&prices, "gpt-4o", 1_000, 500).unwrap();
     for _ in 0..3 {
         assert_eq!(stream.on_output_tokens(40).unwrap(), Flow::Continue);
-        // Spent is visible while the stream runs.
-        assert_eq!(
-            budget.balance(Unit::Usd).unwrap().spent,
-            stream.recorded_usd()
-        );
+        // The count fits the worst-case hold: the hold covers it, nothing is written as spent.
+        assert_eq!(budget.balance(Unit::Usd).unwrap().spent, usd("0"));
+        assert_eq!(budget.balance(Unit::Usd).unwrap().reserved, usd("0.0075"));
     }
     // 1000 × 0.0000025 + 120 × 0.00001 = 0.0025 + 0.0012 = 0.0037
-    assert_eq!(stream.recorded_usd(), usd("0.0037"));
+    assert_eq!(stream.counted_usd(), usd("0.0037"));
+    assert_eq!(stream.recorded_usd(), usd("0"));
     // The provider's final report: 1000 prompt (200 cached), 130 completion.
     // 800 × 0.0000025 + 200 × 0.00000125 + 130 × 0.00001 = 0.002 + 0.00025 + 0.0013 = 0.00355
-    // That is below the 0.0037 already recorded, which cannot be taken back.
+    // Below the chunk count (0.0037): the report is what the provider bills, so it is committed.
     let report = Usage::openai(1_000, 130, 200, 0).unwrap();
     let committed = stream.finish(Some(&report)).unwrap();
-    assert_eq!(committed.spent.get(Unit::Usd), Some(usd("0.0037")));
+    assert_eq!(committed.spent.get(Unit::Usd), Some(usd("0.00355")));
     // A report above the count commits the report.
     let mut stream = budget.stream_for(&prices, "gpt-4o", 1_000, 500).unwrap();
     assert_eq!(stream.on_output_tokens(10).unwrap(), Flow::Continue);
     // 1000 × 0.0000025 + 300 × 0.00001 = 0.0055
     let committed = stream.finish(Some(&Usage::new(1_000, 300))).unwrap();
     assert_eq!(committed.spent.get(Unit::Usd), Some(usd("0.0055")));
-    // 0.0037 + 0.0055
+    // 0.00355 + 0.0055
     let balance = budget.balance(Unit::Usd).unwrap();
-    assert_eq!(balance.spent, usd("0.0092"));
+    assert_eq!(balance.spent, usd("0.00905"));
     assert!(balance.reserved.is_zero());
 }
 
@@ -371,12 +370,12 @@ fn stream_follows_cumulative_usage_reports() {
     let start = Usage::anthropic(100, 1, 2_000, 0);
     assert_eq!(stream.on_usage(&start).unwrap(), Flow::Continue);
     // 100 × 0.000003 + 2000 × 0.0000003 + 1 × 0.000015 = 0.0003 + 0.0006 + 0.000015 = 0.000915
-    assert_eq!(stream.recorded_usd(), usd("0.000915"));
+    assert_eq!(stream.counted_usd(), usd("0.000915"));
     // message_delta: output now 250 (cumulative).
     let delta = Usage::anthropic(100, 250, 2_000, 0);
     assert_eq!(stream.on_usage(&delta).unwrap(), Flow::Continue);
     // 0.0003 + 0.0006 + 250 × 0.000015 = 0.0009 + 0.00375 = 0.00465
-    assert_eq!(stream.recorded_usd(), usd("0.00465"));
+    assert_eq!(stream.counted_usd(), usd("0.00465"));
     stream.finish(Some(&delta)).unwrap();
     assert_eq!(budget.balance(Unit::Usd).unwrap().spent, usd("0.00465"));
 }

@@ -51,7 +51,7 @@ fn spend(budget: &Budget, amount: &str) -> Spent {
 pub fn top_ups_fire_once_per_crossing(store: Arc<dyn Store>, clock: &ManualClock) {
     let wallet = root(store, "10");
     let rule = TopUp::when_below(usd("3"))
-        .add(usd("5"))
+        .adding(usd("5"))
         .at_most(2)
         .per(Duration::from_secs(3600));
     assert_eq!(wallet.set_top_up(rule).expect("valid rule"), None);
@@ -112,7 +112,7 @@ fn root_small(store: Arc<dyn Store>) -> Budget {
         .build_shared(store)
         .expect("a second tree");
     small
-        .set_top_up(TopUp::when_below(usd("5")).add(usd("1")))
+        .set_top_up(TopUp::when_below(usd("5")).adding(usd("1")))
         .expect("valid rule");
     small
 }
@@ -173,7 +173,7 @@ pub fn burn_rates_project_depletion(store: Arc<dyn Store>, clock: &ManualClock) 
     agent
         .set_top_up(
             TopUp::when_below(usd("0.01"))
-                .add(usd("5"))
+                .adding(usd("5"))
                 .predictive(Duration::from_secs(5400))
                 .at_most(1),
         )
@@ -202,26 +202,29 @@ pub fn bad_top_up_input_changes_nothing(store: Arc<dyn Store>, _clock: &ManualCl
     ));
     let rules = [
         (TopUp::when_below(usd("1")), "no amount"),
-        (TopUp::when_below(usd("0")).add(usd("1")), "zero threshold"),
         (
-            TopUp::when_below(usd("1")).add(usd("1")).at_most(0),
+            TopUp::when_below(usd("0")).adding(usd("1")),
+            "zero threshold",
+        ),
+        (
+            TopUp::when_below(usd("1")).adding(usd("1")).at_most(0),
             "zero count",
         ),
         (
             TopUp::when_below(usd("1"))
-                .add(usd("2"))
+                .adding(usd("2"))
                 .at_most_total(usd("1")),
             "total below one top-up",
         ),
         (
             TopUp::when_below(usd("1"))
-                .add(usd("1"))
+                .adding(usd("1"))
                 .per(Duration::ZERO),
             "zero window",
         ),
         (
             TopUp::when_below(usd("1"))
-                .add(usd("1"))
+                .adding(usd("1"))
                 .predictive(Duration::from_secs(60)),
             "predictive without a burn window",
         ),
@@ -237,11 +240,11 @@ pub fn bad_top_up_input_changes_nothing(store: Arc<dyn Store>, _clock: &ManualCl
         );
     }
     assert!(matches!(
-        wallet.set_top_up(TopUp::when_below(usd("1")).add(Amount::tokens(5))),
+        wallet.set_top_up(TopUp::when_below(usd("1")).adding(Amount::tokens(5))),
         Err(Error::UnitMismatch { .. })
     ));
     assert!(matches!(
-        wallet.set_top_up(TopUp::when_below(Amount::tokens(5)).add(Amount::tokens(5))),
+        wallet.set_top_up(TopUp::when_below(Amount::tokens(5)).adding(Amount::tokens(5))),
         Err(Error::UnitNotBudgeted { .. })
     ));
     assert_eq!(
@@ -256,7 +259,7 @@ pub fn bad_top_up_input_changes_nothing(store: Arc<dyn Store>, _clock: &ManualCl
 pub fn concurrent_top_ups_fire_exactly_once(store: Arc<dyn Store>, _clock: &ManualClock) {
     let wallet = root(store, "10");
     wallet
-        .set_top_up(TopUp::when_below(usd("5")).add(usd("10")).at_most(3))
+        .set_top_up(TopUp::when_below(usd("5")).adding(usd("10")).at_most(3))
         .expect("valid rule");
     let threads = 8;
     let barrier = Arc::new(Barrier::new(threads));

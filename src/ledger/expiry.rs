@@ -275,6 +275,7 @@ impl Ledger {
             expired: true,
             replayed: false,
             top_ups: Vec::new(),
+            top_up_caps: Vec::new(),
         })
     }
 

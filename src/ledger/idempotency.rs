@@ -343,6 +343,7 @@ impl Remember for Reservation {
                     expired: Vec::new(),
                     replayed: true,
                     top_ups: Vec::new(),
+                    top_up_caps: Vec::new(),
                 }),
             }),
             _ => None,
@@ -389,6 +390,7 @@ impl Remember for Committed {
                 expired: *expired,
                 replayed: true,
                 top_ups: Vec::new(),
+                top_up_caps: Vec::new(),
             })),
             Outcome::OverageRejected {
                 node,

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::ids::{HoldId, NodeId};
 use crate::store::Committed;
 use crate::threshold::Crossings;
-use crate::top_up::{TopUp, TopUpApplied, TopUpReason, TopUpSnapshot};
+use crate::top_up::{TopUp, TopUpApplied, TopUpCap, TopUpCapped, TopUpReason, TopUpSnapshot};
 
 /// A node's ring of spend buckets (see `crate::burn`).
 #[derive(Clone, Debug)]
@@ -116,6 +116,12 @@ pub(super) struct Timed {
     cell: Arc<AtomicU32>,
     /// Top-ups applied and not reported yet.
     unreported: Vec<TopUpApplied>,
+    /// Top-ups a cap refused and not reported yet.
+    unreported_caps: Vec<TopUpCapped>,
+    /// `(node index, window)` of the rules whose refusal in that window was already noted, so
+    /// a rule that stays refused is reported once per window, not at every operation. Not
+    /// part of the books (see `crate::top_up`).
+    caps_noted: Vec<(u32, i64)>,
     /// What the current operation did, for the file store's log; `split` entries came before
     /// the operation's own effect.
     log: Vec<TopUpLog>,
@@ -125,6 +131,13 @@ pub(super) struct Timed {
 }
 
 impl Timed {
+    /// Forgets that node `index`'s refusal was noted (its rule fired, re-armed or changed).
+    fn unnote_cap(&mut self, index: u32) {
+        if !self.caps_noted.is_empty() {
+            self.caps_noted.retain(|(noted, _)| *noted != index);
+        }
+    }
+
     fn publish(&self) {
         self.cell
             .store(self.burn_nodes + self.top_up_nodes, Ordering::Relaxed);
@@ -147,6 +160,7 @@ impl Ledger {
     pub(super) fn forget_timed(&mut self, index: u32) {
         let node = self.node_mut(index);
         let (burn, top_up) = (node.burn.take().is_some(), node.top_up.take().is_some());
+        self.timed.unnote_cap(index);
         self.timed.burn_nodes -= u32::from(burn);
         self.timed.top_up_nodes -= u32::from(top_up);
         self.timed.publish();
@@ -219,6 +233,7 @@ impl Ledger {
     }
 
     fn put_top_up(&mut self, index: u32, state: Option<TopUpSnapshot>) -> Option<TopUpSnapshot> {
+        self.timed.unnote_cap(index);
         let node = self.node_mut(index);
         let previous = node.top_up.take().map(|state| *state);
         node.top_up = state.map(Box::new);
@@ -320,6 +335,7 @@ impl Ledger {
         if self.timed.top_up_nodes == 0
             && self.timed.burn_nodes == 0
             && self.timed.unreported.is_empty()
+            && self.timed.unreported_caps.is_empty()
         {
             return;
         }
@@ -328,6 +344,7 @@ impl Ledger {
                 self.timed_end(leaf, now, None, Some(&mut granted.events));
             }
             granted.top_ups = self.take_top_ups();
+            granted.top_up_caps = self.take_top_up_caps();
         }
     }
 
@@ -337,6 +354,14 @@ impl Ledger {
             return Vec::new();
         }
         std::mem::take(&mut self.timed.unreported)
+    }
+
+    /// Hands the unreported refused top-ups to an operation's outcome.
+    pub(super) fn take_top_up_caps(&mut self) -> Vec<TopUpCapped> {
+        if self.timed.unreported_caps.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.timed.unreported_caps)
     }
 
     /// Takes what the last operation did to top-up rules, split into what happened before its
@@ -380,8 +405,11 @@ impl Ledger {
         let horizon = rule.horizon_nanos()?;
         let tracker = node.burn.as_ref()?;
         let spent = tracker.spent(now.as_unix_nanos(), unit);
+        // When `remaining` reaches the threshold at this burn rate, not when it reaches zero:
+        // the rule is there to keep the node above the threshold.
+        let above_threshold = remaining - i128::from(rule.threshold().minor_units());
         let at = depletes_at(
-            i64::try_from(remaining).unwrap_or(i64::MAX),
+            i64::try_from(above_threshold).unwrap_or(i64::MAX),
             spent,
             tracker.window.window_nanos(),
             now,
@@ -401,28 +429,25 @@ impl Ledger {
                 state.armed = true;
                 self.put_state(index, state);
                 self.timed.log.push(TopUpLog::State { node: id, state });
+                self.timed.unnote_cap(index);
             }
             return;
         };
         if !state.armed {
             return;
         }
-        let window = rule
-            .period_nanos()
-            .map_or(0, |period| now.as_unix_nanos().div_euclid(period));
+        let window = rule.window_at(now);
         if window > state.window {
             state.window = window;
             state.count = 0;
             state.total = Amount::zero(rule.unit());
         }
-        let capped = rule.max_count().is_some_and(|max| state.count >= max)
-            || rule.max_total().is_some_and(|max| {
-                i128::from(state.total.minor_units()) + i128::from(rule.amount().minor_units())
-                    > i128::from(max.minor_units())
-            });
-        if capped {
-            return; // stays armed: fires once a later window allows it
+        if let Some(cap) = refusing_cap(&rule, &state) {
+            // Stays armed: fires once a later window allows it.
+            self.note_cap(index, &state, cap, reason, now);
+            return;
         }
+        self.timed.unnote_cap(index);
         let Ok(balance) = self.credit(id, rule.amount()) else {
             return; // the limit was removed or would overflow: nothing to top up
         };
@@ -448,6 +473,41 @@ impl Ledger {
             .push(applied(&balance, rule.amount(), reason, now, state.count));
     }
 
+    /// Reports that `cap` refused node `index`'s top-up at `now`, once per window.
+    fn note_cap(
+        &mut self,
+        index: u32,
+        state: &TopUpSnapshot,
+        cap: TopUpCap,
+        reason: TopUpReason,
+        now: Timestamp,
+    ) {
+        let noted = (index, state.window);
+        if self.timed.caps_noted.contains(&noted) {
+            return;
+        }
+        self.timed.unnote_cap(index);
+        self.timed.caps_noted.push(noted);
+        let rule = state.rule;
+        let node = self.node(index);
+        let account = &node.accounts[rule.unit().index()];
+        let remaining = (i128::from(account.allowance())
+            - i128::from(account.spent)
+            - i128::from(account.reserved))
+        .clamp(0, i128::from(i64::MAX)) as i64;
+        self.timed.unreported_caps.push(TopUpCapped {
+            node: node.path.clone(),
+            cap,
+            reason,
+            wanted: rule.amount(),
+            count: state.count,
+            total: state.total,
+            remaining: Amount::from_minor(remaining, rule.unit()),
+            window_ends_at: rule.window_end(now),
+            capped_at: now,
+        });
+    }
+
     fn put_state(&mut self, index: u32, state: TopUpSnapshot) {
         if let Some(slot) = self.node_mut(index).top_up.as_deref_mut() {
             *slot = state;
@@ -465,10 +525,7 @@ impl Ledger {
         let index = self.live(id)?;
         self.credit(id, added)?;
         if let Some(mut state) = self.node(index).top_up.as_deref().copied() {
-            let window = state
-                .rule
-                .period_nanos()
-                .map_or(0, |period| at.as_unix_nanos().div_euclid(period));
+            let window = state.rule.window_at(at);
             if window > state.window {
                 state.window = window;
                 state.count = 0;
@@ -524,6 +581,7 @@ impl Ledger {
         }
         if let Ok(committed) = &mut outcome {
             committed.top_ups = self.take_top_ups();
+            committed.top_up_caps = self.take_top_up_caps();
         }
         outcome
     }
@@ -610,6 +668,21 @@ impl Ledger {
         }
         Ok(info)
     }
+}
+
+/// The cap that refuses one more top-up of `state.rule` in the current window, if any.
+fn refusing_cap(rule: &TopUp, state: &TopUpSnapshot) -> Option<TopUpCap> {
+    if let Some(max) = rule.max_count()
+        && state.count >= max
+    {
+        return Some(TopUpCap::Count { max });
+    }
+    rule.max_total()
+        .filter(|max| {
+            i128::from(state.total.minor_units()) + i128::from(rule.amount().minor_units())
+                > i128::from(max.minor_units())
+        })
+        .map(|max| TopUpCap::Total { max })
 }
 
 fn applied(

@@ -2,14 +2,17 @@
 //! section of tag 20; see `docs/file-format.md`).
 //!
 //! * Tag 20, kind 0: a node's burn window (`buckets u16`, 0 for none, `window i64` nanos).
-//! * Tag 20, kind 1: a node's top-up rule state as it is now (set, removed, or re-armed).
+//! * Tag 20, kind 1: a node's top-up rule state as it is now (set, removed, or re-armed). The
+//!   rule's window is `i64` nanos (0 for none), or `-1` followed by a calendar period (`u8`
+//!   kind, zone string, `i64` window, `i64` anchor, as for periodic limits) for
+//!   `TopUp::per_period`.
 //! * Tag 21: a top-up applied at a logged time, with whether the rule stayed armed; replay
 //!   credits the node and counts it without evaluating the rule.
 //! * Snapshot section 20: every node's burn window and top-up state, by node position.
 
 use std::time::Duration;
 
-use super::{Dec, Decoded, Enc, Op};
+use super::{Dec, Decoded, Enc, Op, period_codec};
 use crate::amount::Amount;
 use crate::balance::{NodeSnapshot, Snapshot};
 use crate::burn::BurnWindow;
@@ -22,6 +25,8 @@ use crate::top_up::{TopUp, TopUpReason, TopUpSnapshot};
 pub(super) const TAG_BURN: u8 = 20;
 /// A top-up applied.
 pub(super) const TAG_TOPPED_UP: u8 = 21;
+/// In a top-up rule's window field: a calendar period follows.
+const CALENDAR_WINDOW: i64 = -1;
 
 impl Enc<'_> {
     fn burn_window(&mut self, window: Option<&BurnWindow>) {
@@ -40,7 +45,13 @@ impl Enc<'_> {
         self.i64(rule.amount().minor_units());
         self.u32(rule.max_count().unwrap_or(0));
         self.i64(rule.max_total().map_or(-1, Amount::minor_units));
-        self.i64(rule.period_nanos().unwrap_or(0));
+        match rule.calendar_period() {
+            Some(period) => {
+                self.i64(CALENDAR_WINDOW);
+                self.period(&period);
+            }
+            None => self.i64(rule.period_nanos().unwrap_or(0)),
+        }
         self.i64(rule.horizon_nanos().unwrap_or(0));
         self.u32(state.count);
         self.i64(state.total.minor_units());
@@ -148,7 +159,7 @@ impl Dec<'_> {
         }
         let below = self.amount()?;
         let unit = below.unit();
-        let mut rule = TopUp::when_below(below).add(self.amount_in(unit)?);
+        let mut rule = TopUp::when_below(below).adding(self.amount_in(unit)?);
         let count = self.u32()?;
         if count > 0 {
             rule = rule.at_most(count);
@@ -159,8 +170,17 @@ impl Dec<'_> {
         } else if total != -1 {
             return Err("bad top-up total cap");
         }
-        if let Some(period) = self.duration()? {
-            rule = rule.per(period);
+        match self.i64()? {
+            0 => {}
+            CALENDAR_WINDOW => {
+                let code = self.u8()?;
+                let zone = self.str()?;
+                let nanos = self.i64()?;
+                let anchor = self.i64()?;
+                rule = rule.per_period(period_codec::from_parts(code, zone, nanos, anchor)?);
+            }
+            nanos if nanos > 0 => rule = rule.per(Duration::from_nanos(nanos.unsigned_abs())),
+            _ => return Err("negative window in a top-up rule"),
         }
         if let Some(horizon) = self.duration()? {
             rule = rule.predictive(horizon);
@@ -255,7 +275,7 @@ mod tests {
     fn rule() -> TopUp {
         let usd = |minor| Amount::from_minor(minor, Unit::Usd);
         TopUp::when_below(usd(5))
-            .add(usd(7))
+            .adding(usd(7))
             .at_most(3)
             .at_most_total(usd(21))
             .per(Duration::from_secs(60))

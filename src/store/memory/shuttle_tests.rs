@@ -301,7 +301,7 @@ fn auto_top_up_fires_exactly_once_under_races() {
             .create_node(None, "leaf", &Limit::hard(cents(50)).into())
             .unwrap();
         let rule = crate::TopUp::when_below(cents(15))
-            .add(cents(20))
+            .adding(cents(20))
             .at_most(1)
             .per(std::time::Duration::from_secs(86_400));
         store.set_top_up(leaf, Some(rule)).unwrap();
