@@ -2,8 +2,6 @@
 //! in, on spend plus holds), re-arm only when spend itself falls back, carry spend and holds
 //! apart, survive a `FileStore` reopen, and are stamped with the store's clock.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -11,6 +9,10 @@ use budget_guard::{
     Amount, Budget, Event, FileStore, Limit, ManualClock, MemoryStore, Period, Store,
     ThresholdBasis, ThresholdEvent, Timestamp, Unit,
 };
+
+#[path = "support/scratch.rs"]
+mod scratch;
+use scratch::fresh_path;
 
 fn usd(text: &str) -> Amount {
     Amount::usd(text).expect("valid amount")
@@ -166,16 +168,6 @@ fn a_raised_limit_rearms_only_the_levels_spend_is_now_below() {
     budget.credit(usd("2")).unwrap(); // $8 of $12: 80 % ($9.60) re-arms, 50 % ($6) does not
     budget.reserve(usd("2")).unwrap().commit(usd("2")).unwrap(); // $10 of $12: 83 %
     assert_eq!(levels(&seen.lock().unwrap()), [50, 80, 80]);
-}
-
-fn fresh_path(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("alerts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!("{name}-{}-{n}.bg", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 #[test]

@@ -2,8 +2,6 @@
 //! persistence in the FileStore, and expiry racing a commit. Every test drives a ManualClock;
 //! nothing sleeps.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
@@ -11,6 +9,10 @@ use budget_guard::{
     Amount, Budget, Cost, Error, Event, FileStore, Limit, ManualClock, MemoryStore, OveragePolicy,
     ReserveOptions, Store, Timestamp, Unit,
 };
+
+#[path = "support/scratch.rs"]
+mod scratch;
+use scratch::fresh_path;
 
 const START: Timestamp = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
 
@@ -43,16 +45,6 @@ fn memory(limit: &str) -> (Budget, ManualClock) {
         .build_in(MemoryStore::with_clock(clock.clone()))
         .unwrap();
     (org, clock)
-}
-
-fn fresh_path(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("expiry");
-    std::fs::create_dir_all(&dir).unwrap();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!("{name}-{}-{n}.bg", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 #[test]

@@ -3,22 +3,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use budget_guard::{
     Amount, Budget, Cost, Durability, Error, FileStore, Limit, OveragePolicy, Store, Unit,
 };
 
-/// A fresh path under cargo's per-target temp dir (kept after the run for inspection).
-fn fresh_path(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("file_store");
-    std::fs::create_dir_all(&dir).unwrap();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!("{name}-{}-{n}.bg", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
+#[path = "support/scratch.rs"]
+mod scratch;
+use scratch::fresh_path;
 
 budget_guard::store_conformance_tests!(clock: fresh_store_with_clock);
 

@@ -3,8 +3,6 @@
 //! remembers keys across a reopen (and a compaction), with key and effect durable together.
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +11,10 @@ use budget_guard::{
     ManualClock, MemoryStore, OpOptions, OveragePolicy, ReserveOptions, Store, Timestamp, TopUp,
     Unit,
 };
+
+#[path = "support/scratch.rs"]
+mod scratch;
+use scratch::fresh_path;
 
 const START: Timestamp = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
 
@@ -38,16 +40,6 @@ fn retention(ttl_seconds: u64, max_keys: usize) -> KeyRetention {
         NonZeroUsize::new(max_keys).unwrap(),
     )
     .unwrap()
-}
-
-fn fresh_path(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("idempotency");
-    std::fs::create_dir_all(&dir).unwrap();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!("{name}-{}-{n}.bg", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 /// (limit, spent, reserved) in USD.

@@ -2,21 +2,16 @@
 //! typed errors. The store-independent rules are in the conformance suite
 //! (`frozen_and_closed_nodes_block_their_subtree`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use budget_guard::{Amount, Budget, Error, FileStore, Limit, NodeState, Store, Unit};
 
+#[path = "support/scratch.rs"]
+mod scratch;
+use scratch::fresh_path;
+
 fn usd(text: &str) -> Amount {
     Amount::usd(text).unwrap()
-}
-
-fn fresh_path(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("node_state");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}-{}.bg", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 #[test]

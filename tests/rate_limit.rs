@@ -2,8 +2,6 @@
 //! `retry_after`, budget and rate denials taking nothing from each other, 8 threads never
 //! passing N per window, bad inputs, persistence in the file store.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -12,6 +10,10 @@ use budget_guard::{
     Amount, Budget, DEFAULT_HOLD_TTL, Error, FileStore, Limit, MAX_RATE_REQUESTS, ManualClock,
     MemoryStore, RateLimit, Store, Timestamp, Unit, Verdict,
 };
+
+#[path = "support/scratch.rs"]
+mod scratch;
+use scratch::fresh_path;
 
 fn usd(text: &str) -> Amount {
     Amount::usd(text).unwrap()
@@ -238,16 +240,6 @@ fn bad_rate_limits_are_typed_errors() {
     assert!(RateLimit::per_minute(0).is_err());
     let limit = RateLimit::per_hour(MAX_RATE_REQUESTS).unwrap();
     assert_eq!(limit.to_string(), "65536 requests per 3600s");
-}
-
-fn fresh_path(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rate_limit");
-    std::fs::create_dir_all(&dir).unwrap();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!("{name}-{}-{n}.bg", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 #[test]

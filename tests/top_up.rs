@@ -2,7 +2,6 @@
 //! and the FileStore keeping rules, counters and windows across reopen, compaction and restore.
 //! The store-independent rules are in the conformance suite (`src/conformance/top_up.rs`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,18 +11,12 @@ use budget_guard::{
     Store, Timestamp, TopUp, TopUpApplied, TopUpCap, TopUpCapped, TopUpReason, Unit,
 };
 
+#[path = "support/scratch.rs"]
+mod scratch;
+use scratch::fresh_path;
+
 fn usd(text: &str) -> Amount {
     Amount::usd(text).unwrap()
-}
-
-fn fresh_path(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("top_up");
-    std::fs::create_dir_all(&dir).unwrap();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!("{name}-{}-{n}.bg", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 const START: Timestamp = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
