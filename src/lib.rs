@@ -116,6 +116,7 @@ mod ladder;
 mod ledger;
 mod meter;
 mod node_state;
+mod op;
 pub mod period;
 mod policy;
 mod price;
@@ -140,7 +141,7 @@ pub use check::{Check, Verdict};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use cost::Cost;
 pub use dashboard::{Dashboard, DashboardRow, Status};
-pub use error::{AmountError, Error, Exceeded, Result, StoreError};
+pub use error::{AmountError, Error, Exceeded, Result, StoreError, StoreErrorKind};
 pub use event::{
     DenialReason, DeniedEvent, Event, ExpiredEvent, OverageEvent, ReleasedEvent, ThresholdEvent,
     TopUpEvent,
@@ -155,6 +156,7 @@ pub use labels::{Labels, MAX_LABEL_LEN, MAX_TAGS};
 pub use ladder::{Ladder, Tier};
 pub use meter::{CommitUsageError, Flow, NoUsageFallback, StreamMeter};
 pub use node_state::NodeState;
+pub use op::{Answer, Applied, Op, OpKind, Query};
 pub use period::{Period, Rollover};
 pub use policy::{Limit, LimitKind, Limits, OveragePolicy};
 #[cfg(feature = "serde")]

@@ -267,6 +267,8 @@ impl Limit {
 /// The limits of one node: at most one per unit. Build it from a [`Limit`], an array of limits, or
 /// [`Limits::none`] for a node that only tracks spend.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Limits(pub(crate) Vec<Limit>);
 
 impl Limits {

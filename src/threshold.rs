@@ -343,6 +343,7 @@ impl Alarm {
 /// One threshold level crossed upward by a store operation: which node, unit and level, and the
 /// node's figures right after the operation.
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ThresholdCrossing {
     node: Arc<str>,
     limit: i64,
@@ -482,6 +483,8 @@ impl fmt::Debug for ThresholdCrossing {
 /// ascending). An empty list does not allocate, so an operation that crosses nothing (nearly all
 /// of them) allocates nothing and moves only three words through the store layers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Crossings {
     list: Vec<ThresholdCrossing>,
 }

@@ -34,11 +34,12 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::cost::Cost;
 use crate::error::{Error, Result, StoreError};
 use crate::expiry::{ExpiredHold, ReserveOptions, validate_ttl};
-use crate::idempotency::{KeyRetention, OpOptions};
+use crate::idempotency::{IdempotencyKey, KeyRetention, OpOptions};
 use crate::ids::{HoldId, NodeId};
 use crate::ledger::{Fate, Lease, Ledger, Request};
 use crate::node_state::NodeState;
 use crate::policy::{Limit, Limits};
+use crate::op::{Answer, Applied, Op, Query};
 use crate::store::{Committed, Reservation, Store};
 
 /// When an operation of a [`FileStore`] counts as done.
@@ -379,7 +380,7 @@ impl FileStore {
         result
     }
 
-    fn read<T>(&self, read: impl FnOnce(&Ledger) -> Result<T>) -> Result<T> {
+    fn read_books<T>(&self, read: impl FnOnce(&Ledger) -> Result<T>) -> Result<T> {
         self.log.check_alive()?;
         read(&self.log.books.lock().ledger)
     }
@@ -508,12 +509,11 @@ impl FileStore {
     }
 }
 
-impl Store for FileStore {
-    fn now(&self) -> Timestamp {
-        self.clock.now()
-    }
-
-    fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
+/// The per-operation code of the file store: each applies one operation to the ledger and logs
+/// its own record (see `format.rs`). [`Store::apply`] dispatches to these; a later step of the
+/// architecture issue replaces them with the one interpreter plus a log of generic effects.
+impl FileStore {
+    fn create_node_op(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
         if limits.iter().any(|limit| limit.period().is_some()) {
             self.periodic.store(true, Ordering::Release);
         }
@@ -527,7 +527,7 @@ impl Store for FileStore {
         })
     }
 
-    fn remove_node(&self, node: NodeId) -> Result<()> {
+    fn remove_node_op(&self, node: NodeId) -> Result<()> {
         self.change(|ledger, pending| {
             ledger.remove_node(node)?;
             push(pending, |e| e.remove_node(node));
@@ -535,19 +535,15 @@ impl Store for FileStore {
         })
     }
 
-    fn resolve(&self, path: &str) -> Result<NodeId> {
-        self.read(|ledger| ledger.resolve(path))
+    fn resolve_op(&self, path: &str) -> Result<NodeId> {
+        self.read_books(|ledger| ledger.resolve(path))
     }
 
-    fn cancel_epoch(&self) -> Option<u64> {
-        Some(self.epoch.load(Ordering::Acquire))
-    }
-
-    fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>> {
+    fn cancellation_op(&self, hold: HoldId) -> Result<Option<Cancellation>> {
         self.rolled(|ledger, _| Ok(ledger.cancellation(hold)))
     }
 
-    fn reserve_with(
+    fn reserve_with_op(
         &self,
         node: NodeId,
         cost: &Cost,
@@ -560,7 +556,7 @@ impl Store for FileStore {
         })
     }
 
-    fn check(&self, node: NodeId, cost: &Cost) -> Result<Check> {
+    fn check_op(&self, node: NodeId, cost: &Cost) -> Result<Check> {
         let now = self.clock.now();
         // Holds nothing; only the expired holds it reclaims are logged.
         self.change(|ledger, pending| {
@@ -575,7 +571,7 @@ impl Store for FileStore {
         })
     }
 
-    fn reserve_up_to_with(
+    fn reserve_up_to_with_op(
         &self,
         node: NodeId,
         min: Amount,
@@ -589,7 +585,7 @@ impl Store for FileStore {
         })
     }
 
-    fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
+    fn set_state_op(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
         self.change(|ledger, pending| {
             let previous = ledger.set_state(node, state)?;
             push(pending, |e| e.set_state(node, state));
@@ -597,7 +593,7 @@ impl Store for FileStore {
         })
     }
 
-    fn extend(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp> {
+    fn extend_op(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp> {
         validate_ttl(ttl, "a heartbeat's ttl")?;
         let expires = self.clock.now().saturating_add(ttl);
         self.change(|ledger, pending| {
@@ -607,7 +603,7 @@ impl Store for FileStore {
         })
     }
 
-    fn sweep(&self) -> Result<Vec<ExpiredHold>> {
+    fn sweep_op(&self) -> Result<Vec<ExpiredHold>> {
         let now = self.clock.now();
         self.change(|ledger, pending| {
             roll_logged(ledger, pending, Some(now));
@@ -618,7 +614,7 @@ impl Store for FileStore {
         })
     }
 
-    fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
+    fn record_op(&self, hold: HoldId, partial: &Cost) -> Result<()> {
         let now = self.timed_now();
         self.rolled(|ledger, pending| {
             let outcome = ledger.record_at(hold, partial, now);
@@ -632,7 +628,7 @@ impl Store for FileStore {
         })
     }
 
-    fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
+    fn commit_op(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
         let now = self.timed_now();
         self.rolled(|ledger, pending| {
             let outcome = ledger.commit_at(hold, actual, now);
@@ -647,7 +643,7 @@ impl Store for FileStore {
         })
     }
 
-    fn release(&self, hold: HoldId) -> Result<bool> {
+    fn release_op(&self, hold: HoldId) -> Result<bool> {
         self.rolled(|ledger, pending| {
             let released = ledger.release(hold)?;
             if released {
@@ -657,35 +653,35 @@ impl Store for FileStore {
         })
     }
 
-    fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
+    fn commit_with_op(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
         match &options.idempotency_key {
-            None => self.commit(hold, actual),
+            None => self.commit_op(hold, actual),
             Some(key) => self.commit_keyed(key, hold, actual),
         }
     }
 
-    fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
+    fn release_with_op(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
         match &options.idempotency_key {
-            None => self.release(hold),
+            None => self.release_op(hold),
             Some(key) => self.release_keyed(key, hold),
         }
     }
 
-    fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+    fn credit_with_op(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
         match &options.idempotency_key {
-            None => self.credit(node, amount),
+            None => self.credit_op(node, amount),
             Some(key) => self.fund_keyed(key, node, amount, true),
         }
     }
 
-    fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+    fn debit_with_op(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
         match &options.idempotency_key {
-            None => self.debit(node, amount),
+            None => self.debit_op(node, amount),
             Some(key) => self.fund_keyed(key, node, amount, false),
         }
     }
 
-    fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {
+    fn set_limit_op(&self, node: NodeId, limit: Limit) -> Result<Balance> {
         if limit.period().is_some() {
             self.periodic.store(true, Ordering::Release);
         }
@@ -700,7 +696,7 @@ impl Store for FileStore {
         })
     }
 
-    fn set_rate_limit(
+    fn set_rate_limit_op(
         &self,
         node: NodeId,
         limit: Option<crate::rate::RateLimit>,
@@ -712,7 +708,7 @@ impl Store for FileStore {
         })
     }
 
-    fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+    fn remove_limit_op(&self, node: NodeId, unit: Unit) -> Result<Balance> {
         self.rolled(|ledger, pending| {
             let balance = ledger.remove_limit(node, unit)?;
             push(pending, |e| e.remove_limit(node, unit));
@@ -720,7 +716,7 @@ impl Store for FileStore {
         })
     }
 
-    fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+    fn credit_op(&self, node: NodeId, amount: Amount) -> Result<Balance> {
         self.rolled(|ledger, pending| {
             let balance = ledger.credit(node, amount)?;
             push(pending, |e| e.credit(node, amount));
@@ -728,7 +724,7 @@ impl Store for FileStore {
         })
     }
 
-    fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+    fn debit_op(&self, node: NodeId, amount: Amount) -> Result<Balance> {
         self.rolled(|ledger, pending| {
             let balance = ledger.debit(node, amount)?;
             push(pending, |e| e.debit(node, amount));
@@ -736,17 +732,17 @@ impl Store for FileStore {
         })
     }
 
-    fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+    fn balance_op(&self, node: NodeId, unit: Unit) -> Result<Balance> {
         let now = self.timed_now();
         self.rolled(|ledger, _| ledger.balance_now(node, unit, now))
     }
 
-    fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
+    fn node_info_op(&self, node: NodeId) -> Result<NodeInfo> {
         let now = self.timed_now();
         self.rolled(|ledger, _| ledger.node_info_now(node, now))
     }
 
-    fn set_burn_window(
+    fn set_burn_window_op(
         &self,
         node: NodeId,
         window: Option<crate::burn::BurnWindow>,
@@ -758,7 +754,7 @@ impl Store for FileStore {
         })
     }
 
-    fn set_top_up(
+    fn set_top_up_op(
         &self,
         node: NodeId,
         rule: Option<crate::top_up::TopUp>,
@@ -771,11 +767,11 @@ impl Store for FileStore {
         })
     }
 
-    fn snapshot(&self) -> Result<Snapshot> {
+    fn snapshot_op(&self) -> Result<Snapshot> {
         self.rolled(|ledger, _| Ok(ledger.snapshot()))
     }
 
-    fn restore(&self, snapshot: &Snapshot) -> Result<()> {
+    fn restore_op(&self, snapshot: &Snapshot) -> Result<()> {
         // Check and build outside the lock; swap and log under it. The record is a snapshot of
         // the *restored* ledger, so replay rebuilds exactly what callers now see.
         let mut restored = Ledger::from_snapshot(snapshot)?;
@@ -787,6 +783,115 @@ impl Store for FileStore {
             *ledger = restored;
             log::snapshot_record(pending, ledger);
             Ok(())
+        })
+    }
+}
+
+/// Each operation runs through the file store's own per-operation code, which applies it to
+/// the ledger and appends that operation's record to the log (replacing this with
+/// [`Ledger::apply`] plus a log of generic effects is the next step of the architecture work;
+/// see `docs/architecture.md`).
+impl Store for FileStore {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn cancel_epoch(&self) -> Option<u64> {
+        Some(self.epoch.load(Ordering::Acquire))
+    }
+
+    fn apply(&self, op: &Op) -> Result<Applied> {
+        let reserve = |ttl: &Duration, key: &Option<IdempotencyKey>| ReserveOptions {
+            ttl: *ttl,
+            idempotency_key: key.clone(),
+        };
+        let keyed = |key: &Option<IdempotencyKey>| OpOptions {
+            idempotency_key: key.clone(),
+        };
+        Ok(match op {
+            Op::CreateNode {
+                parent,
+                name,
+                limits,
+            } => Applied::Node(self.create_node_op(*parent, name, limits)?),
+            Op::RemoveNode { node } => {
+                self.remove_node_op(*node)?;
+                Applied::Removed
+            }
+            Op::Reserve {
+                node,
+                cost,
+                ttl,
+                idempotency_key,
+            } => Applied::Reserved(self.reserve_with_op(
+                *node,
+                cost,
+                &reserve(ttl, idempotency_key),
+            )?),
+            Op::ReserveUpTo {
+                node,
+                min,
+                max,
+                ttl,
+                idempotency_key,
+            } => Applied::Reserved(self.reserve_up_to_with_op(
+                *node,
+                *min,
+                *max,
+                &reserve(ttl, idempotency_key),
+            )?),
+            Op::Extend { hold, ttl } => Applied::Extended(self.extend_op(*hold, *ttl)?),
+            Op::Sweep => Applied::Swept(self.sweep_op()?),
+            Op::Record { hold, partial } => {
+                self.record_op(*hold, partial)?;
+                Applied::Recorded
+            }
+            Op::Commit {
+                hold,
+                actual,
+                idempotency_key,
+            } => Applied::Committed(self.commit_with_op(*hold, actual, &keyed(idempotency_key))?),
+            Op::Release {
+                hold,
+                idempotency_key,
+            } => Applied::Released(self.release_with_op(*hold, &keyed(idempotency_key))?),
+            Op::Credit {
+                node,
+                amount,
+                idempotency_key,
+            } => Applied::Balance(self.credit_with_op(*node, *amount, &keyed(idempotency_key))?),
+            Op::Debit {
+                node,
+                amount,
+                idempotency_key,
+            } => Applied::Balance(self.debit_with_op(*node, *amount, &keyed(idempotency_key))?),
+            Op::SetState { node, state } => Applied::State(self.set_state_op(*node, *state)?),
+            Op::SetLimit { node, limit } => Applied::Balance(self.set_limit_op(*node, *limit)?),
+            Op::RemoveLimit { node, unit } => {
+                Applied::Balance(self.remove_limit_op(*node, *unit)?)
+            }
+            Op::SetRateLimit { node, limit } => {
+                Applied::RateLimit(self.set_rate_limit_op(*node, *limit)?)
+            }
+            Op::SetBurnWindow { node, window } => {
+                Applied::BurnWindow(self.set_burn_window_op(*node, *window)?)
+            }
+            Op::SetTopUp { node, rule } => Applied::TopUp(self.set_top_up_op(*node, *rule)?),
+            Op::Restore { snapshot } => {
+                self.restore_op(snapshot)?;
+                Applied::Restored
+            }
+        })
+    }
+
+    fn read(&self, query: &Query) -> Result<Answer> {
+        Ok(match query {
+            Query::Resolve { path } => Answer::Node(self.resolve_op(path)?),
+            Query::Check { node, cost } => Answer::Check(self.check_op(*node, cost)?),
+            Query::Balance { node, unit } => Answer::Balance(self.balance_op(*node, *unit)?),
+            Query::NodeInfo { node } => Answer::NodeInfo(self.node_info_op(*node)?),
+            Query::Snapshot => Answer::Snapshot(Box::new(self.snapshot_op()?)),
+            Query::Cancellation { hold } => Answer::Cancellation(self.cancellation_op(*hold)?),
         })
     }
 }
