@@ -29,6 +29,8 @@
 //! # Ok(()) }
 //! ```
 
+mod results;
+
 use std::fmt;
 use std::time::Duration;
 
