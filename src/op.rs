@@ -359,7 +359,11 @@ pub enum Applied {
 /// of another (a bug in the store, never retried).
 fn unexpected(expected: &'static str, got: &impl fmt::Debug) -> Error {
     let got = format!("{got:?}");
-    let got = got.split(['(', ' ', '{']).next().unwrap_or_default().to_owned();
+    let got = got
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     StoreError::permanent(format!(
         "the store returned {got} where {expected} was expected"
     ))

@@ -595,7 +595,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// Only store failures.
     fn snapshot(&self) -> Result<Snapshot> {
-        self.read(&Query::Snapshot)?.into_snapshot().map(|snapshot| *snapshot)
+        self.read(&Query::Snapshot)?
+            .into_snapshot()
+            .map(|snapshot| *snapshot)
     }
 
     /// Replaces the complete state with `snapshot`, after checking it. Node ids handed out

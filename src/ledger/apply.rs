@@ -19,7 +19,10 @@ use crate::op::{Answer, Applied, Op, Query};
 /// The error for an operation that needs the store's time but was given none: a bug in the
 /// store that called [`Ledger::apply`], so it is permanent.
 fn needs_time(what: &'static str) -> Error {
-    StoreError::permanent(format!("{what} needs the store's time; the store passed none")).into()
+    StoreError::permanent(format!(
+        "{what} needs the store's time; the store passed none"
+    ))
+    .into()
 }
 
 impl Ledger {
@@ -107,9 +110,13 @@ impl Ledger {
                         actual: *actual,
                     })
                 };
-                self.keyed_op(idempotency_key.as_ref(), now, retention, request, |l, now| {
-                    l.commit_at(*hold, actual, now)
-                })
+                self.keyed_op(
+                    idempotency_key.as_ref(),
+                    now,
+                    retention,
+                    request,
+                    |l, now| l.commit_at(*hold, actual, now),
+                )
                 .map(Applied::Committed)
             }
             Op::Release {
@@ -151,9 +158,7 @@ impl Ledger {
                 // Read after the start: the balance before it has no `resets_at` yet.
                 self.balance(*node, limit.unit()).map(Applied::Balance)
             }
-            Op::RemoveLimit { node, unit } => {
-                self.remove_limit(*node, *unit).map(Applied::Balance)
-            }
+            Op::RemoveLimit { node, unit } => self.remove_limit(*node, *unit).map(Applied::Balance),
             Op::SetRateLimit { node, limit } => {
                 self.set_rate_limit(*node, *limit).map(Applied::RateLimit)
             }

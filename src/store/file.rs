@@ -38,8 +38,8 @@ use crate::idempotency::{IdempotencyKey, KeyRetention, OpOptions};
 use crate::ids::{HoldId, NodeId};
 use crate::ledger::{Fate, Lease, Ledger, Request};
 use crate::node_state::NodeState;
-use crate::policy::{Limit, Limits};
 use crate::op::{Answer, Applied, Op, Query};
+use crate::policy::{Limit, Limits};
 use crate::store::{Committed, Reservation, Store};
 
 /// When an operation of a [`FileStore`] counts as done.
@@ -513,7 +513,12 @@ impl FileStore {
 /// its own record (see `format.rs`). [`Store::apply`] dispatches to these; a later step of the
 /// architecture issue replaces them with the one interpreter plus a log of generic effects.
 impl FileStore {
-    fn create_node_op(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
+    fn create_node_op(
+        &self,
+        parent: Option<NodeId>,
+        name: &str,
+        limits: &Limits,
+    ) -> Result<NodeId> {
         if limits.iter().any(|limit| limit.period().is_some()) {
             self.periodic.store(true, Ordering::Release);
         }
@@ -653,7 +658,12 @@ impl FileStore {
         })
     }
 
-    fn commit_with_op(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
+    fn commit_with_op(
+        &self,
+        hold: HoldId,
+        actual: &Cost,
+        options: &OpOptions,
+    ) -> Result<Committed> {
         match &options.idempotency_key {
             None => self.commit_op(hold, actual),
             Some(key) => self.commit_keyed(key, hold, actual),
@@ -867,9 +877,7 @@ impl Store for FileStore {
             } => Applied::Balance(self.debit_with_op(*node, *amount, &keyed(idempotency_key))?),
             Op::SetState { node, state } => Applied::State(self.set_state_op(*node, *state)?),
             Op::SetLimit { node, limit } => Applied::Balance(self.set_limit_op(*node, *limit)?),
-            Op::RemoveLimit { node, unit } => {
-                Applied::Balance(self.remove_limit_op(*node, *unit)?)
-            }
+            Op::RemoveLimit { node, unit } => Applied::Balance(self.remove_limit_op(*node, *unit)?),
             Op::SetRateLimit { node, limit } => {
                 Applied::RateLimit(self.set_rate_limit_op(*node, *limit)?)
             }
