@@ -1067,11 +1067,14 @@ pub fn cancellation_says_why_a_hold_should_stop(store: Arc<dyn Store>) {
     );
     acme.set_state(NodeState::Closed).expect("close");
     team.set_state(NodeState::Frozen).expect("freeze");
-    assert_ne!(
-        store.cancel_epoch(),
-        epoch,
-        "a state change must move the epoch"
-    );
+    // A store without a counter (`cancel_epoch` is `None`) is asked every time instead.
+    if epoch.is_some() {
+        assert_ne!(
+            store.cancel_epoch(),
+            epoch,
+            "a state change must move the epoch"
+        );
+    }
     let frozen = Cancellation::Frozen {
         node: "acme/team".into(),
     };
@@ -1092,11 +1095,14 @@ pub fn cancellation_says_why_a_hold_should_stop(store: Arc<dyn Store>) {
         .commit(usd("0.90"))
         .expect_err("Reject refuses the overage");
     assert!(matches!(error.error(), Error::OverageRejected { .. }));
-    assert_ne!(
-        store.cancel_epoch(),
-        epoch,
-        "an overage must move the epoch"
-    );
+    // A store without a counter (`cancel_epoch` is `None`) is asked every time instead.
+    if epoch.is_some() {
+        assert_ne!(
+            store.cancel_epoch(),
+            epoch,
+            "an overage must move the epoch"
+        );
+    }
     let exhausted = Cancellation::Exhausted {
         node: "acme/team/task".into(),
         unit: Unit::Usd,
@@ -1121,7 +1127,10 @@ pub fn a_reclaimed_hold_is_cancelled_as_expired(store: Arc<dyn Store>, clock: &M
     );
     let epoch = store.cancel_epoch();
     assert_eq!(store.sweep().expect("sweep").len(), 1);
-    assert_ne!(store.cancel_epoch(), epoch, "a reclaim must move the epoch");
+    // A store without a counter (`cancel_epoch` is `None`) is asked every time instead.
+    if epoch.is_some() {
+        assert_ne!(store.cancel_epoch(), epoch, "a reclaim must move the epoch");
+    }
     assert_eq!(
         store.cancellation(guard.id()).expect("cancellation"),
         Some(Cancellation::Expired {
