@@ -799,7 +799,7 @@ impl FileStore {
 
 /// Each operation runs through the file store's own per-operation code, which applies it to
 /// the ledger and appends that operation's record to the log (replacing this with
-/// [`Ledger::apply`] plus a log of generic effects is the next step of the architecture work;
+/// `Ledger::apply` plus a log of generic effects is the next step of the architecture work;
 /// see `docs/architecture.md`).
 impl Store for FileStore {
     fn now(&self) -> Timestamp {
