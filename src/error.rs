@@ -87,8 +87,12 @@ pub struct Exceeded {
 impl Exceeded {
     /// What is still free on the limiting node: `limit - spent - reserved`.
     pub fn remaining(&self) -> Amount {
-        let free =
-            self.limit.minor_units() - self.spent.minor_units() - self.reserved.minor_units();
+        // Saturating: the figures may come from a remote store or a deserialized event.
+        let free = self
+            .limit
+            .minor_units()
+            .saturating_sub(self.spent.minor_units())
+            .saturating_sub(self.reserved.minor_units());
         Amount::from_minor(free.max(0), self.limit.unit())
     }
 

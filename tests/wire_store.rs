@@ -420,3 +420,18 @@ fn results_are_constructible_outside_the_crate() {
         assert_eq!(over_the_wire(&answer), answer);
     }
 }
+
+/// Results read off the wire are input like any other: extreme figures are answered with
+/// saturated numbers, never an arithmetic overflow.
+#[test]
+fn extreme_figures_in_results_do_not_overflow() {
+    let max = Amount::try_from_minor(i64::MAX, Unit::Usd).unwrap();
+    let zero = Amount::zero(Unit::Usd);
+    let exceeded = budget_guard::Exceeded::new("org", zero, max, max, usd("1"));
+    assert_eq!(over_the_wire(&exceeded).remaining(), zero);
+    let crossing =
+        budget_guard::ThresholdCrossing::from_figures("org", &Limit::hard(zero), max, max, 100);
+    let crossing = over_the_wire(&crossing);
+    assert_eq!(crossing.remaining(), zero);
+    assert_eq!(crossing.percent_used(), 100);
+}
