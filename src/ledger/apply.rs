@@ -256,3 +256,109 @@ fn keyed<'a>(
         retention,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::amount::Amount;
+    use crate::cost::Cost;
+    use crate::op::Query;
+    use crate::policy::{Limit, Limits};
+
+    fn usd(text: &str) -> Amount {
+        Amount::usd(text).unwrap()
+    }
+
+    /// A ledger with one root `acme` ($10 hard).
+    fn acme() -> (Ledger, NodeId) {
+        let mut ledger = Ledger::new();
+        let create = Op::CreateNode {
+            parent: None,
+            name: "acme".into(),
+            limits: Limits::from(Limit::hard(usd("10"))),
+        };
+        let node = ledger
+            .apply(&create, None, &KeyRetention::DEFAULT)
+            .unwrap()
+            .into_node()
+            .unwrap();
+        (ledger, node)
+    }
+
+    #[test]
+    fn an_op_that_needs_the_time_without_it_is_a_permanent_error_that_changes_nothing() {
+        let (mut ledger, node) = acme();
+        let before = ledger.snapshot();
+        let key = Some(IdempotencyKey::new("once").unwrap());
+        let timeless = [
+            Op::Reserve {
+                node,
+                cost: Cost::from(usd("1")),
+                ttl: Duration::from_secs(60),
+                idempotency_key: None,
+            },
+            Op::Sweep,
+            Op::Credit {
+                node,
+                amount: usd("1"),
+                idempotency_key: key,
+            },
+        ];
+        for op in &timeless {
+            assert!(op.needs_clock());
+            let error = ledger.apply(op, None, &KeyRetention::DEFAULT).unwrap_err();
+            let Error::Store(error) = &error else {
+                panic!("{error:?}");
+            };
+            assert_eq!(error.kind(), crate::error::StoreErrorKind::Permanent);
+            assert!(
+                error.message().contains("needs the store's time"),
+                "{error}"
+            );
+        }
+        let check = Query::Check {
+            node,
+            cost: Cost::from(usd("1")),
+        };
+        assert!(ledger.read(&check, None).is_err());
+        assert_eq!(ledger.snapshot(), before);
+    }
+
+    #[test]
+    fn a_reserve_expires_its_ttl_after_the_given_time() {
+        let (mut ledger, node) = acme();
+        let now = Timestamp::from_unix_nanos(1_000);
+        let reserve = Op::Reserve {
+            node,
+            cost: Cost::from(usd("4")),
+            ttl: Duration::from_nanos(500),
+            idempotency_key: None,
+        };
+        let granted = ledger
+            .apply(&reserve, Some(now), &KeyRetention::DEFAULT)
+            .unwrap()
+            .into_reservation()
+            .unwrap();
+        assert_eq!(granted.expires_at, Timestamp::from_unix_nanos(1_500));
+        let zero_ttl = Op::Reserve {
+            node,
+            cost: Cost::from(usd("4")),
+            ttl: Duration::ZERO,
+            idempotency_key: None,
+        };
+        assert!(matches!(
+            ledger.apply(&zero_ttl, Some(now), &KeyRetention::DEFAULT),
+            Err(Error::InvalidDuration { .. })
+        ));
+        let balance = ledger.read(
+            &Query::Balance {
+                node,
+                unit: crate::amount::Unit::Usd,
+            },
+            None,
+        );
+        assert_eq!(balance.unwrap().into_balance().unwrap().reserved, usd("4"));
+    }
+}
