@@ -1,9 +1,11 @@
 //! The ledger authority: the [`Store`] trait every backend implements, and what its operations
 //! return.
 //!
-//! A `Store` owns the books of one or more budget trees and applies every money rule itself, so
-//! that each operation is atomic wherever the books live: behind a mutex
-//! ([`MemoryStore`](crate::MemoryStore)), in a file, or inside a server-side script.
+//! A `Store` owns the books of one or more budget trees and applies each operation
+//! ([`Op`](crate::Op)) atomically wherever the books live: behind a mutex
+//! ([`MemoryStore`](crate::MemoryStore)), in a file, or inside a server-side script. In-process
+//! stores run the crate's one interpreter of the money rules; a remote store must agree with it
+//! on the conformance suite.
 
 pub(crate) mod file;
 pub(crate) mod memory;
