@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use super::log::LogFile;
 use super::recover::recover;
 use super::*;
+use crate::store::Store;
 
 fn temp_path(name: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
