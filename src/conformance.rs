@@ -41,8 +41,10 @@ use crate::policy::{Limit, Limits, OveragePolicy};
 use crate::rate::RateLimit;
 use crate::store::Store;
 
+mod capabilities;
 mod idempotency;
 mod top_up;
+pub use self::capabilities::undeclared_ops_are_unsupported;
 pub use self::idempotency::{
     concurrent_retries_hold_once, idempotency_keys_expire_after_their_ttl,
     idempotency_mismatch_changes_nothing, idempotent_retries_apply_once,
@@ -127,6 +129,10 @@ pub const CHECKS: &[(&str, Check)] = &[
         idempotency_mismatch_changes_nothing,
     ),
     ("concurrent_retries_hold_once", concurrent_retries_hold_once),
+    (
+        "undeclared_ops_are_unsupported",
+        undeclared_ops_are_unsupported,
+    ),
 ];
 
 /// A check of a time-based rule: gets a fresh empty store reading `clock`, and the clock.
@@ -283,6 +289,7 @@ macro_rules! store_conformance_tests {
             idempotent_retries_apply_once,
             idempotency_mismatch_changes_nothing,
             concurrent_retries_hold_once,
+            undeclared_ops_are_unsupported,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
