@@ -41,6 +41,8 @@ use crate::ids::{HoldId, NodeId};
 use crate::ledger::{Fate, Lease, Ledger, Request};
 use crate::node_state::NodeState;
 use crate::policy::{Limit, Limits};
+#[cfg(doc)]
+use crate::store::Store;
 use crate::store::{Committed, Reservation};
 
 /// When an operation of a [`FileStore`] counts as done.
