@@ -6,6 +6,7 @@
 //! (the one documented exception is a commit over its hold, which records the spend *and* reports
 //! the overage; see [`OveragePolicy`]).
 
+mod apply;
 mod cancel;
 mod check;
 mod expiry;

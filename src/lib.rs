@@ -118,6 +118,7 @@ mod literal;
 mod meter;
 mod node_state;
 mod open_holds;
+mod op;
 pub mod period;
 mod policy;
 mod price;
@@ -144,7 +145,7 @@ pub use check::{Check, LimitStatus, Verdict};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use cost::Cost;
 pub use dashboard::{Dashboard, DashboardRow, Status};
-pub use error::{AmountError, Error, Exceeded, Result, StoreError};
+pub use error::{AmountError, Error, Exceeded, Result, StoreError, StoreErrorKind};
 pub use event::{
     DenialReason, DeniedEvent, Event, ExpiredEvent, OverageEvent, ReleasedEvent, ThresholdEvent,
     TopUpEvent,
@@ -160,6 +161,7 @@ pub use ladder::{Ladder, Tier};
 pub use meter::{CommitUsageError, Flow, NoUsageFallback, StreamMeter};
 pub use node_state::NodeState;
 pub use open_holds::OpenHolds;
+pub use op::{Answer, Applied, Op, OpKind, Query};
 pub use period::{Period, Rollover};
 pub use policy::{Limit, LimitKind, Limits, OveragePolicy};
 #[cfg(feature = "serde")]

@@ -310,6 +310,8 @@ impl Limit {
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Limits(pub(crate) Vec<Limit>);
 
 impl Limits {

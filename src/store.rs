@@ -1,11 +1,14 @@
 //! The ledger authority: the [`Store`] trait every backend implements, and what its operations
 //! return.
 //!
-//! A `Store` owns the books of one or more budget trees and applies every money rule itself, so
-//! that each operation is atomic wherever the books live: behind a mutex
-//! ([`MemoryStore`](crate::MemoryStore)), in a file, or inside a server-side script.
+//! A `Store` owns the books of one or more budget trees and applies each operation
+//! ([`Op`](crate::Op)) atomically wherever the books live: behind a mutex
+//! ([`MemoryStore`](crate::MemoryStore)), in a file, or inside a server-side script. In-process
+//! stores run the crate's one interpreter of the money rules; a remote store must agree with it
+//! on the conformance suite.
 
 pub(crate) mod file;
+mod forward;
 pub(crate) mod memory;
 
 use std::fmt;
@@ -24,6 +27,7 @@ use crate::expiry::{ExpiredHold, ReserveOptions};
 use crate::idempotency::OpOptions;
 use crate::ids::{HoldId, NodeId};
 use crate::node_state::NodeState;
+use crate::op::{Answer, Applied, Op, OpKind, Query};
 use crate::policy::{Limit, Limits};
 use crate::rate::RateLimit;
 use crate::threshold::Crossings;
@@ -31,6 +35,7 @@ use crate::top_up::{TopUp, TopUpApplied, TopUpCapped};
 
 /// A granted reservation, as the store reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Reservation {
     /// The new hold.
@@ -68,6 +73,7 @@ pub struct Reservation {
 
 /// What a successful commit recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Committed {
     /// The actual cost now counted as spent (including anything `record` already moved).
@@ -142,8 +148,49 @@ pub struct Committed {
 /// to zero, live holds still reserved, debt kept, the [`Rollover`](crate::Rollover) applied), so
 /// no thread is needed. See [`crate::period`]; the conformance suite checks it.
 ///
+/// # Implementing a store
+///
+/// A store implements two methods: [`apply`](Store::apply), which runs one [`Op`] (a change to
+/// the books) atomically and returns its [`Applied`] result, and [`read`](Store::read), which
+/// answers one [`Query`]. Every typed method below (`reserve`, `commit`, `balance`, ...) is
+/// provided: it builds the `Op` or `Query` and takes the expected variant out of the result, so
+/// callers and [`Budget`](crate::Budget) never need to know. A store that keeps the books in
+/// process runs the crate's one interpreter (as [`MemoryStore`](crate::MemoryStore) does); a
+/// remote store sends the operation to where the books live. A store that cannot do some
+/// operation says so in [`supports`](Store::supports) and returns
+/// [`Error::Unsupported`](crate::Error::Unsupported) for it. Optional hooks:
+/// [`now`](Store::now) (the store's clock) and [`cancel_epoch`](Store::cancel_epoch) (a cheap
+/// cancellation counter). Overriding a typed method is allowed (for speed) but it must mean
+/// exactly what `apply` means. See `docs/architecture.md` and `tests/wire_store.rs` for a
+/// complete store outside the crate.
+///
 /// The trait is object-safe; [`Budget`](crate::Budget) uses it as `Arc<dyn Store>`.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Applies one change to the books, atomically, and returns its result: the [`Applied`]
+    /// variant each [`Op`] variant documents. The rules, and the errors, of each operation are
+    /// those of the typed method of the same name (see [`Op`]).
+    ///
+    /// # Errors
+    /// As the typed method of the operation; [`Unsupported`](crate::Error::Unsupported) for an
+    /// operation the store does not [`support`](Store::supports) (nothing changes);
+    /// [`Store`](crate::Error::Store) for a backend failure, whose
+    /// [`kind`](crate::StoreError::kind) says whether the operation may have happened.
+    fn apply(&self, op: &Op) -> Result<Applied>;
+
+    /// Answers one read of the books: the [`Answer`] variant each [`Query`] variant documents.
+    ///
+    /// # Errors
+    /// As the typed method of the query; [`Store`](crate::Error::Store) for a backend failure.
+    fn read(&self, query: &Query) -> Result<Answer>;
+
+    /// Whether the store implements operations of `kind`; an unsupported operation returns
+    /// [`Error::Unsupported`](crate::Error::Unsupported). Provided: every operation is
+    /// supported.
+    fn supports(&self, kind: OpKind) -> bool {
+        let _ = kind;
+        true
+    }
+
     /// Creates a node named `name` under `parent` (`None` creates a root) with `limits`.
     ///
     /// # Errors
@@ -151,7 +198,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`InvalidName`](crate::Error::InvalidName), [`DuplicateNode`](crate::Error::DuplicateNode),
     /// [`DuplicateLimit`](crate::Error::DuplicateLimit), and
     /// [`UnitMismatch`](crate::Error::UnitMismatch) for an overdraft in another unit.
-    fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId>;
+    fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
+        let op = Op::CreateNode {
+            parent,
+            name: name.to_owned(),
+            limits: limits.clone(),
+        };
+        self.apply(&op)?.into_node()
+    }
 
     /// Removes a node that has no children and no live holds. Its spend stays counted in its
     /// ancestors.
@@ -159,13 +213,20 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// [`UnknownNode`](crate::Error::UnknownNode), [`NodeInUse`](crate::Error::NodeInUse),
     /// [`RootRemoval`](crate::Error::RootRemoval).
-    fn remove_node(&self, node: NodeId) -> Result<()>;
+    fn remove_node(&self, node: NodeId) -> Result<()> {
+        self.apply(&Op::RemoveNode { node })?.into_removed()
+    }
 
     /// The id of the node at `path` (`acme/support/agent-7`).
     ///
     /// # Errors
     /// [`UnknownNode`](crate::Error::UnknownNode).
-    fn resolve(&self, path: &str) -> Result<NodeId>;
+    fn resolve(&self, path: &str) -> Result<NodeId> {
+        let query = Query::Resolve {
+            path: path.to_owned(),
+        };
+        self.read(&query)?.into_node()
+    }
 
     /// The store's time: what its [`Clock`](crate::Clock) reads now. [`Budget`](crate::Budget)
     /// stamps events with it, so a store on a [`ManualClock`](crate::ManualClock) gives events
@@ -199,12 +260,21 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`options.idempotency_key`](ReserveOptions::idempotency_key) was used for another
     /// request. A retry with the same key and request returns the first reservation
     /// ([`Reservation::replayed`]) and holds nothing more.
+    #[inline]
     fn reserve_with(
         &self,
         node: NodeId,
         cost: &Cost,
         options: &ReserveOptions,
-    ) -> Result<Reservation>;
+    ) -> Result<Reservation> {
+        let op = Op::Reserve {
+            node,
+            cost: *cost,
+            ttl: options.ttl,
+            idempotency_key: options.idempotency_key.clone(),
+        };
+        self.apply(&op)?.into_reservation()
+    }
 
     /// The dry run of [`reserve`](Store::reserve): what a reserve of `cost` on `node` would do
     /// now, by the same rules, holding nothing. Like a reserve, a check that a hard limit would
@@ -214,7 +284,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// [`InvalidAmount`](crate::Error::InvalidAmount) for an empty or zero cost,
     /// [`Overflow`](crate::Error::Overflow), [`UnknownNode`](crate::Error::UnknownNode).
-    fn check(&self, node: NodeId, cost: &Cost) -> Result<Check>;
+    fn check(&self, node: NodeId, cost: &Cost) -> Result<Check> {
+        self.read(&Query::Check { node, cost: *cost })?.into_check()
+    }
 
     /// Holds as much as the path has room for, at least `min` and at most `max` (one unit), with
     /// the default [`ReserveOptions`]. Provided: calls
@@ -239,7 +311,16 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         min: Amount,
         max: Amount,
         options: &ReserveOptions,
-    ) -> Result<Reservation>;
+    ) -> Result<Reservation> {
+        let op = Op::ReserveUpTo {
+            node,
+            min,
+            max,
+            ttl: options.ttl,
+            idempotency_key: options.idempotency_key.clone(),
+        };
+        self.apply(&op)?.into_reservation()
+    }
 
     /// The heartbeat: moves a live hold's deadline to the store's `now + ttl` (earlier or later)
     /// and returns it. A hold past its deadline that was not reclaimed yet is still live and is
@@ -249,7 +330,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`ReservationExpired`](crate::Error::ReservationExpired) if the hold was reclaimed,
     /// [`UnknownHold`](crate::Error::UnknownHold) if it ended otherwise,
     /// [`InvalidDuration`](crate::Error::InvalidDuration) for a zero `ttl`. Nothing changes.
-    fn extend(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp>;
+    fn extend(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp> {
+        self.apply(&Op::Extend { hold, ttl })?.into_extended()
+    }
 
     /// Reclaims every hold whose deadline has passed (its outstanding part returns to the budget
     /// on the whole path; recorded spend stays spent) and returns every reclaimed hold not
@@ -258,7 +341,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// Only store failures.
-    fn sweep(&self) -> Result<Vec<ExpiredHold>>;
+    fn sweep(&self) -> Result<Vec<ExpiredHold>> {
+        self.apply(&Op::Sweep)?.into_swept()
+    }
 
     /// Moves `partial` of a live hold into spent (streaming). A partial spend past the hold grows
     /// the hold if every node has room; otherwise nothing is recorded.
@@ -267,7 +352,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`BudgetExceeded`](crate::Error::BudgetExceeded) (nothing recorded),
     /// [`ReservationExpired`](crate::Error::ReservationExpired) for a reclaimed hold,
     /// [`UnknownHold`](crate::Error::UnknownHold), [`UnitMismatch`](crate::Error::UnitMismatch).
-    fn record(&self, hold: HoldId, partial: &Cost) -> Result<()>;
+    fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
+        let op = Op::Record {
+            hold,
+            partial: *partial,
+        };
+        self.apply(&op)?.into_recorded()
+    }
 
     /// Ends a hold with its *total* actual cost, returning the unused rest. A hold past its
     /// deadline but not reclaimed commits normally; a reclaimed hold's spend is recorded without
@@ -280,13 +371,27 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`UnknownHold`](crate::Error::UnknownHold), [`UnitMismatch`](crate::Error::UnitMismatch),
     /// [`InvalidAmount`](crate::Error::InvalidAmount) below the recorded spend, and
     /// [`Overflow`](crate::Error::Overflow) (hold unchanged and still live).
-    fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed>;
+    #[inline]
+    fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
+        let op = Op::Commit {
+            hold,
+            actual: *actual,
+            idempotency_key: None,
+        };
+        self.apply(&op)?.into_committed()
+    }
 
     /// Ends a hold without spending its outstanding part. `Ok(false)` if it had already ended.
     ///
     /// # Errors
     /// Only store failures ([`Store`](crate::Error::Store)).
-    fn release(&self, hold: HoldId) -> Result<bool>;
+    fn release(&self, hold: HoldId) -> Result<bool> {
+        let op = Op::Release {
+            hold,
+            idempotency_key: None,
+        };
+        self.apply(&op)?.into_released()
+    }
 
     /// [`commit`](Store::commit) with [`OpOptions`]. Without an idempotency key it is exactly
     /// `commit`. With one, the key is checked and remembered in the same atomic step as the
@@ -299,7 +404,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// As [`commit`](Store::commit);
     /// [`IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
     /// another request (nothing changes).
-    fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed>;
+    fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
+        let op = Op::Commit {
+            hold,
+            actual: *actual,
+            idempotency_key: options.idempotency_key.clone(),
+        };
+        self.apply(&op)?.into_committed()
+    }
 
     /// [`release`](Store::release) with [`OpOptions`]; a retry with the same key and hold
     /// returns the first answer (see [`crate::idempotency`]).
@@ -307,7 +419,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// [`IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
     /// another request; otherwise only store failures.
-    fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool>;
+    fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
+        let op = Op::Release {
+            hold,
+            idempotency_key: options.idempotency_key.clone(),
+        };
+        self.apply(&op)?.into_released()
+    }
 
     /// A counter that must change (it may change more often) whenever the answer of
     /// [`cancellation`](Store::cancellation) may have changed for some live hold: a node state
@@ -328,7 +446,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// Only store failures.
-    fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>>;
+    fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>> {
+        self.read(&Query::Cancellation { hold })?
+            .into_cancellation()
+    }
 
     /// Sets a node's [`NodeState`] and returns the previous one. Frozen and closed apply to the
     /// whole subtree: every later reserve on the node or below it fails with
@@ -337,7 +458,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`UnknownNode`](crate::Error::UnknownNode).
-    fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState>;
+    fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
+        self.apply(&Op::SetState { node, state })?.into_state()
+    }
 
     /// Sets (`Some`) or removes (`None`) the node's request rate limit and returns the previous
     /// one. Every later reserve on the node or below it must then fit the rate limit *and* the
@@ -346,15 +469,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`crate::rate`]). The configuration is part of the books ([`Snapshot`]); recent request
     /// times need not survive a restore.
     ///
-    /// The provided implementation refuses with a [`Store`](crate::Error::Store) error, for
-    /// stores written before rate limits existed.
-    ///
     /// # Errors
     /// [`UnknownNode`](crate::Error::UnknownNode),
     /// [`InvalidRateLimit`](crate::Error::InvalidRateLimit).
     fn set_rate_limit(&self, node: NodeId, limit: Option<RateLimit>) -> Result<Option<RateLimit>> {
-        let _ = (node, limit);
-        Err(crate::error::StoreError::new("this store does not support rate limits").into())
+        self.apply(&Op::SetRateLimit { node, limit })?
+            .into_rate_limit()
     }
 
     /// Starts (`Some`) or stops (`None`) measuring the node's burn rate over a sliding window
@@ -364,9 +484,6 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`Balance::burn_rate`] and [`Balance::depletes_at`]. The window is part of the books
     /// ([`Snapshot`]); the measured spend need not survive a restore.
     ///
-    /// The provided implementation refuses with a [`Store`](crate::Error::Store) error, for
-    /// stores written before burn rates existed.
-    ///
     /// # Errors
     /// [`UnknownNode`](crate::Error::UnknownNode),
     /// [`InvalidBurnWindow`](crate::Error::InvalidBurnWindow). Nothing changes on error.
@@ -375,8 +492,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         node: NodeId,
         window: Option<BurnWindow>,
     ) -> Result<Option<BurnWindow>> {
-        let _ = (node, window);
-        Err(crate::error::StoreError::new("this store does not support burn rates").into())
+        self.apply(&Op::SetBurnWindow { node, window })?
+            .into_burn_window()
     }
 
     /// Sets (`Some`, with fresh counters) or removes (`None`) the node's auto top-up rule and
@@ -386,17 +503,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`crate::top_up`]). The rule, its counters and whether it is armed are part of the books
     /// ([`Snapshot`]) and must survive a restore.
     ///
-    /// The provided implementation refuses with a [`Store`](crate::Error::Store) error, for
-    /// stores written before top-ups existed.
-    ///
     /// # Errors
     /// As [`TopUp::validate`]; [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted) without a
     /// limit in the rule's unit; [`InvalidTopUp`](crate::Error::InvalidTopUp) for a predictive
     /// rule on a node without a burn window; [`UnknownNode`](crate::Error::UnknownNode).
     /// Nothing changes on error.
     fn set_top_up(&self, node: NodeId, rule: Option<TopUp>) -> Result<Option<TopUp>> {
-        let _ = (node, rule);
-        Err(crate::error::StoreError::new("this store does not support top-ups").into())
+        self.apply(&Op::SetTopUp { node, rule })?.into_top_up()
     }
 
     /// Sets or replaces the node's limit in `limit.unit()`. A raised limit repays debt first.
@@ -405,27 +518,35 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`LimitBelowUsage`](crate::Error::LimitBelowUsage) for a hard limit below
     /// `spent + reserved`; [`UnknownNode`](crate::Error::UnknownNode);
     /// [`UnitMismatch`](crate::Error::UnitMismatch) for an overdraft in another unit.
-    fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance>;
+    fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {
+        self.apply(&Op::SetLimit { node, limit })?.into_balance()
+    }
 
     /// Removes the node's limit in `unit`; the node keeps tracking that unit.
     ///
     /// # Errors
     /// [`UnknownNode`](crate::Error::UnknownNode).
-    fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance>;
+    fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+        self.apply(&Op::RemoveLimit { node, unit })?.into_balance()
+    }
 
     /// Adds funds to a node: raises its limit by `amount`, repaying debt first.
     ///
     /// # Errors
     /// [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted) without a limit in that unit,
     /// [`InvalidAmount`](crate::Error::InvalidAmount) for zero, [`Overflow`](crate::Error::Overflow).
-    fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance>;
+    fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+        self.credit_with(node, amount, &OpOptions::new())
+    }
 
     /// Takes funds from a node: lowers its limit by `amount`.
     ///
     /// # Errors
     /// [`LimitBelowUsage`](crate::Error::LimitBelowUsage) if that would leave less than is spent
     /// and held; otherwise as [`credit`](Store::credit).
-    fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance>;
+    fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+        self.debit_with(node, amount, &OpOptions::new())
+    }
 
     /// [`credit`](Store::credit) with [`OpOptions`]; a retry with the same key, node and
     /// amount credits nothing and returns the node's balance now (see
@@ -435,7 +556,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// As [`credit`](Store::credit);
     /// [`IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
     /// another request.
-    fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance>;
+    fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+        let op = Op::Credit {
+            node,
+            amount,
+            idempotency_key: options.idempotency_key.clone(),
+        };
+        self.apply(&op)?.into_balance()
+    }
 
     /// [`debit`](Store::debit) with [`OpOptions`]; a retry with the same key, node and amount
     /// debits nothing and returns the node's balance now (see [`crate::idempotency`]).
@@ -444,25 +572,40 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// As [`debit`](Store::debit);
     /// [`IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
     /// another request.
-    fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance>;
+    fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+        let op = Op::Debit {
+            node,
+            amount,
+            idempotency_key: options.idempotency_key.clone(),
+        };
+        self.apply(&op)?.into_balance()
+    }
 
     /// The node's balance in `unit`.
     ///
     /// # Errors
     /// [`UnknownNode`](crate::Error::UnknownNode).
-    fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance>;
+    fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+        self.read(&Query::Balance { node, unit })?.into_balance()
+    }
 
     /// The node's path, parent, children and balances.
     ///
     /// # Errors
     /// [`UnknownNode`](crate::Error::UnknownNode).
-    fn node_info(&self, node: NodeId) -> Result<NodeInfo>;
+    fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
+        self.read(&Query::NodeInfo { node })?.into_node_info()
+    }
 
     /// The complete state, consistent at one instant.
     ///
     /// # Errors
     /// Only store failures.
-    fn snapshot(&self) -> Result<Snapshot>;
+    fn snapshot(&self) -> Result<Snapshot> {
+        self.read(&Query::Snapshot)?
+            .into_snapshot()
+            .map(|snapshot| *snapshot)
+    }
 
     /// Replaces the complete state with `snapshot`, after checking it. Node ids handed out
     /// before are invalidated (paths stay valid); hold ids are kept.
@@ -470,110 +613,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// [`InvalidSnapshot`](crate::Error::InvalidSnapshot) for an inconsistent snapshot (the store
     /// is left unchanged).
-    fn restore(&self, snapshot: &Snapshot) -> Result<()>;
+    fn restore(&self, snapshot: &Snapshot) -> Result<()> {
+        let op = Op::Restore {
+            snapshot: Box::new(snapshot.clone()),
+        };
+        self.apply(&op)?.into_restored()
+    }
 }
-
-macro_rules! forward_store {
-    ($($wrapper:ty),*) => {$(
-        impl<S: Store + ?Sized> Store for $wrapper {
-            fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
-                (**self).create_node(parent, name, limits)
-            }
-            fn remove_node(&self, node: NodeId) -> Result<()> {
-                (**self).remove_node(node)
-            }
-            fn resolve(&self, path: &str) -> Result<NodeId> {
-                (**self).resolve(path)
-            }
-            fn now(&self) -> Timestamp {
-                (**self).now()
-            }
-            fn reserve(&self, node: NodeId, cost: &Cost) -> Result<Reservation> {
-                (**self).reserve(node, cost)
-            }
-            fn reserve_with(&self, node: NodeId, cost: &Cost, options: &ReserveOptions) -> Result<Reservation> {
-                (**self).reserve_with(node, cost, options)
-            }
-            fn check(&self, node: NodeId, cost: &Cost) -> Result<Check> {
-                (**self).check(node, cost)
-            }
-            fn reserve_up_to(&self, node: NodeId, min: Amount, max: Amount) -> Result<Reservation> {
-                (**self).reserve_up_to(node, min, max)
-            }
-            fn reserve_up_to_with(&self, node: NodeId, min: Amount, max: Amount, options: &ReserveOptions) -> Result<Reservation> {
-                (**self).reserve_up_to_with(node, min, max, options)
-            }
-            fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
-                (**self).set_state(node, state)
-            }
-            fn cancel_epoch(&self) -> Option<u64> {
-                (**self).cancel_epoch()
-            }
-            fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>> {
-                (**self).cancellation(hold)
-            }
-            fn extend(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp> {
-                (**self).extend(hold, ttl)
-            }
-            fn sweep(&self) -> Result<Vec<ExpiredHold>> {
-                (**self).sweep()
-            }
-            fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
-                (**self).record(hold, partial)
-            }
-            fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
-                (**self).commit(hold, actual)
-            }
-            fn release(&self, hold: HoldId) -> Result<bool> {
-                (**self).release(hold)
-            }
-            fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
-                (**self).commit_with(hold, actual, options)
-            }
-            fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
-                (**self).release_with(hold, options)
-            }
-            fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
-                (**self).credit_with(node, amount, options)
-            }
-            fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
-                (**self).debit_with(node, amount, options)
-            }
-            fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {
-                (**self).set_limit(node, limit)
-            }
-            fn set_rate_limit(&self, node: NodeId, limit: Option<RateLimit>) -> Result<Option<RateLimit>> {
-                (**self).set_rate_limit(node, limit)
-            }
-            fn set_burn_window(&self, node: NodeId, window: Option<BurnWindow>) -> Result<Option<BurnWindow>> {
-                (**self).set_burn_window(node, window)
-            }
-            fn set_top_up(&self, node: NodeId, rule: Option<TopUp>) -> Result<Option<TopUp>> {
-                (**self).set_top_up(node, rule)
-            }
-            fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance> {
-                (**self).remove_limit(node, unit)
-            }
-            fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
-                (**self).credit(node, amount)
-            }
-            fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
-                (**self).debit(node, amount)
-            }
-            fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
-                (**self).balance(node, unit)
-            }
-            fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
-                (**self).node_info(node)
-            }
-            fn snapshot(&self) -> Result<Snapshot> {
-                (**self).snapshot()
-            }
-            fn restore(&self, snapshot: &Snapshot) -> Result<()> {
-                (**self).restore(snapshot)
-            }
-        }
-    )*};
-}
-
-forward_store!(Arc<S>, Box<S>);

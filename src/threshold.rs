@@ -343,13 +343,18 @@ impl Alarm {
 /// One threshold level crossed upward by a store operation: which node, unit and level, and the
 /// node's figures right after the operation.
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ThresholdCrossing {
     node: Arc<str>,
     limit: i64,
     spent: i64,
     reserved: i64,
+    /// The ledger's slot of the node and level (only the ledger that fired it reads them; not
+    /// part of the serialized form).
+    #[cfg_attr(feature = "serde", serde(skip))]
     index: u32,
     level: u16,
+    #[cfg_attr(feature = "serde", serde(skip))]
     bit: u8,
     unit: Unit,
     kind: LimitKind,
@@ -439,7 +444,12 @@ impl ThresholdCrossing {
 
     /// `limit - spent - reserved`, floored at zero.
     pub fn remaining(&self) -> Amount {
-        Amount::from_minor((self.limit - self.spent - self.reserved).max(0), self.unit)
+        // Saturating: a crossing may come from a remote store or a deserialized event.
+        let free = self
+            .limit
+            .saturating_sub(self.spent)
+            .saturating_sub(self.reserved);
+        Amount::from_minor(free.max(0), self.unit)
     }
 
     /// What the level was compared against: spend, or spend plus holds (the early warning).
@@ -482,6 +492,8 @@ impl fmt::Debug for ThresholdCrossing {
 /// ascending). An empty list does not allocate, so an operation that crosses nothing (nearly all
 /// of them) allocates nothing and moves only three words through the store layers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Crossings {
     list: Vec<ThresholdCrossing>,
 }

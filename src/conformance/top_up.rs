@@ -3,12 +3,13 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use super::usd;
+use super::{supports_all, usd};
 use crate::amount::{Amount, Unit};
 use crate::budget::Budget;
 use crate::burn::BurnWindow;
 use crate::clock::{Clock, ManualClock};
 use crate::error::Error;
+use crate::op::OpKind;
 use crate::policy::Limit;
 use crate::store::Store;
 use crate::threshold::ThresholdCrossing;
@@ -49,6 +50,9 @@ fn spend(budget: &Budget, amount: &str) -> Spent {
 /// caps per window; a capped crossing fires in the next window; a top-up that leaves the node
 /// below the threshold does not fire again until the node was back above it.
 pub fn top_ups_fire_once_per_crossing(store: Arc<dyn Store>, clock: &ManualClock) {
+    if !supports_all(&*store, &[OpKind::SetTopUp]) {
+        return;
+    }
     let wallet = root(store, "10");
     let rule = TopUp::when_below(usd("3"))
         .adding(usd("5"))
@@ -120,6 +124,9 @@ fn root_small(store: Arc<dyn Store>) -> Budget {
 /// Burn rates are measured over the window, projected exactly, carried in balances and
 /// threshold crossings, and drive predictive top-ups.
 pub fn burn_rates_project_depletion(store: Arc<dyn Store>, clock: &ManualClock) {
+    if !supports_all(&*store, &[OpKind::SetBurnWindow, OpKind::SetTopUp]) {
+        return;
+    }
     let start = clock.now();
     let org = Budget::builder("org", Limit::hard(usd("100")))
         .child("agent", Limit::hard(usd("10")).with_thresholds([50]))
@@ -194,6 +201,9 @@ pub fn burn_rates_project_depletion(store: Arc<dyn Store>, clock: &ManualClock) 
 
 /// Bad windows and rules are typed errors that change nothing.
 pub fn bad_top_up_input_changes_nothing(store: Arc<dyn Store>, _clock: &ManualClock) {
+    if !supports_all(&*store, &[OpKind::SetTopUp]) {
+        return;
+    }
     let wallet = root(store.clone(), "10");
     let before = store.snapshot().expect("snapshot");
     assert!(matches!(
@@ -257,6 +267,9 @@ pub fn bad_top_up_input_changes_nothing(store: Arc<dyn Store>, _clock: &ManualCl
 /// Many threads spending on one node: every crossing tops up exactly once, the caps hold, the
 /// hard limit is never passed and the money adds up.
 pub fn concurrent_top_ups_fire_exactly_once(store: Arc<dyn Store>, _clock: &ManualClock) {
+    if !supports_all(&*store, &[OpKind::SetTopUp]) {
+        return;
+    }
     let wallet = root(store, "10");
     wallet
         .set_top_up(TopUp::when_below(usd("5")).adding(usd("10")).at_most(3))

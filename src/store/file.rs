@@ -4,6 +4,8 @@
 //! The format, every fsync and the crash argument are in `docs/file-format.md`, rendered in the
 //! [`FileStore`] docs.
 
+#[path = "file/dispatch.rs"]
+mod dispatch;
 #[path = "file/format.rs"]
 mod format;
 #[path = "file/keyed.rs"]
@@ -39,7 +41,9 @@ use crate::ids::{HoldId, NodeId};
 use crate::ledger::{Fate, Lease, Ledger, Request};
 use crate::node_state::NodeState;
 use crate::policy::{Limit, Limits};
-use crate::store::{Committed, Reservation, Store};
+#[cfg(doc)]
+use crate::store::Store;
+use crate::store::{Committed, Reservation};
 
 /// When an operation of a [`FileStore`] counts as done.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -379,7 +383,7 @@ impl FileStore {
         result
     }
 
-    fn read<T>(&self, read: impl FnOnce(&Ledger) -> Result<T>) -> Result<T> {
+    fn read_books<T>(&self, read: impl FnOnce(&Ledger) -> Result<T>) -> Result<T> {
         self.log.check_alive()?;
         read(&self.log.books.lock().ledger)
     }
@@ -508,12 +512,16 @@ impl FileStore {
     }
 }
 
-impl Store for FileStore {
-    fn now(&self) -> Timestamp {
-        self.clock.now()
-    }
-
-    fn create_node(&self, parent: Option<NodeId>, name: &str, limits: &Limits) -> Result<NodeId> {
+/// The per-operation code of the file store: each applies one operation to the ledger and logs
+/// its own record (see `format.rs`). [`Store::apply`] dispatches to these; a later step of the
+/// architecture issue replaces them with the one interpreter plus a log of generic effects.
+impl FileStore {
+    fn create_node_op(
+        &self,
+        parent: Option<NodeId>,
+        name: &str,
+        limits: &Limits,
+    ) -> Result<NodeId> {
         if limits.iter().any(|limit| limit.period().is_some()) {
             self.periodic.store(true, Ordering::Release);
         }
@@ -527,7 +535,7 @@ impl Store for FileStore {
         })
     }
 
-    fn remove_node(&self, node: NodeId) -> Result<()> {
+    fn remove_node_op(&self, node: NodeId) -> Result<()> {
         self.change(|ledger, pending| {
             ledger.remove_node(node)?;
             push(pending, |e| e.remove_node(node));
@@ -535,19 +543,15 @@ impl Store for FileStore {
         })
     }
 
-    fn resolve(&self, path: &str) -> Result<NodeId> {
-        self.read(|ledger| ledger.resolve(path))
+    fn resolve_op(&self, path: &str) -> Result<NodeId> {
+        self.read_books(|ledger| ledger.resolve(path))
     }
 
-    fn cancel_epoch(&self) -> Option<u64> {
-        Some(self.epoch.load(Ordering::Acquire))
-    }
-
-    fn cancellation(&self, hold: HoldId) -> Result<Option<Cancellation>> {
+    fn cancellation_op(&self, hold: HoldId) -> Result<Option<Cancellation>> {
         self.rolled(|ledger, _| Ok(ledger.cancellation(hold)))
     }
 
-    fn reserve_with(
+    fn reserve_with_op(
         &self,
         node: NodeId,
         cost: &Cost,
@@ -560,7 +564,7 @@ impl Store for FileStore {
         })
     }
 
-    fn check(&self, node: NodeId, cost: &Cost) -> Result<Check> {
+    fn check_op(&self, node: NodeId, cost: &Cost) -> Result<Check> {
         let now = self.clock.now();
         // Holds nothing; only the expired holds it reclaims are logged.
         self.change(|ledger, pending| {
@@ -575,7 +579,7 @@ impl Store for FileStore {
         })
     }
 
-    fn reserve_up_to_with(
+    fn reserve_up_to_with_op(
         &self,
         node: NodeId,
         min: Amount,
@@ -589,7 +593,7 @@ impl Store for FileStore {
         })
     }
 
-    fn set_state(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
+    fn set_state_op(&self, node: NodeId, state: NodeState) -> Result<NodeState> {
         self.change(|ledger, pending| {
             let previous = ledger.set_state(node, state)?;
             push(pending, |e| e.set_state(node, state));
@@ -597,7 +601,7 @@ impl Store for FileStore {
         })
     }
 
-    fn extend(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp> {
+    fn extend_op(&self, hold: HoldId, ttl: Duration) -> Result<Timestamp> {
         validate_ttl(ttl, "a heartbeat's ttl")?;
         let expires = self.clock.now().saturating_add(ttl);
         self.change(|ledger, pending| {
@@ -607,7 +611,7 @@ impl Store for FileStore {
         })
     }
 
-    fn sweep(&self) -> Result<Vec<ExpiredHold>> {
+    fn sweep_op(&self) -> Result<Vec<ExpiredHold>> {
         let now = self.clock.now();
         self.change(|ledger, pending| {
             roll_logged(ledger, pending, Some(now));
@@ -618,7 +622,7 @@ impl Store for FileStore {
         })
     }
 
-    fn record(&self, hold: HoldId, partial: &Cost) -> Result<()> {
+    fn record_op(&self, hold: HoldId, partial: &Cost) -> Result<()> {
         let now = self.timed_now();
         self.rolled(|ledger, pending| {
             let outcome = ledger.record_at(hold, partial, now);
@@ -632,7 +636,7 @@ impl Store for FileStore {
         })
     }
 
-    fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
+    fn commit_op(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
         let now = self.timed_now();
         self.rolled(|ledger, pending| {
             let outcome = ledger.commit_at(hold, actual, now);
@@ -647,7 +651,7 @@ impl Store for FileStore {
         })
     }
 
-    fn release(&self, hold: HoldId) -> Result<bool> {
+    fn release_op(&self, hold: HoldId) -> Result<bool> {
         self.rolled(|ledger, pending| {
             let released = ledger.release(hold)?;
             if released {
@@ -657,35 +661,40 @@ impl Store for FileStore {
         })
     }
 
-    fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
+    fn commit_with_op(
+        &self,
+        hold: HoldId,
+        actual: &Cost,
+        options: &OpOptions,
+    ) -> Result<Committed> {
         match &options.idempotency_key {
-            None => self.commit(hold, actual),
+            None => self.commit_op(hold, actual),
             Some(key) => self.commit_keyed(key, hold, actual),
         }
     }
 
-    fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
+    fn release_with_op(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
         match &options.idempotency_key {
-            None => self.release(hold),
+            None => self.release_op(hold),
             Some(key) => self.release_keyed(key, hold),
         }
     }
 
-    fn credit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+    fn credit_with_op(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
         match &options.idempotency_key {
-            None => self.credit(node, amount),
+            None => self.credit_op(node, amount),
             Some(key) => self.fund_keyed(key, node, amount, true),
         }
     }
 
-    fn debit_with(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
+    fn debit_with_op(&self, node: NodeId, amount: Amount, options: &OpOptions) -> Result<Balance> {
         match &options.idempotency_key {
-            None => self.debit(node, amount),
+            None => self.debit_op(node, amount),
             Some(key) => self.fund_keyed(key, node, amount, false),
         }
     }
 
-    fn set_limit(&self, node: NodeId, limit: Limit) -> Result<Balance> {
+    fn set_limit_op(&self, node: NodeId, limit: Limit) -> Result<Balance> {
         if limit.period().is_some() {
             self.periodic.store(true, Ordering::Release);
         }
@@ -700,7 +709,7 @@ impl Store for FileStore {
         })
     }
 
-    fn set_rate_limit(
+    fn set_rate_limit_op(
         &self,
         node: NodeId,
         limit: Option<crate::rate::RateLimit>,
@@ -712,7 +721,7 @@ impl Store for FileStore {
         })
     }
 
-    fn remove_limit(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+    fn remove_limit_op(&self, node: NodeId, unit: Unit) -> Result<Balance> {
         self.rolled(|ledger, pending| {
             let balance = ledger.remove_limit(node, unit)?;
             push(pending, |e| e.remove_limit(node, unit));
@@ -720,7 +729,7 @@ impl Store for FileStore {
         })
     }
 
-    fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+    fn credit_op(&self, node: NodeId, amount: Amount) -> Result<Balance> {
         self.rolled(|ledger, pending| {
             let balance = ledger.credit(node, amount)?;
             push(pending, |e| e.credit(node, amount));
@@ -728,7 +737,7 @@ impl Store for FileStore {
         })
     }
 
-    fn debit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
+    fn debit_op(&self, node: NodeId, amount: Amount) -> Result<Balance> {
         self.rolled(|ledger, pending| {
             let balance = ledger.debit(node, amount)?;
             push(pending, |e| e.debit(node, amount));
@@ -736,17 +745,17 @@ impl Store for FileStore {
         })
     }
 
-    fn balance(&self, node: NodeId, unit: Unit) -> Result<Balance> {
+    fn balance_op(&self, node: NodeId, unit: Unit) -> Result<Balance> {
         let now = self.timed_now();
         self.rolled(|ledger, _| ledger.balance_now(node, unit, now))
     }
 
-    fn node_info(&self, node: NodeId) -> Result<NodeInfo> {
+    fn node_info_op(&self, node: NodeId) -> Result<NodeInfo> {
         let now = self.timed_now();
         self.rolled(|ledger, _| ledger.node_info_now(node, now))
     }
 
-    fn set_burn_window(
+    fn set_burn_window_op(
         &self,
         node: NodeId,
         window: Option<crate::burn::BurnWindow>,
@@ -758,7 +767,7 @@ impl Store for FileStore {
         })
     }
 
-    fn set_top_up(
+    fn set_top_up_op(
         &self,
         node: NodeId,
         rule: Option<crate::top_up::TopUp>,
@@ -771,11 +780,11 @@ impl Store for FileStore {
         })
     }
 
-    fn snapshot(&self) -> Result<Snapshot> {
+    fn snapshot_op(&self) -> Result<Snapshot> {
         self.rolled(|ledger, _| Ok(ledger.snapshot()))
     }
 
-    fn restore(&self, snapshot: &Snapshot) -> Result<()> {
+    fn restore_op(&self, snapshot: &Snapshot) -> Result<()> {
         // Check and build outside the lock; swap and log under it. The record is a snapshot of
         // the *restored* ledger, so replay rebuilds exactly what callers now see.
         let mut restored = Ledger::from_snapshot(snapshot)?;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::{Condvar, Mutex};
 
 use super::format::{self, Enc};
-use crate::error::{Error, StoreError};
+use crate::error::{Error, StoreError, StoreErrorKind};
 use crate::ids::NodeId;
 use crate::ledger::Ledger;
 
@@ -118,6 +118,8 @@ impl Log {
         Ok(())
     }
 
+    /// The error of an operation refused because the store stopped: it did not happen, and it
+    /// cannot happen on this instance (reopen), so it is permanent.
     fn failed_error(&self, first: &str) -> Error {
         Error::Store(StoreError::new(format!(
             "{}: the store stopped after a failed write or sync ({first}); reopen it to recover \
@@ -128,11 +130,21 @@ impl Log {
 
     /// Waits until record `seq` is written (and synced, if `sync`), leading the flush if no one
     /// else is: the leader writes *everything* pending, so concurrent writers share one sync.
+    ///
+    /// Its errors are [`OutcomeUnknown`](StoreErrorKind::OutcomeUnknown): the operation is
+    /// applied in memory, and its record may or may not have reached the disk (a short write is
+    /// dropped on reopen, a failed sync may still have persisted), so whether it happened is
+    /// known only after reopening.
     pub(super) fn wait(&self, seq: u64, sync: bool) -> Result<(), Error> {
+        let unknown =
+            |error: StoreError| Error::Store(error.with_kind(StoreErrorKind::OutcomeUnknown));
         let mut progress = self.progress.lock();
         loop {
             if let Some(first) = &progress.failed {
-                return Err(self.failed_error(first));
+                return Err(match self.failed_error(first) {
+                    Error::Store(error) => unknown(error),
+                    other => other,
+                });
             }
             let done = if sync {
                 progress.synced
@@ -163,7 +175,7 @@ impl Log {
                     progress.failed = Some(message.clone());
                     self.failed.store(true, Ordering::Release);
                     self.turn.notify_all();
-                    return Err(Error::Store(StoreError::with_source(message, error)));
+                    return Err(unknown(StoreError::with_source(message, error)));
                 }
             }
             self.turn.notify_all();

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use super::log::LogFile;
 use super::recover::recover;
 use super::*;
+use crate::store::Store;
 
 fn temp_path(name: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -172,9 +173,16 @@ fn fault_run(fail_write: usize, fail_sync: usize) {
     assert!(matches!(failure, Error::Store(_)), "{failure}");
     assert!(failure.to_string().contains(&path.display().to_string()));
     assert!(failure.to_string().contains("injected"), "{failure}");
+    // the failed op may or may not be durable: retry it only with the same idempotency key
+    assert!(failure.outcome_unknown(), "{failure:?}");
     // fail-stop: writes, reads, sync and compaction all refuse now
     let later = store.reserve(root, &usd("1").into()).unwrap_err();
     assert!(later.to_string().contains("reopen"), "{later}");
+    // refused before it was applied: nothing happened, and retrying here will not help
+    assert!(
+        !later.outcome_unknown() && !later.is_transient(),
+        "{later:?}"
+    );
     assert!(matches!(
         store.balance(root, Unit::Usd),
         Err(Error::Store(_))
