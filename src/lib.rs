@@ -113,6 +113,8 @@ mod ladder;
 mod ledger;
 mod meter;
 mod node_state;
+#[cfg(feature = "openai")]
+pub mod openai;
 pub mod period;
 mod policy;
 mod price;
