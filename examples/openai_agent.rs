@@ -72,9 +72,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ladder = Ladder::new()
         .with(Tier::new("gpt-4o", premium).while_usage_below(50))
         .with(Tier::new("gpt-4o-mini", economy));
-    let agent = Budget::builder("agent", Limit::hard(Amount::usd("0.01")?)).build()?;
+    let agent = Budget::builder("agent", Limit::hard(Amount::usd("0.004")?)).build()?;
 
-    println!("\nagent loop on a $0.01 budget (premium holds {premium}, economy {economy}):");
+    println!("\nagent loop on a $0.004 budget (premium holds {premium}, economy {economy}):");
     for step in 0..100 {
         let (tier, guard) = match ladder.reserve(&agent) {
             Ok(chosen) => chosen,

@@ -119,7 +119,7 @@ async fn complete(State(calls): State<Calls>, raw: Bytes) -> Response {
         let mut billed = calls.lock().unwrap();
         let number = billed.len() as u64;
         let completion_tokens = (20 + number * 37 % 180).min(cap.unwrap_or(u64::MAX));
-        let cached_tokens = if number % 3 == 0 {
+        let cached_tokens = if number.is_multiple_of(3) {
             prompt_tokens / 2
         } else {
             0
