@@ -531,3 +531,65 @@ async fn a_fallback_chain_moves_to_the_second_model_and_charges_both_attempts() 
     assert_eq!(served.value.cost, nanos(backup));
     assert_eq!(books(&task), (usd("0.01").minor_units() + backup, 0));
 }
+
+#[tokio::test]
+async fn a_call_dropped_while_in_flight_is_settled_by_the_policy() {
+    let sent = request("gpt-4o", "fault:slow", Some(100));
+    let hold = worst_case("gpt-4o", &sent, 100).minor_units();
+    for (policy, expected) in [
+        (LostReplyPolicy::ChargeHold, hold),
+        (LostReplyPolicy::Release, 0),
+    ] {
+        let mock = Mock::start().await;
+        let task = budget("1");
+        let chat = chat(&mock).with_lost_reply(policy);
+        // The caller gives up (a select! branch that lost, an outer timeout): the future is
+        // dropped after the request reached the server.
+        let call = chat.chat(&task, sent.clone());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1_000), call)
+                .await
+                .is_err()
+        );
+        assert_eq!(mock.calls().len(), 1, "the request was sent");
+        assert_eq!(books(&task), (expected, 0), "{policy:?}");
+    }
+}
+
+#[tokio::test]
+#[allow(deprecated)] // `max_tokens`: deprecated by OpenAI, still read by compatible servers
+async fn a_legacy_max_tokens_cap_is_the_one_held_and_lowered() {
+    let mock = Mock::start().await;
+    let chat = chat(&mock).with_cap_policy(CapPolicy::Lower { floor: 10 });
+    let task = budget("0.002");
+    let mut sent = request("gpt-4o", "old style", None);
+    sent.max_tokens = Some(1_000);
+    let reply = chat.chat(&task, sent.clone()).await.unwrap();
+    // $0.002 pays for the prompt bound and fewer than 200 output tokens at $10/M.
+    assert!(reply.max_tokens < 200, "{}", reply.max_tokens);
+    assert_eq!(mock.calls()[0].cap, Some(u64::from(reply.max_tokens)));
+    assert_eq!(books(&task), (mock.billed_nanos(), 0));
+}
+
+#[tokio::test]
+async fn a_hold_too_small_for_the_cap_is_refused_and_released() {
+    let mock = Mock::start().await;
+    let chat = chat(&mock);
+    let task = budget("1");
+    let guard = task.reserve(usd("0.0001")).unwrap();
+    let error = chat
+        .chat_held(guard, request("gpt-4o", "a long answer", Some(1_000)))
+        .await
+        .unwrap_err();
+    match &error {
+        OpenAiError::HoldTooSmall { held, needed } => {
+            assert_eq!(*held, usd("0.0001"));
+            let sent = request("gpt-4o", "a long answer", Some(1_000));
+            assert_eq!(*needed, worst_case("gpt-4o", &sent, 1_000));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(error.is_denial());
+    assert!(mock.calls().is_empty());
+    assert_eq!(books(&task), (0, 0));
+}

@@ -17,7 +17,7 @@ use crate::price::{ModelPrice, PriceTable, PricingError};
 const PRIMING_TOKENS: u64 = 8;
 
 /// A safe upper bound on the prompt tokens of `request`, without a tokenizer: the UTF-8 bytes of
-/// its messages, tools and response format as JSON, plus [`PRIMING_TOKENS`].
+/// its messages, tools and response format as JSON, plus 8 tokens for the reply's priming.
 ///
 /// Every token of the byte-level BPE encodings the common models use (`cl100k_base`,
 /// `o200k_base`, and the Llama/Mistral/Qwen families) is at least one byte of text, so the text
@@ -25,6 +25,20 @@ const PRIMING_TOKENS: u64 = 8;
 /// Image and audio parts are the exception: they are billed by size, not by the bytes of their
 /// URL, and this bound does not cover them (such a call may commit above its hold, under the
 /// node's overage policy).
+///
+/// ```
+/// use async_openai::types::chat::{ChatCompletionRequestUserMessage, CreateChatCompletionRequest};
+/// use budget_guard::openai::prompt_token_bound;
+///
+/// let request = CreateChatCompletionRequest {
+///     model: "gpt-4o-mini".to_owned(),
+///     messages: vec![ChatCompletionRequestUserMessage::from("hello").into()],
+///     ..Default::default()
+/// };
+/// // [{"role":"user","content":"hello"}] is 35 bytes; no tools and no response format
+/// // (`null`, `null`) 8 more; and 8 for the reply's priming.
+/// assert_eq!(prompt_token_bound(&request), 51);
+/// ```
 pub fn prompt_token_bound(request: &CreateChatCompletionRequest) -> u64 {
     let mut bytes = ByteCount(0);
     // Serializing these types cannot fail (plain data, string keys); a failure would only

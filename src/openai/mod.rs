@@ -169,6 +169,27 @@ impl<C: Config> BudgetedChat<C> {
 
     /// The worst case `request` would hold as sent (before any [`CapPolicy::Lower`]).
     ///
+    /// ```
+    /// use async_openai::Client;
+    /// use async_openai::types::chat::{ChatCompletionRequestUserMessage, CreateChatCompletionRequest};
+    /// use budget_guard::openai::BudgetedChat;
+    /// use budget_guard::{Amount, ModelPrice, PriceTable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let prices = PriceTable::new()
+    ///     .with("gpt-4o", ModelPrice::per_million("2.50".parse()?, "10".parse()?)?);
+    /// let chat = BudgetedChat::new(Client::new(), prices).with_default_max_tokens(500);
+    /// let request = CreateChatCompletionRequest {
+    ///     model: "gpt-4o".to_owned(),
+    ///     messages: vec![ChatCompletionRequestUserMessage::from("hello").into()],
+    ///     n: Some(2),
+    ///     ..Default::default()
+    /// };
+    /// // A prompt bound of 51 tokens at $2.50/M, and 500 tokens for each of 2 choices at $10/M:
+    /// // 0.0001275 + 0.01
+    /// assert_eq!(chat.worst_case(&request)?, Amount::usd("0.0101275")?);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`OpenAiError::Pricing`] for a model missing from the table or absurd counts;
     /// [`OpenAiError::InvalidRequest`] for a zero cap or `n`.
