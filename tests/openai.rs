@@ -593,3 +593,24 @@ async fn a_hold_too_small_for_the_cap_is_refused_and_released() {
     assert!(mock.calls().is_empty());
     assert_eq!(books(&task), (0, 0));
 }
+
+#[cfg(feature = "openai-tiktoken")]
+#[tokio::test]
+async fn with_tiktoken_holds_the_encodings_count_instead_of_the_bytes() {
+    use budget_guard::openai::tiktoken_prompt_bound;
+    let mock = Mock::start().await;
+    let task = budget("1");
+    let sent = request(
+        "gpt-4o",
+        "hello world, how large is this prompt?",
+        Some(100),
+    );
+    // o200k_base: 9 tokens of text (hello, world, the comma, ..., the question mark), "user" (4 bytes), 4 per message, 3 for the reply, and
+    // 8 bytes of `null` tools and response format.
+    assert_eq!(tiktoken_prompt_bound(&sent), 28);
+    assert_eq!(prompt_token_bound(&sent), 84);
+    let reply = chat(&mock).with_tiktoken().chat(&task, sent).await.unwrap();
+    let price = *prices().get("gpt-4o").unwrap();
+    assert_eq!(reply.held, price.worst_case(28, 100).unwrap());
+    assert_eq!(books(&task), (mock.billed_nanos(), 0));
+}

@@ -40,22 +40,38 @@ const PRIMING_TOKENS: u64 = 8;
 /// assert_eq!(prompt_token_bound(&request), 51);
 /// ```
 pub fn prompt_token_bound(request: &CreateChatCompletionRequest) -> u64 {
+    json_bytes(&[&request.messages, &request.tools, &request.response_format])
+        .saturating_add(PRIMING_TOKENS)
+}
+
+/// The bytes of `parts` as JSON, counted without keeping them.
+pub(crate) fn json_bytes(parts: &[&dyn erased::Json]) -> u64 {
     let mut bytes = ByteCount(0);
-    // Serializing these types cannot fail (plain data, string keys); a failure would only
-    // leave the count short, so it is not ignored silently but counted as the worst case.
-    let parts = [
-        serde_json::to_writer(&mut bytes, &request.messages),
-        serde_json::to_writer(&mut bytes, &request.tools),
-        serde_json::to_writer(&mut bytes, &request.response_format),
-    ];
-    if parts.iter().any(Result::is_err) {
-        return u64::MAX / 4;
+    for part in parts {
+        // Serializing these plain types cannot fail; if it ever did, the count would come out
+        // short, so the bound becomes one no prompt reaches instead.
+        if part.write_to(&mut bytes).is_err() {
+            return u64::MAX / 4;
+        }
     }
-    bytes.0.saturating_add(PRIMING_TOKENS)
+    bytes.0
+}
+
+/// `&dyn Serialize` is not object safe; this is the one method the byte count needs.
+mod erased {
+    pub(crate) trait Json {
+        fn write_to(&self, out: &mut super::ByteCount) -> serde_json::Result<()>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn write_to(&self, out: &mut super::ByteCount) -> serde_json::Result<()> {
+            serde_json::to_writer(out, self)
+        }
+    }
 }
 
 /// Counts what serde writes without keeping it.
-struct ByteCount(u64);
+pub(crate) struct ByteCount(u64);
 
 impl io::Write for ByteCount {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -57,6 +57,8 @@ mod error;
 mod estimate;
 mod policy;
 mod stream;
+#[cfg(feature = "openai-tiktoken")]
+mod tokenizer;
 
 use std::fmt;
 use std::sync::Arc;
@@ -71,6 +73,8 @@ pub use error::{LostReason, OpenAiError};
 pub use estimate::prompt_token_bound;
 pub use policy::{CapPolicy, LostReplyPolicy};
 pub use stream::BudgetedStream;
+#[cfg(feature = "openai-tiktoken")]
+pub use tokenizer::tiktoken_prompt_bound;
 
 use crate::amount::Amount;
 use crate::budget::Budget;
