@@ -138,9 +138,10 @@ impl InFlight {
                     charged,
                 })
             }
-            Err(CommitUsageError::Pricing { guard, .. }) => {
+            Err(CommitUsageError::Pricing { error, guard }) => {
                 self.guard = Some(*guard);
-                Err(self.lose(LostReason::NoUsage))
+                let detail = format!("usage cannot be priced: {error}");
+                Err(self.lose(LostReason::Unreadable { detail }))
             }
         }
     }
