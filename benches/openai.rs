@@ -4,6 +4,10 @@
 //! anything; the HTTP round trip dominates both.
 //!
 //! `cargo bench --bench openai --features openai -- --warm-up-time 1 --measurement-time 3`
+//!
+//! One run on the shared 2-core VM (2026-11-30, medians): bare call 76.5 µs, budgeted call
+//! 77.1 µs (1.01×, +0.6 µs, inside the bare call's own spread of 70–84 µs);
+//! `prompt_token_bound` alone 71 ns.
 
 #[path = "../tests/openai_support/mock.rs"]
 mod mock;

@@ -13,7 +13,7 @@ use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::types::chat::{ChatCompletionRequestUserMessage, CreateChatCompletionRequest};
 use budget_guard::openai::{BudgetedChat, OpenAiError};
-use budget_guard::{Amount, Budget, Ladder, Limit, ModelPrice, PriceTable, Tier, Unit};
+use budget_guard::{Amount, Budget, Ladder, Limit, ModelPrice, Outcome, PriceTable, Tier, Unit};
 
 fn request(model: &str, text: &str) -> CreateChatCompletionRequest {
     CreateChatCompletionRequest {
@@ -116,14 +116,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|error| error.to_string())?;
     println!("\nfallback chain served by {}:", served.tier);
     for attempt in &served.attempts {
+        let outcome = match &attempt.outcome {
+            Outcome::Failed { error, .. } => format!("failed: {error}"),
+            other => format!("{other:?}"),
+        };
+        let charged = attempt
+            .charged
+            .get(Unit::Usd)
+            .unwrap_or(Amount::zero(Unit::Usd));
         println!(
-            "  {:<11} {:?} charged {}",
+            "  {:<11} charged {:<10} {outcome}",
             attempt.tier,
-            attempt.outcome,
-            attempt
-                .charged
-                .get(Unit::Usd)
-                .unwrap_or(Amount::zero(Unit::Usd))
+            charged.to_string()
         );
     }
     println!("task: {}", status(&task)?);
