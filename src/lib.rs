@@ -86,6 +86,8 @@
 //! |---|---|---|
 //! | `serde` | no | `Serialize`/`Deserialize` on amounts, limits, balances and snapshots (amounts as exact decimal strings); price tables from JSON and the LiteLLM price map (`PriceTable::from_litellm_json`); usage reports from OpenAI and Anthropic JSON (`Usage::from_json`) |
 //! | `tokio` | no | [`Budget::run_async`], [`Budget::reserve_async`] with [`AsyncApprover`]s, [`Ladder::fallback_async`], [`Budget::subscribe_async`] (an async event stream); guards held by a cancelled future release their holds |
+//! | `openai` | no | [`openai`]: a budgeted chat-completions client on `async-openai` (OpenAI or any compatible server): worst-case holds with the output cap they pay for, commits from the reply's usage, streams, and a policy for replies lost in flight |
+//! | `openai-tiktoken` | no | `openai::tiktoken_prompt_bound` and `BudgetedChat::with_tiktoken`: prompt holds from the model's own encoding (`tiktoken-rs`) instead of the byte bound |
 //! | `conformance` | no | [`conformance`]: the test suite every [`Store`] implementation must pass |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -119,6 +121,8 @@ mod meter;
 mod node_state;
 mod open_holds;
 mod op;
+#[cfg(feature = "openai")]
+pub mod openai;
 pub mod period;
 mod policy;
 mod price;
