@@ -9,7 +9,7 @@ use crate::amount::{Amount, Unit};
 use crate::balance::{AccountSnapshot, HoldSnapshot, NodeSnapshot, Snapshot};
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::ids::HoldId;
+use crate::ids::{HoldId, MAX_LIVE_HOLDS};
 use crate::policy::{LimitKind, Limits};
 use crate::threshold::Alarm;
 
@@ -225,7 +225,15 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// Puts `hold` in its slab slot. The slab grows to the hold's index, so an index from an
+    /// untrusted snapshot is checked against [`MAX_LIVE_HOLDS`] before anything is allocated.
     fn place_hold(&mut self, id: HoldId, hold: Hold) -> Result<(), Error> {
+        if id.index() >= MAX_LIVE_HOLDS {
+            return Err(invalid(format!(
+                "hold {id} has index {}, at or above the limit of {MAX_LIVE_HOLDS} live holds",
+                id.index()
+            )));
+        }
         let index = id.index() as usize;
         if index >= self.holds.len() {
             self.holds.resize_with(index + 1, || HoldSlot {

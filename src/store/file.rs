@@ -169,7 +169,7 @@ impl FileStoreOptions {
                 ledger.release(hold.id)?;
             }
         }
-        let bytes = snapshot_file(&ledger);
+        let bytes = snapshot_file(&ledger)?;
         let file = replace_file(&path, &bytes).map_err(|e| io_error(&path, "cannot write", e))?;
         let epoch = ledger.epoch_cell();
         let timed = ledger.timed_cell();
@@ -789,9 +789,10 @@ impl Store for FileStore {
             self.periodic.store(true, Ordering::Release);
         }
         self.change(|ledger, pending| {
+            // Encoded first: a state too large to write is refused before anything is shared.
+            log::snapshot_record(pending, &restored)?;
             restored.adopt_epoch(ledger);
             *ledger = restored;
-            log::snapshot_record(pending, ledger);
             Ok(())
         })
     }

@@ -52,6 +52,18 @@ pub(super) struct Writer {
     dirty: bool,
     /// Syncs issued (for the benchmarks' "operations per sync").
     pub(super) syncs: u64,
+    /// Log length past which the next compaction runs: `compact_after`, or further on after a
+    /// compaction was refused as too large (so the state is not encoded again on every flush).
+    compact_from: u64,
+}
+
+/// What a flush covered.
+struct Flushed {
+    /// The sequence number now written (and synced, if asked).
+    target: u64,
+    /// Why a compaction did not happen: the state no longer fits in one snapshot record. The log
+    /// goes on (the file stays readable); nothing is stopped.
+    refused: Option<Error>,
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +113,7 @@ impl Log {
                 spare: Vec::with_capacity(4096),
                 dirty: false,
                 syncs: 0,
+                compact_from: compact_after,
             }),
             progress: Mutex::new(Progress::default()),
             turn: Condvar::new(),
@@ -152,7 +165,7 @@ impl Log {
             progress = self.progress.lock();
             progress.leading = false;
             match outcome {
-                Ok(target) => {
+                Ok(Flushed { target, .. }) => {
                     progress.written = progress.written.max(target);
                     if sync {
                         progress.synced = progress.synced.max(target);
@@ -185,10 +198,10 @@ impl Log {
         let mut progress = self.progress.lock();
         progress.leading = false;
         let result = match outcome {
-            Ok(target) => {
+            Ok(Flushed { target, refused }) => {
                 progress.written = progress.written.max(target);
                 progress.synced = progress.synced.max(target);
-                Ok(())
+                refused.map_or(Ok(()), Err)
             }
             Err(error) => {
                 let message = format!("{}: {error}", self.path.display());
@@ -203,7 +216,7 @@ impl Log {
 
     /// The leader's work: hand every pending record to the file, sync if asked, and compact
     /// when the log has grown. Returns the sequence number now covered.
-    fn flush(&self, sync: bool, force_compact: bool) -> io::Result<u64> {
+    fn flush(&self, sync: bool, force_compact: bool) -> io::Result<Flushed> {
         let mut writer = self.writer.lock();
         let writer = &mut *writer;
         let target = {
@@ -223,40 +236,79 @@ impl Log {
             writer.syncs += 1;
             writer.dirty = false;
         }
-        if force_compact || writer.len > self.compact_after {
-            return self.compact(writer);
+        if force_compact || writer.len > writer.compact_from {
+            return self.compact(writer, target);
         }
-        Ok(target)
+        Ok(Flushed {
+            target,
+            refused: None,
+        })
     }
 
     /// Replaces the file with one snapshot of the current state (every record pending so far is
     /// in it) and continues the log there.
-    fn compact(&self, writer: &mut Writer) -> io::Result<u64> {
+    /// A state too large for one snapshot record is not written: the file keeps its log, and
+    /// the refusal is returned for [`Log::compact_now`] to report.
+    /// `flushed` is the sequence number the flush before it covered.
+    fn compact(&self, writer: &mut Writer, flushed: u64) -> io::Result<Flushed> {
         let (bytes, target) = {
             let mut books = self.books.lock();
-            let bytes = snapshot_file(&books.ledger);
-            books.pending.clear();
-            (bytes, books.appended)
+            match snapshot_file(&books.ledger) {
+                Ok(bytes) => {
+                    books.pending.clear();
+                    (bytes, books.appended)
+                }
+                Err(refused) => {
+                    drop(books);
+                    tracing::warn!(path = %self.path.display(), %refused, "not compacting");
+                    writer.compact_from = writer.len.saturating_add(self.compact_after);
+                    return Ok(Flushed {
+                        target: flushed,
+                        refused: Some(refused),
+                    });
+                }
+            }
         };
         let file = replace_file(&self.path, &bytes)?;
         writer.file = Box::new(file);
         writer.len = bytes.len() as u64;
+        writer.compact_from = self.compact_after;
         writer.dirty = false;
         writer.syncs += 1;
-        Ok(target)
+        Ok(Flushed {
+            target,
+            refused: None,
+        })
     }
 }
 
 /// Header plus one snapshot record of `ledger`: the complete contents of a fresh file.
-pub(super) fn snapshot_file(ledger: &Ledger) -> Vec<u8> {
+///
+/// # Errors
+/// As [`snapshot_record`].
+pub(super) fn snapshot_file(ledger: &Ledger) -> Result<Vec<u8>, Error> {
     let mut bytes = format::header().to_vec();
-    snapshot_record(&mut bytes, ledger);
-    bytes
+    snapshot_record(&mut bytes, ledger)?;
+    Ok(bytes)
 }
 
 /// Appends a snapshot record of `ledger` (with the node ids the ledger hands out) to `buf`,
 /// followed by one record per remembered idempotency key.
-pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) {
+///
+/// # Errors
+/// [`Error::TooLarge`] if the snapshot record would be longer than the reader accepts
+/// ([`format::MAX_PAYLOAD`]); `buf` is then unchanged.
+pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) -> Result<(), Error> {
+    snapshot_record_within(buf, ledger, format::MAX_PAYLOAD)
+}
+
+/// [`snapshot_record`] with the payload limit as a parameter, so tests can reach it with a
+/// small state.
+pub(super) fn snapshot_record_within(
+    buf: &mut Vec<u8>,
+    ledger: &Ledger,
+    limit: usize,
+) -> Result<(), Error> {
     let snapshot = ledger.snapshot();
     let ids: Vec<NodeId> = snapshot
         .nodes
@@ -267,11 +319,19 @@ pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) {
                 .expect("a snapshot node resolves in its own ledger")
         })
         .collect();
-    format::push_record(buf, |enc: &mut Enc<'_>| enc.snapshot(&snapshot, &ids));
+    format::push_checked_record(buf, limit, |enc: &mut Enc<'_>| {
+        enc.snapshot(&snapshot, &ids)
+    })
+    .map_err(|too_large| Error::TooLarge {
+        what: "budget file snapshot record (bytes encoded until the limit was passed)",
+        size: too_large.written as u64,
+        limit: too_large.limit as u64,
+    })?;
     // The remembered idempotency keys, oldest first, one record each (tag 19).
     for (key, entry) in ledger.remembered_keys() {
         format::push_record(buf, |enc: &mut Enc<'_>| enc.remember(key, entry));
     }
+    Ok(())
 }
 
 /// The temporary name a new file is written under before it replaces `path`.
