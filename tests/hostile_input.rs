@@ -333,3 +333,85 @@ fn a_snapshot_record_with_a_hold_past_the_limit_is_corruption() {
     let reason = assert_refused_as_corrupted(&file.0);
     assert!(reason.contains("4294967294"), "{reason}");
 }
+
+// ---- the writer never writes what the reader refuses -----------------------------------------
+
+/// The reader's limit on one record (a snapshot of the whole state).
+const MAX_RECORD: u64 = 1 << 30;
+
+#[test]
+#[ignore = "builds about 1.1 GB of snapshot: cargo test --test hostile_input -- --ignored"]
+fn a_state_too_large_for_one_snapshot_record_is_refused_at_write_time() {
+    let _serial = serial();
+    let file = TempFile::new("too-large");
+    // The log passes `compact_after` at about 520,000 holds, when the state is already past
+    // the limit: the automatic compaction is refused as well (before the fix it wrote a 1.13 GB
+    // record that reopening rejected as `Corrupted`).
+    let store = FileStore::options()
+        .durability(Durability::Unsynced)
+        .compact_after(22_000_000)
+        .open(&file.0)
+        .unwrap();
+    let mut node = store
+        .create_node(
+            None,
+            &"a".repeat(128),
+            &Limit::hard(Amount::tokens(1_000_000)).into(),
+        )
+        .unwrap();
+    for level in 1..16u8 {
+        let name = char::from(b'a' + level).to_string().repeat(128);
+        node = store
+            .create_node(Some(node), &name, &budget_guard::Limits::none())
+            .unwrap();
+    }
+    let one = Cost::from(Amount::tokens(1));
+    for _ in 0..540_000 {
+        store.reserve(node, &one).unwrap();
+    }
+    match store.compact() {
+        Err(Error::TooLarge { size, limit, .. }) => {
+            assert_eq!(limit, MAX_RECORD);
+            assert!(size > MAX_RECORD, "{size}");
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // Not a fail-stop: the store goes on.
+    let last = store.reserve(node, &one).unwrap();
+    store.commit(last.hold, &one).unwrap();
+    let live = store.snapshot().unwrap();
+    assert_eq!(live.holds.len(), 540_000);
+
+    // Restoring that state into another file store is refused the same way, changing nothing.
+    let other_file = TempFile::new("too-large-restore");
+    let other = FileStore::options()
+        .durability(Durability::Unsynced)
+        .open(&other_file.0)
+        .unwrap();
+    let empty = other.snapshot().unwrap();
+    assert!(matches!(
+        other.restore(&live),
+        Err(Error::TooLarge {
+            limit: MAX_RECORD,
+            ..
+        })
+    ));
+    assert_eq!(other.snapshot().unwrap(), empty);
+    drop(other);
+    assert_eq!(FileStore::inspect(&other_file.0).unwrap(), empty);
+    drop(store);
+
+    // The file reads back with every hold.
+    let bytes = std::fs::read(&file.0).unwrap();
+    let inspected = FileStore::inspect(&file.0).unwrap();
+    assert_eq!(inspected, live);
+    // Opening it would rewrite it as one snapshot: refused, and the file is left as it is.
+    assert!(matches!(
+        FileStore::open(&file.0),
+        Err(Error::TooLarge {
+            limit: MAX_RECORD,
+            ..
+        })
+    ));
+    assert_eq!(std::fs::read(&file.0).unwrap(), bytes);
+}

@@ -55,6 +55,9 @@ pub(super) struct Writer {
     /// Log length past which the next compaction runs: `compact_after`, or further on after a
     /// compaction was refused as too large (so the state is not encoded again on every flush).
     compact_from: u64,
+    /// Longest snapshot payload a compaction writes: [`format::MAX_PAYLOAD`], the reader's
+    /// limit (tests lower it to reach the refusal with a small state).
+    pub(super) snapshot_limit: usize,
 }
 
 /// What a flush covered.
@@ -114,6 +117,7 @@ impl Log {
                 dirty: false,
                 syncs: 0,
                 compact_from: compact_after,
+                snapshot_limit: format::MAX_PAYLOAD,
             }),
             progress: Mutex::new(Progress::default()),
             turn: Condvar::new(),
@@ -253,7 +257,7 @@ impl Log {
     fn compact(&self, writer: &mut Writer, flushed: u64) -> io::Result<Flushed> {
         let (bytes, target) = {
             let mut books = self.books.lock();
-            match snapshot_file(&books.ledger) {
+            match snapshot_file_within(&books.ledger, writer.snapshot_limit) {
                 Ok(bytes) => {
                     books.pending.clear();
                     (bytes, books.appended)
@@ -287,8 +291,12 @@ impl Log {
 /// # Errors
 /// As [`snapshot_record`].
 pub(super) fn snapshot_file(ledger: &Ledger) -> Result<Vec<u8>, Error> {
+    snapshot_file_within(ledger, format::MAX_PAYLOAD)
+}
+
+fn snapshot_file_within(ledger: &Ledger, limit: usize) -> Result<Vec<u8>, Error> {
     let mut bytes = format::header().to_vec();
-    snapshot_record(&mut bytes, ledger)?;
+    snapshot_record_within(&mut bytes, ledger, limit)?;
     Ok(bytes)
 }
 
@@ -304,11 +312,7 @@ pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) -> Result<(), 
 
 /// [`snapshot_record`] with the payload limit as a parameter, so tests can reach it with a
 /// small state.
-pub(super) fn snapshot_record_within(
-    buf: &mut Vec<u8>,
-    ledger: &Ledger,
-    limit: usize,
-) -> Result<(), Error> {
+fn snapshot_record_within(buf: &mut Vec<u8>, ledger: &Ledger, limit: usize) -> Result<(), Error> {
     let snapshot = ledger.snapshot();
     let ids: Vec<NodeId> = snapshot
         .nodes
@@ -370,4 +374,106 @@ pub(super) fn sync_dir(path: &Path) -> io::Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+#[cfg(test)]
+mod limit_tests {
+    //! The writer's side of "what the writer writes, the reader reads", reached with a small
+    //! payload limit instead of a gigabyte of state (`tests/hostile_input.rs` has the full-size
+    //! run, ignored by default).
+
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::amount::{Amount, Unit};
+    use crate::store::Store;
+    use crate::store::file::{Durability, FileStore};
+
+    fn temp_path(name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("bg-limit-{name}-{}.bg", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    fn usd(text: &str) -> Amount {
+        Amount::usd(text).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_record_past_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
+        let mut ledger = Ledger::new();
+        let root = ledger
+            .create_node(None, "root", &crate::Limit::hard(usd("100")).into())
+            .unwrap();
+        for _ in 0..40 {
+            ledger.reserve(root, &usd("1").into()).unwrap();
+        }
+        let mut exact = Vec::new();
+        snapshot_record(&mut exact, &ledger).unwrap();
+        let payload = usize::try_from(u32::from_le_bytes(exact[..4].try_into().unwrap())).unwrap();
+
+        let mut buf = b"earlier records".to_vec();
+        match snapshot_record_within(&mut buf, &ledger, payload - 1) {
+            Err(Error::TooLarge { size, limit, .. }) => {
+                assert_eq!(limit, payload as u64 - 1);
+                assert!(size > limit, "{size} <= {limit}");
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        assert_eq!(
+            buf, b"earlier records",
+            "a refused record left bytes behind"
+        );
+        // A payload exactly at the limit is written, and the reader takes it.
+        snapshot_record_within(&mut buf, &ledger, payload).unwrap();
+        assert_eq!(&buf[15..], &exact[..]);
+        assert!(matches!(
+            format::read_frame(&buf, 15),
+            format::Frame::Valid { .. }
+        ));
+    }
+
+    #[test]
+    fn a_refused_compaction_keeps_the_store_running_and_the_file_readable() {
+        let path = temp_path("refused");
+        let store = FileStore::options()
+            .durability(Durability::Unsynced)
+            .compact_after(2_000)
+            .open(&path)
+            .unwrap();
+        store.log.writer.lock().snapshot_limit = 600;
+        let root = store
+            .create_node(None, "root", &crate::Limit::hard(usd("1000")).into())
+            .unwrap();
+        let mut holds = Vec::new();
+        // About 50 bytes of snapshot per hold: past the 600-byte limit after a dozen, and the
+        // log passes `compact_after` (2,000 bytes) on the way, so automatic compactions are
+        // refused too.
+        for _ in 0..100 {
+            holds.push(store.reserve(root, &usd("1").into()).unwrap().hold);
+        }
+        match store.compact() {
+            Err(Error::TooLarge { limit: 600, .. }) => {}
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        // Not a fail-stop: the store goes on, and the file holds everything acknowledged.
+        store.commit(holds[0], &usd("0.5").into()).unwrap();
+        let snapshot = store.snapshot().unwrap();
+        assert_eq!(snapshot.holds.len(), 99);
+        assert_eq!(FileStore::inspect(&path).unwrap(), snapshot);
+        // Once the state fits again, compaction works again.
+        for hold in &holds[1..] {
+            store.release(*hold).unwrap();
+        }
+        store.compact().unwrap();
+        let balance = store.balance(root, Unit::Usd).unwrap();
+        assert_eq!((balance.spent, balance.reserved), (usd("0.5"), usd("0")));
+        drop(store);
+        let reopened = FileStore::open(&path).unwrap();
+        let root = reopened.resolve("root").unwrap();
+        assert_eq!(reopened.balance(root, Unit::Usd).unwrap().spent, usd("0.5"));
+        drop(reopened);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(super::super::lock_path(&path));
+    }
 }
