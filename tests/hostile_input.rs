@@ -415,3 +415,33 @@ fn a_state_too_large_for_one_snapshot_record_is_refused_at_write_time() {
     ));
     assert_eq!(std::fs::read(&file.0).unwrap(), bytes);
 }
+
+// ---- found by the `records` fuzz target ------------------------------------------------------
+
+#[test]
+fn a_snapshot_account_whose_limit_is_in_another_unit_is_refused() {
+    let _serial = serial();
+    // Before the fix the restore succeeded and the store then wrote snapshots that no reader
+    // accepted ("two limits in tokens"): the fuzz input `records/crash-two-accounts-in-one-unit`.
+    let (store, before) = store_with_one_hold();
+    let mut hostile = before.clone();
+    hostile.nodes[0].accounts[0].limit = Some(Limit::hard(Amount::tokens(5)));
+    match store.restore(&hostile) {
+        Err(Error::InvalidSnapshot { reason }) => {
+            assert_eq!(reason, "root: the usd account has a limit in tokens");
+        }
+        other => panic!("expected InvalidSnapshot, got {other:?}"),
+    }
+    assert_eq!(store.snapshot().unwrap(), before);
+
+    let mut twice = before.clone();
+    let mut copy = twice.nodes[0].accounts[0].clone();
+    copy.limit = None;
+    copy.reserved = usd("0");
+    twice.nodes[0].accounts.push(copy);
+    match store.restore(&twice) {
+        Err(Error::InvalidSnapshot { reason }) => assert_eq!(reason, "root: two usd accounts"),
+        other => panic!("expected InvalidSnapshot, got {other:?}"),
+    }
+    assert_eq!(store.snapshot().unwrap(), before);
+}

@@ -102,6 +102,7 @@ impl Ledger {
                 }
                 None => (None, &*node.path),
             };
+            check_account_units(node)?;
             let limits = Limits(node.accounts.iter().filter_map(|a| a.limit).collect());
             let id = ledger.create_node(parent, name, &limits)?;
             ledger.set_state(id, node.state)?;
@@ -258,6 +259,29 @@ impl Ledger {
             .filter(|index| self.holds[*index as usize].hold.is_none())
             .collect();
     }
+}
+
+/// One account per unit, and each account's limit in the account's own unit: otherwise the
+/// account would be rebuilt in one slot with a limit of another, and the ledger would write a
+/// snapshot that no reader (itself included) accepts.
+fn check_account_units(node: &NodeSnapshot) -> Result<(), Error> {
+    let mut seen = [false; Unit::COUNT];
+    for account in &node.accounts {
+        let unit = account.unit;
+        if std::mem::replace(&mut seen[unit.index()], true) {
+            return Err(invalid(format!("{}: two {unit} accounts", node.path)));
+        }
+        if let Some(limit) = account.limit
+            && limit.unit() != unit
+        {
+            return Err(invalid(format!(
+                "{}: the {unit} account has a limit in {}",
+                node.path,
+                limit.unit()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_account(path: &Arc<str>, unit: Unit, account: &Account) -> Result<(), Error> {
