@@ -142,9 +142,11 @@ impl FileStoreOptions {
     /// * [`Error::NotABudgetFile`] for an empty or foreign file,
     ///   [`Error::UnsupportedVersion`] for a newer format, [`Error::Corrupted`] for damage a
     ///   crash cannot explain (the file is left as it is in all three cases);
-    /// * [`Error::Store`] for I/O failures (an unwritable directory, a path that is a directory).
+    /// * [`Error::Store`] for I/O failures (an unwritable directory, a path that is a directory);
+    /// * [`Error::TooLarge`] if the recovered state no longer fits in one snapshot record, so
+    ///   the file cannot be rewritten (it is left as it is; [`FileStore::inspect`] reads it).
     ///
-    /// Every message names `path`.
+    /// Every message names `path` (except `TooLarge`, which gives the sizes).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<FileStore> {
         let path = path.as_ref().to_path_buf();
         let lock = take_lock(&path)?;
@@ -354,7 +356,9 @@ impl FileStore {
     /// once the log passes [`FileStoreOptions::compact_after`]).
     ///
     /// # Errors
-    /// [`Error::Store`] if writing the new file fails; the store then stops (fail-stop).
+    /// * [`Error::TooLarge`] if the state no longer fits in one snapshot record (the reader's
+    ///   limit, 2^30 bytes): nothing is written, the file keeps its log and the store goes on;
+    /// * [`Error::Store`] if writing the new file fails; the store then stops (fail-stop).
     pub fn compact(&self) -> Result<()> {
         self.log.check_alive()?;
         self.log.compact_now()

@@ -250,10 +250,11 @@ impl Log {
     }
 
     /// Replaces the file with one snapshot of the current state (every record pending so far is
-    /// in it) and continues the log there.
+    /// in it) and continues the log there; `flushed` is the sequence number the flush before it
+    /// covered.
+    ///
     /// A state too large for one snapshot record is not written: the file keeps its log, and
     /// the refusal is returned for [`Log::compact_now`] to report.
-    /// `flushed` is the sequence number the flush before it covered.
     fn compact(&self, writer: &mut Writer, flushed: u64) -> io::Result<Flushed> {
         let (bytes, target) = {
             let mut books = self.books.lock();
