@@ -7,6 +7,10 @@
 #   FUZZ_JOBS=2 scripts/fuzz.sh ops 600   # libFuzzer workers in parallel
 #   scripts/fuzz.sh --seeds-only    # build, then run each target over its seeds once (CI)
 #
+# Targets: ops (operation sequences), file_decode (raw bytes as a file), restore (valid
+# snapshots with hostile edits) and records (seed files whose record payloads are edited and
+# re-checksummed); the last two read the edit language documented in fuzz/src/hostile.rs.
+#
 # The committed seed corpus is fuzz/corpus/TARGET and is only read; new inputs the run finds go
 # to fuzz/target/corpus/TARGET (not committed). A crash leaves its input in fuzz/artifacts/TARGET/
 # and stops the run with a non-zero exit; copy it into fuzz/corpus/TARGET/crash-<what> and it is

@@ -505,6 +505,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// Something is beyond a size limit of the crate; nothing was changed (nothing was written,
+    /// for a budget file). Raised by a reserve past [`MAX_LIVE_HOLDS`](crate::MAX_LIVE_HOLDS)
+    /// live holds, and by a [`FileStore`](crate::FileStore) whose state no longer fits in one
+    /// snapshot record (the reader would refuse it): compaction, restore and reopen then fail
+    /// with this error while the file keeps the last state that fits.
+    #[error("{what}: {size} is above the limit of {limit}")]
+    TooLarge {
+        /// What is too large.
+        what: &'static str,
+        /// Its size (a count or bytes, as `what` says).
+        size: u64,
+        /// The largest size accepted.
+        limit: u64,
+    },
+
     /// A blocking reserve met an approval rule whose approver is async
     /// ([`Budget::require_approval_async`](crate::Budget::require_approval_async)); reserve with
     /// `reserve_async` (or `run_async`, `fallback_async`) instead. Nothing was held.

@@ -64,3 +64,15 @@ slot_id!(
     HoldId,
     "hold"
 );
+
+/// Most holds one store keeps live at once: a reserve beyond it fails with
+/// [`Error::TooLarge`](crate::Error::TooLarge), and a snapshot or budget file naming a hold index
+/// at or above it is refused before anything is allocated.
+///
+/// Holds live in a slab indexed by [`HoldId`], so this also bounds the slab (about 100 bytes a
+/// slot) that an untrusted snapshot or file can make a store allocate.
+///
+/// ```
+/// assert_eq!(budget_guard::MAX_LIVE_HOLDS, 1_048_576);
+/// ```
+pub const MAX_LIVE_HOLDS: u32 = 1 << 20;

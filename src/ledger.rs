@@ -30,7 +30,7 @@ use crate::cost::Cost;
 use crate::error::{AmountError, Error, Exceeded};
 use crate::expiry::ExpiredHold;
 use crate::idempotency::HoldEnd;
-use crate::ids::{HoldId, NodeId};
+use crate::ids::{HoldId, MAX_LIVE_HOLDS, NodeId};
 use crate::node_state::NodeState;
 use crate::policy::{Limit, LimitKind, Limits, OveragePolicy};
 use crate::store::{Committed, Reservation};
@@ -791,6 +791,7 @@ impl Ledger {
         cost.validate_reservable()?;
         let leaf = self.live(id)?;
         let over_soft = self.admit(leaf, cost)?;
+        self.check_hold_room()?;
         let mut events = Crossings::new();
         for unit in cost.units() {
             self.add_reserved(leaf, unit, cost.minor(unit), Scan::Collect(&mut events));
@@ -862,10 +863,24 @@ impl Ledger {
             amount = amount.min(room);
         }
         let over_soft = self.check_fits(leaf, unit, amount)?;
+        self.check_hold_room()?;
         let mut events = Crossings::new();
         self.add_reserved(leaf, unit, amount, Scan::Collect(&mut events));
         let held = Cost::from(Amount::from_minor(amount, unit));
         self.open_hold(leaf, held, over_soft, events, expires)
+    }
+
+    /// Refuses a new hold once [`MAX_LIVE_HOLDS`] are live, before anything is charged: the
+    /// slab never holds an index a snapshot or budget file of it could not be read back with.
+    fn check_hold_room(&self) -> Result<(), Error> {
+        if self.free_holds.is_empty() && self.holds.len() >= MAX_LIVE_HOLDS as usize {
+            return Err(Error::TooLarge {
+                what: "live holds",
+                size: u64::from(MAX_LIVE_HOLDS) + 1,
+                limit: u64::from(MAX_LIVE_HOLDS),
+            });
+        }
+        Ok(())
     }
 
     fn open_hold(

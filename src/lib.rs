@@ -159,7 +159,7 @@ pub use fallback::{Attempt, FallbackError, Outcome, Served};
 pub use guard::{CommitError, Guard};
 pub use hub::SubscriptionId;
 pub use idempotency::{HoldEnd, IdempotencyKey, KeyRetention, OpOptions};
-pub use ids::{HoldId, NodeId};
+pub use ids::{HoldId, MAX_LIVE_HOLDS, NodeId};
 pub use labels::{Labels, MAX_LABEL_LEN, MAX_TAGS};
 pub use ladder::{Ladder, Tier};
 pub use meter::{CommitUsageError, Flow, NoUsageFallback, StreamMeter};

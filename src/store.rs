@@ -611,8 +611,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// before are invalidated (paths stay valid); hold ids are kept.
     ///
     /// # Errors
-    /// [`InvalidSnapshot`](crate::Error::InvalidSnapshot) for an inconsistent snapshot (the store
-    /// is left unchanged).
+    /// [`InvalidSnapshot`](crate::Error::InvalidSnapshot) for an inconsistent snapshot, or one
+    /// naming a hold index at or above [`MAX_LIVE_HOLDS`](crate::MAX_LIVE_HOLDS) (refused before
+    /// anything is allocated); [`TooLarge`](crate::Error::TooLarge) from a store that cannot
+    /// write that much state (a [`FileStore`](crate::FileStore) past its record limit). The store
+    /// is left unchanged.
     fn restore(&self, snapshot: &Snapshot) -> Result<()> {
         let op = Op::Restore {
             snapshot: Box::new(snapshot.clone()),

@@ -60,3 +60,19 @@ fn ops_corpus_keeps_the_invariants() {
         checks::run_ops(&ops);
     }
 }
+
+#[test]
+fn restore_corpus_refuses_typed_or_round_trips() {
+    for (name, bytes) in inputs("restore") {
+        eprintln!("restore/{name}");
+        checks::hostile::restore_hostile(&bytes);
+    }
+}
+
+#[test]
+fn records_corpus_opens_or_fails_typed() {
+    for (name, bytes) in inputs("records") {
+        eprintln!("records/{name}");
+        checks::hostile::records_hostile(&bytes);
+    }
+}

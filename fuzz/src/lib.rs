@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
+
+#[path = "hostile.rs"]
+pub mod hostile;
 use budget_guard::{
     Amount, Cost, Durability, Error, FileStore, HoldId, Limit, Limits, ManualClock, MemoryStore,
     NodeId, NodeState, OveragePolicy, ReserveOptions, Snapshot, Store, Timestamp, Unit,
@@ -128,21 +131,25 @@ pub fn check_typed(error: &Error, op: &dyn std::fmt::Debug) {
 // ---------------------------------------------------------------------------------------------
 // file_decode
 
-fn scratch_path() -> PathBuf {
+/// A scratch file for one target, named after it and the process.
+pub(crate) fn scratch_path(target: &str) -> PathBuf {
     // tmpfs when available: open syncs, and a disk sync per input would dominate the run.
     let dir = ["/dev/shm", "/tmp"]
         .into_iter()
         .map(PathBuf::from)
         .find(|d| d.is_dir())
         .unwrap_or_else(std::env::temp_dir);
-    dir.join(format!("budget-guard-fuzz-{}.bg", std::process::id()))
+    dir.join(format!(
+        "budget-guard-fuzz-{target}-{}.bg",
+        std::process::id()
+    ))
 }
 
 /// Writes `data` as a budget file and opens it: `Ok` or a typed error, never a panic. On `Ok` the
 /// snapshot satisfies [`check_invariants`], equals what the read-only [`FileStore::inspect`]
 /// sees, and a reopen of the file the store rewrote gives the same books.
 pub fn decode_file(data: &[u8]) {
-    let path = scratch_path();
+    let path = scratch_path("decode");
     std::fs::write(&path, data).expect("write the scratch file");
     let inspected = FileStore::inspect(&path);
     if let Err(error) = &inspected {

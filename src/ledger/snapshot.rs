@@ -9,7 +9,7 @@ use crate::amount::{Amount, Unit};
 use crate::balance::{AccountSnapshot, CapSnapshot, HoldSnapshot, NodeSnapshot, Snapshot};
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::ids::HoldId;
+use crate::ids::{HoldId, MAX_LIVE_HOLDS};
 use crate::policy::{LimitKind, Limits};
 use crate::threshold::Alarm;
 
@@ -107,6 +107,7 @@ impl Ledger {
                 }
                 None => (None, &*node.path),
             };
+            check_account_units(node)?;
             let further = node.accounts.iter().flat_map(|a| &a.further_limits);
             let limits = Limits(
                 node.accounts
@@ -246,7 +247,15 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// Puts `hold` in its slab slot. The slab grows to the hold's index, so an index from an
+    /// untrusted snapshot is checked against [`MAX_LIVE_HOLDS`] before anything is allocated.
     fn place_hold(&mut self, id: HoldId, hold: Hold) -> Result<(), Error> {
+        if id.index() >= MAX_LIVE_HOLDS {
+            return Err(invalid(format!(
+                "hold {id} has index {}, at or above the limit of {MAX_LIVE_HOLDS} live holds",
+                id.index()
+            )));
+        }
         let index = id.index() as usize;
         if index >= self.holds.len() {
             self.holds.resize_with(index + 1, || HoldSlot {
@@ -271,6 +280,29 @@ impl Ledger {
             .filter(|index| self.holds[*index as usize].hold.is_none())
             .collect();
     }
+}
+
+/// One account per unit, and each account's limit in the account's own unit: otherwise the
+/// account would be rebuilt in one slot with a limit of another, and the ledger would write a
+/// snapshot that no reader (itself included) accepts.
+fn check_account_units(node: &NodeSnapshot) -> Result<(), Error> {
+    let mut seen = [false; Unit::COUNT];
+    for account in &node.accounts {
+        let unit = account.unit;
+        if std::mem::replace(&mut seen[unit.index()], true) {
+            return Err(invalid(format!("{}: two {unit} accounts", node.path)));
+        }
+        if let Some(limit) = account.limit
+            && limit.unit() != unit
+        {
+            return Err(invalid(format!(
+                "{}: the {unit} account has a limit in {}",
+                node.path,
+                limit.unit()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_account(path: &Arc<str>, unit: Unit, account: &Account) -> Result<(), Error> {

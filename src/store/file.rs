@@ -154,8 +154,10 @@ impl FileStoreOptions {
     /// * [`Error::Store`] for a file this process may not write or whose mode grants nobody
     ///   write permission (refused, never replaced), a file with more than one hard link, and
     ///   I/O failures (an unwritable directory, a path that is a directory).
+    /// * [`Error::TooLarge`] if the recovered state no longer fits in one snapshot record, so
+    ///   the file cannot be rewritten (it is left as it is; [`FileStore::inspect`] reads it).
     ///
-    /// Every message names `path`.
+    /// Every message names `path` (except `TooLarge`, which gives the sizes).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<FileStore> {
         let shown = path.as_ref();
         let path = lock::canonical(shown).map_err(|e| io_error(shown, "cannot resolve", e))?;
@@ -186,7 +188,7 @@ impl FileStoreOptions {
                 ledger.release(hold.id)?;
             }
         }
-        let bytes = snapshot_file(&ledger);
+        let bytes = snapshot_file(&ledger)?;
         let file = replace_file(&path, &bytes).map_err(|e| io_error(shown, "cannot write", e))?;
         drop(existing);
         let epoch = ledger.epoch_cell();
@@ -348,7 +350,9 @@ impl FileStore {
     /// once the log passes [`FileStoreOptions::compact_after`]).
     ///
     /// # Errors
-    /// [`Error::Store`] if writing the new file fails; the store then stops (fail-stop).
+    /// * [`Error::TooLarge`] if the state no longer fits in one snapshot record (the reader's
+    ///   limit, 2^30 bytes): nothing is written, the file keeps its log and the store goes on;
+    /// * [`Error::Store`] if writing the new file fails; the store then stops (fail-stop).
     pub fn compact(&self) -> Result<()> {
         self.log.check_alive()?;
         self.log.compact_now()
@@ -792,9 +796,10 @@ impl FileStore {
             self.periodic.store(true, Ordering::Release);
         }
         self.change(|ledger, pending| {
+            // Encoded first: a state too large to write is refused before anything is shared.
+            log::snapshot_record(pending, &restored)?;
             restored.adopt_epoch(ledger);
             *ledger = restored;
-            log::snapshot_record(pending, ledger);
             Ok(())
         })
     }

@@ -28,7 +28,8 @@ pub(super) const VERSION: u16 = 1;
 pub(super) const HEADER_LEN: usize = 16;
 /// Record frame: payload length (4), crc32 of the length bytes and the payload (4).
 pub(super) const FRAME_LEN: usize = 8;
-/// Largest payload accepted (a snapshot of a very large tree); anything longer is damage.
+/// Largest payload, shared by both sides: the reader takes anything longer for damage, so the
+/// writer refuses to write it ([`push_checked_record`]) instead of leaving an unreadable file.
 pub(super) const MAX_PAYLOAD: usize = 1 << 30;
 
 // Record tags (first payload byte).
@@ -114,18 +115,55 @@ pub(super) fn check_header(bytes: &[u8]) -> HeaderCheck {
 }
 
 /// Appends one framed record to `buf`; `write` writes the payload through an [`Enc`].
-/// Nothing is allocated once `buf` has grown to its working size.
+/// Nothing is allocated once `buf` has grown to its working size. For records of bounded size
+/// (every record but the snapshot: names, keys and level counts are capped where they are set).
 pub(super) fn push_record(buf: &mut Vec<u8>, write: impl FnOnce(&mut Enc<'_>)) {
+    push_checked_record(buf, MAX_PAYLOAD, |enc| {
+        write(enc);
+        Ok(())
+    })
+    .expect("a record of bounded size is below MAX_PAYLOAD");
+}
+
+/// A record whose payload would pass the reader's limit; nothing of it was kept.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct TooLarge {
+    /// Payload bytes written before the writer noticed (at least `limit + 1`).
+    pub(super) written: usize,
+    /// The limit passed.
+    pub(super) limit: usize,
+}
+
+/// [`Enc::fits`] failed: the payload already passed its limit.
+#[derive(Debug)]
+pub(super) struct Full;
+
+/// Appends one framed record to `buf` unless its payload would be longer than `limit` bytes
+/// (production passes [`MAX_PAYLOAD`], the reader's limit). `write` may stop early by returning
+/// [`Full`] from [`Enc::fits`], so a state far too large is not encoded to the end. On `Err`,
+/// `buf` is as it was.
+pub(super) fn push_checked_record(
+    buf: &mut Vec<u8>,
+    limit: usize,
+    write: impl FnOnce(&mut Enc<'_>) -> Result<(), Full>,
+) -> Result<(), TooLarge> {
     let start = buf.len();
     buf.extend_from_slice(&[0u8; FRAME_LEN]);
-    write(&mut Enc(buf));
-    let len = u32::try_from(buf.len() - start - FRAME_LEN).expect("record below 4 GiB");
+    let end = start + FRAME_LEN + limit;
+    let written = write(&mut Enc(buf, end));
+    if written.is_err() || buf.len() > end {
+        let written = buf.len() - start - FRAME_LEN;
+        buf.truncate(start);
+        return Err(TooLarge { written, limit });
+    }
+    let len = u32::try_from(buf.len() - start - FRAME_LEN).expect("MAX_PAYLOAD is below 4 GiB");
     buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&buf[start..start + 4]);
     hasher.update(&buf[start + FRAME_LEN..]);
     let crc = hasher.finalize();
     buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// A frame read from `bytes` at `offset`.
@@ -168,11 +206,18 @@ pub(super) fn read_frame(bytes: &[u8], offset: usize) -> Frame<'_> {
     }
 }
 
-/// Payload writer.
+/// Payload writer: the buffer, and the buffer length the payload must not pass.
 #[derive(Debug)]
-pub(super) struct Enc<'a>(&'a mut Vec<u8>);
+pub(super) struct Enc<'a>(&'a mut Vec<u8>, usize);
 
 impl Enc<'_> {
+    /// `Err` once the payload is longer than its limit: a large writer checks this as it goes.
+    fn fits(&self) -> Result<(), Full> {
+        if self.0.len() > self.1 {
+            return Err(Full);
+        }
+        Ok(())
+    }
     fn u8(&mut self, value: u8) {
         self.0.push(value);
     }
@@ -294,7 +339,12 @@ impl Enc<'_> {
         self.rate_limit(limit);
     }
 
-    pub(super) fn snapshot(&mut self, snapshot: &Snapshot, node_ids: &[NodeId]) {
+    /// The whole state; stops with [`Full`] as soon as it passes the payload limit.
+    pub(super) fn snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        node_ids: &[NodeId],
+    ) -> Result<(), Full> {
         self.u8(TAG_SNAPSHOT);
         self.u32(snapshot.next_serial);
         self.u32(u32::try_from(snapshot.nodes.len()).expect("below 2^32 nodes"));
@@ -316,6 +366,7 @@ impl Enc<'_> {
                 self.i64(account.debt.minor_units());
             }
             self.u8(node.state.code());
+            self.fits()?;
         }
         for holds in [&snapshot.holds, &snapshot.expired_holds] {
             self.u32(u32::try_from(holds.len()).expect("below 2^32 holds"));
@@ -325,6 +376,7 @@ impl Enc<'_> {
                 self.cost(&hold.held);
                 self.cost(&hold.recorded);
                 self.time(hold.expires_at);
+                self.fits()?;
             }
         }
         // Trailing section (absent in files written before rate limits): the rate-limited
@@ -376,6 +428,7 @@ impl Enc<'_> {
         }
         self.burn_section(snapshot);
         self.further_limits_section(snapshot);
+        self.fits()
     }
     pub(super) fn create_node(
         &mut self,
@@ -590,7 +643,19 @@ struct Dec<'a> {
     pos: usize,
 }
 
+/// Fewest payload bytes of one snapshot node: path length (4), id (8), account count (1),
+/// state (1).
+const MIN_NODE_BYTES: usize = 14;
+/// Fewest payload bytes of one snapshot hold: id (8), path length (4), two cost masks (2),
+/// deadline (8).
+const MIN_HOLD_BYTES: usize = 22;
+
 impl<'a> Dec<'a> {
+    /// How many items of at least `min_bytes` each the rest of the payload can hold, at most
+    /// `count`: the capacity to reserve for a count read from the payload.
+    fn capacity(&self, count: usize, min_bytes: usize) -> usize {
+        count.min((self.bytes.len() - self.pos) / min_bytes)
+    }
     fn take(&mut self, n: usize) -> Decoded<&'a [u8]> {
         let end = self.pos.checked_add(n).ok_or("length overflow")?;
         let slice = self.bytes.get(self.pos..end).ok_or("payload ends early")?;
@@ -774,8 +839,10 @@ impl<'a> Dec<'a> {
     fn snapshot(&mut self) -> Decoded<Op> {
         let next_serial = self.u32()?;
         let node_count = self.u32()? as usize;
-        let mut nodes = Vec::with_capacity(node_count.min(1 << 16));
-        let mut node_ids = Vec::with_capacity(node_count.min(1 << 16));
+        // Capacity from the bytes left, never from the count alone: a count is untrusted.
+        let capacity = self.capacity(node_count, MIN_NODE_BYTES);
+        let mut nodes = Vec::with_capacity(capacity);
+        let mut node_ids = Vec::with_capacity(capacity);
         for _ in 0..node_count {
             let path: Arc<str> = self.str()?.into();
             node_ids.push(self.node()?);
@@ -861,7 +928,7 @@ impl<'a> Dec<'a> {
 
     fn holds(&mut self) -> Decoded<Vec<HoldSnapshot>> {
         let hold_count = self.u32()? as usize;
-        let mut holds = Vec::with_capacity(hold_count.min(1 << 16));
+        let mut holds = Vec::with_capacity(self.capacity(hold_count, MIN_HOLD_BYTES));
         for _ in 0..hold_count {
             holds.push(HoldSnapshot {
                 id: self.hold()?,
@@ -1114,7 +1181,7 @@ mod tests {
             expired_holds: Vec::new(),
             next_serial: 9,
         };
-        match round_trip(|e| e.snapshot(&snapshot, &[node])) {
+        match round_trip(|e| e.snapshot(&snapshot, &[node]).unwrap()) {
             Op::Snapshot {
                 snapshot: decoded, ..
             } => assert_eq!(decoded, snapshot),

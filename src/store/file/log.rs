@@ -52,6 +52,21 @@ pub(super) struct Writer {
     dirty: bool,
     /// Syncs issued (for the benchmarks' "operations per sync").
     pub(super) syncs: u64,
+    /// Log length past which the next compaction runs: `compact_after`, or further on after a
+    /// compaction was refused as too large (so the state is not encoded again on every flush).
+    compact_from: u64,
+    /// Longest snapshot payload a compaction writes: [`format::MAX_PAYLOAD`], the reader's
+    /// limit (tests lower it to reach the refusal with a small state).
+    pub(super) snapshot_limit: usize,
+}
+
+/// What a flush covered.
+struct Flushed {
+    /// The sequence number now written (and synced, if asked).
+    target: u64,
+    /// Why a compaction did not happen: the state no longer fits in one snapshot record. The log
+    /// goes on (the file stays readable); nothing is stopped.
+    refused: Option<Error>,
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +116,8 @@ impl Log {
                 spare: Vec::with_capacity(4096),
                 dirty: false,
                 syncs: 0,
+                compact_from: compact_after,
+                snapshot_limit: format::MAX_PAYLOAD,
             }),
             progress: Mutex::new(Progress::default()),
             turn: Condvar::new(),
@@ -164,7 +181,7 @@ impl Log {
             progress = self.progress.lock();
             progress.leading = false;
             match outcome {
-                Ok(target) => {
+                Ok(Flushed { target, .. }) => {
                     progress.written = progress.written.max(target);
                     if sync {
                         progress.synced = progress.synced.max(target);
@@ -197,10 +214,10 @@ impl Log {
         let mut progress = self.progress.lock();
         progress.leading = false;
         let result = match outcome {
-            Ok(target) => {
+            Ok(Flushed { target, refused }) => {
                 progress.written = progress.written.max(target);
                 progress.synced = progress.synced.max(target);
-                Ok(())
+                refused.map_or(Ok(()), Err)
             }
             Err(error) => {
                 let message = format!("{}: {error}", self.path.display());
@@ -215,7 +232,7 @@ impl Log {
 
     /// The leader's work: hand every pending record to the file, sync if asked, and compact
     /// when the log has grown. Returns the sequence number now covered.
-    fn flush(&self, sync: bool, force_compact: bool) -> io::Result<u64> {
+    fn flush(&self, sync: bool, force_compact: bool) -> io::Result<Flushed> {
         let mut writer = self.writer.lock();
         let writer = &mut *writer;
         let target = {
@@ -235,40 +252,80 @@ impl Log {
             writer.syncs += 1;
             writer.dirty = false;
         }
-        if force_compact || writer.len > self.compact_after {
-            return self.compact(writer);
+        if force_compact || writer.len > writer.compact_from {
+            return self.compact(writer, target);
         }
-        Ok(target)
+        Ok(Flushed {
+            target,
+            refused: None,
+        })
     }
 
     /// Replaces the file with one snapshot of the current state (every record pending so far is
-    /// in it) and continues the log there.
-    fn compact(&self, writer: &mut Writer) -> io::Result<u64> {
+    /// in it) and continues the log there; `flushed` is the sequence number the flush before it
+    /// covered.
+    ///
+    /// A state too large for one snapshot record is not written: the file keeps its log, and
+    /// the refusal is returned for [`Log::compact_now`] to report.
+    fn compact(&self, writer: &mut Writer, flushed: u64) -> io::Result<Flushed> {
         let (bytes, target) = {
             let mut books = self.books.lock();
-            let bytes = snapshot_file(&books.ledger);
-            books.pending.clear();
-            (bytes, books.appended)
+            match snapshot_file_within(&books.ledger, writer.snapshot_limit) {
+                Ok(bytes) => {
+                    books.pending.clear();
+                    (bytes, books.appended)
+                }
+                Err(refused) => {
+                    drop(books);
+                    tracing::warn!(path = %self.path.display(), %refused, "not compacting");
+                    writer.compact_from = writer.len.saturating_add(self.compact_after);
+                    return Ok(Flushed {
+                        target: flushed,
+                        refused: Some(refused),
+                    });
+                }
+            }
         };
         let file = replace_file(&self.path, &bytes)?;
         writer.file = Box::new(file);
         writer.len = bytes.len() as u64;
+        writer.compact_from = self.compact_after;
         writer.dirty = false;
         writer.syncs += 1;
-        Ok(target)
+        Ok(Flushed {
+            target,
+            refused: None,
+        })
     }
 }
 
 /// Header plus one snapshot record of `ledger`: the complete contents of a fresh file.
-pub(super) fn snapshot_file(ledger: &Ledger) -> Vec<u8> {
+///
+/// # Errors
+/// As [`snapshot_record`].
+pub(super) fn snapshot_file(ledger: &Ledger) -> Result<Vec<u8>, Error> {
+    snapshot_file_within(ledger, format::MAX_PAYLOAD)
+}
+
+fn snapshot_file_within(ledger: &Ledger, limit: usize) -> Result<Vec<u8>, Error> {
     let mut bytes = format::header().to_vec();
-    snapshot_record(&mut bytes, ledger);
-    bytes
+    snapshot_record_within(&mut bytes, ledger, limit)?;
+    Ok(bytes)
 }
 
 /// Appends a snapshot record of `ledger` (with the node ids the ledger hands out) to `buf`,
 /// followed by one record per remembered idempotency key.
-pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) {
+///
+/// # Errors
+/// [`Error::TooLarge`] if the snapshot record would be longer than the reader accepts
+/// ([`format::MAX_PAYLOAD`]); `buf` is then unchanged.
+pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) -> Result<(), Error> {
+    snapshot_record_within(buf, ledger, format::MAX_PAYLOAD)
+}
+
+/// [`snapshot_record`] with the payload limit as a parameter, so tests can reach it with a
+/// small state.
+fn snapshot_record_within(buf: &mut Vec<u8>, ledger: &Ledger, limit: usize) -> Result<(), Error> {
     let snapshot = ledger.snapshot();
     let ids: Vec<NodeId> = snapshot
         .nodes
@@ -279,11 +336,19 @@ pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) {
                 .expect("a snapshot node resolves in its own ledger")
         })
         .collect();
-    format::push_record(buf, |enc: &mut Enc<'_>| enc.snapshot(&snapshot, &ids));
+    format::push_checked_record(buf, limit, |enc: &mut Enc<'_>| {
+        enc.snapshot(&snapshot, &ids)
+    })
+    .map_err(|too_large| Error::TooLarge {
+        what: "budget file snapshot record (bytes encoded until the limit was passed)",
+        size: too_large.written as u64,
+        limit: too_large.limit as u64,
+    })?;
     // The remembered idempotency keys, oldest first, one record each (tag 19).
     for (key, entry) in ledger.remembered_keys() {
         format::push_record(buf, |enc: &mut Enc<'_>| enc.remember(key, entry));
     }
+    Ok(())
 }
 
 /// The temporary name a new file is written under before it replaces `path`.
@@ -400,4 +465,108 @@ pub(super) fn sync_dir(path: &Path) -> io::Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+#[cfg(test)]
+mod limit_tests {
+    //! The writer's side of "what the writer writes, the reader reads", reached with a small
+    //! payload limit instead of a gigabyte of state (`tests/hostile_input.rs` has the full-size
+    //! run, ignored by default).
+
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::amount::{Amount, Unit};
+    use crate::store::Store;
+    use crate::store::file::{Durability, FileStore};
+
+    fn temp_path(name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("bg-limit-{name}-{}.bg", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    fn usd(text: &str) -> Amount {
+        Amount::usd(text).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_record_past_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
+        let mut ledger = Ledger::new();
+        let root = ledger
+            .create_node(None, "root", &crate::Limit::hard(usd("100")).into())
+            .unwrap();
+        for _ in 0..40 {
+            ledger.reserve(root, &usd("1").into()).unwrap();
+        }
+        let mut exact = Vec::new();
+        snapshot_record(&mut exact, &ledger).unwrap();
+        let payload = usize::try_from(u32::from_le_bytes(exact[..4].try_into().unwrap())).unwrap();
+
+        let mut buf = b"earlier records".to_vec();
+        match snapshot_record_within(&mut buf, &ledger, payload - 1) {
+            Err(Error::TooLarge { size, limit, .. }) => {
+                assert_eq!(limit, payload as u64 - 1);
+                assert!(size > limit, "{size} <= {limit}");
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        assert_eq!(
+            buf, b"earlier records",
+            "a refused record left bytes behind"
+        );
+        // A payload exactly at the limit is written, and the reader takes it.
+        snapshot_record_within(&mut buf, &ledger, payload).unwrap();
+        assert_eq!(&buf[15..], &exact[..]);
+        assert!(matches!(
+            format::read_frame(&buf, 15),
+            format::Frame::Valid { .. }
+        ));
+    }
+
+    #[test]
+    fn a_refused_compaction_keeps_the_store_running_and_the_file_readable() {
+        let path = temp_path("refused");
+        let store = FileStore::options()
+            .durability(Durability::Unsynced)
+            .compact_after(2_000)
+            .open(&path)
+            .unwrap();
+        store.log.writer.lock().snapshot_limit = 600;
+        let root = store
+            .create_node(None, "root", &crate::Limit::hard(usd("1000")).into())
+            .unwrap();
+        let mut holds = Vec::new();
+        // About 50 bytes of snapshot per hold: past the 600-byte limit after a dozen, and the
+        // log passes `compact_after` (2,000 bytes) on the way, so automatic compactions are
+        // refused too.
+        for _ in 0..100 {
+            holds.push(store.reserve(root, &usd("1").into()).unwrap().hold);
+        }
+        match store.compact() {
+            Err(Error::TooLarge { limit: 600, .. }) => {}
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        // Not a fail-stop: the store goes on, and the file holds everything acknowledged.
+        store.commit(holds[0], &usd("0.5").into()).unwrap();
+        let snapshot = store.snapshot().unwrap();
+        assert_eq!(snapshot.holds.len(), 99);
+        assert_eq!(FileStore::inspect(&path).unwrap(), snapshot);
+        // Once the state fits again, compaction works again.
+        for hold in &holds[1..] {
+            store.release(*hold).unwrap();
+        }
+        store.compact().unwrap();
+        let balance = store.balance(root, Unit::Usd).unwrap();
+        assert_eq!((balance.spent, balance.reserved), (usd("0.5"), usd("0")));
+        drop(store);
+        let reopened = FileStore::open(&path).unwrap();
+        let root = reopened.resolve("root").unwrap();
+        assert_eq!(reopened.balance(root, Unit::Usd).unwrap().spent, usd("0.5"));
+        drop(reopened);
+        let _ = std::fs::remove_file(&path);
+        let mut sidecar = path.clone().into_os_string();
+        sidecar.push(".lock");
+        let _ = std::fs::remove_file(sidecar);
+    }
 }

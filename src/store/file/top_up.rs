@@ -360,12 +360,12 @@ mod tests {
             next_serial: 4,
         };
         let node = NodeId::new(0, 1);
-        let (plain_bytes, op) = round_trip(|e| e.snapshot(&plain, &[node]));
+        let (plain_bytes, op) = round_trip(|e| e.snapshot(&plain, &[node]).unwrap());
         assert!(matches!(op, Op::Snapshot { snapshot, .. } if snapshot == plain));
         let mut timed = plain.clone();
         timed.nodes[0].burn_window = Some(BurnWindow::new(Duration::from_secs(60)).unwrap());
         timed.nodes[0].top_up = Some(TopUpSnapshot::new(rule()));
-        let (timed_bytes, op) = round_trip(|e| e.snapshot(&timed, &[node]));
+        let (timed_bytes, op) = round_trip(|e| e.snapshot(&timed, &[node]).unwrap());
         assert!(matches!(op, Op::Snapshot { snapshot, .. } if snapshot == timed));
         assert!(
             timed_bytes.len() > plain_bytes.len(),
