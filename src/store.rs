@@ -8,6 +8,7 @@
 //! on the conformance suite.
 
 pub(crate) mod file;
+pub(crate) mod ledger_store;
 mod forward;
 pub(crate) mod memory;
 
