@@ -54,15 +54,16 @@ pub(crate) trait Persist: Send + Sync + fmt::Debug {
     /// Notes `command`, which the ledger ran at `now` (the books are `ledger` afterwards).
     /// `None`: nothing to wait for.
     ///
-    /// # Errors
-    /// A failure to note the command (the store then reports it instead of the result).
+    /// It cannot fail: the ledger has already applied the command and other callers may
+    /// already see its effect. A persistence that cannot note it must stop and report that
+    /// from [`settle`](Persist::settle) (fail-stop), never pretend the command did not happen.
     fn record(
         &self,
         pending: &mut Self::Pending,
         ledger: &Ledger,
         command: Command<'_, '_>,
         now: Option<Timestamp>,
-    ) -> Result<Option<Self::Ticket>>;
+    ) -> Option<Self::Ticket>;
 
     /// Waits until what `record` noted is as durable as the persistence promises.
     ///
@@ -86,8 +87,8 @@ impl Persist for NoPersist {
         _: &Ledger,
         _: Command<'_, '_>,
         _: Option<Timestamp>,
-    ) -> Result<Option<Self::Ticket>> {
-        Ok(None)
+    ) -> Option<Self::Ticket> {
+        None
     }
 
     #[inline]
@@ -227,12 +228,160 @@ impl<P: Persist> LedgerStore<P> {
             let result = run(&mut books.ledger);
             let ticket =
                 self.persist
-                    .record(&mut books.pending, &books.ledger, command(&result), now)?;
+                    .record(&mut books.pending, &books.ledger, command(&result), now);
             (result, ticket)
         };
         if let Some(ticket) = ticket {
             self.persist.settle(ticket)?;
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::amount::{Amount, Unit};
+    use crate::clock::ManualClock;
+    use crate::cost::Cost;
+    use crate::error::Error;
+    use crate::policy::{Limit, Limits};
+
+    /// Notes each command as `(name, succeeded, now)` and settles every ticket in order.
+    #[derive(Debug, Default)]
+    struct Recording {
+        settled: parking_lot::Mutex<Vec<u64>>,
+    }
+
+    /// A command as the recording notes it.
+    type Noted = (String, bool, Option<Timestamp>);
+
+    impl Persist for Recording {
+        type Pending = Vec<Noted>;
+        type Ticket = u64;
+
+        fn record(
+            &self,
+            pending: &mut Vec<Noted>,
+            _: &Ledger,
+            command: Command<'_, '_>,
+            now: Option<Timestamp>,
+        ) -> Option<u64> {
+            let (name, ok) = match command {
+                Command::Apply(op, result) => (format!("{:?}", op.kind()), result.is_ok()),
+                Command::Read(query, answer) => (name_of(query), answer.is_ok()),
+            };
+            pending.push((name, ok, now));
+            Some(pending.len() as u64)
+        }
+
+        fn settle(&self, ticket: u64) -> Result<()> {
+            self.settled.lock().push(ticket);
+            Ok(())
+        }
+    }
+
+    /// The variant name of `query` (its `Debug` up to the first non-identifier character).
+    fn name_of(query: &Query) -> String {
+        let debug = format!("{query:?}");
+        debug
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn usd(text: &str) -> Amount {
+        Amount::usd(text).unwrap()
+    }
+
+    #[test]
+    fn every_command_reaches_the_persistence_in_applied_order_with_its_time_and_is_settled() {
+        let t0 = Timestamp::from_unix_nanos(5_000);
+        let store = LedgerStore::new(
+            Ledger::new(),
+            Vec::new(),
+            Recording::default(),
+            Arc::new(ManualClock::new(t0)),
+        );
+        let create = Op::CreateNode {
+            parent: None,
+            name: "acme".into(),
+            limits: Limits::from(Limit::hard(usd("10"))),
+        };
+        let node = store.apply(&create).unwrap().into_node().unwrap();
+        let reserve = |amount: &str| Op::Reserve {
+            node,
+            cost: Cost::from(usd(amount)),
+            ttl: Duration::from_secs(60),
+            idempotency_key: None,
+        };
+        let hold = store.apply(&reserve("4")).unwrap().into_reservation().unwrap();
+        let commit = Op::Commit {
+            hold: hold.hold,
+            actual: Cost::from(usd("3")),
+            idempotency_key: None,
+        };
+        store.apply(&commit).unwrap();
+        // $3 spent, $7 left: a $20 reserve is refused, and the refusal is noted too.
+        assert!(matches!(
+            store.apply(&reserve("20")),
+            Err(Error::BudgetExceeded { .. })
+        ));
+        let balance = Query::Balance {
+            node,
+            unit: Unit::Usd,
+        };
+        let answer = store.read(&balance).unwrap().into_balance().unwrap();
+        assert_eq!(answer.spent, usd("3"));
+        assert_eq!(answer.reserved, usd("0"));
+
+        let noted = store.books.lock().pending.clone();
+        let expected: Vec<Noted> = vec![
+            ("CreateNode".into(), true, None),
+            ("Reserve".into(), true, Some(t0)),
+            ("Commit".into(), true, None),
+            ("Reserve".into(), false, Some(t0)),
+            ("Balance".into(), true, None),
+        ];
+        assert_eq!(noted, expected);
+        assert_eq!(*store.persist.settled.lock(), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_periodic_limit_makes_every_later_command_carry_the_time() {
+        let t0 = Timestamp::from_unix_nanos(7_000);
+        let clock = ManualClock::new(t0);
+        let store = LedgerStore::new(
+            Ledger::new(),
+            Vec::new(),
+            Recording::default(),
+            Arc::new(clock.clone()),
+        );
+        let daily = Limit::hard(usd("10")).per(crate::period::Period::daily());
+        let create = Op::CreateNode {
+            parent: None,
+            name: "acme".into(),
+            limits: Limits::from(daily),
+        };
+        let node = store.apply(&create).unwrap().into_node().unwrap();
+        clock.advance(Duration::from_secs(1));
+        let credit = Op::Credit {
+            node,
+            amount: usd("1"),
+            idempotency_key: None,
+        };
+        store.apply(&credit).unwrap();
+        let times: Vec<Option<Timestamp>> = store
+            .books
+            .lock()
+            .pending
+            .iter()
+            .map(|noted| noted.2)
+            .collect();
+        let t1 = Timestamp::from_unix_nanos(7_000 + 1_000_000_000);
+        assert_eq!(times, vec![Some(t0), Some(t1)]);
     }
 }
