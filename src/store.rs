@@ -8,8 +8,8 @@
 //! on the conformance suite.
 
 pub(crate) mod file;
-pub(crate) mod ledger_store;
 mod forward;
+pub(crate) mod ledger_store;
 pub(crate) mod memory;
 
 use std::fmt;

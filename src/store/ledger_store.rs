@@ -318,7 +318,11 @@ mod tests {
             ttl: Duration::from_secs(60),
             idempotency_key: None,
         };
-        let hold = store.apply(&reserve("4")).unwrap().into_reservation().unwrap();
+        let hold = store
+            .apply(&reserve("4"))
+            .unwrap()
+            .into_reservation()
+            .unwrap();
         let commit = Op::Commit {
             hold: hold.hold,
             actual: Cost::from(usd("3")),
