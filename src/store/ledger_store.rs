@@ -177,12 +177,7 @@ impl<P: Persist> LedgerStore<P> {
     #[inline]
     pub(crate) fn apply(&self, op: &Op) -> Result<Applied> {
         // From the first periodic limit on, every operation reads the clock to roll periods.
-        let periodic = match op {
-            Op::CreateNode { limits, .. } => limits.iter().any(|limit| limit.period().is_some()),
-            Op::SetLimit { limit, .. } => limit.period().is_some(),
-            _ => false,
-        };
-        if periodic {
+        if op.adds_period() {
             self.periodic.store(true, Ordering::Release);
         }
         let now = self.time_for(op.needs_clock(), op.uses_clock());

@@ -10,10 +10,10 @@ use crate::op::{Answer, Applied, Op, Query};
 use crate::store::Store;
 use crate::store::ledger_store::{LedgerStore, NoPersist};
 
-/// The in-process store: the crate's generic ledger store with nothing persisted. Every operation takes one short `parking_lot` lock around the pure
-/// ledger, so a reserve + commit pair on a depth-4 path costs a few hundred nanoseconds (see
-/// `BENCHMARKS.md`) and nothing is allocated on that path once the hold table has grown to its
-/// working size.
+/// The in-process store: the crate's one generic ledger store, persisting nothing. Every
+/// operation takes one short `parking_lot` lock around the pure ledger, so a reserve + commit
+/// pair on a depth-4 path costs a few hundred nanoseconds (see `BENCHMARKS.md`) and nothing is
+/// allocated on that path once the hold table has grown to its working size.
 ///
 /// All state is lost when the process ends; use a durable store for budgets that must survive
 /// restarts.
