@@ -383,4 +383,47 @@ mod tests {
         let t1 = Timestamp::from_unix_nanos(7_000 + 1_000_000_000);
         assert_eq!(times, vec![Some(t0), Some(t1)]);
     }
+
+    #[test]
+    fn a_check_that_reclaims_an_expired_hold_reaches_the_persistence_with_its_time() {
+        let t0 = Timestamp::from_unix_nanos(0);
+        let clock = ManualClock::new(t0);
+        let store = LedgerStore::new(
+            Ledger::new(),
+            Vec::new(),
+            Recording::default(),
+            Arc::new(clock.clone()),
+        );
+        let create = Op::CreateNode {
+            parent: None,
+            name: "acme".into(),
+            limits: Limits::from(Limit::hard(usd("10"))),
+        };
+        let node = store.apply(&create).unwrap().into_node().unwrap();
+        let reserve = Op::Reserve {
+            node,
+            cost: Cost::from(usd("6")),
+            ttl: Duration::from_secs(1),
+            idempotency_key: None,
+        };
+        store.apply(&reserve).unwrap();
+        clock.advance(Duration::from_secs(2));
+        let check = Query::Check {
+            node,
+            cost: Cost::from(usd("9")),
+        };
+        // The expired $6 hold is reclaimed by the check itself, so $9 fits: the read changed
+        // the books, and a durable store must be told.
+        let answer = store.read(&check).unwrap().into_check().unwrap();
+        assert_eq!(answer.expired.len(), 1);
+        let t2 = Timestamp::from_unix_nanos(2_000_000_000);
+        let last = store.books.lock().pending.last().cloned();
+        assert_eq!(last, Some(("Check".to_owned(), true, Some(t2))));
+        let balance = Query::Balance {
+            node,
+            unit: Unit::Usd,
+        };
+        let balance = store.read(&balance).unwrap().into_balance().unwrap();
+        assert_eq!(balance.reserved, usd("0"));
+    }
 }
