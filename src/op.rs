@@ -303,6 +303,18 @@ impl Op {
         }
     }
 
+    /// `true` if the operation gives a node a periodic limit (creates a node with one, or sets
+    /// one). A store that leaves the time out while nothing uses it must pass the time to this
+    /// operation (so the new period starts) and to every later one that
+    /// [`uses_clock`](Op::uses_clock) (so ended periods roll).
+    pub(crate) fn adds_period(&self) -> bool {
+        match self {
+            Op::CreateNode { limits, .. } => limits.iter().any(|limit| limit.period().is_some()),
+            Op::SetLimit { limit, .. } => limit.period().is_some(),
+            _ => false,
+        }
+    }
+
     /// `true` if the operation may use the store's time when it has periods, burn windows or
     /// top-up rules (it rolls ended periods first, or reads burn rates); `false` for
     /// operations that never look at the time unless [`needs_clock`](Op::needs_clock).

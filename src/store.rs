@@ -9,6 +9,7 @@
 
 pub(crate) mod file;
 mod forward;
+pub(crate) mod ledger_store;
 pub(crate) mod memory;
 
 use std::fmt;

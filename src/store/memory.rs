@@ -1,9 +1,6 @@
 //! [`MemoryStore`]: the ledger behind one `parking_lot` mutex.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-
-use crate::sync::Mutex;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::Result;
@@ -11,11 +8,12 @@ use crate::idempotency::KeyRetention;
 use crate::ledger::Ledger;
 use crate::op::{Answer, Applied, Op, Query};
 use crate::store::Store;
+use crate::store::ledger_store::{LedgerStore, NoPersist};
 
-/// The in-process store: every operation takes one short `parking_lot` lock around the pure
-/// ledger, so a reserve + commit pair on a depth-4 path costs a few hundred nanoseconds (see
-/// `BENCHMARKS.md`) and nothing is allocated on that path once the hold table has grown to its
-/// working size.
+/// The in-process store: the crate's one generic ledger store, persisting nothing. Every
+/// operation takes one short `parking_lot` lock around the pure ledger, so a reserve + commit
+/// pair on a depth-4 path costs a few hundred nanoseconds (see `BENCHMARKS.md`) and nothing is
+/// allocated on that path once the hold table has grown to its working size.
 ///
 /// All state is lost when the process ends; use a durable store for budgets that must survive
 /// restarts.
@@ -34,20 +32,7 @@ use crate::store::Store;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct MemoryStore {
-    ledger: Mutex<Ledger>,
-    clock: Arc<dyn Clock>,
-    /// The ledger's cancellation counter, read without the lock.
-    epoch: Arc<AtomicU64>,
-    /// Set once any limit has had a period: from then on every operation that reads or changes
-    /// balances reads the clock (outside the lock) so the ledger can roll ended periods.
-    periodic: AtomicBool,
-    /// How long and how many idempotency keys are remembered.
-    retention: KeyRetention,
-    /// How many nodes track a burn rate or have a top-up rule (the ledger's counter): while
-    /// zero, commit and record never read the clock (see [`crate::burn`]).
-    timed: Arc<AtomicU32>,
-}
+pub struct MemoryStore(LedgerStore<NoPersist>);
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -80,15 +65,12 @@ impl MemoryStore {
     /// # Ok(()) }
     /// ```
     pub fn with_clock(clock: impl Clock) -> Self {
-        let ledger = Ledger::new();
-        MemoryStore {
-            epoch: ledger.epoch_cell(),
-            timed: ledger.timed_cell(),
-            ledger: Mutex::new(ledger),
-            clock: Arc::new(clock),
-            periodic: AtomicBool::new(false),
-            retention: KeyRetention::DEFAULT,
-        }
+        MemoryStore(LedgerStore::new(
+            Ledger::new(),
+            (),
+            NoPersist,
+            Arc::new(clock),
+        ))
     }
 
     /// This store, remembering idempotency keys as `retention` says (default
@@ -114,56 +96,27 @@ impl MemoryStore {
     /// ```
     #[must_use]
     pub fn with_key_retention(mut self, retention: KeyRetention) -> Self {
-        self.retention = retention;
+        self.0.set_key_retention(retention);
         self
-    }
-
-    /// The store's time for `needs` (an operation that cannot run without it), else for an
-    /// operation that `uses` it only to roll periods and feed burn rates and top-up rules: read
-    /// outside the lock, and not at all while no limit has had a period and no node tracks a
-    /// burn rate or has a top-up rule (the ledger would not use it).
-    #[inline]
-    fn time_for(&self, needs: bool, uses: bool) -> Option<Timestamp> {
-        let wanted = needs
-            || (uses
-                && (self.periodic.load(Ordering::Acquire)
-                    || self.timed.load(Ordering::Relaxed) > 0));
-        wanted.then(|| self.clock.now())
     }
 }
 
 impl Store for MemoryStore {
     fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.0.now()
     }
 
     fn cancel_epoch(&self) -> Option<u64> {
-        Some(self.epoch.load(Ordering::Acquire))
+        Some(self.0.cancel_epoch())
     }
 
     #[inline]
     fn apply(&self, op: &Op) -> Result<Applied> {
-        // From the first periodic limit on, every operation reads the clock to roll periods.
-        let periodic = match op {
-            Op::CreateNode { limits, .. } => limits.iter().any(|limit| limit.period().is_some()),
-            Op::SetLimit { limit, .. } => limit.period().is_some(),
-            _ => false,
-        };
-        if periodic {
-            self.periodic.store(true, Ordering::Release);
-        }
-        let now = self.time_for(op.needs_clock(), op.uses_clock());
-        let mut ledger = self.ledger.lock();
-        let applied = ledger.apply(op, now, &self.retention)?;
-        if matches!(op, Op::Restore { .. }) && ledger.has_periods() {
-            self.periodic.store(true, Ordering::Release);
-        }
-        Ok(applied)
+        self.0.apply(op)
     }
 
     fn read(&self, query: &Query) -> Result<Answer> {
-        let now = self.time_for(query.needs_clock(), query.uses_clock());
-        self.ledger.lock().read(query, now)
+        self.0.read(query)
     }
 }
 
