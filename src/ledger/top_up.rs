@@ -196,7 +196,7 @@ impl Ledger {
         if let Some(rule) = rule {
             rule.validate()?;
             let node = self.node(index);
-            if node.accounts[rule.unit().index()].limit.is_none() {
+            if node.accounts[rule.unit().index()].limit().is_none() {
                 return Err(Error::UnitNotBudgeted {
                     node: node.path.clone(),
                     unit: rule.unit(),
@@ -395,7 +395,7 @@ impl Ledger {
         let node = self.node(index);
         let unit = rule.unit();
         let account = &node.accounts[unit.index()];
-        account.limit?;
+        account.limit()?;
         let remaining = i128::from(account.allowance())
             - i128::from(account.spent)
             - i128::from(account.reserved);
@@ -622,7 +622,7 @@ impl Ledger {
         let tracker = node.burn.as_ref()?;
         let rate = tracker.rate(now, unit);
         let account = &node.accounts[unit.index()];
-        let depletes = account.limit.and_then(|_| {
+        let depletes = account.limit().and_then(|_| {
             let remaining = account.allowance() - account.spent - account.reserved;
             depletes_at(
                 remaining,
