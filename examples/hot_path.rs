@@ -9,7 +9,8 @@
 //! # instructions per pair = (Ir(20000) - Ir(10000)) / 10000 / 2 (a commit pair and a drop pair)
 //! ```
 //!
-//! `cargo run --example hot_path -- [N]` (default 1,000) prints what it did.
+//! `cargo run --example hot_path -- [N] [commit|drop]` (default 1,000 of both) prints what it did;
+//! a second argument runs only the commit pairs or only the drop pairs.
 
 use std::hint::black_box;
 
@@ -27,15 +28,21 @@ fn main() -> budget_guard::Result<()> {
         .build()?;
     let task = root.at("team/agent")?.add_child("task-0", limit)?;
     let (hold, cost) = (Amount::usd("0.05")?, Amount::usd("0.031")?);
-    for _ in 0..pairs {
+    let only = std::env::args().nth(2);
+    let (commits, drops) = match only.as_deref() {
+        Some("commit") => (pairs, 0),
+        Some("drop") => (0, pairs),
+        _ => (pairs, pairs),
+    };
+    for _ in 0..commits {
         let guard = task.reserve(black_box(hold))?;
         black_box(guard.commit(black_box(cost))?);
     }
-    for _ in 0..pairs {
+    for _ in 0..drops {
         drop(black_box(task.reserve(black_box(hold))?));
     }
     println!(
-        "{pairs} reserve + commit and {pairs} reserve + drop pairs at depth 4; spent {}",
+        "{commits} reserve + commit and {drops} reserve + drop pairs at depth 4; spent {}",
         task.balance(budget_guard::Unit::Usd)?.spent
     );
     Ok(())

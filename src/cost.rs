@@ -113,6 +113,16 @@ impl Cost {
         }
     }
 
+    /// The cost's unit if it has exactly one.
+    #[inline]
+    pub(crate) const fn single_unit(&self) -> Option<Unit> {
+        if self.present.is_power_of_two() {
+            Some(Unit::ALL[self.present.trailing_zeros() as usize])
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn set(&mut self, unit: Unit, minor: i64) {
         self.minor[unit.index()] = minor;
         self.present |= 1 << unit.index();

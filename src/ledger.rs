@@ -208,6 +208,25 @@ impl Account {
         }
     }
 
+    /// Ends `outstanding` of a hold with `within` of it spent, on every cap, in one pass; returns
+    /// whether spend has now reached a hard cap (any period's). What a commit does per node:
+    /// [`Account::add_reserved`], [`Account::add_spent`] and [`Account::spent_out`] at once,
+    /// testing for further caps once instead of three times.
+    #[inline]
+    fn settle(&mut self, outstanding: i64, within: i64) -> bool {
+        self.reserved -= outstanding;
+        self.spent += within;
+        let mut out = self.spent >= self.hard_cap;
+        if let Some(more) = self.more.as_deref_mut() {
+            for cap in more.iter_mut() {
+                cap.reserved -= outstanding;
+                cap.spent += within;
+                out |= cap.spent >= cap.hard_cap;
+            }
+        }
+        out
+    }
+
     /// Whether spend has reached a hard cap (any period's).
     #[inline]
     fn spent_out(&self) -> bool {
@@ -742,32 +761,28 @@ impl Ledger {
         self.timed_begin(id, lease.now);
         // Rate first, read-only: a rate denial holds nothing; a budget denial takes no slot.
         self.check_rate(id, lease.now)?;
-        let mut outcome = match self.try_reserve(id, cost, lease.expires) {
-            Err(Error::BudgetExceeded(_)) if self.may_reclaim(lease.now) => {
-                self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
-                self.try_reserve(id, cost, lease.expires)
-            }
-            other => other,
-        };
+        // Assigned in place rather than through a `match` that moves the result (a copy).
+        let mut outcome = self.try_reserve(id, cost, lease.expires);
+        if matches!(outcome, Err(Error::BudgetExceeded(_))) && self.may_reclaim(lease.now) {
+            self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
+            outcome = self.try_reserve(id, cost, lease.expires);
+        }
         if outcome.is_ok() {
             self.take_rate(id, lease.now);
         }
         self.timed_reserved(id, &mut outcome, lease.now);
-        self.report_reclaimed(outcome)
+        self.report_reclaimed(&mut outcome);
+        outcome
     }
 
     /// Hands the reclaimed holds not yet reported to a granted reservation.
+    /// In place: the reservation is large, and moving it in and out is a copy each way.
     #[inline]
-    fn report_reclaimed(
-        &mut self,
-        outcome: Result<Reservation, Error>,
-    ) -> Result<Reservation, Error> {
-        match outcome {
-            Ok(mut granted) if !self.reclaimed.is_empty() => {
-                granted.expired = std::mem::take(&mut self.reclaimed);
-                Ok(granted)
-            }
-            other => other,
+    fn report_reclaimed(&mut self, outcome: &mut Result<Reservation, Error>) {
+        if let Ok(granted) = outcome
+            && !self.reclaimed.is_empty()
+        {
+            granted.expired = std::mem::take(&mut self.reclaimed);
         }
     }
 
@@ -826,18 +841,18 @@ impl Ledger {
     ) -> Result<Reservation, Error> {
         self.timed_begin(id, lease.now);
         self.check_rate(id, lease.now)?;
-        let mut outcome = match self.try_reserve_up_to(id, min, max, lease.expires) {
-            Err(Error::BudgetExceeded(_)) if self.may_reclaim(lease.now) => {
-                self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
-                self.try_reserve_up_to(id, min, max, lease.expires)
-            }
-            other => other,
-        };
+        // Assigned in place rather than through a `match` that moves the result (a copy).
+        let mut outcome = self.try_reserve_up_to(id, min, max, lease.expires);
+        if matches!(outcome, Err(Error::BudgetExceeded(_))) && self.may_reclaim(lease.now) {
+            self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
+            outcome = self.try_reserve_up_to(id, min, max, lease.expires);
+        }
         if outcome.is_ok() {
             self.take_rate(id, lease.now);
         }
         self.timed_reserved(id, &mut outcome, lease.now);
-        self.report_reclaimed(outcome)
+        self.report_reclaimed(&mut outcome);
+        outcome
     }
 
     fn try_reserve_up_to(
@@ -1063,9 +1078,7 @@ impl Ledger {
                     ..
                 } = self.node_mut(index);
                 let account = &mut accounts[unit.index()];
-                account.add_reserved(-outstanding);
-                account.add_spent(within);
-                exhausted |= account.spent_out();
+                exhausted |= account.settle(outstanding, within);
                 account.watch(path, index, unit, &mut Scan::Collect(&mut committed.events));
                 next = *parent;
             }

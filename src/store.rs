@@ -273,7 +273,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             ttl: options.ttl,
             idempotency_key: options.idempotency_key.clone(),
         };
-        self.apply(&op)?.into_reservation()
+        self.apply(&op).and_then(Applied::into_reservation)
     }
 
     /// The dry run of [`reserve`](Store::reserve): what a reserve of `cost` on `node` would do
@@ -319,7 +319,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             ttl: options.ttl,
             idempotency_key: options.idempotency_key.clone(),
         };
-        self.apply(&op)?.into_reservation()
+        self.apply(&op).and_then(Applied::into_reservation)
     }
 
     /// The heartbeat: moves a live hold's deadline to the store's `now + ttl` (earlier or later)
@@ -378,7 +378,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             actual: *actual,
             idempotency_key: None,
         };
-        self.apply(&op)?.into_committed()
+        self.apply(&op).and_then(Applied::into_committed)
     }
 
     /// Ends a hold without spending its outstanding part. `Ok(false)` if it had already ended.
@@ -390,7 +390,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             hold,
             idempotency_key: None,
         };
-        self.apply(&op)?.into_released()
+        self.apply(&op).and_then(Applied::into_released)
     }
 
     /// [`commit`](Store::commit) with [`OpOptions`]. Without an idempotency key it is exactly
@@ -410,7 +410,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             actual: *actual,
             idempotency_key: options.idempotency_key.clone(),
         };
-        self.apply(&op)?.into_committed()
+        self.apply(&op).and_then(Applied::into_committed)
     }
 
     /// [`release`](Store::release) with [`OpOptions`]; a retry with the same key and hold
@@ -424,7 +424,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             hold,
             idempotency_key: options.idempotency_key.clone(),
         };
-        self.apply(&op)?.into_released()
+        self.apply(&op).and_then(Applied::into_released)
     }
 
     /// A counter that must change (it may change more often) whenever the answer of

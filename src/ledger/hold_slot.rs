@@ -47,6 +47,7 @@ impl HoldSlot {
     }
 
     /// A slot holding `hold`.
+    #[inline]
     pub(super) fn live(serial: u32, hold: &Hold) -> Self {
         let mut slot = HoldSlot::free(serial);
         slot.set(hold);
@@ -82,9 +83,8 @@ impl HoldSlot {
     pub(super) fn set(&mut self, hold: &Hold) {
         self.node = hold.node;
         self.expires = hold.expires;
-        let mut units = hold.held.units();
-        self.amounts = match (units.next(), units.next()) {
-            (Some(unit), None) => Amounts::One {
+        self.amounts = match hold.held.single_unit() {
+            Some(unit) => Amounts::One {
                 unit,
                 held: hold.held.minor(unit),
                 recorded: hold.recorded.minor(unit),

@@ -554,12 +554,19 @@ impl Ledger {
         actual: &Cost,
         now: Option<Timestamp>,
     ) -> Result<Committed> {
-        let (leaf, recorded) = match self.hold(id) {
-            Ok(hold) => (Some(hold.node), hold.recorded),
-            Err(_) => match self.tombstones.get(id) {
-                Some(tombstone) => (self.live(tombstone.node).ok(), tombstone.recorded),
-                None => (None, Cost::new()),
-            },
+        // Without burn tracking or top-up rules, `timed_begin` and `timed_end` do nothing with
+        // the leaf: skip looking the hold up a second time (`commit` reads it).
+        let timed = self.timed.top_up_nodes != 0 || self.timed.burn_nodes != 0;
+        let (leaf, recorded) = if !timed {
+            (None, Cost::new())
+        } else {
+            match self.hold(id) {
+                Ok(hold) => (Some(hold.node), hold.recorded),
+                Err(_) => match self.tombstones.get(id) {
+                    Some(tombstone) => (self.live(tombstone.node).ok(), tombstone.recorded),
+                    None => (None, Cost::new()),
+                },
+            }
         };
         if let Some(leaf) = leaf {
             let node = NodeId::new(leaf, self.nodes[leaf as usize].serial);

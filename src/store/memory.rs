@@ -154,11 +154,13 @@ impl Store for MemoryStore {
         }
         let now = self.time_for(op.needs_clock(), op.uses_clock());
         let mut ledger = self.ledger.lock();
-        let applied = ledger.apply(op, now, &self.retention)?;
+        // Returned as it comes (no `?` and re-wrap): the result is a few hundred bytes, and
+        // every rebuild of it is a copy on the hot path (issue 16).
+        let applied = ledger.apply(op, now, &self.retention);
         if matches!(op, Op::Restore { .. }) && ledger.has_periods() {
             self.periodic.store(true, Ordering::Release);
         }
-        Ok(applied)
+        applied
     }
 
     fn read(&self, query: &Query) -> Result<Answer> {
