@@ -101,6 +101,28 @@ impl Cost {
         self.minor[unit.index()]
     }
 
+    /// A cost of `minor` in `unit` alone, written whole (one store, no piecewise writes a
+    /// following copy would read back).
+    #[inline]
+    pub(crate) const fn single(unit: Unit, minor: i64) -> Cost {
+        let mut amounts = [0; Unit::COUNT];
+        amounts[unit.index()] = minor;
+        Cost {
+            minor: amounts,
+            present: 1 << unit.index(),
+        }
+    }
+
+    /// The cost's unit if it has exactly one.
+    #[inline]
+    pub(crate) const fn single_unit(&self) -> Option<Unit> {
+        if self.present.is_power_of_two() {
+            Some(Unit::ALL[self.present.trailing_zeros() as usize])
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn set(&mut self, unit: Unit, minor: i64) {
         self.minor[unit.index()] = minor;
         self.present |= 1 << unit.index();

@@ -10,6 +10,7 @@ mod apply;
 mod cancel;
 mod check;
 mod expiry;
+mod hold_slot;
 mod idempotency;
 mod period;
 mod rate;
@@ -38,6 +39,7 @@ use crate::threshold::{Alarm, Crossings, ThresholdCrossing};
 
 pub(crate) use self::expiry::Lease;
 use self::expiry::Tombstones;
+use self::hold_slot::HoldSlot;
 pub(crate) use self::idempotency::{Entry, Fate, Keyed, Outcome, Remember, Request};
 pub(crate) use self::top_up::TopUpLog;
 
@@ -107,8 +109,10 @@ struct Node {
 /// `reserved` is mirrored into each, `debt` stays here.
 #[derive(Clone, Debug)]
 struct Account {
-    /// Change only through [`Account::set_limit`], which keeps the caps below in step.
-    limit: Option<Limit>,
+    /// Change only through [`Account::set_limit`], which keeps the caps below in step. Boxed:
+    /// a `Limit` is 144 bytes and most accounts (units a node does not limit) have none, while
+    /// the reserve walk reads only the integer caps below (issue 16, node layout).
+    limit_box: Option<Box<Limit>>,
     spent: i64,
     reserved: i64,
     debt: i64,
@@ -132,7 +136,7 @@ struct Account {
 impl Default for Account {
     fn default() -> Self {
         Account {
-            limit: None,
+            limit_box: None,
             spent: 0,
             reserved: 0,
             debt: 0,
@@ -158,6 +162,12 @@ pub(crate) enum Scan<'a> {
 }
 
 impl Account {
+    /// The unit's first cap, if any.
+    #[inline]
+    fn limit(&self) -> Option<Limit> {
+        self.limit_box.as_deref().copied()
+    }
+
     /// The further caps of this unit (other periods); empty for the usual one-cap account.
     fn extras(&self) -> &[Account] {
         self.more.as_deref().unwrap_or(&[])
@@ -198,6 +208,25 @@ impl Account {
         }
     }
 
+    /// Ends `outstanding` of a hold with `within` of it spent, on every cap, in one pass; returns
+    /// whether spend has now reached a hard cap (any period's). What a commit does per node:
+    /// [`Account::add_reserved`], [`Account::add_spent`] and [`Account::spent_out`] at once,
+    /// testing for further caps once instead of three times.
+    #[inline]
+    fn settle(&mut self, outstanding: i64, within: i64) -> bool {
+        self.reserved -= outstanding;
+        self.spent += within;
+        let mut out = self.spent >= self.hard_cap;
+        if let Some(more) = self.more.as_deref_mut() {
+            for cap in more.iter_mut() {
+                cap.reserved -= outstanding;
+                cap.spent += within;
+                out |= cap.spent >= cap.hard_cap;
+            }
+        }
+        out
+    }
+
     /// Whether spend has reached a hard cap (any period's).
     #[inline]
     fn spent_out(&self) -> bool {
@@ -230,21 +259,21 @@ impl Account {
     /// drops the current period's extra and starts a new period at the next `now`.
     fn set_limit(&mut self, limit: Option<Limit>) {
         let period = limit.and_then(|limit| limit.period());
-        if period.is_none() || self.limit.and_then(|old| old.period()) != period {
+        if period.is_none() || self.limit().and_then(|old| old.period()) != period {
             self.extra = 0;
             self.period_end = match period {
                 Some(_) => period::NOT_STARTED,
                 None => Timestamp::MAX,
             };
         }
-        self.limit = limit;
+        self.limit_box = limit.map(Box::new);
         self.refresh_caps();
     }
 
     /// Recomputes the integer caps from the limit and the period's extra.
     fn refresh_caps(&mut self) {
         let allowance = self.allowance();
-        let limit = self.limit;
+        let limit = self.limit();
         let cap = |kind| match limit {
             Some(limit) if limit.kind() == kind => allowance,
             _ => i64::MAX,
@@ -256,7 +285,7 @@ impl Account {
     /// What the limit allows in the current period: the allocation plus the period's extra
     /// (never negative; zero without a limit).
     fn allowance(&self) -> i64 {
-        self.limit.map_or(0, |limit| {
+        self.limit().map_or(0, |limit| {
             limit
                 .amount()
                 .minor_units()
@@ -268,7 +297,7 @@ impl Account {
     /// The limit in force this period: `limit` with the allowance as its amount (thresholds are
     /// percents of it).
     fn effective(&self) -> Option<Limit> {
-        let limit = self.limit?;
+        let limit = self.limit()?;
         if self.extra == 0 {
             return Some(limit);
         }
@@ -321,7 +350,7 @@ impl Account {
 
     /// Room left under a hard limit; `None` for soft or no limit.
     fn hard_room(&self) -> Option<i64> {
-        match self.limit {
+        match self.limit() {
             Some(limit) if limit.kind() == LimitKind::Hard => {
                 Some(self.allowance() - self.spent - self.reserved)
             }
@@ -336,7 +365,7 @@ impl Account {
 
     /// Room left under a soft limit (may be negative); `None` for hard or no limit.
     fn soft_room(&self) -> Option<i64> {
-        match self.limit {
+        match self.limit() {
             Some(limit) if limit.kind() == LimitKind::Soft => {
                 Some(self.allowance() - self.spent - self.reserved)
             }
@@ -345,7 +374,7 @@ impl Account {
     }
 
     fn is_active(&self) -> bool {
-        self.limit.is_some() || self.spent != 0 || self.reserved != 0 || self.debt != 0
+        self.limit().is_some() || self.spent != 0 || self.reserved != 0 || self.debt != 0
     }
 
     /// Takes `extra` of new spend: what fits under a hard limit is spent, the rest becomes debt.
@@ -365,12 +394,6 @@ impl Account {
         self.debt -= repaid;
         self.add_spent(repaid);
     }
-}
-
-#[derive(Debug)]
-struct HoldSlot {
-    serial: u32,
-    hold: Option<Hold>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -587,7 +610,7 @@ impl Ledger {
             spent: Amount::from_minor(account.spent, unit),
             reserved: Amount::from_minor(account.reserved, unit),
             requested: Amount::from_minor(requested, unit),
-            period: account.limit.and_then(|limit| limit.period()),
+            period: account.limit().and_then(|limit| limit.period()),
         }
     }
 
@@ -738,32 +761,28 @@ impl Ledger {
         self.timed_begin(id, lease.now);
         // Rate first, read-only: a rate denial holds nothing; a budget denial takes no slot.
         self.check_rate(id, lease.now)?;
-        let mut outcome = match self.try_reserve(id, cost, lease.expires) {
-            Err(Error::BudgetExceeded(_)) if self.may_reclaim(lease.now) => {
-                self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
-                self.try_reserve(id, cost, lease.expires)
-            }
-            other => other,
-        };
+        // Assigned in place rather than through a `match` that moves the result (a copy).
+        let mut outcome = self.try_reserve(id, cost, lease.expires);
+        if matches!(outcome, Err(Error::BudgetExceeded(_))) && self.may_reclaim(lease.now) {
+            self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
+            outcome = self.try_reserve(id, cost, lease.expires);
+        }
         if outcome.is_ok() {
             self.take_rate(id, lease.now);
         }
         self.timed_reserved(id, &mut outcome, lease.now);
-        self.report_reclaimed(outcome)
+        self.report_reclaimed(&mut outcome);
+        outcome
     }
 
     /// Hands the reclaimed holds not yet reported to a granted reservation.
+    /// In place: the reservation is large, and moving it in and out is a copy each way.
     #[inline]
-    fn report_reclaimed(
-        &mut self,
-        outcome: Result<Reservation, Error>,
-    ) -> Result<Reservation, Error> {
-        match outcome {
-            Ok(mut granted) if !self.reclaimed.is_empty() => {
-                granted.expired = std::mem::take(&mut self.reclaimed);
-                Ok(granted)
-            }
-            other => other,
+    fn report_reclaimed(&mut self, outcome: &mut Result<Reservation, Error>) {
+        if let Ok(granted) = outcome
+            && !self.reclaimed.is_empty()
+        {
+            granted.expired = std::mem::take(&mut self.reclaimed);
         }
     }
 
@@ -822,18 +841,18 @@ impl Ledger {
     ) -> Result<Reservation, Error> {
         self.timed_begin(id, lease.now);
         self.check_rate(id, lease.now)?;
-        let mut outcome = match self.try_reserve_up_to(id, min, max, lease.expires) {
-            Err(Error::BudgetExceeded(_)) if self.may_reclaim(lease.now) => {
-                self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
-                self.try_reserve_up_to(id, min, max, lease.expires)
-            }
-            other => other,
-        };
+        // Assigned in place rather than through a `match` that moves the result (a copy).
+        let mut outcome = self.try_reserve_up_to(id, min, max, lease.expires);
+        if matches!(outcome, Err(Error::BudgetExceeded(_))) && self.may_reclaim(lease.now) {
+            self.reclaim_expired(lease.now.unwrap_or(Timestamp::MAX));
+            outcome = self.try_reserve_up_to(id, min, max, lease.expires);
+        }
         if outcome.is_ok() {
             self.take_rate(id, lease.now);
         }
         self.timed_reserved(id, &mut outcome, lease.now);
-        self.report_reclaimed(outcome)
+        self.report_reclaimed(&mut outcome);
+        outcome
     }
 
     fn try_reserve_up_to(
@@ -898,10 +917,7 @@ impl Ledger {
             recorded: held.zeroed(),
             expires,
         };
-        let slot = HoldSlot {
-            serial,
-            hold: Some(hold),
-        };
+        let slot = HoldSlot::live(serial, &hold);
         let index = place(
             &mut self.holds,
             &mut self.free_holds,
@@ -926,22 +942,20 @@ impl Ledger {
     // ---- holds -------------------------------------------------------------------------------
 
     fn hold(&self, id: HoldId) -> Result<Hold, Error> {
-        match self.holds.get(id.index() as usize) {
-            Some(HoldSlot {
-                serial,
-                hold: Some(hold),
-            }) if *serial == id.serial() => Ok(*hold),
-            _ => Err(Error::UnknownHold { hold: id }),
-        }
+        self.holds
+            .get(id.index() as usize)
+            .filter(|slot| slot.serial == id.serial())
+            .and_then(HoldSlot::hold)
+            .ok_or(Error::UnknownHold { hold: id })
     }
 
     fn set_hold(&mut self, id: HoldId, hold: Hold) {
-        self.holds[id.index() as usize].hold = Some(hold);
+        self.holds[id.index() as usize].set(&hold);
     }
 
     fn close_hold(&mut self, id: HoldId, hold: &Hold, how: HoldEnd) {
         self.keys.hold_ended(id, how);
-        self.holds[id.index() as usize].hold = None;
+        self.holds[id.index() as usize].clear();
         self.free_holds.push(id.index());
         self.node_mut(hold.node).live_holds -= 1;
     }
@@ -1064,9 +1078,7 @@ impl Ledger {
                     ..
                 } = self.node_mut(index);
                 let account = &mut accounts[unit.index()];
-                account.add_reserved(-outstanding);
-                account.add_spent(within);
-                exhausted |= account.spent_out();
+                exhausted |= account.settle(outstanding, within);
                 account.watch(path, index, unit, &mut Scan::Collect(&mut committed.events));
                 next = *parent;
             }
@@ -1128,7 +1140,7 @@ impl Ledger {
         // has one does (nodes below the governing one only track, so they take the spend).
         let governing = path
             .iter()
-            .position(|index| self.node(*index).accounts[unit.index()].limit.is_some());
+            .position(|index| self.node(*index).accounts[unit.index()].limit().is_some());
         let Some(governing) = governing else {
             for index in path {
                 self.node_mut(index).accounts[unit.index()].add_spent(excess);
@@ -1136,7 +1148,7 @@ impl Ledger {
             return None;
         };
         let limit = self.node(path[governing]).accounts[unit.index()]
-            .limit
+            .limit()
             .expect("governing node has a limit");
         let all_have_room = path.iter().all(|index| {
             self.node(*index).accounts[unit.index()]
@@ -1223,11 +1235,11 @@ impl Ledger {
         }
         self.bump_epoch();
         let account = &mut self.node_mut(index).accounts[limit.unit().index()];
-        let added = account.limit.map_or(0, |old| {
+        let added = account.limit().map_or(0, |old| {
             limit.amount().minor_units() - old.amount().minor_units()
         });
         let same_levels = account
-            .limit
+            .limit()
             .is_some_and(|old| old.thresholds() == limit.thresholds());
         account.set_limit(Some(limit));
         account.repay_debt(added);
@@ -1260,7 +1272,7 @@ impl Ledger {
     fn limit_of(&self, index: u32, unit: Unit) -> Result<Limit, Error> {
         let node = self.node(index);
         node.accounts[unit.index()]
-            .limit
+            .limit()
             .ok_or_else(|| Error::UnitNotBudgeted {
                 node: node.path.clone(),
                 unit,
@@ -1312,17 +1324,17 @@ impl Ledger {
         let mut balance = Balance {
             node: node.path.clone(),
             unit,
-            limit: account.limit,
+            limit: account.limit(),
             spent: Amount::from_minor(account.spent, unit),
             reserved: Amount::from_minor(account.reserved, unit),
             debt: Amount::from_minor(account.debt, unit),
             // A node owing debt (in any unit) refuses every reserve: nothing remains.
-            remaining: account.limit.map(|_| {
+            remaining: account.limit().map(|_| {
                 let in_debt = node.accounts.iter().any(|owed| owed.debt > 0);
                 Amount::from_minor(if in_debt { 0 } else { account.room() }, unit)
             }),
             allowance: account
-                .limit
+                .limit()
                 .map(|_| Amount::from_minor(account.allowance(), unit)),
             resets_at: account.resets_at(),
             burn_rate: None,
@@ -1423,13 +1435,13 @@ pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
 /// period, else the account's own (first) cap.
 fn cap_for(account: &Account, limit: &Limit) -> usize {
     let period = limit.period();
-    if account.limit.is_none_or(|own| own.period() == period) {
+    if account.limit().is_none_or(|own| own.period() == period) {
         return 0;
     }
     account
         .extras()
         .iter()
-        .position(|cap| cap.limit.is_some_and(|other| other.period() == period))
+        .position(|cap| cap.limit().is_some_and(|other| other.period() == period))
         .map_or(0, |position| position + 1)
 }
 
@@ -1438,7 +1450,7 @@ fn accounts_from(path: &str, limits: &Limits) -> Result<[Account; Unit::COUNT], 
     let mut accounts: [Account; Unit::COUNT] = std::array::from_fn(|_| Account::default());
     for limit in limits.iter() {
         let account = &mut accounts[limit.unit().index()];
-        if account.limit.is_none() {
+        if account.limit().is_none() {
             account.set_limit(Some(*limit));
             account.alarm.reset(Some(limit));
             continue;

@@ -393,6 +393,7 @@ macro_rules! into_variant {
         ///
         /// # Errors
         #[doc = concat!("[`Error::Store`] if this is not [`", stringify!($ty), "::", stringify!($variant), "`].")]
+        #[inline]
         pub fn $name(self) -> Result<$inner> {
             match self {
                 $ty::$variant(value) => Ok(value),

@@ -274,7 +274,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             ttl: options.ttl,
             idempotency_key: options.idempotency_key.clone(),
         };
-        self.apply(&op)?.into_reservation()
+        self.apply(&op).and_then(Applied::into_reservation)
     }
 
     /// The dry run of [`reserve`](Store::reserve): what a reserve of `cost` on `node` would do
@@ -320,7 +320,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             ttl: options.ttl,
             idempotency_key: options.idempotency_key.clone(),
         };
-        self.apply(&op)?.into_reservation()
+        self.apply(&op).and_then(Applied::into_reservation)
     }
 
     /// The heartbeat: moves a live hold's deadline to the store's `now + ttl` (earlier or later)
@@ -379,7 +379,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             actual: *actual,
             idempotency_key: None,
         };
-        self.apply(&op)?.into_committed()
+        self.apply(&op).and_then(Applied::into_committed)
     }
 
     /// Ends a hold without spending its outstanding part. `Ok(false)` if it had already ended.
@@ -391,7 +391,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             hold,
             idempotency_key: None,
         };
-        self.apply(&op)?.into_released()
+        self.apply(&op).and_then(Applied::into_released)
     }
 
     /// [`commit`](Store::commit) with [`OpOptions`]. Without an idempotency key it is exactly
@@ -411,7 +411,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             actual: *actual,
             idempotency_key: options.idempotency_key.clone(),
         };
-        self.apply(&op)?.into_committed()
+        self.apply(&op).and_then(Applied::into_committed)
     }
 
     /// [`release`](Store::release) with [`OpOptions`]; a retry with the same key and hold
@@ -425,7 +425,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             hold,
             idempotency_key: options.idempotency_key.clone(),
         };
-        self.apply(&op)?.into_released()
+        self.apply(&op).and_then(Applied::into_released)
     }
 
     /// A counter that must change (it may change more often) whenever the answer of

@@ -19,11 +19,15 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 const COUNT: usize = 100_000;
 
 /// Net bytes allocated while `f` runs (what it built and kept).
+///
+/// `stats_alloc` already adds a growing `realloc`'s difference to `bytes_allocated` (and a
+/// shrinking one's to `bytes_deallocated`); `bytes_reallocated` repeats that difference, so it is
+/// not added again (before issue 16 it was, which counted every grown table twice).
 fn net_bytes(f: impl FnOnce()) -> isize {
     let region = Region::new(GLOBAL);
     f();
     let change = region.change();
-    change.bytes_allocated as isize + change.bytes_reallocated - change.bytes_deallocated as isize
+    change.bytes_allocated as isize - change.bytes_deallocated as isize
 }
 
 #[test]
@@ -62,6 +66,10 @@ fn bytes_per_node_and_per_open_hold() {
     let per_hold = hold_bytes as f64 / COUNT as f64;
 
     eprintln!("memory store: {per_node:.0} bytes per node, {per_hold:.0} bytes per open hold");
-    assert!(per_node < 4_096.0, "{per_node} bytes per node");
-    assert!(per_hold < 512.0, "{per_hold} bytes per open hold");
+    // Issue 16: a one-unit hold is a 40-byte slab slot (52 B amortized over the slab's doubling
+    // growth); the target is 64 B. Nodes measured 1,095 B before the issue's layout work and
+    // 705 B after it; the issue's target of 256 B is not met yet, so this bound only catches a
+    // regression.
+    assert!(per_hold <= 64.0, "{per_hold} bytes per open hold");
+    assert!(per_node <= 768.0, "{per_node} bytes per node");
 }

@@ -59,7 +59,7 @@ impl Ledger {
             for unit in Unit::ALL {
                 let account = &node.accounts[unit.index()];
                 let requested = cost.minor(unit);
-                if account.limit.is_none() {
+                if account.limit().is_none() {
                     if cost.has(unit) {
                         out.push(LimitStatus {
                             balance: self.balance_at(index, unit),
@@ -109,7 +109,7 @@ fn further_cap_balance(node: std::sync::Arc<str>, cap: &Account, unit: Unit) -> 
     Balance {
         node,
         unit,
-        limit: cap.limit,
+        limit: cap.limit(),
         spent: Amount::from_minor(cap.spent, unit),
         reserved: Amount::from_minor(cap.reserved, unit),
         debt: Amount::zero(unit),

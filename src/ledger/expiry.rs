@@ -108,7 +108,7 @@ impl Ledger {
     pub(super) fn reclaim_expired(&mut self, now: Timestamp) {
         let mut earliest = Timestamp::MAX;
         for index in 0..self.holds.len() {
-            let Some(hold) = self.holds[index].hold else {
+            let Some(hold) = self.holds[index].hold() else {
                 continue;
             };
             if hold.expires <= now {
@@ -294,7 +294,7 @@ impl Ledger {
         }
         let governing = self
             .path_indices(leaf)
-            .find_map(|index| self.node(index).accounts[unit.index()].limit);
+            .find_map(|index| self.node(index).accounts[unit.index()].limit());
         let Some(OveragePolicy::AllowWithOverdraft { limit: overdraft }) =
             governing.map(|limit| limit.overage())
         else {

@@ -56,7 +56,7 @@ impl Account {
 
     /// When the current period ends, for a started periodic limit.
     pub(super) fn resets_at(&self) -> Option<Timestamp> {
-        let periodic = self.limit.is_some_and(|limit| limit.period().is_some());
+        let periodic = self.limit().is_some_and(|limit| limit.period().is_some());
         (periodic && self.period_end != NOT_STARTED).then_some(self.period_end)
     }
 
@@ -133,7 +133,7 @@ impl Ledger {
             };
             for account in &mut node.accounts {
                 account.each_cap_mut(|account| {
-                    let Some(limit) = account.limit else {
+                    let Some(limit) = account.limit() else {
                         return;
                     };
                     let Some(period) = limit.period() else {
@@ -172,7 +172,7 @@ impl Ledger {
                 if account.period_end != NOT_STARTED {
                     return;
                 }
-                if let Some(period) = account.limit.and_then(|limit| limit.period()) {
+                if let Some(period) = account.limit().and_then(|limit| limit.period()) {
                     account.period_end = period.end_after(now);
                     next_end = next_end.min(account.period_end);
                     started += 1;
@@ -192,7 +192,11 @@ impl Ledger {
             .filter_map(|slot| slot.node.as_ref())
             .flat_map(|node| node.accounts.iter())
             .flat_map(Account::caps)
-            .any(|account| account.limit.is_some_and(|limit| limit.period().is_some()))
+            .any(|account| {
+                account
+                    .limit()
+                    .is_some_and(|limit| limit.period().is_some())
+            })
     }
 
     /// After a restore: the due time from the accounts' period ends.
@@ -201,7 +205,10 @@ impl Ledger {
         let mut unstarted = 0u32;
         for node in self.nodes.iter().filter_map(|slot| slot.node.as_ref()) {
             for account in node.accounts.iter().flat_map(Account::caps) {
-                if account.limit.is_some_and(|limit| limit.period().is_some()) {
+                if account
+                    .limit()
+                    .is_some_and(|limit| limit.period().is_some())
+                {
                     if account.period_end == NOT_STARTED {
                         unstarted += 1;
                     } else {
@@ -232,7 +239,7 @@ impl Ledger {
         let account = &node.accounts[unit.index()];
         let delta = amount.minor_units();
         let allowance = account.allowance();
-        let hard = account.limit.is_some_and(|l| l.kind() == LimitKind::Hard);
+        let hard = account.limit().is_some_and(|l| l.kind() == LimitKind::Hard);
         if add {
             allowance.checked_add(delta).ok_or(Error::Overflow {
                 operation: "credit beyond i64 minor units",

@@ -37,7 +37,7 @@ impl Ledger {
                             let account = &node.accounts[unit.index()];
                             AccountSnapshot {
                                 unit,
-                                limit: account.limit,
+                                limit: account.limit(),
                                 spent: Amount::from_minor(account.spent, unit),
                                 reserved: Amount::from_minor(account.reserved, unit),
                                 debt: Amount::from_minor(account.debt, unit),
@@ -61,7 +61,7 @@ impl Ledger {
             .iter()
             .enumerate()
             .filter_map(|(index, slot)| {
-                let hold = slot.hold.as_ref()?;
+                let hold = slot.hold()?;
                 Some(HoldSnapshot {
                     id: HoldId::new(index as u32, slot.serial),
                     node: self.node(hold.node).path.clone(),
@@ -258,18 +258,12 @@ impl Ledger {
         }
         let index = id.index() as usize;
         if index >= self.holds.len() {
-            self.holds.resize_with(index + 1, || HoldSlot {
-                serial: 0,
-                hold: None,
-            });
+            self.holds.resize_with(index + 1, || HoldSlot::free(0));
         }
-        if self.holds[index].hold.is_some() {
+        if self.holds[index].is_live() {
             return Err(invalid(format!("hold slot of {id} is used twice")));
         }
-        self.holds[index] = HoldSlot {
-            serial: id.serial(),
-            hold: Some(hold),
-        };
+        self.holds[index] = HoldSlot::live(id.serial(), &hold);
         self.node_mut(hold.node).live_holds += 1;
         Ok(())
     }
@@ -277,7 +271,7 @@ impl Ledger {
     fn rebuild_free_holds(&mut self) {
         self.free_holds = (0..self.holds.len() as u32)
             .rev()
-            .filter(|index| self.holds[*index as usize].hold.is_none())
+            .filter(|index| !self.holds[*index as usize].is_live())
             .collect();
     }
 }
@@ -309,7 +303,7 @@ fn check_account(path: &Arc<str>, unit: Unit, account: &Account) -> Result<(), E
     if account.spent < 0 || account.reserved < 0 || account.debt < 0 {
         return Err(invalid(format!("{path}: negative {unit} figures")));
     }
-    if let Some(limit) = account.limit {
+    if let Some(limit) = account.limit() {
         if limit.kind() == LimitKind::Hard
             && i128::from(account.spent) + i128::from(account.reserved)
                 > i128::from(account.allowance())
@@ -327,7 +321,7 @@ fn check_account(path: &Arc<str>, unit: Unit, account: &Account) -> Result<(), E
 /// A further cap's figures for a snapshot (`None` for a cap without limit, which never exists).
 fn cap_snapshot(cap: &Account, unit: Unit) -> Option<CapSnapshot> {
     Some(CapSnapshot {
-        limit: cap.limit?,
+        limit: cap.limit()?,
         spent: Amount::from_minor(cap.spent, unit),
         allowance: cap
             .resets_at()
@@ -346,7 +340,7 @@ fn restore_further(account: &mut Account, caps: &[CapSnapshot], path: &str) -> R
             && figures
                 .allowance
                 .is_none_or(|allowance| allowance.unit() == unit);
-        if !units_agree || cap.limit != Some(figures.limit) {
+        if !units_agree || cap.limit() != Some(figures.limit) {
             return Err(invalid(format!("{path}: a further limit does not match")));
         }
         cap.spent = figures.spent.minor_units();

@@ -196,7 +196,7 @@ impl Ledger {
         if let Some(rule) = rule {
             rule.validate()?;
             let node = self.node(index);
-            if node.accounts[rule.unit().index()].limit.is_none() {
+            if node.accounts[rule.unit().index()].limit().is_none() {
                 return Err(Error::UnitNotBudgeted {
                     node: node.path.clone(),
                     unit: rule.unit(),
@@ -395,7 +395,7 @@ impl Ledger {
         let node = self.node(index);
         let unit = rule.unit();
         let account = &node.accounts[unit.index()];
-        account.limit?;
+        account.limit()?;
         let remaining = i128::from(account.allowance())
             - i128::from(account.spent)
             - i128::from(account.reserved);
@@ -554,12 +554,19 @@ impl Ledger {
         actual: &Cost,
         now: Option<Timestamp>,
     ) -> Result<Committed> {
-        let (leaf, recorded) = match self.hold(id) {
-            Ok(hold) => (Some(hold.node), hold.recorded),
-            Err(_) => match self.tombstones.get(id) {
-                Some(tombstone) => (self.live(tombstone.node).ok(), tombstone.recorded),
-                None => (None, Cost::new()),
-            },
+        // Without burn tracking or top-up rules, `timed_begin` and `timed_end` do nothing with
+        // the leaf: skip looking the hold up a second time (`commit` reads it).
+        let timed = self.timed.top_up_nodes != 0 || self.timed.burn_nodes != 0;
+        let (leaf, recorded) = if !timed {
+            (None, Cost::new())
+        } else {
+            match self.hold(id) {
+                Ok(hold) => (Some(hold.node), hold.recorded),
+                Err(_) => match self.tombstones.get(id) {
+                    Some(tombstone) => (self.live(tombstone.node).ok(), tombstone.recorded),
+                    None => (None, Cost::new()),
+                },
+            }
         };
         if let Some(leaf) = leaf {
             let node = NodeId::new(leaf, self.nodes[leaf as usize].serial);
@@ -622,7 +629,7 @@ impl Ledger {
         let tracker = node.burn.as_ref()?;
         let rate = tracker.rate(now, unit);
         let account = &node.accounts[unit.index()];
-        let depletes = account.limit.and_then(|_| {
+        let depletes = account.limit().and_then(|_| {
             let remaining = account.allowance() - account.spent - account.reserved;
             depletes_at(
                 remaining,

@@ -1,0 +1,49 @@
+//! Runs `N` reserve + commit pairs (and `N` reserve + drop pairs) on the leaf of a depth-4 tree,
+//! the workload of `benches/reserve.rs`, as a plain program: the harness for instruction counts
+//! (BENCHMARKS.md, "Instructions per pair"), which are stable on a shared machine where times
+//! are not.
+//!
+//! ```text
+//! cargo build --release --example hot_path
+//! valgrind --tool=callgrind target/release/examples/hot_path 10000   # and with 20000:
+//! # instructions per pair = (Ir(20000) - Ir(10000)) / 10000 / 2 (a commit pair and a drop pair)
+//! ```
+//!
+//! `cargo run --example hot_path -- [N] [commit|drop]` (default 1,000 of both) prints what it did;
+//! a second argument runs only the commit pairs or only the drop pairs.
+
+use std::hint::black_box;
+
+use budget_guard::{Amount, Budget, Limit};
+
+fn main() -> budget_guard::Result<()> {
+    let pairs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|arg| arg.parse().ok())
+        .unwrap_or(1_000);
+    let limit = Limit::hard(Amount::usd("1000000000")?);
+    let root = Budget::builder("org", limit)
+        .child("team", limit)
+        .child("team/agent", limit)
+        .build()?;
+    let task = root.at("team/agent")?.add_child("task-0", limit)?;
+    let (hold, cost) = (Amount::usd("0.05")?, Amount::usd("0.031")?);
+    let only = std::env::args().nth(2);
+    let (commits, drops) = match only.as_deref() {
+        Some("commit") => (pairs, 0),
+        Some("drop") => (0, pairs),
+        _ => (pairs, pairs),
+    };
+    for _ in 0..commits {
+        let guard = task.reserve(black_box(hold))?;
+        black_box(guard.commit(black_box(cost))?);
+    }
+    for _ in 0..drops {
+        drop(black_box(task.reserve(black_box(hold))?));
+    }
+    println!(
+        "{commits} reserve + commit and {drops} reserve + drop pairs at depth 4; spent {}",
+        task.balance(budget_guard::Unit::Usd)?.spent
+    );
+    Ok(())
+}
