@@ -412,7 +412,7 @@ fn results_are_constructible_outside_the_crate() {
         Applied::Reserved(reservation.clone().with_top_ups(vec![top_up])),
         Applied::Committed(committed),
         Applied::Swept(vec![expired]),
-        Applied::Balance(balance),
+        Applied::Balance(Box::new(balance)),
     ] {
         assert_eq!(over_the_wire(&applied), applied);
     }

@@ -138,7 +138,7 @@ impl Ledger {
                 self.keyed_op(idempotency_key.as_ref(), now, retention, request, |l, _| {
                     l.credit(*node, *amount)
                 })
-                .map(Applied::Balance)
+                .map(|balance| Applied::Balance(Box::new(balance)))
             }
             Op::Debit {
                 node,
@@ -149,16 +149,19 @@ impl Ledger {
                 self.keyed_op(idempotency_key.as_ref(), now, retention, request, |l, _| {
                     l.debit(*node, *amount)
                 })
-                .map(Applied::Balance)
+                .map(|balance| Applied::Balance(Box::new(balance)))
             }
             Op::SetState { node, state } => self.set_state(*node, *state).map(Applied::State),
             Op::SetLimit { node, limit } => {
                 self.set_limit(*node, *limit)?;
                 self.start_new_periods(*node, now);
                 // Read after the start: the balance before it has no `resets_at` yet.
-                self.balance(*node, limit.unit()).map(Applied::Balance)
+                self.balance(*node, limit.unit())
+                    .map(|balance| Applied::Balance(Box::new(balance)))
             }
-            Op::RemoveLimit { node, unit } => self.remove_limit(*node, *unit).map(Applied::Balance),
+            Op::RemoveLimit { node, unit } => self
+                .remove_limit(*node, *unit)
+                .map(|balance| Applied::Balance(Box::new(balance))),
             Op::SetRateLimit { node, limit } => {
                 self.set_rate_limit(*node, *limit).map(Applied::RateLimit)
             }

@@ -84,15 +84,27 @@ impl Store for FileStore {
                 node,
                 amount,
                 idempotency_key,
-            } => Applied::Balance(self.credit_with_op(*node, *amount, &keyed(idempotency_key))?),
+            } => Applied::Balance(Box::new(self.credit_with_op(
+                *node,
+                *amount,
+                &keyed(idempotency_key),
+            )?)),
             Op::Debit {
                 node,
                 amount,
                 idempotency_key,
-            } => Applied::Balance(self.debit_with_op(*node, *amount, &keyed(idempotency_key))?),
+            } => Applied::Balance(Box::new(self.debit_with_op(
+                *node,
+                *amount,
+                &keyed(idempotency_key),
+            )?)),
             Op::SetState { node, state } => Applied::State(self.set_state_op(*node, *state)?),
-            Op::SetLimit { node, limit } => Applied::Balance(self.set_limit_op(*node, *limit)?),
-            Op::RemoveLimit { node, unit } => Applied::Balance(self.remove_limit_op(*node, *unit)?),
+            Op::SetLimit { node, limit } => {
+                Applied::Balance(Box::new(self.set_limit_op(*node, *limit)?))
+            }
+            Op::RemoveLimit { node, unit } => {
+                Applied::Balance(Box::new(self.remove_limit_op(*node, *unit)?))
+            }
             Op::SetRateLimit { node, limit } => {
                 Applied::RateLimit(self.set_rate_limit_op(*node, *limit)?)
             }
