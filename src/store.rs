@@ -10,6 +10,8 @@
 pub(crate) mod file;
 mod forward;
 pub(crate) mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 
 use std::fmt;
 use std::sync::Arc;

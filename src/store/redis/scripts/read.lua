@@ -1,0 +1,32 @@
+-- Reads. ARGV: now, '', '', what ('resolve', 'balance', 'info'), then its arguments.
+local what = ARGV[4]
+if what == 'resolve' then
+  local id = redis.call('HGET', base .. ':paths', ARGV[5])
+  if not id then return fail('unknown_node', ARGV[5]) end
+  return {'ok', id}
+end
+local node = ARGV[5]
+local k = nkey(node)
+if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
+if what == 'balance' then
+  local out = {'ok'}
+  for _, v in ipairs(balance_of(node, ARGV[6])) do table.insert(out, v) end
+  return out
+end
+-- info: path, state, parent path, live holds, children count, children paths..., then per unit
+-- the 8 balance fields.
+local parent = redis.call('HGET', k, 'parent')
+local kids = redis.call('SMEMBERS', base .. ':kids:' .. node)
+local live = 0
+for _, hid in ipairs(redis.call('ZRANGE', base .. ':exp', 0, -1)) do
+  if redis.call('HGET', hkey(hid), 'node') == node then live = live + 1 end
+end
+local out = {'ok', node_path(node), redis.call('HGET', k, 'state'), parent ~= '' and node_path(parent) or '', tostring(live), tostring(#kids)}
+local paths = {}
+for _, kid in ipairs(kids) do table.insert(paths, node_path(kid)) end
+table.sort(paths)
+for _, p in ipairs(paths) do table.insert(out, p) end
+for _, u in ipairs(UNITS) do
+  for _, v in ipairs(balance_of(node, u)) do table.insert(out, v) end
+end
+return out

@@ -1,0 +1,98 @@
+//! A private `redis-server` per test: a random free loopback port, a fresh temp dir, no
+//! persistence, killed when dropped. A missing `redis-server` is a failure, never a skip
+//! (`.ci/run` installs it).
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use budget_guard::{RedisOptions, RedisStore};
+
+pub(crate) struct RedisServer {
+    child: Child,
+    pub(crate) port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` and waits until it answers `PING`.
+    pub(crate) fn start() -> RedisServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("budget-guard-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (.ci/run installs it with apt-get)");
+        let server = RedisServer { child, port, dir };
+        server.wait_until_ready();
+        server
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(mut connection) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut connection).is_ok()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not answer PING");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A store on this server for tree `tree`.
+    pub(crate) fn store(&self, tree: &str) -> RedisStore {
+        RedisStore::connect(&self.url(), tree).expect("store")
+    }
+
+    pub(crate) fn store_with(&self, tree: &str, options: RedisOptions) -> RedisStore {
+        RedisStore::with_options(&self.url(), tree, options).expect("store")
+    }
+
+    /// A raw connection (to read the server's `TIME`, for example).
+    pub(crate) fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+    }
+
+    /// The server's clock in microseconds.
+    pub(crate) fn time_us(&self) -> i64 {
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query(&mut self.connection()).unwrap();
+        secs * 1_000_000 + micros
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
