@@ -119,21 +119,18 @@ fn credit_debit_and_set_limit_change_the_limit_exactly() {
         Err(Error::LimitBelowUsage { requested_limit, .. }) if requested_limit == usd("2.99")
     ));
     assert!(matches!(store.credit(task, usd("1")), Err(Error::UnitNotBudgeted { .. })));
-    // Soft limits come with threshold levels, which the store does not keep: clear them.
-    let soft = Limit::soft(usd("4")).with_thresholds([]);
-    assert!(matches!(
-        store.set_limit(team, Limit::soft(usd("4"))),
-        Err(Error::Unsupported { op: OpKind::SetLimit, .. })
-    ));
-    let after = store.set_limit(team, soft).unwrap();
-    assert_eq!(after.limit, Some(soft));
+    let after = store.set_limit(team, Limit::hard(usd("4"))).unwrap();
+    assert_eq!(after.limit, Some(Limit::hard(usd("4"))));
+    assert_eq!(after.remaining, Some(usd("1")));
     assert!(matches!(
         store.set_limit(team, Limit::hard(usd("2.99"))),
         Err(Error::LimitBelowUsage { .. })
     ));
-    // The soft team limit reports instead of denying; acme's hard $10 still counts.
-    let over = store.reserve(task, &cost("2")).unwrap();
-    assert_eq!(over.over_soft_limit.as_deref(), Some("acme/team"));
+    // Soft limits always carry a 100 % threshold level (an event the scripts do not fire).
+    assert!(matches!(
+        store.set_limit(team, Limit::soft(usd("4"))),
+        Err(Error::Unsupported { op: OpKind::SetLimit, .. })
+    ));
 }
 
 #[test]

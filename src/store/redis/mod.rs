@@ -16,7 +16,8 @@
 //! - a commit **above** the held amount (every overage policy) is refused with
 //!   `Unsupported { op: Commit }` and changes nothing: the hold stays live, so commit at most
 //!   the held amount or release it;
-//! - limits with a period or threshold levels are refused by `CreateNode` and `SetLimit`;
+//! - limits with a period or threshold levels are refused by `CreateNode` and `SetLimit`
+//!   (so are soft limits, which always carry a 100 % threshold level);
 //! - `RemoveNode`, `ReserveUpTo`, `Record`, `RemoveLimit`, rate limits, burn windows, top-ups
 //!   and `Restore` are not implemented.
 //!
