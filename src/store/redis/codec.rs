@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::amount::{Amount, Unit};
-use crate::balance::{Balance, NodeInfo};
+use crate::balance::{AccountSnapshot, Balance, HoldSnapshot, NodeInfo, NodeSnapshot, Snapshot};
 use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::{Error, Exceeded, Result, StoreError};
@@ -336,4 +336,50 @@ pub(super) fn node_info(reply: &[String]) -> Result<NodeInfo> {
         .with_children(kids.iter().map(|kid| Arc::from(kid.as_str())).collect())
         .with_balances(balances)
         .with_live_holds(live))
+}
+
+/// The complete state: `ok`, next hold serial, node count, per node its path, state and eight
+/// balance fields per unit, then the live holds (as [`expired_hold`] entries).
+pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
+    let next_serial = u32::try_from(int(field(reply, 1)?)?).map_err(|_| bad_reply("serial"))?;
+    let count = usize::try_from(int(field(reply, 2)?)?).map_err(|_| bad_reply("node count"))?;
+    let per_node = 2 + 8 * Unit::ALL.len();
+    let rest = reply.get(3..).ok_or_else(|| bad_reply("too short"))?;
+    let node_fields = count.checked_mul(per_node).filter(|len| *len <= rest.len());
+    let (nodes, holds) = rest.split_at(node_fields.ok_or_else(|| bad_reply("node count"))?);
+    let mut snapshot = Snapshot {
+        next_serial,
+        ..Snapshot::default()
+    };
+    for node in nodes.chunks(per_node) {
+        let mut accounts = Vec::new();
+        for fields in node[2..].chunks(8) {
+            let balance = balance(fields)?;
+            if balance.limit.is_some() || !balance.spent.is_zero() || !balance.reserved.is_zero() {
+                accounts.push(
+                    AccountSnapshot::new(balance.unit, balance.limit)
+                        .with_spent(balance.spent)
+                        .with_reserved(balance.reserved)
+                        .with_debt(balance.debt)
+                        .with_allowance(balance.allowance),
+                );
+            }
+        }
+        snapshot.nodes.push(
+            NodeSnapshot::new(node[0].as_str())
+                .with_state(state(&node[1])?)
+                .with_accounts(accounts),
+        );
+    }
+    for entry in holds {
+        let hold = expired_hold(entry)?;
+        snapshot.holds.push(HoldSnapshot::new(
+            hold.hold,
+            hold.node,
+            hold.held,
+            hold.recorded,
+            hold.expired_at,
+        ));
+    }
+    Ok(snapshot)
 }

@@ -206,6 +206,7 @@ impl RedisStore {
                 vec!["balance".to_owned(), node_arg(*node), unit.name().to_owned()]
             }
             Query::NodeInfo { node } => vec!["info".to_owned(), node_arg(*node)],
+            Query::Snapshot => vec!["snapshot".to_owned()],
             other => return Err(unsupported_query(other)),
         };
         let reply = ok(self.run(&self.scripts.read, None, "", args)?, None, "", None)?;
@@ -214,6 +215,7 @@ impl RedisStore {
                 codec::int(field(&reply, 1)?)? as u64,
             ))),
             Query::Balance { .. } => Ok(Answer::Balance(codec::balance(&reply[1..])?)),
+            Query::Snapshot => Ok(Answer::Snapshot(Box::new(codec::snapshot(&reply)?))),
             _ => Ok(Answer::NodeInfo(codec::node_info(&reply)?)),
         }
     }

@@ -5,6 +5,36 @@ if what == 'resolve' then
   if not id then return fail('unknown_node', ARGV[5]) end
   return {'ok', id}
 end
+if what == 'snapshot' then
+  -- 'ok', next hold serial, node count, per node: path, state, 8 balance fields per unit;
+  -- then the live holds, each as a reclaimed-hold entry (id, path, deadline, unit=amount).
+  local last = num(redis.call('GET', base .. ':next_node'))
+  local out = {'ok', fmt(num(redis.call('GET', base .. ':next_hold'))), ''}
+  local count = 0
+  for id = 1, last do
+    local n = fmt(id)
+    local path = node_path(n)
+    if path then
+      count = count + 1
+      table.insert(out, path)
+      table.insert(out, redis.call('HGET', nkey(n), 'state'))
+      for _, u in ipairs(UNITS) do
+        for _, v in ipairs(balance_of(n, u)) do table.insert(out, v) end
+      end
+    end
+  end
+  out[3] = tostring(count)
+  for _, hid in ipairs(redis.call('ZRANGE', base .. ':exp', 0, -1)) do
+    local h = hkey(hid)
+    local entry = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
+    for _, u in ipairs(UNITS) do
+      local amount = redis.call('HGET', h, 'a:' .. u)
+      if amount then table.insert(entry, u .. '=' .. amount) end
+    end
+    table.insert(out, table.concat(entry, '\30'))
+  end
+  return out
+end
 local node = ARGV[5]
 local k = nkey(node)
 if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
