@@ -44,7 +44,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             println!("worker {worker}: call {calls} done, team has {left:?} left");
                         }
                         Err(Error::BudgetExceeded(exceeded)) => {
-                            println!("worker {worker}: stopped: {}", Error::BudgetExceeded(exceeded));
+                            println!(
+                                "worker {worker}: stopped: {}",
+                                Error::BudgetExceeded(exceeded)
+                            );
                             return Ok(calls);
                         }
                         Err(other) => return Err(other),
@@ -59,7 +62,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let team = Budget::open(Arc::new(RedisStore::connect(&url, &tree)?), "team")?;
     let balance = team.balance(Unit::Usd)?;
-    println!("{total} calls, spent {} of {}", balance.spent, Amount::usd("2.00")?);
+    println!(
+        "{total} calls, spent {} of {}",
+        balance.spent,
+        Amount::usd("2.00")?
+    );
     assert_eq!(total, 20);
     drop(server.map(|mut child| child.kill()));
     Ok(())
@@ -67,10 +74,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Starts `redis-server` on a free loopback port and waits until it accepts connections.
 fn start_server() -> Result<(String, Option<Child>), Box<dyn std::error::Error>> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let dir = std::env::temp_dir();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .arg("--dir")
         .arg(&dir)
         .stdout(Stdio::null())

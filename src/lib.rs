@@ -119,8 +119,8 @@ mod ledger;
 mod literal;
 mod meter;
 mod node_state;
-mod open_holds;
 mod op;
+mod open_holds;
 #[cfg(feature = "openai")]
 pub mod openai;
 pub mod period;
@@ -164,8 +164,8 @@ pub use labels::{Labels, MAX_LABEL_LEN, MAX_TAGS};
 pub use ladder::{Ladder, Tier};
 pub use meter::{CommitUsageError, Flow, NoUsageFallback, StreamMeter};
 pub use node_state::NodeState;
-pub use open_holds::OpenHolds;
 pub use op::{Answer, Applied, Op, OpKind, Query};
+pub use open_holds::OpenHolds;
 pub use period::{Period, Rollover};
 pub use policy::{Limit, LimitKind, Limits, OveragePolicy};
 #[cfg(feature = "serde")]

@@ -58,7 +58,10 @@ fn starting_snapshot(clock: &ManualClock) -> budget_guard::Snapshot {
         )
         .unwrap();
     store
-        .set_top_up(org, Some(TopUp::when_below(cents(2_000)).adding(cents(1_000))))
+        .set_top_up(
+            org,
+            Some(TopUp::when_below(cents(2_000)).adding(cents(1_000))),
+        )
         .unwrap();
     store.reserve(b, &Cost::from(cents(100))).unwrap();
     store.snapshot().unwrap()

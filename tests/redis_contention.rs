@@ -39,7 +39,10 @@ fn worker(spec: &str) {
             })
         })
         .collect();
-    let calls: u32 = threads.into_iter().map(|thread| thread.join().unwrap()).sum();
+    let calls: u32 = threads
+        .into_iter()
+        .map(|thread| thread.join().unwrap())
+        .sum();
     println!("\ncalls={calls}");
 }
 
@@ -81,7 +84,10 @@ fn four_processes_of_eight_threads_spend_a_five_dollar_cap_exactly() {
                 .expect("the worker prints its count");
             total += line.trim().parse::<u32>().unwrap();
         }
-        assert_eq!(total, 50, "run {run}: a $5.00 cap lets exactly 50 $0.10 calls through");
+        assert_eq!(
+            total, 50,
+            "run {run}: a $5.00 cap lets exactly 50 $0.10 calls through"
+        );
         let balance = team.balance(Unit::Usd).unwrap();
         assert_eq!(balance.spent, Amount::usd("5.00").unwrap());
         assert_eq!(balance.reserved, Amount::zero(Unit::Usd));

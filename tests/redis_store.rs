@@ -22,9 +22,15 @@ fn cost(text: &str) -> Cost {
 
 /// `acme` ($10) → `team` ($5) → `task` (no limit).
 fn tree(store: &RedisStore) -> [budget_guard::NodeId; 3] {
-    let acme = store.create_node(None, "acme", &Limit::hard(usd("10")).into()).unwrap();
-    let team = store.create_node(Some(acme), "team", &Limit::hard(usd("5")).into()).unwrap();
-    let task = store.create_node(Some(team), "task", &Limits::none()).unwrap();
+    let acme = store
+        .create_node(None, "acme", &Limit::hard(usd("10")).into())
+        .unwrap();
+    let team = store
+        .create_node(Some(acme), "team", &Limit::hard(usd("5")).into())
+        .unwrap();
+    let task = store
+        .create_node(Some(team), "task", &Limits::none())
+        .unwrap();
     [acme, team, task]
 }
 
@@ -48,12 +54,21 @@ fn reserve_commit_release_on_the_whole_path() {
     for node in [acme, team, task] {
         assert_eq!(figures(&store, node), (usd("1.75"), usd("0")));
     }
-    assert!(matches!(store.commit(hold, &cost("1")), Err(Error::UnknownHold { .. })));
+    assert!(matches!(
+        store.commit(hold, &cost("1")),
+        Err(Error::UnknownHold { .. })
+    ));
     let second = store.reserve(task, &cost("1")).unwrap().hold;
     assert!(store.release(second).unwrap());
-    assert!(!store.release(second).unwrap(), "a second release changes nothing");
+    assert!(
+        !store.release(second).unwrap(),
+        "a second release changes nothing"
+    );
     assert_eq!(figures(&store, acme), (usd("1.75"), usd("0")));
-    assert_eq!(store.balance(team, Unit::Usd).unwrap().remaining, Some(usd("3.25")));
+    assert_eq!(
+        store.balance(team, Unit::Usd).unwrap().remaining,
+        Some(usd("3.25"))
+    );
 }
 
 #[test]
@@ -81,11 +96,17 @@ fn multi_unit_reserve_is_all_or_nothing() {
     let limits = Limits::from([Limit::hard(usd("10")), Limit::hard(Amount::tokens(1_000))]);
     let root = store.create_node(None, "acme", &limits).unwrap();
     let ask = Cost::from(usd("1")).with(Amount::tokens(1_001)).unwrap();
-    assert!(matches!(store.reserve(root, &ask), Err(Error::BudgetExceeded(_))));
+    assert!(matches!(
+        store.reserve(root, &ask),
+        Err(Error::BudgetExceeded(_))
+    ));
     assert_eq!(figures(&store, root), (usd("0"), usd("0")));
     let ask = Cost::from(usd("1")).with(Amount::tokens(1_000)).unwrap();
     store.reserve(root, &ask).unwrap();
-    assert_eq!(store.balance(root, Unit::Tokens).unwrap().reserved, Amount::tokens(1_000));
+    assert_eq!(
+        store.balance(root, Unit::Tokens).unwrap().reserved,
+        Amount::tokens(1_000)
+    );
 }
 
 #[test]
@@ -94,11 +115,19 @@ fn frozen_and_closed_nodes_block_new_holds_below_them() {
     let store = server.store("t");
     let [_, team, task] = tree(&store);
     let live = store.reserve(task, &cost("1")).unwrap().hold;
-    assert_eq!(store.set_state(team, NodeState::Frozen).unwrap(), NodeState::Active);
-    assert!(matches!(store.reserve(task, &cost("1")), Err(Error::Frozen { node }) if &*node == "acme/team"));
+    assert_eq!(
+        store.set_state(team, NodeState::Frozen).unwrap(),
+        NodeState::Active
+    );
+    assert!(
+        matches!(store.reserve(task, &cost("1")), Err(Error::Frozen { node }) if &*node == "acme/team")
+    );
     store.commit(live, &cost("0.5")).unwrap();
     store.set_state(team, NodeState::Closed).unwrap();
-    assert!(matches!(store.reserve(task, &cost("1")), Err(Error::Closed { .. })));
+    assert!(matches!(
+        store.reserve(task, &cost("1")),
+        Err(Error::Closed { .. })
+    ));
     store.set_state(team, NodeState::Active).unwrap();
     store.reserve(task, &cost("1")).unwrap();
 }
@@ -118,7 +147,10 @@ fn credit_debit_and_set_limit_change_the_limit_exactly() {
         store.debit(team, usd("3.01")),
         Err(Error::LimitBelowUsage { requested_limit, .. }) if requested_limit == usd("2.99")
     ));
-    assert!(matches!(store.credit(task, usd("1")), Err(Error::UnitNotBudgeted { .. })));
+    assert!(matches!(
+        store.credit(task, usd("1")),
+        Err(Error::UnitNotBudgeted { .. })
+    ));
     let after = store.set_limit(team, Limit::hard(usd("4"))).unwrap();
     assert_eq!(after.limit, Some(Limit::hard(usd("4"))));
     assert_eq!(after.remaining, Some(usd("1")));
@@ -129,7 +161,10 @@ fn credit_debit_and_set_limit_change_the_limit_exactly() {
     // Soft limits always carry a 100 % threshold level (an event the scripts do not fire).
     assert!(matches!(
         store.set_limit(team, Limit::soft(usd("4"))),
-        Err(Error::Unsupported { op: OpKind::SetLimit, .. })
+        Err(Error::Unsupported {
+            op: OpKind::SetLimit,
+            ..
+        })
     ));
 }
 
@@ -147,22 +182,38 @@ fn idempotency_keys_apply_once_and_refuse_other_requests() {
     assert_eq!(figures(&store, acme), (usd("0"), usd("2")));
     assert!(matches!(
         store.reserve_with(task, &cost("3"), &options),
-        Err(Error::IdempotencyMismatch { first: "reserve", requested: "reserve", .. })
+        Err(Error::IdempotencyMismatch {
+            first: "reserve",
+            requested: "reserve",
+            ..
+        })
     ));
     let commit_key = OpOptions::new().idempotency_key(IdempotencyKey::new("commit-1").unwrap());
-    let committed = store.commit_with(first.hold, &cost("1.20"), &commit_key).unwrap();
-    let replay = store.commit_with(first.hold, &cost("1.20"), &commit_key).unwrap();
+    let committed = store
+        .commit_with(first.hold, &cost("1.20"), &commit_key)
+        .unwrap();
+    let replay = store
+        .commit_with(first.hold, &cost("1.20"), &commit_key)
+        .unwrap();
     assert!(replay.replayed && !committed.replayed);
     assert_eq!(replay.spent, cost("1.20"));
     assert_eq!(figures(&store, acme), (usd("1.20"), usd("0")));
     assert!(matches!(
         store.reserve_with(task, &cost("2"), &options),
-        Err(Error::HoldEnded { how: budget_guard::HoldEnd::Committed, .. })
+        Err(Error::HoldEnded {
+            how: budget_guard::HoldEnd::Committed,
+            ..
+        })
     ));
     let credit_key = OpOptions::new().idempotency_key(IdempotencyKey::new("topup-7").unwrap());
     store.credit_with(acme, usd("1"), &credit_key).unwrap();
     store.credit_with(acme, usd("1"), &credit_key).unwrap();
-    let limit = store.balance(acme, Unit::Usd).unwrap().limit.unwrap().amount();
+    let limit = store
+        .balance(acme, Unit::Usd)
+        .unwrap()
+        .limit
+        .unwrap()
+        .amount();
     assert_eq!(limit, usd("11"), "a retried credit applies once");
 }
 
@@ -173,24 +224,48 @@ fn money_is_exact_up_to_2_pow_53_minor_units_and_refused_beyond() {
     let max = RedisStore::MAX_EXACT_MINOR;
     assert_eq!(max, 9_007_199_254_740_991);
     let limit = Amount::try_from_minor(max, Unit::Usd).unwrap();
-    let root = store.create_node(None, "acme", &Limit::hard(limit).into()).unwrap();
+    let root = store
+        .create_node(None, "acme", &Limit::hard(limit).into())
+        .unwrap();
     let hold = store.reserve(root, &Cost::from(limit)).unwrap().hold;
-    assert_eq!(store.balance(root, Unit::Usd).unwrap().reserved.minor_units(), max);
+    assert_eq!(
+        store
+            .balance(root, Unit::Usd)
+            .unwrap()
+            .reserved
+            .minor_units(),
+        max
+    );
     store.commit(hold, &Cost::from(limit)).unwrap();
-    assert_eq!(store.balance(root, Unit::Usd).unwrap().spent.minor_units(), max);
+    assert_eq!(
+        store.balance(root, Unit::Usd).unwrap().spent.minor_units(),
+        max
+    );
 
     let beyond = Amount::try_from_minor(max + 1, Unit::Usd).unwrap();
     assert!(matches!(
         store.create_node(None, "big", &Limit::hard(beyond).into()),
         Err(Error::TooLarge { size, .. }) if size == 1 << 53
     ));
-    assert!(matches!(store.credit(root, beyond), Err(Error::TooLarge { .. })));
+    assert!(matches!(
+        store.credit(root, beyond),
+        Err(Error::TooLarge { .. })
+    ));
     // A sum past the bound is refused by the script before it writes anything.
     assert!(matches!(
         store.credit(root, Amount::try_from_minor(1, Unit::Usd).unwrap()),
         Err(Error::Overflow { .. })
     ));
-    assert_eq!(store.balance(root, Unit::Usd).unwrap().limit.unwrap().amount().minor_units(), max);
+    assert_eq!(
+        store
+            .balance(root, Unit::Usd)
+            .unwrap()
+            .limit
+            .unwrap()
+            .amount()
+            .minor_units(),
+        max
+    );
 }
 
 #[test]
@@ -201,10 +276,14 @@ fn deadlines_follow_the_server_clock_not_the_clients() {
     let skewed = ManualClock::new(Timestamp::from_unix_nanos(server.time_us() * 1_000));
     skewed.advance(Duration::from_secs(3 * 3600));
     let store = server.store("t");
-    let root = store.create_node(None, "acme", &Limit::hard(usd("1")).into()).unwrap();
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("1")).into())
+        .unwrap();
     let ttl = Duration::from_millis(300);
     let before = server.time_us();
-    let reserved = store.reserve_with(root, &cost("1"), &ReserveOptions::new().ttl(ttl)).unwrap();
+    let reserved = store
+        .reserve_with(root, &cost("1"), &ReserveOptions::new().ttl(ttl))
+        .unwrap();
     let after = server.time_us();
     let deadline = reserved.expires_at.as_unix_nanos() / 1_000;
     assert!(deadline >= before + 300_000 && deadline <= after + 300_000);
@@ -227,16 +306,30 @@ fn deadlines_follow_the_server_clock_not_the_clients() {
 fn a_sweep_returns_the_money_of_holds_whose_owner_died() {
     let server = RedisServer::start();
     let store = server.store("t");
-    let root = store.create_node(None, "acme", &Limit::hard(usd("5")).into()).unwrap();
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("5")).into())
+        .unwrap();
     let short = ReserveOptions::new().ttl(Duration::from_millis(100));
     let dead = store.reserve_with(root, &cost("2"), &short).unwrap();
-    let live = store.reserve_with(root, &cost("1"), &ReserveOptions::new().ttl(Duration::from_secs(600))).unwrap();
+    let live = store
+        .reserve_with(
+            root,
+            &cost("1"),
+            &ReserveOptions::new().ttl(Duration::from_secs(600)),
+        )
+        .unwrap();
     while server.time_us() <= dead.expires_at.as_unix_nanos() / 1_000 {
         std::thread::sleep(Duration::from_millis(20));
     }
     let swept = store.sweep().unwrap();
-    assert_eq!(swept.iter().map(|hold| hold.hold).collect::<Vec<_>>(), vec![dead.hold]);
-    assert!(store.sweep().unwrap().is_empty(), "each expiry is reported once");
+    assert_eq!(
+        swept.iter().map(|hold| hold.hold).collect::<Vec<_>>(),
+        vec![dead.hold]
+    );
+    assert!(
+        store.sweep().unwrap().is_empty(),
+        "each expiry is reported once"
+    );
     assert_eq!(figures(&store, root), (usd("0"), usd("1")));
     store.commit(live.hold, &cost("1")).unwrap();
     // A late commit of the reclaimed hold is charged without a hold when it fits.
@@ -254,7 +347,10 @@ fn a_commit_above_the_hold_is_unsupported_and_changes_nothing() {
     let hold = store.reserve(root, &cost("1")).unwrap().hold;
     assert!(matches!(
         store.commit(hold, &cost("1.01")),
-        Err(Error::Unsupported { op: OpKind::Commit, store: "RedisStore" })
+        Err(Error::Unsupported {
+            op: OpKind::Commit,
+            store: "RedisStore"
+        })
     ));
     assert_eq!(figures(&store, root), (usd("0"), usd("1")));
     store.commit(hold, &cost("1")).unwrap();
@@ -265,23 +361,51 @@ fn a_commit_above_the_hold_is_unsupported_and_changes_nothing() {
 fn undeclared_operations_and_limits_are_refused_not_approximated() {
     let server = RedisServer::start();
     let store = server.store("t");
-    let root = store.create_node(None, "acme", &Limit::hard(usd("5")).into()).unwrap();
-    for kind in [OpKind::RemoveNode, OpKind::ReserveUpTo, OpKind::Record, OpKind::SetTopUp] {
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("5")).into())
+        .unwrap();
+    for kind in [
+        OpKind::RemoveNode,
+        OpKind::ReserveUpTo,
+        OpKind::Record,
+        OpKind::SetTopUp,
+    ] {
         assert!(!store.supports(kind));
     }
-    assert!(matches!(store.remove_node(root), Err(Error::Unsupported { op: OpKind::RemoveNode, .. })));
+    assert!(matches!(
+        store.remove_node(root),
+        Err(Error::Unsupported {
+            op: OpKind::RemoveNode,
+            ..
+        })
+    ));
     assert!(matches!(
         store.reserve_up_to(root, usd("1"), usd("2")),
-        Err(Error::Unsupported { op: OpKind::ReserveUpTo, .. })
+        Err(Error::Unsupported {
+            op: OpKind::ReserveUpTo,
+            ..
+        })
     ));
     let periodic = Limit::hard(usd("1")).per(budget_guard::Period::daily());
     assert!(matches!(
         store.create_node(None, "daily", &periodic.into()),
-        Err(Error::Unsupported { op: OpKind::CreateNode, .. })
+        Err(Error::Unsupported {
+            op: OpKind::CreateNode,
+            ..
+        })
     ));
     let warned = Limit::hard(usd("1")).with_thresholds([50, 80]);
-    assert!(matches!(store.set_limit(root, warned), Err(Error::Unsupported { op: OpKind::SetLimit, .. })));
-    assert!(store.resolve("daily").is_err(), "a refused create left nothing behind");
+    assert!(matches!(
+        store.set_limit(root, warned),
+        Err(Error::Unsupported {
+            op: OpKind::SetLimit,
+            ..
+        })
+    ));
+    assert!(
+        store.resolve("daily").is_err(),
+        "a refused create left nothing behind"
+    );
 }
 
 #[test]
@@ -293,7 +417,11 @@ fn budget_handles_work_across_stores_on_one_tree() {
         .unwrap();
     let other: Arc<dyn Store> = Arc::new(server.store("fleet"));
     let agent = Budget::open(other, "acme/agent").unwrap();
-    agent.reserve(usd("0.60")).unwrap().commit(usd("0.40")).unwrap();
+    agent
+        .reserve(usd("0.60"))
+        .unwrap()
+        .commit(usd("0.40"))
+        .unwrap();
     assert_eq!(first.balance(Unit::Usd).unwrap().spent, usd("0.40"));
     // Another tree name is another namespace: it does not see `acme`.
     assert!(server.store("elsewhere").resolve("acme").is_err());

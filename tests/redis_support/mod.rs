@@ -21,7 +21,8 @@ impl RedisServer {
     /// Starts `redis-server` and waits until it answers `PING`.
     pub(crate) fn start() -> RedisServer {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("budget-guard-redis-{}-{port}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("budget-guard-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -50,7 +51,10 @@ impl RedisServer {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "redis-server did not answer PING");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -66,7 +70,10 @@ impl RedisServer {
 
     /// A raw connection (to read the server's `TIME`, for example).
     pub(crate) fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     /// The server's clock in microseconds.

@@ -62,9 +62,7 @@ impl Client {
         for arg in args {
             invocation.arg(arg);
         }
-        let reply: Vec<String> = invocation
-            .invoke(&mut connection)
-            .map_err(classify)?;
+        let reply: Vec<String> = invocation.invoke(&mut connection).map_err(classify)?;
         let mut idle = self.idle.lock();
         if idle.len() < MAX_IDLE {
             idle.push(connection);

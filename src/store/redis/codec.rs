@@ -185,7 +185,9 @@ pub(super) fn expired_hold(entry: &str) -> Result<ExpiredHold> {
     let mut held = Cost::new();
     let mut recorded = Cost::new();
     for part in parts {
-        let (name, value) = part.split_once('=').ok_or_else(|| bad_reply("expired hold"))?;
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| bad_reply("expired hold"))?;
         let unit = unit(name)?;
         held = held.with(amount(value, unit)?)?;
         recorded = recorded.with(Amount::zero(unit))?;
@@ -265,7 +267,11 @@ fn decode_refusal(
                 .map_or(Unit::Usd, Amount::unit);
             let side = |index| -> Result<Unit> {
                 let name = field(reply, index)?;
-                if name.is_empty() { Ok(other) } else { unit(name) }
+                if name.is_empty() {
+                    Ok(other)
+                } else {
+                    unit(name)
+                }
             };
             Error::UnitMismatch {
                 expected: side(2)?,

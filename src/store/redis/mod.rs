@@ -263,5 +263,8 @@ impl Store for RedisStore {
 
 /// The error for a read the scripts do not answer.
 fn unsupported_query(query: &Query) -> Error {
-    StoreError::permanent(format!("RedisStore does not answer {query:?} (not implemented)")).into()
+    StoreError::permanent(format!(
+        "RedisStore does not answer {query:?} (not implemented)"
+    ))
+    .into()
 }

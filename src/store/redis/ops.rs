@@ -55,8 +55,15 @@ impl RedisStore {
                 for limit in limits.iter() {
                     codec::limit_args(limit, OpKind::CreateNode, &mut args)?;
                 }
-                let reply = ok(self.run(&self.scripts.create_node, None, "", args)?, None, "", None)?;
-                Ok(Applied::Node(NodeId::from_raw(codec::int(field(&reply, 1)?)? as u64)))
+                let reply = ok(
+                    self.run(&self.scripts.create_node, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::Node(NodeId::from_raw(
+                    codec::int(field(&reply, 1)?)? as u64,
+                )))
             }
             Op::Reserve {
                 node,
@@ -66,11 +73,21 @@ impl RedisStore {
             } => self.reserve(*node, cost, *ttl, idempotency_key.as_ref()),
             Op::Extend { hold, ttl } => {
                 let args = vec![hold_arg(*hold), codec::micros(*ttl, "hold TTL")?];
-                let reply = ok(self.run(&self.scripts.extend, None, "", args)?, None, "", None)?;
+                let reply = ok(
+                    self.run(&self.scripts.extend, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
                 Ok(Applied::Extended(codec::timestamp(field(&reply, 1)?)?))
             }
             Op::Sweep => {
-                let reply = ok(self.run(&self.scripts.sweep, None, "", Vec::new())?, None, "", None)?;
+                let reply = ok(
+                    self.run(&self.scripts.sweep, None, "", Vec::new())?,
+                    None,
+                    "",
+                    None,
+                )?;
                 let expired = reply[1..]
                     .iter()
                     .map(|entry| codec::expired_hold(entry))
@@ -89,7 +106,12 @@ impl RedisStore {
                 let args = vec![hold_arg(*hold)];
                 let key = idempotency_key.as_ref();
                 let print = fingerprint("release", &args);
-                let reply = ok(self.run(&self.scripts.release, key, &print, args)?, key, "release", None)?;
+                let reply = ok(
+                    self.run(&self.scripts.release, key, &print, args)?,
+                    key,
+                    "release",
+                    None,
+                )?;
                 Ok(Applied::Released(field(&reply, 1)? == "1"))
             }
             Op::Credit {
@@ -108,7 +130,12 @@ impl RedisStore {
             }
             Op::SetState { node, state } => {
                 let args = vec![node_arg(*node), codec::state_name(*state).to_owned()];
-                let reply = ok(self.run(&self.scripts.set_state, None, "", args)?, None, "", None)?;
+                let reply = ok(
+                    self.run(&self.scripts.set_state, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
                 Ok(Applied::State(codec::state(field(&reply, 1)?)?))
             }
             other => Err(crate::Error::Unsupported {
@@ -129,7 +156,12 @@ impl RedisStore {
         let mut args = vec![node_arg(node), codec::micros(ttl, "hold TTL")?];
         codec::cost_args(cost, &mut args)?;
         let print = fingerprint("reserve", &args);
-        let reply = ok(self.run(&self.scripts.reserve, key, &print, args)?, key, "reserve", Some(cost))?;
+        let reply = ok(
+            self.run(&self.scripts.reserve, key, &print, args)?,
+            key,
+            "reserve",
+            Some(cost),
+        )?;
         let hold = codec::hold(field(&reply, 1)?)?;
         let expires_at = codec::timestamp(field(&reply, 2)?)?;
         let soft = field(&reply, 3)?;
@@ -152,7 +184,12 @@ impl RedisStore {
         let mut args = vec![hold_arg(hold)];
         codec::cost_args(actual, &mut args)?;
         let print = fingerprint("commit", &args);
-        let reply = ok(self.run(&self.scripts.commit, key, &print, args)?, key, "commit", Some(actual))?;
+        let reply = ok(
+            self.run(&self.scripts.commit, key, &print, args)?,
+            key,
+            "commit",
+            Some(actual),
+        )?;
         let expired = field(&reply, 1)? == "expired";
         let mut entries = reply[2..].to_vec();
         let replayed = entries.last().map(String::as_str) == Some("replayed");
@@ -185,7 +222,11 @@ impl RedisStore {
         if limit.is_none() {
             Cost::from(amount).validate_reservable()?;
         }
-        let mut args = vec![node_arg(node), amount.unit().name().to_owned(), op.to_owned()];
+        let mut args = vec![
+            node_arg(node),
+            amount.unit().name().to_owned(),
+            op.to_owned(),
+        ];
         match limit {
             Some(limit) => {
                 let mut limit_args = Vec::new();
@@ -195,7 +236,12 @@ impl RedisStore {
             None => args.push(codec::minor(amount)?),
         }
         let print = fingerprint(op, &args);
-        let reply = ok(self.run(&self.scripts.funds, key, &print, args)?, key, op, None)?;
+        let reply = ok(
+            self.run(&self.scripts.funds, key, &print, args)?,
+            key,
+            op,
+            None,
+        )?;
         Ok(Applied::Balance(codec::balance(&reply[1..])?))
     }
 
@@ -203,13 +249,22 @@ impl RedisStore {
         let args = match query {
             Query::Resolve { path } => vec!["resolve".to_owned(), path.clone()],
             Query::Balance { node, unit } => {
-                vec!["balance".to_owned(), node_arg(*node), unit.name().to_owned()]
+                vec![
+                    "balance".to_owned(),
+                    node_arg(*node),
+                    unit.name().to_owned(),
+                ]
             }
             Query::NodeInfo { node } => vec!["info".to_owned(), node_arg(*node)],
             Query::Snapshot => vec!["snapshot".to_owned()],
             other => return Err(unsupported_query(other)),
         };
-        let reply = ok(self.run(&self.scripts.read, None, "", args)?, None, "", None)?;
+        let reply = ok(
+            self.run(&self.scripts.read, None, "", args)?,
+            None,
+            "",
+            None,
+        )?;
         match query {
             Query::Resolve { .. } => Ok(Answer::Node(NodeId::from_raw(
                 codec::int(field(&reply, 1)?)? as u64,
