@@ -31,8 +31,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|worker| {
             let (url, tree) = (url.clone(), tree.clone());
             std::thread::spawn(move || -> budget_guard::Result<u32> {
-                let store = RedisStore::connect(&url, &tree)?;
-                let budget = Budget::open(Arc::new(store), "team/workers")?;
+                let store: Arc<dyn budget_guard::Store> =
+                    Arc::new(RedisStore::connect(&url, &tree)?);
+                let budget = Budget::open(store.clone(), "team/workers")?;
+                let team = Budget::open(store, "team")?;
                 let mut calls = 0;
                 loop {
                     match budget.reserve(Amount::usd("0.10")?) {
@@ -40,8 +42,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             // ... the metered call would run here ...
                             guard.commit(Amount::usd("0.10")?)?;
                             calls += 1;
-                            let left = budget.balance(Unit::Usd)?.remaining;
-                            println!("worker {worker}: call {calls} done, team has {left:?} left");
+                            let left = team
+                                .balance(Unit::Usd)?
+                                .remaining
+                                .unwrap_or(Amount::zero(Unit::Usd));
+                            println!("worker {worker}: call {calls} done, team has {left} left");
                         }
                         Err(Error::BudgetExceeded(exceeded)) => {
                             println!(

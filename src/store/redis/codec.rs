@@ -98,7 +98,7 @@ fn bad_reply(what: &str) -> Error {
     StoreError::permanent(format!("redis: malformed script reply ({what})")).into()
 }
 
-pub(super) fn field<'a>(reply: &'a [String], index: usize) -> Result<&'a str> {
+pub(super) fn field(reply: &[String], index: usize) -> Result<&str> {
     reply
         .get(index)
         .map(String::as_str)

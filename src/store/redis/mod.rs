@@ -1,74 +1,4 @@
-//! [`RedisStore`]: the money core of a budget tree kept in Redis and shared by every process
-//! and machine that connects to it (feature `redis`).
-//!
-//! Each operation is **one server-side Lua script** (run with `EVALSHA`, reloaded on
-//! `NOSCRIPT`), so it is atomic on the server: a reserve checks and holds on the whole path, in
-//! every unit, or does nothing, whatever number of clients race it.
-//!
-//! # What it supports
-//!
-//! Operations ([`Store::supports`]): `CreateNode`, `Reserve`, `Extend`, `Sweep`, `Commit` (up to
-//! the held amount), `Release`, `Credit`, `Debit`, `SetState`, `SetLimit`, with idempotency keys
-//! (kept 24 h) on reserve, commit, release, credit and debit. Reads: `Resolve`, `Balance`,
-//! `NodeInfo`. Everything else returns [`Error::Unsupported`] (or, for the reads `Check`,
-//! `Snapshot` and `Cancellation`, a permanent [`StoreError`] saying so), never an approximation:
-//!
-//! - a commit **above** the held amount (every overage policy) is refused with
-//!   `Unsupported { op: Commit }` and changes nothing: the hold stays live, so commit at most
-//!   the held amount or release it;
-//! - limits with a period or threshold levels are refused by `CreateNode` and `SetLimit`
-//!   (so are soft limits, which always carry a 100 % threshold level);
-//! - `RemoveNode`, `ReserveUpTo`, `Record`, `RemoveLimit`, rate limits, burn windows, top-ups
-//!   and `Restore` are not implemented.
-//!
-//! # Exact money
-//!
-//! Amounts cross as decimal strings of integer minor units. Lua numbers are doubles, exact for
-//! integers up to 2^53, so every amount sent is checked to be at most
-//! [`RedisStore::MAX_EXACT_MINOR`] (2^53 − 1) in magnitude ([`Error::TooLarge`] beyond), and every sum the
-//! scripts compute (spent + reserved + request, a raised limit, a deadline) is checked against
-//! the same bound before anything is written ([`Error::Overflow`] beyond). In dollars that is
-//! about $9,007,199.25 per node in nano-dollars.
-//!
-//! # One clock for the fleet
-//!
-//! Hold deadlines are computed inside the scripts from the server's `TIME`, never from a
-//! client's clock, so a client whose clock is hours off neither keeps a hold alive late nor
-//! reclaims one early. [`RedisStore::now`](Store::now) reads the server's time too.
-//! [`RedisOptions::clock`] replaces the server's time with a [`Clock`] for tests that need to
-//! move time by hand (the conformance suite's expiry checks); do not use it in a fleet.
-//!
-//! # Keys
-//!
-//! One store serves one tree namespace: every key starts with the hash tag `{prefix:tree}`
-//! ([`RedisOptions::prefix`], default `budget-guard`), so each script touches one Redis Cluster
-//! slot and several trees or applications can share one Redis.
-//!
-//! # Failures
-//!
-//! The store fails closed. A server that cannot be reached is [`StoreErrorKind::Transient`]
-//! (the operation was not sent; retry). A connection lost or timed out after the request went
-//! out is [`StoreErrorKind::OutcomeUnknown`]: the script may have run, so retry only with the
-//! same idempotency key. A failed connection is dropped and the next call reconnects.
-//!
-//! [`StoreErrorKind::Transient`]: crate::StoreErrorKind::Transient
-//! [`StoreErrorKind::OutcomeUnknown`]: crate::StoreErrorKind::OutcomeUnknown
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use budget_guard::{Amount, Budget, Limit, RedisStore};
-//! # fn main() -> budget_guard::Result<()> {
-//! // Once, when the tree is set up:
-//! let store = RedisStore::connect("redis://127.0.0.1:6379", "acme")?;
-//! Budget::builder("acme", Limit::hard(Amount::usd("100")?)).build_in(store)?;
-//!
-//! // In every worker process, on any machine:
-//! let store = RedisStore::connect("redis://127.0.0.1:6379", "acme")?;
-//! let team = Budget::open(Arc::new(store), "acme")?;
-//! let guard = team.reserve(Amount::usd("0.10")?)?;
-//! guard.commit(Amount::usd("0.07")?)?;
-//! # Ok(()) }
-//! ```
+//! [`RedisStore`]: a budget tree kept in Redis, one server-side Lua script per operation.
 
 mod client;
 mod codec;
@@ -140,8 +70,77 @@ impl RedisOptions {
     }
 }
 
-/// A [`Store`] whose books live in Redis: see the [module documentation](self) for what it
-/// supports, how money stays exact and how failures are reported.
+/// The money core of a budget tree kept in Redis and shared by every process
+/// and machine that connects to it (feature `redis`).
+///
+/// Each operation is **one server-side Lua script** (run with `EVALSHA`, reloaded on
+/// `NOSCRIPT`), so it is atomic on the server: a reserve checks and holds on the whole path, in
+/// every unit, or does nothing, whatever number of clients race it.
+///
+/// # What it supports
+///
+/// Operations ([`Store::supports`]): `CreateNode`, `Reserve`, `Extend`, `Sweep`, `Commit` (up to
+/// the held amount), `Release`, `Credit`, `Debit`, `SetState`, `SetLimit`, with idempotency keys
+/// (kept 24 h) on reserve, commit, release, credit and debit. Reads: `Resolve`, `Balance`,
+/// `NodeInfo`. Everything else returns [`Error::Unsupported`] (or, for the reads `Check`,
+/// `Snapshot` and `Cancellation`, a permanent [`StoreError`] saying so), never an approximation:
+///
+/// - a commit **above** the held amount (every overage policy) is refused with
+///   `Unsupported { op: Commit }` and changes nothing: the hold stays live, so commit at most
+///   the held amount or release it;
+/// - limits with a period or threshold levels are refused by `CreateNode` and `SetLimit`
+///   (so are soft limits, which always carry a 100 % threshold level);
+/// - `RemoveNode`, `ReserveUpTo`, `Record`, `RemoveLimit`, rate limits, burn windows, top-ups
+///   and `Restore` are not implemented.
+///
+/// # Exact money
+///
+/// Amounts cross as decimal strings of integer minor units. Lua numbers are doubles, exact for
+/// integers up to 2^53, so every amount sent is checked to be at most
+/// [`RedisStore::MAX_EXACT_MINOR`] (2^53 − 1) in magnitude ([`Error::TooLarge`] beyond), and every sum the
+/// scripts compute (spent + reserved + request, a raised limit, a deadline) is checked against
+/// the same bound before anything is written ([`Error::Overflow`] beyond). In dollars that is
+/// about $9,007,199.25 per node in nano-dollars.
+///
+/// # One clock for the fleet
+///
+/// Hold deadlines are computed inside the scripts from the server's `TIME`, never from a
+/// client's clock, so a client whose clock is hours off neither keeps a hold alive late nor
+/// reclaims one early. [`RedisStore::now`](Store::now) reads the server's time too.
+/// [`RedisOptions::clock`] replaces the server's time with a [`Clock`] for tests that need to
+/// move time by hand (the conformance suite's expiry checks); do not use it in a fleet.
+///
+/// # Keys
+///
+/// One store serves one tree namespace: every key starts with the hash tag `{prefix:tree}`
+/// ([`RedisOptions::prefix`], default `budget-guard`), so each script touches one Redis Cluster
+/// slot and several trees or applications can share one Redis.
+///
+/// # Failures
+///
+/// The store fails closed. A server that cannot be reached is [`StoreErrorKind::Transient`]
+/// (the operation was not sent; retry). A connection lost or timed out after the request went
+/// out is [`StoreErrorKind::OutcomeUnknown`]: the script may have run, so retry only with the
+/// same idempotency key. A failed connection is dropped and the next call reconnects.
+///
+/// [`StoreErrorKind::Transient`]: crate::StoreErrorKind::Transient
+/// [`StoreErrorKind::OutcomeUnknown`]: crate::StoreErrorKind::OutcomeUnknown
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use budget_guard::{Amount, Budget, Limit, RedisStore};
+/// # fn main() -> budget_guard::Result<()> {
+/// // Once, when the tree is set up:
+/// let store = RedisStore::connect("redis://127.0.0.1:6379", "acme")?;
+/// Budget::builder("acme", Limit::hard(Amount::usd("100")?)).build_in(store)?;
+///
+/// // In every worker process, on any machine:
+/// let store = RedisStore::connect("redis://127.0.0.1:6379", "acme")?;
+/// let team = Budget::open(Arc::new(store), "acme")?;
+/// let guard = team.reserve(Amount::usd("0.10")?)?;
+/// guard.commit(Amount::usd("0.07")?)?;
+/// # Ok(()) }
+/// ```
 pub struct RedisStore {
     client: Client,
     namespace: Namespace,
