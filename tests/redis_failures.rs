@@ -3,9 +3,14 @@
 
 mod redis_support;
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use budget_guard::{Amount, Cost, Error, Limit, RedisOptions, RedisStore, Store, StoreErrorKind};
+use budget_guard::{
+    Amount, Cost, Error, Limit, RedisOptions, RedisStore, ReserveOptions, Store, StoreErrorKind,
+    Unit,
+};
 use redis_support::{RedisServer, free_port};
 
 fn kind(error: &Error) -> Option<StoreErrorKind> {
@@ -28,7 +33,7 @@ fn an_unreachable_server_is_transient_nothing_was_sent() {
 }
 
 #[test]
-fn a_server_killed_mid_run_fails_closed() {
+fn a_server_killed_mid_run_fails_closed_then_reconnects() {
     let mut server = RedisServer::start();
     let store = server.store("t");
     let root = store
@@ -50,6 +55,18 @@ fn a_server_killed_mid_run_fails_closed() {
     // The failed connection was dropped; the next call tries to reconnect and cannot.
     let error = store.reserve(root, &one_cent).unwrap_err();
     assert_eq!(kind(&error), Some(StoreErrorKind::Transient), "{error}");
+    // A new (empty, non-persistent) server on the same port: the store reconnects and loads
+    // its scripts again (NOSCRIPT), and answers from the new server's books.
+    let port = server.port;
+    drop(server);
+    let _restarted = RedisServer::start_on(port);
+    assert!(matches!(
+        store.reserve(root, &one_cent),
+        Err(Error::UnknownNode { .. })
+    ));
+    store
+        .create_node(None, "acme", &Limit::hard(Amount::usd("1").unwrap()).into())
+        .unwrap();
 }
 
 #[test]
@@ -66,4 +83,61 @@ fn a_bad_tree_name_or_timeout_is_refused_up_front() {
         ),
         Err(Error::InvalidDuration { .. })
     ));
+}
+
+const HOLDER_ENV: &str = "BG_REDIS_HOLDER";
+
+/// A client killed with SIGKILL while it holds money: its hold comes back at its deadline (on
+/// the server's clock), through the next sweep. The client is this test binary, started
+/// again with `BG_REDIS_HOLDER` set: it reserves $4 of $5, says so, and waits to be killed.
+#[test]
+fn a_killed_clients_hold_comes_back_by_expiry() {
+    if let Ok(url) = std::env::var(HOLDER_ENV) {
+        let store = RedisStore::connect(&url, "t").unwrap();
+        let root = store.resolve("acme").unwrap();
+        let options = ReserveOptions::new().ttl(Duration::from_millis(500));
+        let held = store
+            .reserve_with(root, &Cost::from(Amount::usd("4").unwrap()), &options)
+            .unwrap();
+        println!("\nheld until {}", held.expires_at.as_unix_nanos());
+        std::thread::sleep(Duration::from_secs(600));
+        return;
+    }
+    let server = RedisServer::start();
+    let store = server.store("t");
+    let root = store
+        .create_node(None, "acme", &Limit::hard(Amount::usd("5").unwrap()).into())
+        .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_killed_clients_hold_comes_back_by_expiry",
+            "--nocapture",
+        ])
+        .env(HOLDER_ENV, server.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline_ns: i64 = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_once("held until ")
+                .map(|(_, at)| at.trim().parse().unwrap())
+        })
+        .expect("the holder reports its hold");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        store.balance(root, Unit::Usd).unwrap().reserved,
+        Amount::usd("4").unwrap()
+    );
+    while server.time_us() * 1_000 <= deadline_ns {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    store.sweep().unwrap();
+    let balance = store.balance(root, Unit::Usd).unwrap();
+    assert_eq!(balance.reserved, Amount::zero(Unit::Usd));
+    assert_eq!(balance.remaining, Some(Amount::usd("5").unwrap()));
 }

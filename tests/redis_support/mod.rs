@@ -20,7 +20,11 @@ pub(crate) struct RedisServer {
 impl RedisServer {
     /// Starts `redis-server` and waits until it answers `PING`.
     pub(crate) fn start() -> RedisServer {
-        let port = free_port();
+        RedisServer::start_on(free_port())
+    }
+
+    /// Starts `redis-server` on `port` (a restart on the port of a killed one).
+    pub(crate) fn start_on(port: u16) -> RedisServer {
         let dir =
             std::env::temp_dir().join(format!("budget-guard-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
