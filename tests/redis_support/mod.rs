@@ -14,7 +14,8 @@ use budget_guard::{RedisOptions, RedisStore};
 pub(crate) struct RedisServer {
     child: Child,
     pub(crate) port: u16,
-    dir: PathBuf,
+    /// The temp dir to remove on drop (`None` when the caller owns the dir).
+    dir: Option<PathBuf>,
 }
 
 impl RedisServer {
@@ -27,17 +28,45 @@ impl RedisServer {
     pub(crate) fn start_on(port: u16) -> RedisServer {
         let dir =
             std::env::temp_dir().join(format!("budget-guard-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut server = RedisServer::spawn(port, &dir, &["--appendonly", "no"]);
+        server.dir = Some(dir);
+        server
+    }
+
+    /// Starts `redis-server` on `port` with an append-only file in `dir` synced on every write
+    /// (`appendfsync always`); `dir` stays when the server is dropped, so a restart on it
+    /// reads the file back.
+    pub(crate) fn start_durable(port: u16, dir: &std::path::Path) -> RedisServer {
+        RedisServer::spawn(
+            port,
+            dir,
+            &["--appendonly", "yes", "--appendfsync", "always"],
+        )
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path, persistence: &[&str]) -> RedisServer {
+        std::fs::create_dir_all(dir).expect("temp dir");
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(persistence)
             .arg("--dir")
-            .arg(&dir)
+            .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (.ci/run installs it with apt-get)");
-        let server = RedisServer { child, port, dir };
+        let server = RedisServer {
+            child,
+            port,
+            dir: None,
+        };
         server.wait_until_ready();
         server
     }
@@ -96,7 +125,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

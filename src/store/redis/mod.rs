@@ -121,7 +121,16 @@ impl RedisOptions {
 /// The store fails closed. A server that cannot be reached is [`StoreErrorKind::Transient`]
 /// (the operation was not sent; retry). A connection lost or timed out after the request went
 /// out is [`StoreErrorKind::OutcomeUnknown`]: the script may have run, so retry only with the
-/// same idempotency key. A failed connection is dropped and the next call reconnects.
+/// same idempotency key. A failed connection is dropped and the next call reconnects (so the
+/// first call after a server restart fails closed on its stale pooled connection).
+///
+/// # Durability
+///
+/// The store acknowledges what Redis acknowledged. With `appendonly yes` and
+/// `appendfsync always`, nothing acknowledged is lost when the server is killed; with the
+/// default `appendfsync everysec` a crash of the server's machine may lose about the last
+/// second of acknowledged operations (spend that happened, holds that were granted); without
+/// persistence a server restart starts from empty books.
 ///
 /// [`StoreErrorKind::Transient`]: crate::StoreErrorKind::Transient
 /// [`StoreErrorKind::OutcomeUnknown`]: crate::StoreErrorKind::OutcomeUnknown
