@@ -428,3 +428,43 @@ fn budget_handles_work_across_stores_on_one_tree() {
     let prefixed = server.store_with("fleet", RedisOptions::new().prefix("app2"));
     assert!(prefixed.resolve("acme").is_err());
 }
+
+#[test]
+fn cancellation_says_why_a_holds_work_should_stop() {
+    use budget_guard::Cancellation;
+    let server = RedisServer::start();
+    let store = server.store("t");
+    let [_, team, task] = tree(&store);
+    let hold = store.reserve(task, &cost("1")).unwrap().hold;
+    assert_eq!(store.cancellation(hold).unwrap(), None);
+    store.set_state(team, NodeState::Frozen).unwrap();
+    assert_eq!(
+        store.cancellation(hold).unwrap(),
+        Some(Cancellation::Frozen {
+            node: "acme/team".into()
+        })
+    );
+    store.set_state(team, NodeState::Closed).unwrap();
+    assert_eq!(
+        store.cancellation(hold).unwrap(),
+        Some(Cancellation::Closed {
+            node: "acme/team".into()
+        })
+    );
+    store.set_state(team, NodeState::Active).unwrap();
+    store.commit(hold, &cost("1")).unwrap();
+    assert_eq!(store.cancellation(hold).unwrap(), Some(Cancellation::Ended));
+
+    let short = ReserveOptions::new().ttl(Duration::from_millis(50));
+    let lapsed = store.reserve_with(task, &cost("1"), &short).unwrap();
+    while server.time_us() <= lapsed.expires_at.as_unix_nanos() / 1_000 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    store.sweep().unwrap();
+    assert_eq!(
+        store.cancellation(lapsed.hold).unwrap(),
+        Some(Cancellation::Expired {
+            expired_at: lapsed.expires_at
+        })
+    );
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::amount::{Amount, Unit};
 use crate::balance::{AccountSnapshot, Balance, HoldSnapshot, NodeInfo, NodeSnapshot, Snapshot};
+use crate::cancel::Cancellation;
 use crate::clock::Timestamp;
 use crate::cost::Cost;
 use crate::error::{Error, Exceeded, Result, StoreError};
@@ -388,4 +389,23 @@ pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
         ));
     }
     Ok(snapshot)
+}
+
+/// Why a hold's work should stop, as the cancellation read reports it.
+pub(super) fn cancellation(reply: &[String]) -> Result<Option<Cancellation>> {
+    let node = |index| field(reply, index).map(Arc::<str>::from);
+    Ok(match field(reply, 1)? {
+        "none" => None,
+        "ended" => Some(Cancellation::Ended),
+        "expired" => Some(Cancellation::Expired {
+            expired_at: timestamp(field(reply, 2)?)?,
+        }),
+        "frozen" => Some(Cancellation::Frozen { node: node(2)? }),
+        "closed" => Some(Cancellation::Closed { node: node(2)? }),
+        "exhausted" => Some(Cancellation::Exhausted {
+            node: node(2)?,
+            unit: unit(field(reply, 3)?)?,
+        }),
+        _ => return Err(bad_reply("unknown cancellation")),
+    })
 }

@@ -82,8 +82,9 @@ impl RedisOptions {
 /// Operations ([`Store::supports`]): `CreateNode`, `Reserve`, `Extend`, `Sweep`, `Commit` (up to
 /// the held amount), `Release`, `Credit`, `Debit`, `SetState`, `SetLimit`, with idempotency keys
 /// (kept 24 h) on reserve, commit, release, credit and debit. Reads: `Resolve`, `Balance`,
-/// `NodeInfo`. Everything else returns [`Error::Unsupported`] (or, for the reads `Check`,
-/// `Snapshot` and `Cancellation`, a permanent [`StoreError`] saying so), never an approximation:
+/// `NodeInfo`, `Snapshot` (nodes and live holds) and `Cancellation`. Everything else returns
+/// [`Error::Unsupported`] (or, for the read `Check`, a permanent [`StoreError`] saying so), never
+/// an approximation:
 ///
 /// - a commit **above** the held amount (every overage policy) is refused with
 ///   `Unsupported { op: Commit }` and changes nothing: the hold stays live, so commit at most

@@ -257,6 +257,7 @@ impl RedisStore {
             }
             Query::NodeInfo { node } => vec!["info".to_owned(), node_arg(*node)],
             Query::Snapshot => vec!["snapshot".to_owned()],
+            Query::Cancellation { hold } => vec!["cancel".to_owned(), hold_arg(*hold)],
             other => return Err(unsupported_query(other)),
         };
         let reply = ok(
@@ -271,6 +272,7 @@ impl RedisStore {
             ))),
             Query::Balance { .. } => Ok(Answer::Balance(codec::balance(&reply[1..])?)),
             Query::Snapshot => Ok(Answer::Snapshot(Box::new(codec::snapshot(&reply)?))),
+            Query::Cancellation { .. } => Ok(Answer::Cancellation(codec::cancellation(&reply)?)),
             _ => Ok(Answer::NodeInfo(codec::node_info(&reply)?)),
         }
     }

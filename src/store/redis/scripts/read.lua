@@ -35,6 +35,30 @@ if what == 'snapshot' then
   end
   return out
 end
+if what == 'cancel' then
+  -- Why the hold's work should stop: 'none', 'ended', 'expired' + deadline, or 'frozen' /
+  -- 'closed' / 'exhausted' + node path (+ unit), in the ledger's order.
+  local h = hkey(ARGV[5])
+  local node = redis.call('HGET', h, 'node')
+  local ended = redis.call('HGET', h, 'end')
+  if not node or ended == 'committed' or ended == 'released' then return {'ok', 'ended'} end
+  if ended == 'expired' then return {'ok', 'expired', redis.call('HGET', h, 'exp')} end
+  local path = path_of(node)
+  for _, n in ipairs(path) do
+    local state = redis.call('HGET', nkey(n), 'state')
+    if state ~= 'active' then return {'ok', state, node_path(n)} end
+  end
+  for _, n in ipairs(path) do
+    for _, u in ipairs(UNITS) do
+      if redis.call('HEXISTS', h, 'a:' .. u) == 1 then
+        local b = balance_of(n, u)
+        local spent_out = b[3] ~= '' and b[4] == 'hard' and tonumber(b[6]) >= tonumber(b[3])
+        if tonumber(b[8]) > 0 or spent_out then return {'ok', 'exhausted', b[1], u} end
+      end
+    end
+  end
+  return {'ok', 'none'}
+end
 local node = ARGV[5]
 local k = nkey(node)
 if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
