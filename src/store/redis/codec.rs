@@ -121,8 +121,13 @@ pub(super) fn amount(text: &str, unit: Unit) -> Result<Amount> {
     Amount::try_from_minor(int(text)?, unit)
 }
 
+/// A node or hold id.
+pub(super) fn id(text: &str) -> Result<u64> {
+    text.parse().map_err(|_| bad_reply("not an id"))
+}
+
 pub(super) fn hold(text: &str) -> Result<HoldId> {
-    Ok(HoldId::from_raw(int(text)? as u64))
+    Ok(HoldId::from_raw(id(text)?))
 }
 
 pub(super) fn state(text: &str) -> Result<NodeState> {

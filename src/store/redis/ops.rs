@@ -61,9 +61,9 @@ impl RedisStore {
                     "",
                     None,
                 )?;
-                Ok(Applied::Node(NodeId::from_raw(
-                    codec::int(field(&reply, 1)?)? as u64,
-                )))
+                Ok(Applied::Node(NodeId::from_raw(codec::id(field(
+                    &reply, 1,
+                )?)?)))
             }
             Op::Reserve {
                 node,
@@ -88,7 +88,9 @@ impl RedisStore {
                     "",
                     None,
                 )?;
-                let expired = reply[1..]
+                let expired = reply
+                    .get(1..)
+                    .unwrap_or_default()
                     .iter()
                     .map(|entry| codec::expired_hold(entry))
                     .collect::<Result<_>>()?;
@@ -191,7 +193,7 @@ impl RedisStore {
             Some(actual),
         )?;
         let expired = field(&reply, 1)? == "expired";
-        let mut entries = reply[2..].to_vec();
+        let mut entries = reply.get(2..).unwrap_or_default().to_vec();
         let replayed = entries.last().map(String::as_str) == Some("replayed");
         if replayed {
             entries.pop();
@@ -242,7 +244,9 @@ impl RedisStore {
             op,
             None,
         )?;
-        Ok(Applied::Balance(codec::balance(&reply[1..])?))
+        Ok(Applied::Balance(codec::balance(
+            reply.get(1..).unwrap_or_default(),
+        )?))
     }
 
     pub(super) fn read_supported(&self, query: &Query) -> Result<Answer> {
@@ -267,10 +271,12 @@ impl RedisStore {
             None,
         )?;
         match query {
-            Query::Resolve { .. } => Ok(Answer::Node(NodeId::from_raw(
-                codec::int(field(&reply, 1)?)? as u64,
-            ))),
-            Query::Balance { .. } => Ok(Answer::Balance(codec::balance(&reply[1..])?)),
+            Query::Resolve { .. } => Ok(Answer::Node(NodeId::from_raw(codec::id(field(
+                &reply, 1,
+            )?)?))),
+            Query::Balance { .. } => Ok(Answer::Balance(codec::balance(
+                reply.get(1..).unwrap_or_default(),
+            )?)),
             Query::Snapshot => Ok(Answer::Snapshot(Box::new(codec::snapshot(&reply)?))),
             Query::Cancellation { .. } => Ok(Answer::Cancellation(codec::cancellation(&reply)?)),
             _ => Ok(Answer::NodeInfo(codec::node_info(&reply)?)),
