@@ -158,6 +158,10 @@ fn credit_debit_and_set_limit_change_the_limit_exactly() {
         store.set_limit(team, Limit::hard(usd("2.99"))),
         Err(Error::LimitBelowUsage { .. })
     ));
+    let unlimited = store.remove_limit(team, Unit::Usd).unwrap();
+    assert_eq!((unlimited.limit, unlimited.remaining), (None, None));
+    assert_eq!(unlimited.reserved, usd("3"));
+    store.set_limit(team, Limit::hard(usd("4"))).unwrap();
     // Soft limits always carry a 100 % threshold level (an event the scripts do not fire).
     assert!(matches!(
         store.set_limit(team, Limit::soft(usd("4"))),

@@ -80,8 +80,8 @@ impl RedisOptions {
 /// # What it supports
 ///
 /// Operations ([`Store::supports`]): `CreateNode`, `Reserve`, `Extend`, `Sweep`, `Commit` (up to
-/// the held amount), `Release`, `Credit`, `Debit`, `SetState`, `SetLimit`, with idempotency keys
-/// (kept 24 h) on reserve, commit, release, credit and debit. Reads: `Resolve`, `Balance`,
+/// the held amount), `Release`, `Credit`, `Debit`, `SetState`, `SetLimit`, `RemoveLimit`, with
+/// idempotency keys (kept 24 h) on reserve, commit, release, credit and debit. Reads: `Resolve`, `Balance`,
 /// `NodeInfo`, `Snapshot` (nodes and live holds) and `Cancellation`. Everything else returns
 /// [`Error::Unsupported`] (or, for the read `Check`, a permanent [`StoreError`] saying so), never
 /// an approximation:
@@ -91,7 +91,7 @@ impl RedisOptions {
 ///   the held amount or release it;
 /// - limits with a period or threshold levels are refused by `CreateNode` and `SetLimit`
 ///   (so are soft limits, which always carry a 100 % threshold level);
-/// - `RemoveNode`, `ReserveUpTo`, `Record`, `RemoveLimit`, rate limits, burn windows, top-ups
+/// - `RemoveNode`, `ReserveUpTo`, `Record`, rate limits, burn windows, top-ups
 ///   and `Restore` are not implemented.
 ///
 /// # Exact money
@@ -227,7 +227,7 @@ impl RedisStore {
 }
 
 /// The operations the scripts implement.
-const SUPPORTED: [OpKind; 10] = [
+const SUPPORTED: [OpKind; 11] = [
     OpKind::CreateNode,
     OpKind::Reserve,
     OpKind::Extend,
@@ -238,6 +238,7 @@ const SUPPORTED: [OpKind; 10] = [
     OpKind::Debit,
     OpKind::SetState,
     OpKind::SetLimit,
+    OpKind::RemoveLimit,
 ];
 
 impl Store for RedisStore {

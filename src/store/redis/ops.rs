@@ -130,6 +130,18 @@ impl RedisStore {
                 limit.validate()?;
                 self.funds(*node, "set", limit.amount(), Some(limit), None)
             }
+            Op::RemoveLimit { node, unit } => {
+                let args = vec![node_arg(*node), unit.name().to_owned(), "remove".to_owned()];
+                let reply = ok(
+                    self.run(&self.scripts.funds, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::Balance(codec::balance(
+                    reply.get(1..).unwrap_or_default(),
+                )?))
+            }
             Op::SetState { node, state } => {
                 let args = vec![node_arg(*node), codec::state_name(*state).to_owned()];
                 let reply = ok(

@@ -1,11 +1,21 @@
--- Credit, debit and set-limit on one unit's limit.
--- ARGV: now, key, fingerprint, node, unit, op ('credit', 'debit', 'set'), amount, kind, overage.
+-- Credit, debit, set-limit and remove-limit on one unit's limit.
+-- ARGV: now, key, fingerprint, node, unit, op ('credit', 'debit', 'set', 'remove'), amount,
+-- kind, overage.
 local replay = remembered()
 if replay then return replay end
 local node, u, op, amount = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 local k = nkey(node)
 if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
 local b = balance_of(node, u)
+if op == 'remove' then
+  -- Without a limit nothing is beyond it: debt becomes plain spend, as in the ledger.
+  local spent = checked(tonumber(b[6]) + tonumber(b[8]), 'remove limit')
+  redis.call('HDEL', k, 'l:' .. u, 'k:' .. u, 'o:' .. u)
+  redis.call('HSET', k, 's:' .. u, fmt(spent), 'd:' .. u, '0')
+  local out = {'ok'}
+  for _, v in ipairs(balance_of(node, u)) do table.insert(out, v) end
+  return out
+end
 if op ~= 'set' and b[3] == '' then return fail('not_budgeted', b[1], u) end
 local spent, reserved, debt = tonumber(b[6]), tonumber(b[7]), tonumber(b[8])
 local limit
