@@ -73,7 +73,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Amount::usd("2.00")?
     );
     assert_eq!(total, 20);
-    drop(server.map(|mut child| child.kill()));
+    if let Some(mut child) = server {
+        child.kill()?;
+        child.wait()?;
+    }
     Ok(())
 }
 
