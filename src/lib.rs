@@ -179,6 +179,8 @@ pub use report::{
 pub use run::RunError;
 pub use store::file::{Durability, FileStore, FileStoreOptions};
 pub use store::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use store::redis::{RedisOptions, RedisStore};
 pub use store::{Committed, Reservation, Store};
 pub use threshold::{
     Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdBasis, ThresholdCrossing, Thresholds,

@@ -11,6 +11,8 @@ pub(crate) mod file;
 mod forward;
 pub(crate) mod ledger_store;
 pub(crate) mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 
 use std::fmt;
 use std::sync::Arc;

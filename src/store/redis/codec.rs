@@ -1,0 +1,416 @@
+//! Arguments to the scripts and their replies. Money crosses as decimal strings of integer
+//! minor units, checked here to lie within ±(2^53 − 1) (the integers a Lua double holds
+//! exactly); the scripts check every sum against the same bound.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::amount::{Amount, Unit};
+use crate::balance::{AccountSnapshot, Balance, HoldSnapshot, NodeInfo, NodeSnapshot, Snapshot};
+use crate::cancel::Cancellation;
+use crate::clock::Timestamp;
+use crate::cost::Cost;
+use crate::error::{Error, Exceeded, Result, StoreError};
+use crate::expiry::ExpiredHold;
+use crate::idempotency::{HoldEnd, IdempotencyKey};
+use crate::ids::HoldId;
+use crate::node_state::NodeState;
+use crate::op::OpKind;
+use crate::policy::{Limit, LimitKind, OveragePolicy};
+
+/// The largest magnitude of minor units kept exact: 2^53 − 1 (about 9 million dollars in
+/// nano-dollars, 9 × 10^15 tokens).
+pub(super) const MAX_EXACT_MINOR: i64 = (1 << 53) - 1;
+
+/// The store's name in [`Error::Unsupported`].
+pub(super) const STORE: &str = "RedisStore";
+
+/// `amount` as a script argument.
+pub(super) fn minor(amount: Amount) -> Result<String> {
+    let value = amount.minor_units();
+    if value.unsigned_abs() > MAX_EXACT_MINOR as u64 {
+        return Err(Error::TooLarge {
+            what: "amount in minor units for a RedisStore (exact up to 2^53 - 1)",
+            size: value.unsigned_abs(),
+            limit: MAX_EXACT_MINOR as u64,
+        });
+    }
+    Ok(value.to_string())
+}
+
+/// `unit, minor` pairs of `cost`.
+pub(super) fn cost_args(cost: &Cost, args: &mut Vec<String>) -> Result<()> {
+    for amount in cost.iter() {
+        args.push(amount.unit().name().to_owned());
+        args.push(minor(amount)?);
+    }
+    Ok(())
+}
+
+/// A TTL in whole microseconds, rounded up (a hold never ends before its TTL).
+pub(super) fn micros(ttl: Duration, what: &'static str) -> Result<String> {
+    if ttl.is_zero() {
+        return Err(Error::InvalidDuration {
+            what,
+            reason: "must be longer than zero",
+        });
+    }
+    let micros = ttl.as_nanos().div_ceil(1_000);
+    if micros > MAX_EXACT_MINOR as u128 {
+        return Err(Error::InvalidDuration {
+            what,
+            reason: "too long for a RedisStore deadline (at most 2^53 - 1 microseconds)",
+        });
+    }
+    Ok(micros.to_string())
+}
+
+/// A limit's `unit, amount, kind, overage` arguments; periods and thresholds are refused.
+pub(super) fn limit_args(limit: &Limit, op: OpKind, args: &mut Vec<String>) -> Result<()> {
+    if limit.period().is_some() || !limit.thresholds().is_empty() {
+        return Err(Error::Unsupported { op, store: STORE });
+    }
+    args.push(limit.unit().name().to_owned());
+    args.push(minor(limit.amount())?);
+    args.push(
+        match limit.kind() {
+            LimitKind::Hard => "hard",
+            LimitKind::Soft => "soft",
+        }
+        .to_owned(),
+    );
+    args.push(match limit.overage() {
+        OveragePolicy::Reject => "reject".to_owned(),
+        OveragePolicy::AllowIfAvailable => "available".to_owned(),
+        OveragePolicy::AllowWithOverdraft { limit } => format!("overdraft:{}", minor(limit)?),
+    });
+    Ok(())
+}
+
+pub(super) fn state_name(state: NodeState) -> &'static str {
+    match state {
+        NodeState::Active => "active",
+        NodeState::Frozen => "frozen",
+        NodeState::Closed => "closed",
+    }
+}
+
+fn bad_reply(what: &str) -> Error {
+    StoreError::permanent(format!("redis: malformed script reply ({what})")).into()
+}
+
+pub(super) fn field(reply: &[String], index: usize) -> Result<&str> {
+    reply
+        .get(index)
+        .map(String::as_str)
+        .ok_or_else(|| bad_reply("too short"))
+}
+
+pub(super) fn int(text: &str) -> Result<i64> {
+    text.parse().map_err(|_| bad_reply("not an integer"))
+}
+
+pub(super) fn unit(text: &str) -> Result<Unit> {
+    Unit::ALL
+        .into_iter()
+        .find(|unit| unit.name() == text)
+        .ok_or_else(|| bad_reply("unknown unit"))
+}
+
+pub(super) fn amount(text: &str, unit: Unit) -> Result<Amount> {
+    Amount::try_from_minor(int(text)?, unit)
+}
+
+/// A node or hold id.
+pub(super) fn id(text: &str) -> Result<u64> {
+    text.parse().map_err(|_| bad_reply("not an id"))
+}
+
+pub(super) fn hold(text: &str) -> Result<HoldId> {
+    Ok(HoldId::from_raw(id(text)?))
+}
+
+pub(super) fn state(text: &str) -> Result<NodeState> {
+    match text {
+        "active" => Ok(NodeState::Active),
+        "frozen" => Ok(NodeState::Frozen),
+        "closed" => Ok(NodeState::Closed),
+        _ => Err(bad_reply("unknown state")),
+    }
+}
+
+/// A script's time (microseconds) as a [`Timestamp`].
+pub(super) fn timestamp(text: &str) -> Result<Timestamp> {
+    Ok(Timestamp::from_unix_nanos(int(text)?.saturating_mul(1_000)))
+}
+
+/// A balance from its eight fields: path, unit, limit, kind, overage, spent, reserved, debt.
+pub(super) fn balance(fields: &[String]) -> Result<Balance> {
+    let unit = unit(field(fields, 1)?)?;
+    let spent = amount(field(fields, 5)?, unit)?;
+    let reserved = amount(field(fields, 6)?, unit)?;
+    let debt = amount(field(fields, 7)?, unit)?;
+    let mut balance = Balance::new(field(fields, 0)?, unit)
+        .with_spent(spent)
+        .with_reserved(reserved)
+        .with_debt(debt);
+    if !field(fields, 2)?.is_empty() {
+        let total = amount(field(fields, 2)?, unit)?;
+        let mut limit = match field(fields, 3)? {
+            "soft" => Limit::soft(total),
+            _ => Limit::hard(total),
+        };
+        let overage = field(fields, 4)?;
+        if overage == "available" {
+            limit = limit.with_overage(OveragePolicy::AllowIfAvailable);
+        } else if let Some(overdraft) = overage.strip_prefix("overdraft:") {
+            limit = limit.with_overage(OveragePolicy::AllowWithOverdraft {
+                limit: amount(overdraft, unit)?,
+            });
+        }
+        let room = if debt.is_zero() {
+            (total.minor_units() - spent.minor_units() - reserved.minor_units()).max(0)
+        } else {
+            0
+        };
+        balance = balance
+            .with_limit(Some(limit))
+            .with_allowance(Some(total))
+            .with_remaining(Some(Amount::try_from_minor(room, unit)?));
+    }
+    Ok(balance)
+}
+
+/// A reclaimed hold as the scripts report it: id, path, deadline, then `unit=minor` entries,
+/// separated by the record separator (a path may contain commas).
+pub(super) fn expired_hold(entry: &str) -> Result<ExpiredHold> {
+    let mut parts = entry.split('\u{1e}');
+    let id = hold(parts.next().unwrap_or_default())?;
+    let path = parts.next().ok_or_else(|| bad_reply("expired hold"))?;
+    let expired_at = timestamp(parts.next().unwrap_or_default())?;
+    let mut held = Cost::new();
+    let mut recorded = Cost::new();
+    for part in parts {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| bad_reply("expired hold"))?;
+        let unit = unit(name)?;
+        held = held.with(amount(value, unit)?)?;
+        recorded = recorded.with(Amount::zero(unit))?;
+    }
+    Ok(ExpiredHold::new(id, path, held, recorded, expired_at))
+}
+
+/// The typed error for a script's refusal (`'e', code, fields...`).
+pub(super) fn refusal(
+    reply: &[String],
+    key: Option<&IdempotencyKey>,
+    requested: &'static str,
+    cost: Option<&Cost>,
+) -> Error {
+    match decode_refusal(reply, key, requested, cost) {
+        Ok(error) | Err(error) => error,
+    }
+}
+
+fn decode_refusal(
+    reply: &[String],
+    key: Option<&IdempotencyKey>,
+    requested: &'static str,
+    cost: Option<&Cost>,
+) -> Result<Error> {
+    let text = |index| field(reply, index).map(str::to_owned);
+    let node = |index| field(reply, index).map(Arc::<str>::from);
+    let key_text = || Arc::<str>::from(key.map(IdempotencyKey::as_str).unwrap_or_default());
+    Ok(match field(reply, 1)? {
+        "unknown_node" => Error::UnknownNode { path: text(2)? },
+        "duplicate" => Error::DuplicateNode { path: text(2)? },
+        "frozen" => Error::Frozen { node: node(2)? },
+        "closed" => Error::Closed { node: node(2)? },
+        "in_debt" => {
+            let unit = unit(field(reply, 3)?)?;
+            Error::InDebt {
+                node: node(2)?,
+                debt: amount(field(reply, 4)?, unit)?,
+            }
+        }
+        "exceeded" => {
+            let unit = unit(field(reply, 3)?)?;
+            let figure = |index| amount(field(reply, index)?, unit);
+            Error::BudgetExceeded(Box::new(Exceeded::new(
+                node(2)?,
+                figure(4)?,
+                figure(5)?,
+                figure(6)?,
+                figure(7)?,
+            )))
+        }
+        "unknown_hold" => Error::UnknownHold {
+            hold: hold(field(reply, 2)?)?,
+        },
+        "expired" => Error::ReservationExpired {
+            hold: hold(field(reply, 2)?)?,
+            node: node(3)?,
+            expired_at: timestamp(field(reply, 4)?)?,
+        },
+        "hold_ended" => Error::HoldEnded {
+            key: key_text(),
+            hold: hold(field(reply, 2)?)?,
+            how: match field(reply, 3)? {
+                "committed" => HoldEnd::Committed,
+                "released" => HoldEnd::Released,
+                _ => HoldEnd::Expired,
+            },
+        },
+        "mismatch" => Error::IdempotencyMismatch {
+            key: key_text(),
+            first: op_name(field(reply, 2)?),
+            requested,
+        },
+        "unit_mismatch" => {
+            let other = cost
+                .and_then(|cost| cost.iter().next())
+                .map_or(Unit::Usd, Amount::unit);
+            let side = |index| -> Result<Unit> {
+                let name = field(reply, index)?;
+                if name.is_empty() {
+                    Ok(other)
+                } else {
+                    unit(name)
+                }
+            };
+            Error::UnitMismatch {
+                expected: side(2)?,
+                found: side(3)?,
+                context: "commit of a hold",
+            }
+        }
+        "overage" => Error::Unsupported {
+            op: OpKind::Commit,
+            store: STORE,
+        },
+        "not_budgeted" => Error::UnitNotBudgeted {
+            node: node(2)?,
+            unit: unit(field(reply, 3)?)?,
+        },
+        "below_usage" => {
+            let unit = unit(field(reply, 3)?)?;
+            let figure = |index| amount(field(reply, index)?, unit);
+            Error::LimitBelowUsage {
+                node: node(2)?,
+                unit,
+                requested_limit: figure(4)?.max(Amount::zero(unit)),
+                spent: figure(5)?,
+                reserved: figure(6)?,
+            }
+        }
+        _ => return Err(bad_reply("unknown refusal")),
+    })
+}
+
+/// The operation names fingerprints start with (`"reserve|..."`), as `'static` strings.
+fn op_name(text: &str) -> &'static str {
+    match text {
+        "reserve" => "reserve",
+        "commit" => "commit",
+        "release" => "release",
+        "credit" => "credit",
+        "debit" => "debit",
+        _ => "another",
+    }
+}
+
+/// A node's description: `ok`, path, state, parent path, live holds, child count, the child
+/// paths, then eight balance fields per unit (units without a limit or figures are left out,
+/// as the ledger does).
+pub(super) fn node_info(reply: &[String]) -> Result<NodeInfo> {
+    let parent = field(reply, 3)?;
+    let live = usize::try_from(int(field(reply, 4)?)?).map_err(|_| bad_reply("hold count"))?;
+    let children = usize::try_from(int(field(reply, 5)?)?).map_err(|_| bad_reply("child count"))?;
+    let rest = reply.get(6..).ok_or_else(|| bad_reply("too short"))?;
+    if rest.len() != children + 8 * Unit::ALL.len() {
+        return Err(bad_reply("node info length"));
+    }
+    let (kids, figures) = rest.split_at(children);
+    let mut balances = Vec::new();
+    for fields in figures.chunks(8) {
+        let balance = balance(fields)?;
+        let active = balance.limit.is_some()
+            || !balance.spent.is_zero()
+            || !balance.reserved.is_zero()
+            || !balance.debt.is_zero();
+        if active {
+            balances.push(balance);
+        }
+    }
+    Ok(NodeInfo::new(field(reply, 1)?, state(field(reply, 2)?)?)
+        .with_parent((!parent.is_empty()).then(|| parent.into()))
+        .with_children(kids.iter().map(|kid| Arc::from(kid.as_str())).collect())
+        .with_balances(balances)
+        .with_live_holds(live))
+}
+
+/// The complete state: `ok`, next hold serial, node count, per node its path, state and eight
+/// balance fields per unit, then the live holds (as [`expired_hold`] entries).
+pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
+    let next_serial = u32::try_from(int(field(reply, 1)?)?).map_err(|_| bad_reply("serial"))?;
+    let count = usize::try_from(int(field(reply, 2)?)?).map_err(|_| bad_reply("node count"))?;
+    let per_node = 2 + 8 * Unit::ALL.len();
+    let rest = reply.get(3..).ok_or_else(|| bad_reply("too short"))?;
+    let node_fields = count.checked_mul(per_node).filter(|len| *len <= rest.len());
+    let (nodes, holds) = rest.split_at(node_fields.ok_or_else(|| bad_reply("node count"))?);
+    let mut snapshot = Snapshot {
+        next_serial,
+        ..Snapshot::default()
+    };
+    for node in nodes.chunks(per_node) {
+        let mut accounts = Vec::new();
+        for fields in node[2..].chunks(8) {
+            let balance = balance(fields)?;
+            if balance.limit.is_some() || !balance.spent.is_zero() || !balance.reserved.is_zero() {
+                accounts.push(
+                    AccountSnapshot::new(balance.unit, balance.limit)
+                        .with_spent(balance.spent)
+                        .with_reserved(balance.reserved)
+                        .with_debt(balance.debt)
+                        .with_allowance(balance.allowance),
+                );
+            }
+        }
+        snapshot.nodes.push(
+            NodeSnapshot::new(node[0].as_str())
+                .with_state(state(&node[1])?)
+                .with_accounts(accounts),
+        );
+    }
+    for entry in holds {
+        let hold = expired_hold(entry)?;
+        snapshot.holds.push(HoldSnapshot::new(
+            hold.hold,
+            hold.node,
+            hold.held,
+            hold.recorded,
+            hold.expired_at,
+        ));
+    }
+    Ok(snapshot)
+}
+
+/// Why a hold's work should stop, as the cancellation read reports it.
+pub(super) fn cancellation(reply: &[String]) -> Result<Option<Cancellation>> {
+    let node = |index| field(reply, index).map(Arc::<str>::from);
+    Ok(match field(reply, 1)? {
+        "none" => None,
+        "ended" => Some(Cancellation::Ended),
+        "expired" => Some(Cancellation::Expired {
+            expired_at: timestamp(field(reply, 2)?)?,
+        }),
+        "frozen" => Some(Cancellation::Frozen { node: node(2)? }),
+        "closed" => Some(Cancellation::Closed { node: node(2)? }),
+        "exhausted" => Some(Cancellation::Exhausted {
+            node: node(2)?,
+            unit: unit(field(reply, 3)?)?,
+        }),
+        _ => return Err(bad_reply("unknown cancellation")),
+    })
+}

@@ -1,0 +1,280 @@
+//! [`RedisStore`]: a budget tree kept in Redis, one server-side Lua script per operation.
+
+mod client;
+mod codec;
+mod keys;
+mod ops;
+mod scripts;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::error::{Error, Result, StoreError};
+use crate::op::{Answer, Applied, Op, OpKind, Query};
+use crate::store::Store;
+
+use self::client::Client;
+use self::keys::Namespace;
+use self::scripts::Scripts;
+
+/// How a [`RedisStore`] connects and names its keys.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    /// The first part of the hash tag `{prefix:tree}` of every key. Default `budget-guard`.
+    pub prefix: String,
+    /// How long to wait to connect, and for each reply. Default 2 s.
+    pub timeout: Duration,
+    /// Time from this clock instead of the server's `TIME` (tests that move time by hand).
+    /// Default `None`: the server's clock.
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            prefix: "budget-guard".to_owned(),
+            timeout: Duration::from_secs(2),
+            clock: None,
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The default options.
+    pub fn new() -> Self {
+        RedisOptions::default()
+    }
+
+    /// Sets [`RedisOptions::prefix`].
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`RedisOptions::timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`RedisOptions::clock`].
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+}
+
+/// The money core of a budget tree kept in Redis and shared by every process
+/// and machine that connects to it (feature `redis`).
+///
+/// Each operation is **one server-side Lua script** (run with `EVALSHA`, reloaded on
+/// `NOSCRIPT`), so it is atomic on the server: a reserve checks and holds on the whole path, in
+/// every unit, or does nothing, whatever number of clients race it.
+///
+/// # What it supports
+///
+/// Operations ([`Store::supports`]): `CreateNode`, `Reserve`, `Extend`, `Sweep`, `Commit` (up to
+/// the held amount), `Release`, `Credit`, `Debit`, `SetState`, `SetLimit`, `RemoveLimit`, with
+/// idempotency keys (kept 24 h) on reserve, commit, release, credit and debit. Reads: `Resolve`, `Balance`,
+/// `NodeInfo`, `Snapshot` (nodes and live holds) and `Cancellation`. Everything else returns
+/// [`Error::Unsupported`] (or, for the read `Check`, a permanent [`StoreError`] saying so), never
+/// an approximation:
+///
+/// - a commit **above** the held amount (every overage policy) is refused with
+///   `Unsupported { op: Commit }` and changes nothing: the hold stays live, so commit at most
+///   the held amount or release it;
+/// - limits with a period or threshold levels are refused by `CreateNode` and `SetLimit`
+///   (so are soft limits, which always carry a 100 % threshold level);
+/// - `RemoveNode`, `ReserveUpTo`, `Record`, rate limits, burn windows, top-ups
+///   and `Restore` are not implemented.
+///
+/// # Exact money
+///
+/// Amounts cross as decimal strings of integer minor units. Lua numbers are doubles, exact for
+/// integers up to 2^53, so every amount sent is checked to be at most
+/// [`RedisStore::MAX_EXACT_MINOR`] (2^53 − 1) in magnitude ([`Error::TooLarge`] beyond), and every sum the
+/// scripts compute (spent + reserved + request, a raised limit, a deadline) is checked against
+/// the same bound before anything is written ([`Error::Overflow`] beyond). In dollars that is
+/// about $9,007,199.25 per node in nano-dollars.
+///
+/// # One clock for the fleet
+///
+/// Hold deadlines are computed inside the scripts from the server's `TIME`, never from a
+/// client's clock, so a client whose clock is hours off neither keeps a hold alive late nor
+/// reclaims one early. [`RedisStore::now`](Store::now) reads the server's time too.
+/// [`RedisOptions::clock`] replaces the server's time with a [`Clock`] for tests that need to
+/// move time by hand (the conformance suite's expiry checks); do not use it in a fleet.
+///
+/// # Keys
+///
+/// One store serves one tree namespace: every key starts with the hash tag `{prefix:tree}`
+/// ([`RedisOptions::prefix`], default `budget-guard`), so each script touches one Redis Cluster
+/// slot and several trees or applications can share one Redis.
+///
+/// # Failures
+///
+/// The store fails closed. A server that cannot be reached is [`StoreErrorKind::Transient`]
+/// (the operation was not sent; retry). A connection lost or timed out after the request went
+/// out is [`StoreErrorKind::OutcomeUnknown`]: the script may have run, so retry only with the
+/// same idempotency key. A failed connection is dropped and the next call reconnects (so the
+/// first call after a server restart fails closed on its stale pooled connection).
+///
+/// # Durability
+///
+/// The store acknowledges what Redis acknowledged. With `appendonly yes` and
+/// `appendfsync always`, nothing acknowledged is lost when the server is killed; with the
+/// default `appendfsync everysec` a crash of the server's machine may lose about the last
+/// second of acknowledged operations (spend that happened, holds that were granted); without
+/// persistence a server restart starts from empty books.
+///
+/// [`StoreErrorKind::Transient`]: crate::StoreErrorKind::Transient
+/// [`StoreErrorKind::OutcomeUnknown`]: crate::StoreErrorKind::OutcomeUnknown
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use budget_guard::{Amount, Budget, Limit, RedisStore};
+/// # fn main() -> budget_guard::Result<()> {
+/// // Once, when the tree is set up:
+/// let store = RedisStore::connect("redis://127.0.0.1:6379", "acme")?;
+/// Budget::builder("acme", Limit::hard(Amount::usd("100")?)).build_in(store)?;
+///
+/// // In every worker process, on any machine:
+/// let store = RedisStore::connect("redis://127.0.0.1:6379", "acme")?;
+/// let team = Budget::open(Arc::new(store), "acme")?;
+/// let guard = team.reserve(Amount::usd("0.10")?)?;
+/// guard.commit(Amount::usd("0.07")?)?;
+/// # Ok(()) }
+/// ```
+pub struct RedisStore {
+    client: Client,
+    namespace: Namespace,
+    scripts: Scripts,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("namespace", &self.namespace.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// The largest magnitude of minor units the store keeps exact: 2^53 − 1 (the integers a
+    /// Lua double holds exactly). Larger amounts are refused with [`Error::TooLarge`].
+    pub const MAX_EXACT_MINOR: i64 = codec::MAX_EXACT_MINOR;
+
+    /// A store for the tree namespace `tree` on the Redis at `url` (`redis://host:port/db`),
+    /// with the default [`RedisOptions`]. No connection is opened until the first operation.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for an unusable tree name; a permanent [`Error::Store`] for a
+    /// malformed URL.
+    pub fn connect(url: &str, tree: &str) -> Result<Self> {
+        RedisStore::with_options(url, tree, RedisOptions::default())
+    }
+
+    /// As [`connect`](RedisStore::connect), with `options`.
+    ///
+    /// # Errors
+    /// As [`connect`](RedisStore::connect); [`Error::InvalidDuration`] for a zero timeout.
+    pub fn with_options(url: &str, tree: &str, options: RedisOptions) -> Result<Self> {
+        if options.timeout.is_zero() {
+            return Err(Error::InvalidDuration {
+                what: "RedisStore timeout",
+                reason: "must be longer than zero",
+            });
+        }
+        Ok(RedisStore {
+            client: Client::new(url, options.timeout)?,
+            namespace: Namespace::new(&options.prefix, tree)?,
+            scripts: Scripts::new(),
+            clock: options.clock,
+        })
+    }
+
+    /// The time argument of every script: empty for the server's `TIME`, else the test clock's
+    /// time in microseconds.
+    fn time_arg(&self) -> String {
+        self.clock
+            .as_ref()
+            .map(|clock| (clock.now().as_unix_nanos() / 1_000).to_string())
+            .unwrap_or_default()
+    }
+
+    /// Runs `script` with the time, idempotency key and fingerprint arguments first.
+    fn run(
+        &self,
+        script: &redis::Script,
+        key: Option<&crate::idempotency::IdempotencyKey>,
+        fingerprint: &str,
+        args: Vec<String>,
+    ) -> Result<Vec<String>> {
+        let mut all = Vec::with_capacity(args.len() + 3);
+        all.push(self.time_arg());
+        all.push(key.map(|key| key.as_str().to_owned()).unwrap_or_default());
+        all.push(fingerprint.to_owned());
+        all.extend(args);
+        self.client.run(script, self.namespace.as_str(), &all)
+    }
+}
+
+/// The operations the scripts implement.
+const SUPPORTED: [OpKind; 11] = [
+    OpKind::CreateNode,
+    OpKind::Reserve,
+    OpKind::Extend,
+    OpKind::Sweep,
+    OpKind::Commit,
+    OpKind::Release,
+    OpKind::Credit,
+    OpKind::Debit,
+    OpKind::SetState,
+    OpKind::SetLimit,
+    OpKind::RemoveLimit,
+];
+
+impl Store for RedisStore {
+    fn apply(&self, op: &Op) -> Result<Applied> {
+        if !self.supports(op.kind()) {
+            return Err(Error::Unsupported {
+                op: op.kind(),
+                store: codec::STORE,
+            });
+        }
+        self.apply_supported(op)
+    }
+
+    fn read(&self, query: &Query) -> Result<Answer> {
+        self.read_supported(query)
+    }
+
+    fn supports(&self, kind: OpKind) -> bool {
+        SUPPORTED.contains(&kind)
+    }
+
+    fn now(&self) -> Timestamp {
+        if let Some(clock) = &self.clock {
+            return clock.now();
+        }
+        self.client
+            .server_time_us()
+            .map(|micros| Timestamp::from_unix_nanos(micros.saturating_mul(1_000)))
+            .unwrap_or_else(|_| SystemClock.now())
+    }
+}
+
+/// The error for a read the scripts do not answer.
+fn unsupported_query(query: &Query) -> Error {
+    StoreError::permanent(format!(
+        "RedisStore does not answer {query:?} (not implemented)"
+    ))
+    .into()
+}

@@ -1,0 +1,297 @@
+//! Each supported [`Op`] and [`Query`] as its script call, and the script's reply as its result.
+
+use std::time::Duration;
+
+use crate::amount::Amount;
+use crate::cost::Cost;
+use crate::error::Result;
+use crate::idempotency::IdempotencyKey;
+use crate::ids::{HoldId, NodeId};
+use crate::op::{Answer, Applied, Op, OpKind, Query};
+use crate::policy::Limit;
+use crate::store::{Committed, Reservation};
+
+use super::codec::{self, field};
+use super::{RedisStore, unsupported_query};
+
+/// The script's reply if it is `ok`, else its refusal as a typed error.
+fn ok(
+    reply: Vec<String>,
+    key: Option<&IdempotencyKey>,
+    requested: &'static str,
+    cost: Option<&Cost>,
+) -> Result<Vec<String>> {
+    if reply.first().map(String::as_str) == Some("ok") {
+        Ok(reply)
+    } else {
+        Err(codec::refusal(&reply, key, requested, cost))
+    }
+}
+
+fn node_arg(node: NodeId) -> String {
+    node.into_raw().to_string()
+}
+
+fn hold_arg(hold: HoldId) -> String {
+    hold.into_raw().to_string()
+}
+
+/// The request's identity for its idempotency key: the operation and every argument.
+fn fingerprint(name: &str, args: &[String]) -> String {
+    format!("{name}|{}", args.join("|"))
+}
+
+impl RedisStore {
+    pub(super) fn apply_supported(&self, op: &Op) -> Result<Applied> {
+        match op {
+            Op::CreateNode {
+                parent,
+                name,
+                limits,
+            } => {
+                crate::ledger::validate_name(name)?;
+                limits.validate(name)?;
+                let mut args = vec![parent.map(node_arg).unwrap_or_default(), name.clone()];
+                for limit in limits.iter() {
+                    codec::limit_args(limit, OpKind::CreateNode, &mut args)?;
+                }
+                let reply = ok(
+                    self.run(&self.scripts.create_node, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::Node(NodeId::from_raw(codec::id(field(
+                    &reply, 1,
+                )?)?)))
+            }
+            Op::Reserve {
+                node,
+                cost,
+                ttl,
+                idempotency_key,
+            } => self.reserve(*node, cost, *ttl, idempotency_key.as_ref()),
+            Op::Extend { hold, ttl } => {
+                let args = vec![hold_arg(*hold), codec::micros(*ttl, "hold TTL")?];
+                let reply = ok(
+                    self.run(&self.scripts.extend, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::Extended(codec::timestamp(field(&reply, 1)?)?))
+            }
+            Op::Sweep => {
+                let reply = ok(
+                    self.run(&self.scripts.sweep, None, "", Vec::new())?,
+                    None,
+                    "",
+                    None,
+                )?;
+                let expired = reply
+                    .get(1..)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|entry| codec::expired_hold(entry))
+                    .collect::<Result<_>>()?;
+                Ok(Applied::Swept(expired))
+            }
+            Op::Commit {
+                hold,
+                actual,
+                idempotency_key,
+            } => self.commit(*hold, actual, idempotency_key.as_ref()),
+            Op::Release {
+                hold,
+                idempotency_key,
+            } => {
+                let args = vec![hold_arg(*hold)];
+                let key = idempotency_key.as_ref();
+                let print = fingerprint("release", &args);
+                let reply = ok(
+                    self.run(&self.scripts.release, key, &print, args)?,
+                    key,
+                    "release",
+                    None,
+                )?;
+                Ok(Applied::Released(field(&reply, 1)? == "1"))
+            }
+            Op::Credit {
+                node,
+                amount,
+                idempotency_key,
+            } => self.funds(*node, "credit", *amount, None, idempotency_key.as_ref()),
+            Op::Debit {
+                node,
+                amount,
+                idempotency_key,
+            } => self.funds(*node, "debit", *amount, None, idempotency_key.as_ref()),
+            Op::SetLimit { node, limit } => {
+                limit.validate()?;
+                self.funds(*node, "set", limit.amount(), Some(limit), None)
+            }
+            Op::RemoveLimit { node, unit } => {
+                let args = vec![node_arg(*node), unit.name().to_owned(), "remove".to_owned()];
+                let reply = ok(
+                    self.run(&self.scripts.funds, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::Balance(Box::new(codec::balance(
+                    reply.get(1..).unwrap_or_default(),
+                )?)))
+            }
+            Op::SetState { node, state } => {
+                let args = vec![node_arg(*node), codec::state_name(*state).to_owned()];
+                let reply = ok(
+                    self.run(&self.scripts.set_state, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::State(codec::state(field(&reply, 1)?)?))
+            }
+            other => Err(crate::Error::Unsupported {
+                op: other.kind(),
+                store: codec::STORE,
+            }),
+        }
+    }
+
+    fn reserve(
+        &self,
+        node: NodeId,
+        cost: &Cost,
+        ttl: Duration,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Applied> {
+        cost.validate_reservable()?;
+        let mut args = vec![node_arg(node), codec::micros(ttl, "hold TTL")?];
+        codec::cost_args(cost, &mut args)?;
+        let print = fingerprint("reserve", &args);
+        let reply = ok(
+            self.run(&self.scripts.reserve, key, &print, args)?,
+            key,
+            "reserve",
+            Some(cost),
+        )?;
+        let hold = codec::hold(field(&reply, 1)?)?;
+        let expires_at = codec::timestamp(field(&reply, 2)?)?;
+        let soft = field(&reply, 3)?;
+        let replayed = reply.get(4).map(String::as_str) == Some("replayed");
+        let expired = reply
+            .get(5..)
+            .unwrap_or_default()
+            .iter()
+            .map(|entry| codec::expired_hold(entry))
+            .collect::<Result<_>>()?;
+        Ok(Applied::Reserved(
+            Reservation::new(hold, *cost, expires_at)
+                .with_over_soft_limit((!soft.is_empty()).then(|| soft.into()))
+                .with_replayed(replayed)
+                .with_expired(expired),
+        ))
+    }
+
+    fn commit(&self, hold: HoldId, actual: &Cost, key: Option<&IdempotencyKey>) -> Result<Applied> {
+        let mut args = vec![hold_arg(hold)];
+        codec::cost_args(actual, &mut args)?;
+        let print = fingerprint("commit", &args);
+        let reply = ok(
+            self.run(&self.scripts.commit, key, &print, args)?,
+            key,
+            "commit",
+            Some(actual),
+        )?;
+        let expired = field(&reply, 1)? == "expired";
+        let mut entries = reply.get(2..).unwrap_or_default().to_vec();
+        let replayed = entries.last().map(String::as_str) == Some("replayed");
+        if replayed {
+            entries.pop();
+        }
+        let (mut spent, mut returned, mut overage) = (Cost::new(), Cost::new(), Cost::new());
+        for entry in &entries {
+            let mut parts = entry.split('=');
+            let unit = codec::unit(parts.next().unwrap_or_default())?;
+            spent = spent.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
+            returned = returned.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
+            overage = overage.with(Amount::zero(unit))?;
+        }
+        Ok(Applied::Committed(
+            Committed::new(spent, returned, overage)
+                .with_expired(expired)
+                .with_replayed(replayed),
+        ))
+    }
+
+    fn funds(
+        &self,
+        node: NodeId,
+        op: &'static str,
+        amount: Amount,
+        limit: Option<&Limit>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Applied> {
+        if limit.is_none() {
+            Cost::from(amount).validate_reservable()?;
+        }
+        let mut args = vec![
+            node_arg(node),
+            amount.unit().name().to_owned(),
+            op.to_owned(),
+        ];
+        match limit {
+            Some(limit) => {
+                let mut limit_args = Vec::new();
+                codec::limit_args(limit, OpKind::SetLimit, &mut limit_args)?;
+                args.extend(limit_args.into_iter().skip(1));
+            }
+            None => args.push(codec::minor(amount)?),
+        }
+        let print = fingerprint(op, &args);
+        let reply = ok(
+            self.run(&self.scripts.funds, key, &print, args)?,
+            key,
+            op,
+            None,
+        )?;
+        Ok(Applied::Balance(Box::new(codec::balance(
+            reply.get(1..).unwrap_or_default(),
+        )?)))
+    }
+
+    pub(super) fn read_supported(&self, query: &Query) -> Result<Answer> {
+        let args = match query {
+            Query::Resolve { path } => vec!["resolve".to_owned(), path.clone()],
+            Query::Balance { node, unit } => {
+                vec![
+                    "balance".to_owned(),
+                    node_arg(*node),
+                    unit.name().to_owned(),
+                ]
+            }
+            Query::NodeInfo { node } => vec!["info".to_owned(), node_arg(*node)],
+            Query::Snapshot => vec!["snapshot".to_owned()],
+            Query::Cancellation { hold } => vec!["cancel".to_owned(), hold_arg(*hold)],
+            other => return Err(unsupported_query(other)),
+        };
+        let reply = ok(
+            self.run(&self.scripts.read, None, "", args)?,
+            None,
+            "",
+            None,
+        )?;
+        match query {
+            Query::Resolve { .. } => Ok(Answer::Node(NodeId::from_raw(codec::id(field(
+                &reply, 1,
+            )?)?))),
+            Query::Balance { .. } => Ok(Answer::Balance(codec::balance(
+                reply.get(1..).unwrap_or_default(),
+            )?)),
+            Query::Snapshot => Ok(Answer::Snapshot(Box::new(codec::snapshot(&reply)?))),
+            Query::Cancellation { .. } => Ok(Answer::Cancellation(codec::cancellation(&reply)?)),
+            _ => Ok(Answer::NodeInfo(codec::node_info(&reply)?)),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+-- ARGV: now, '', '', parent id ('' for a root), name, then per limit: unit, amount, kind, overage.
+local parent, name = ARGV[4], ARGV[5]
+local path = name
+if parent ~= '' then
+  local ppath = node_path(parent)
+  if not ppath then return fail('unknown_node', '#' .. parent) end
+  path = ppath .. '/' .. name
+end
+if redis.call('HEXISTS', base .. ':paths', path) == 1 then return fail('duplicate', path) end
+local id = fmt(redis.call('INCR', base .. ':next_node'))
+local fields = {'path', path, 'name', name, 'parent', parent, 'state', 'active'}
+local i = 6
+while ARGV[i] do
+  local u = ARGV[i]
+  table.insert(fields, 'l:' .. u); table.insert(fields, ARGV[i + 1])
+  table.insert(fields, 'k:' .. u); table.insert(fields, ARGV[i + 2])
+  table.insert(fields, 'o:' .. u); table.insert(fields, ARGV[i + 3])
+  i = i + 4
+end
+redis.call('HSET', nkey(id), unpack(fields))
+redis.call('HSET', base .. ':paths', path, id)
+if parent ~= '' then redis.call('SADD', base .. ':kids:' .. parent, id) end
+return {'ok', id}

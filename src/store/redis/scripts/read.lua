@@ -1,0 +1,86 @@
+-- Reads. ARGV: now, '', '', what ('resolve', 'balance', 'info'), then its arguments.
+local what = ARGV[4]
+if what == 'resolve' then
+  local id = redis.call('HGET', base .. ':paths', ARGV[5])
+  if not id then return fail('unknown_node', ARGV[5]) end
+  return {'ok', id}
+end
+if what == 'snapshot' then
+  -- 'ok', next hold serial, node count, per node: path, state, 8 balance fields per unit;
+  -- then the live holds, each as a reclaimed-hold entry (id, path, deadline, unit=amount).
+  local last = num(redis.call('GET', base .. ':next_node'))
+  local out = {'ok', fmt(num(redis.call('GET', base .. ':next_hold'))), ''}
+  local count = 0
+  for id = 1, last do
+    local n = fmt(id)
+    local path = node_path(n)
+    if path then
+      count = count + 1
+      table.insert(out, path)
+      table.insert(out, redis.call('HGET', nkey(n), 'state'))
+      for _, u in ipairs(UNITS) do
+        for _, v in ipairs(balance_of(n, u)) do table.insert(out, v) end
+      end
+    end
+  end
+  out[3] = tostring(count)
+  for _, hid in ipairs(redis.call('ZRANGE', base .. ':exp', 0, -1)) do
+    local h = hkey(hid)
+    local entry = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
+    for _, u in ipairs(UNITS) do
+      local amount = redis.call('HGET', h, 'a:' .. u)
+      if amount then table.insert(entry, u .. '=' .. amount) end
+    end
+    table.insert(out, table.concat(entry, '\30'))
+  end
+  return out
+end
+if what == 'cancel' then
+  -- Why the hold's work should stop: 'none', 'ended', 'expired' + deadline, or 'frozen' /
+  -- 'closed' / 'exhausted' + node path (+ unit), in the ledger's order.
+  local h = hkey(ARGV[5])
+  local node = redis.call('HGET', h, 'node')
+  local ended = redis.call('HGET', h, 'end')
+  if not node or ended == 'committed' or ended == 'released' then return {'ok', 'ended'} end
+  if ended == 'expired' then return {'ok', 'expired', redis.call('HGET', h, 'exp')} end
+  local path = path_of(node)
+  for _, n in ipairs(path) do
+    local state = redis.call('HGET', nkey(n), 'state')
+    if state ~= 'active' then return {'ok', state, node_path(n)} end
+  end
+  for _, n in ipairs(path) do
+    for _, u in ipairs(UNITS) do
+      if redis.call('HEXISTS', h, 'a:' .. u) == 1 then
+        local b = balance_of(n, u)
+        local spent_out = b[3] ~= '' and b[4] == 'hard' and tonumber(b[6]) >= tonumber(b[3])
+        if tonumber(b[8]) > 0 or spent_out then return {'ok', 'exhausted', b[1], u} end
+      end
+    end
+  end
+  return {'ok', 'none'}
+end
+local node = ARGV[5]
+local k = nkey(node)
+if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
+if what == 'balance' then
+  local out = {'ok'}
+  for _, v in ipairs(balance_of(node, ARGV[6])) do table.insert(out, v) end
+  return out
+end
+-- info: path, state, parent path, live holds, children count, children paths..., then per unit
+-- the 8 balance fields.
+local parent = redis.call('HGET', k, 'parent')
+local kids = redis.call('SMEMBERS', base .. ':kids:' .. node)
+local live = 0
+for _, hid in ipairs(redis.call('ZRANGE', base .. ':exp', 0, -1)) do
+  if redis.call('HGET', hkey(hid), 'node') == node then live = live + 1 end
+end
+local out = {'ok', node_path(node), redis.call('HGET', k, 'state'), parent ~= '' and node_path(parent) or '', tostring(live), tostring(#kids)}
+local paths = {}
+for _, kid in ipairs(kids) do table.insert(paths, node_path(kid)) end
+table.sort(paths)
+for _, p in ipairs(paths) do table.insert(out, p) end
+for _, u in ipairs(UNITS) do
+  for _, v in ipairs(balance_of(node, u)) do table.insert(out, v) end
+end
+return out

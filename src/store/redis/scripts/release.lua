@@ -1,0 +1,19 @@
+-- ARGV: now, key, fingerprint, hold.
+local replay = remembered()
+if replay then return replay end
+local hid = ARGV[4]
+local h = hkey(hid)
+local node = redis.call('HGET', h, 'node')
+if not node or redis.call('HGET', h, 'end') then return {'ok', '0'} end
+for _, u in ipairs(UNITS) do
+  local held = num(redis.call('HGET', h, 'a:' .. u))
+  if held ~= 0 then
+    for _, n in ipairs(path_of(node)) do
+      redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - held))
+    end
+  end
+end
+redis.call('HSET', h, 'end', 'released')
+redis.call('PEXPIRE', h, KEY_TTL_MS)
+redis.call('ZREM', base .. ':exp', hid)
+return remember({'ok', '1'})

@@ -1,0 +1,79 @@
+-- ARGV: now, key, fingerprint, node, ttl (microseconds), then unit, amount pairs.
+local replay = remembered()
+if replay then
+  if replay[1] == 'ok' then
+    local ended = redis.call('HGET', hkey(replay[2]), 'end')
+    if ended then return fail('hold_ended', replay[2], ended) end
+    table.insert(replay, 'replayed')
+  end
+  return replay
+end
+local now = now_us()
+local node = ARGV[4]
+local leaf_path = node_path(node)
+if not leaf_path then return fail('unknown_node', '#' .. node) end
+local path = path_of(node)
+for _, n in ipairs(path) do
+  local state = redis.call('HGET', nkey(n), 'state')
+  if state == 'closed' then return fail('closed', node_path(n)) end
+  if state == 'frozen' then return fail('frozen', node_path(n)) end
+end
+local asks = {}
+local i = 6
+while ARGV[i] do
+  table.insert(asks, {ARGV[i], tonumber(ARGV[i + 1])})
+  i = i + 2
+end
+for _, ask in ipairs(asks) do
+  for _, n in ipairs(path) do
+    local debt = num(redis.call('HGET', nkey(n), 'd:' .. ask[1]))
+    if debt > 0 then return fail('in_debt', node_path(n), ask[1], fmt(debt)) end
+  end
+end
+-- The first hard limit on the path without room, or nil; also the soft limit passed with the
+-- least room left.
+local function denial()
+  local soft, soft_room = '', nil
+  for _, ask in ipairs(asks) do
+    local u, amount = ask[1], ask[2]
+    for _, n in ipairs(path) do
+      local b = balance_of(n, u)
+      if b[3] ~= '' then
+        local room = tonumber(b[3]) - tonumber(b[6]) - tonumber(b[7])
+        checked(tonumber(b[6]) + tonumber(b[7]) + amount, 'reserve')
+        if amount > room then
+          if b[4] == 'hard' then return b, soft end
+          if soft_room == nil or room < soft_room then soft, soft_room = b[1], room end
+        end
+      end
+    end
+  end
+  return nil, soft
+end
+local denied, soft = denial()
+local reclaimed = 0
+if denied then
+  reclaimed = reclaim(now)
+  if reclaimed > 0 then denied, soft = denial() end
+end
+if denied then
+  local requested = '0'
+  for _, ask in ipairs(asks) do if ask[1] == denied[2] then requested = fmt(ask[2]) end end
+  return fail('exceeded', denied[1], denied[2], denied[3], denied[6], denied[7], requested)
+end
+local hid = fmt(redis.call('INCR', base .. ':next_hold'))
+local deadline = checked(now + tonumber(ARGV[5]), 'deadline')
+local hold = {'node', node, 'path', leaf_path, 'exp', fmt(deadline)}
+for _, ask in ipairs(asks) do
+  local u, amount = ask[1], ask[2]
+  for _, n in ipairs(path) do
+    redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) + amount))
+  end
+  table.insert(hold, 'a:' .. u); table.insert(hold, fmt(amount))
+end
+redis.call('HSET', hkey(hid), unpack(hold))
+redis.call('ZADD', base .. ':exp', deadline, hid)
+local reply = remember({'ok', hid, fmt(deadline), soft})
+local out = {reply[1], reply[2], reply[3], reply[4], 'fresh'}
+for _, entry in ipairs(take_unreported()) do table.insert(out, entry) end
+return out

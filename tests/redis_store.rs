@@ -1,0 +1,500 @@
+//! RedisStore against a real `redis-server` (started per test): the money core, exact money at
+//! the 2^53 boundary, deadlines on the server's clock, and what it declares unsupported.
+
+mod redis_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use budget_guard::{
+    Amount, Budget, Cost, Error, IdempotencyKey, Limit, Limits, ManualClock, NodeState, OpKind,
+    OpOptions, OveragePolicy, RedisOptions, RedisStore, ReserveOptions, Store, Timestamp, Unit,
+};
+use redis_support::RedisServer;
+
+fn usd(text: &str) -> Amount {
+    Amount::usd(text).unwrap()
+}
+
+fn cost(text: &str) -> Cost {
+    Cost::from(usd(text))
+}
+
+/// `acme` ($10) → `team` ($5) → `task` (no limit).
+fn tree(store: &RedisStore) -> [budget_guard::NodeId; 3] {
+    let acme = store
+        .create_node(None, "acme", &Limit::hard(usd("10")).into())
+        .unwrap();
+    let team = store
+        .create_node(Some(acme), "team", &Limit::hard(usd("5")).into())
+        .unwrap();
+    let task = store
+        .create_node(Some(team), "task", &Limits::none())
+        .unwrap();
+    [acme, team, task]
+}
+
+fn figures(store: &RedisStore, node: budget_guard::NodeId) -> (Amount, Amount) {
+    let balance = store.balance(node, Unit::Usd).unwrap();
+    (balance.spent, balance.reserved)
+}
+
+#[test]
+fn reserve_commit_release_on_the_whole_path() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let [acme, team, task] = tree(&store);
+    let hold = store.reserve(task, &cost("2.50")).unwrap().hold;
+    for node in [acme, team, task] {
+        assert_eq!(figures(&store, node), (usd("0"), usd("2.50")));
+    }
+    let committed = store.commit(hold, &cost("1.75")).unwrap();
+    assert_eq!(committed.spent, cost("1.75"));
+    assert_eq!(committed.returned, cost("0.75"));
+    for node in [acme, team, task] {
+        assert_eq!(figures(&store, node), (usd("1.75"), usd("0")));
+    }
+    assert!(matches!(
+        store.commit(hold, &cost("1")),
+        Err(Error::UnknownHold { .. })
+    ));
+    let second = store.reserve(task, &cost("1")).unwrap().hold;
+    assert!(store.release(second).unwrap());
+    assert!(
+        !store.release(second).unwrap(),
+        "a second release changes nothing"
+    );
+    assert_eq!(figures(&store, acme), (usd("1.75"), usd("0")));
+    assert_eq!(
+        store.balance(team, Unit::Usd).unwrap().remaining,
+        Some(usd("3.25"))
+    );
+}
+
+#[test]
+fn a_denied_reserve_names_the_limiting_node_and_holds_nothing() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let [acme, team, task] = tree(&store);
+    store.reserve(task, &cost("4")).unwrap();
+    let Err(Error::BudgetExceeded(exceeded)) = store.reserve(task, &cost("1.01")) else {
+        panic!("the team's $5 limit denies");
+    };
+    assert_eq!(&*exceeded.node, "acme/team");
+    assert_eq!(exceeded.limit, usd("5"));
+    assert_eq!(exceeded.reserved, usd("4"));
+    assert_eq!(exceeded.requested, usd("1.01"));
+    assert_eq!(figures(&store, acme), (usd("0"), usd("4")));
+    assert_eq!(figures(&store, team), (usd("0"), usd("4")));
+    store.reserve(task, &cost("1")).unwrap();
+}
+
+#[test]
+fn multi_unit_reserve_is_all_or_nothing() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let limits = Limits::from([Limit::hard(usd("10")), Limit::hard(Amount::tokens(1_000))]);
+    let root = store.create_node(None, "acme", &limits).unwrap();
+    let ask = Cost::from(usd("1")).with(Amount::tokens(1_001)).unwrap();
+    assert!(matches!(
+        store.reserve(root, &ask),
+        Err(Error::BudgetExceeded(_))
+    ));
+    assert_eq!(figures(&store, root), (usd("0"), usd("0")));
+    let ask = Cost::from(usd("1")).with(Amount::tokens(1_000)).unwrap();
+    store.reserve(root, &ask).unwrap();
+    assert_eq!(
+        store.balance(root, Unit::Tokens).unwrap().reserved,
+        Amount::tokens(1_000)
+    );
+}
+
+#[test]
+fn frozen_and_closed_nodes_block_new_holds_below_them() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let [_, team, task] = tree(&store);
+    let live = store.reserve(task, &cost("1")).unwrap().hold;
+    assert_eq!(
+        store.set_state(team, NodeState::Frozen).unwrap(),
+        NodeState::Active
+    );
+    assert!(
+        matches!(store.reserve(task, &cost("1")), Err(Error::Frozen { node }) if &*node == "acme/team")
+    );
+    store.commit(live, &cost("0.5")).unwrap();
+    store.set_state(team, NodeState::Closed).unwrap();
+    assert!(matches!(
+        store.reserve(task, &cost("1")),
+        Err(Error::Closed { .. })
+    ));
+    store.set_state(team, NodeState::Active).unwrap();
+    store.reserve(task, &cost("1")).unwrap();
+}
+
+#[test]
+fn credit_debit_and_set_limit_change_the_limit_exactly() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let [_, team, task] = tree(&store);
+    store.reserve(task, &cost("3")).unwrap();
+    let after = store.credit(team, usd("1.50")).unwrap();
+    assert_eq!(after.limit.map(|limit| limit.amount()), Some(usd("6.50")));
+    assert_eq!(after.remaining, Some(usd("3.50")));
+    let after = store.debit(team, usd("0.50")).unwrap();
+    assert_eq!(after.remaining, Some(usd("3")));
+    assert!(matches!(
+        store.debit(team, usd("3.01")),
+        Err(Error::LimitBelowUsage { requested_limit, .. }) if requested_limit == usd("2.99")
+    ));
+    assert!(matches!(
+        store.credit(task, usd("1")),
+        Err(Error::UnitNotBudgeted { .. })
+    ));
+    let after = store.set_limit(team, Limit::hard(usd("4"))).unwrap();
+    assert_eq!(after.limit, Some(Limit::hard(usd("4"))));
+    assert_eq!(after.remaining, Some(usd("1")));
+    assert!(matches!(
+        store.set_limit(team, Limit::hard(usd("2.99"))),
+        Err(Error::LimitBelowUsage { .. })
+    ));
+    let unlimited = store.remove_limit(team, Unit::Usd).unwrap();
+    assert_eq!((unlimited.limit, unlimited.remaining), (None, None));
+    assert_eq!(unlimited.reserved, usd("3"));
+    store.set_limit(team, Limit::hard(usd("4"))).unwrap();
+    // Soft limits always carry a 100 % threshold level (an event the scripts do not fire).
+    assert!(matches!(
+        store.set_limit(team, Limit::soft(usd("4"))),
+        Err(Error::Unsupported {
+            op: OpKind::SetLimit,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn idempotency_keys_apply_once_and_refuse_other_requests() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let [acme, _, task] = tree(&store);
+    let key = IdempotencyKey::new("run-42/step-1").unwrap();
+    let options = ReserveOptions::new().idempotency_key(key.clone());
+    let first = store.reserve_with(task, &cost("2"), &options).unwrap();
+    let again = store.reserve_with(task, &cost("2"), &options).unwrap();
+    assert_eq!(again.hold, first.hold);
+    assert!(again.replayed && !first.replayed);
+    assert_eq!(figures(&store, acme), (usd("0"), usd("2")));
+    assert!(matches!(
+        store.reserve_with(task, &cost("3"), &options),
+        Err(Error::IdempotencyMismatch {
+            first: "reserve",
+            requested: "reserve",
+            ..
+        })
+    ));
+    let commit_key = OpOptions::new().idempotency_key(IdempotencyKey::new("commit-1").unwrap());
+    let committed = store
+        .commit_with(first.hold, &cost("1.20"), &commit_key)
+        .unwrap();
+    let replay = store
+        .commit_with(first.hold, &cost("1.20"), &commit_key)
+        .unwrap();
+    assert!(replay.replayed && !committed.replayed);
+    assert_eq!(replay.spent, cost("1.20"));
+    assert_eq!(figures(&store, acme), (usd("1.20"), usd("0")));
+    assert!(matches!(
+        store.reserve_with(task, &cost("2"), &options),
+        Err(Error::HoldEnded {
+            how: budget_guard::HoldEnd::Committed,
+            ..
+        })
+    ));
+    let credit_key = OpOptions::new().idempotency_key(IdempotencyKey::new("topup-7").unwrap());
+    store.credit_with(acme, usd("1"), &credit_key).unwrap();
+    store.credit_with(acme, usd("1"), &credit_key).unwrap();
+    let limit = store
+        .balance(acme, Unit::Usd)
+        .unwrap()
+        .limit
+        .unwrap()
+        .amount();
+    assert_eq!(limit, usd("11"), "a retried credit applies once");
+}
+
+#[test]
+fn money_is_exact_up_to_2_pow_53_minor_units_and_refused_beyond() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let max = RedisStore::MAX_EXACT_MINOR;
+    assert_eq!(max, 9_007_199_254_740_991);
+    let limit = Amount::try_from_minor(max, Unit::Usd).unwrap();
+    let root = store
+        .create_node(None, "acme", &Limit::hard(limit).into())
+        .unwrap();
+    let hold = store.reserve(root, &Cost::from(limit)).unwrap().hold;
+    assert_eq!(
+        store
+            .balance(root, Unit::Usd)
+            .unwrap()
+            .reserved
+            .minor_units(),
+        max
+    );
+    store.commit(hold, &Cost::from(limit)).unwrap();
+    assert_eq!(
+        store.balance(root, Unit::Usd).unwrap().spent.minor_units(),
+        max
+    );
+
+    let beyond = Amount::try_from_minor(max + 1, Unit::Usd).unwrap();
+    assert!(matches!(
+        store.create_node(None, "big", &Limit::hard(beyond).into()),
+        Err(Error::TooLarge { size, .. }) if size == 1 << 53
+    ));
+    assert!(matches!(
+        store.credit(root, beyond),
+        Err(Error::TooLarge { .. })
+    ));
+    // A sum past the bound is refused by the script before it writes anything.
+    assert!(matches!(
+        store.credit(root, Amount::try_from_minor(1, Unit::Usd).unwrap()),
+        Err(Error::Overflow { .. })
+    ));
+    assert_eq!(
+        store
+            .balance(root, Unit::Usd)
+            .unwrap()
+            .limit
+            .unwrap()
+            .amount()
+            .minor_units(),
+        max
+    );
+}
+
+#[test]
+fn deadlines_follow_the_server_clock_not_the_clients() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    // The store's own time is the server's; a client clock three hours ahead (say, a Budget's
+    // events clock) plays no part in deadlines.
+    let skewed = ManualClock::new(Timestamp::from_unix_nanos(server.time_us() * 1_000));
+    skewed.advance(Duration::from_secs(3 * 3600));
+    let store = server.store("t");
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("1")).into())
+        .unwrap();
+    let ttl = Duration::from_millis(300);
+    let before = server.time_us();
+    let reserved = store
+        .reserve_with(root, &cost("1"), &ReserveOptions::new().ttl(ttl))
+        .unwrap();
+    let after = server.time_us();
+    let deadline = reserved.expires_at.as_unix_nanos() / 1_000;
+    assert!(deadline >= before + 300_000 && deadline <= after + 300_000);
+    assert!(reserved.expires_at < budget_guard::Clock::now(&skewed));
+    while server.time_us() <= deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Past the server's deadline, a reserve that would be denied reclaims the hold first.
+    let again = store.reserve(root, &cost("1")).unwrap();
+    assert_eq!(again.expired.len(), 1);
+    assert_eq!(again.expired[0].hold, reserved.hold);
+    assert_eq!(again.expired[0].held, cost("1"));
+    assert!(matches!(
+        store.extend(reserved.hold, Duration::from_secs(1)),
+        Err(Error::ReservationExpired { .. })
+    ));
+}
+
+#[test]
+fn a_sweep_returns_the_money_of_holds_whose_owner_died() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("5")).into())
+        .unwrap();
+    let short = ReserveOptions::new().ttl(Duration::from_millis(100));
+    let dead = store.reserve_with(root, &cost("2"), &short).unwrap();
+    let live = store
+        .reserve_with(
+            root,
+            &cost("1"),
+            &ReserveOptions::new().ttl(Duration::from_secs(600)),
+        )
+        .unwrap();
+    while server.time_us() <= dead.expires_at.as_unix_nanos() / 1_000 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let swept = store.sweep().unwrap();
+    assert_eq!(
+        swept.iter().map(|hold| hold.hold).collect::<Vec<_>>(),
+        vec![dead.hold]
+    );
+    assert!(
+        store.sweep().unwrap().is_empty(),
+        "each expiry is reported once"
+    );
+    assert_eq!(figures(&store, root), (usd("0"), usd("1")));
+    store.commit(live.hold, &cost("1")).unwrap();
+    // A late commit of the reclaimed hold is charged without a hold when it fits.
+    let late = store.commit(dead.hold, &cost("0.5")).unwrap();
+    assert!(late.expired);
+    assert_eq!(figures(&store, root), (usd("1.5"), usd("0")));
+}
+
+#[test]
+fn a_commit_above_the_hold_is_unsupported_and_changes_nothing() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let limit = Limit::hard(usd("5")).with_overage(OveragePolicy::AllowIfAvailable);
+    let root = store.create_node(None, "acme", &limit.into()).unwrap();
+    let hold = store.reserve(root, &cost("1")).unwrap().hold;
+    assert!(matches!(
+        store.commit(hold, &cost("1.01")),
+        Err(Error::Unsupported {
+            op: OpKind::Commit,
+            store: "RedisStore"
+        })
+    ));
+    assert_eq!(figures(&store, root), (usd("0"), usd("1")));
+    store.commit(hold, &cost("1")).unwrap();
+    assert_eq!(figures(&store, root), (usd("1"), usd("0")));
+}
+
+#[test]
+fn undeclared_operations_and_limits_are_refused_not_approximated() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("5")).into())
+        .unwrap();
+    for kind in [
+        OpKind::RemoveNode,
+        OpKind::ReserveUpTo,
+        OpKind::Record,
+        OpKind::SetTopUp,
+    ] {
+        assert!(!store.supports(kind));
+    }
+    assert!(matches!(
+        store.remove_node(root),
+        Err(Error::Unsupported {
+            op: OpKind::RemoveNode,
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.reserve_up_to(root, usd("1"), usd("2")),
+        Err(Error::Unsupported {
+            op: OpKind::ReserveUpTo,
+            ..
+        })
+    ));
+    let periodic = Limit::hard(usd("1")).per(budget_guard::Period::daily());
+    assert!(matches!(
+        store.create_node(None, "daily", &periodic.into()),
+        Err(Error::Unsupported {
+            op: OpKind::CreateNode,
+            ..
+        })
+    ));
+    let warned = Limit::hard(usd("1")).with_thresholds([50, 80]);
+    assert!(matches!(
+        store.set_limit(root, warned),
+        Err(Error::Unsupported {
+            op: OpKind::SetLimit,
+            ..
+        })
+    ));
+    assert!(
+        store.resolve("daily").is_err(),
+        "a refused create left nothing behind"
+    );
+}
+
+#[test]
+fn budget_handles_work_across_stores_on_one_tree() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let first = Budget::builder("acme", Limit::hard(usd("1")))
+        .child("agent", Limits::none())
+        .build_in(server.store("fleet"))
+        .unwrap();
+    let other: Arc<dyn Store> = Arc::new(server.store("fleet"));
+    let agent = Budget::open(other, "acme/agent").unwrap();
+    agent
+        .reserve(usd("0.60"))
+        .unwrap()
+        .commit(usd("0.40"))
+        .unwrap();
+    assert_eq!(first.balance(Unit::Usd).unwrap().spent, usd("0.40"));
+    // Another tree name is another namespace: it does not see `acme`.
+    assert!(server.store("elsewhere").resolve("acme").is_err());
+    let prefixed = server.store_with("fleet", RedisOptions::new().prefix("app2"));
+    assert!(prefixed.resolve("acme").is_err());
+}
+
+#[test]
+fn cancellation_says_why_a_holds_work_should_stop() {
+    use budget_guard::Cancellation;
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("t");
+    let [_, team, task] = tree(&store);
+    let hold = store.reserve(task, &cost("1")).unwrap().hold;
+    assert_eq!(store.cancellation(hold).unwrap(), None);
+    store.set_state(team, NodeState::Frozen).unwrap();
+    assert_eq!(
+        store.cancellation(hold).unwrap(),
+        Some(Cancellation::Frozen {
+            node: "acme/team".into()
+        })
+    );
+    store.set_state(team, NodeState::Closed).unwrap();
+    assert_eq!(
+        store.cancellation(hold).unwrap(),
+        Some(Cancellation::Closed {
+            node: "acme/team".into()
+        })
+    );
+    store.set_state(team, NodeState::Active).unwrap();
+    store.commit(hold, &cost("1")).unwrap();
+    assert_eq!(store.cancellation(hold).unwrap(), Some(Cancellation::Ended));
+
+    let short = ReserveOptions::new().ttl(Duration::from_millis(50));
+    let lapsed = store.reserve_with(task, &cost("1"), &short).unwrap();
+    while server.time_us() <= lapsed.expires_at.as_unix_nanos() / 1_000 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    store.sweep().unwrap();
+    assert_eq!(
+        store.cancellation(lapsed.hold).unwrap(),
+        Some(Cancellation::Expired {
+            expired_at: lapsed.expires_at
+        })
+    );
+}
