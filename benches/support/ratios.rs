@@ -27,10 +27,11 @@ fn criterion_home() -> Option<PathBuf> {
     Some(exe.parent()?.parent()?.parent()?.join("criterion"))
 }
 
-/// The mean time per iteration, in nanoseconds, criterion estimated for `group/bench` in the run
-/// that started at `since` (criterion replaces `/` in a benchmark id by `_` in the directory
-/// name).
-pub(crate) fn mean_ns(group: &str, bench: &str, since: SystemTime) -> Option<f64> {
+/// The time per iteration, in nanoseconds, criterion estimated for `group/bench` in the run that
+/// started at `since`: the slope of time over iterations, the figure criterion prints as `time:`
+/// (the mean where a run has no slope). Criterion replaces `/` in a benchmark id by `_` in the
+/// directory name.
+pub(crate) fn time_ns(group: &str, bench: &str, since: SystemTime) -> Option<f64> {
     let path = criterion_home()?
         .join(group)
         .join(bench.replace('/', "_"))
@@ -41,7 +42,9 @@ pub(crate) fn mean_ns(group: &str, bench: &str, since: SystemTime) -> Option<f64
     }
     let text = std::fs::read_to_string(path).ok()?;
     let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
-    estimates["mean"]["point_estimate"].as_f64()
+    estimates["slope"]["point_estimate"]
+        .as_f64()
+        .or_else(|| estimates["mean"]["point_estimate"].as_f64())
 }
 
 /// How a ratio reads: "× slower" (time of the bench over time of the baseline) or "× the
@@ -58,9 +61,9 @@ pub(crate) enum Ratio {
 /// Prints one line per `(bench, baseline, kind, target)` of `group`, for the run that started
 /// at `since`.
 pub(crate) fn print(group: &str, since: SystemTime, rows: &[(&str, &str, Ratio, &str)]) {
-    eprintln!("\nratios in group `{group}` (criterion means of this run):");
+    eprintln!("\nratios in group `{group}` (criterion's `time:` estimates of this run):");
     for &(bench, baseline, kind, target) in rows {
-        match (mean_ns(group, bench, since), mean_ns(group, baseline, since)) {
+        match (time_ns(group, bench, since), time_ns(group, baseline, since)) {
             (Some(bench_ns), Some(baseline_ns)) => {
                 let (ratio, reads) = match kind {
                     Ratio::Time => (bench_ns / baseline_ns, "× the time of"),
