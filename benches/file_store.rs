@@ -26,8 +26,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use budget_guard::{Amount, Cost, FileStore, Limit, NodeId, Store};
@@ -346,7 +346,8 @@ fn baselines(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::W
 }
 
 fn file_store_rows(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    let estimate = Cost::from(Amount::try_from_minor(ESTIMATE_NANOS, budget_guard::Unit::Usd).unwrap());
+    let estimate =
+        Cost::from(Amount::try_from_minor(ESTIMATE_NANOS, budget_guard::Unit::Usd).unwrap());
     let actual = Cost::from(Amount::try_from_minor(ACTUAL_NANOS, budget_guard::Unit::Usd).unwrap());
 
     let (store, agent, path) = open_tree("one");
@@ -455,7 +456,12 @@ const ISSUE_16_RATIOS: &[(&str, &str, Ratio, &str)] = &[
         Ratio::Throughput,
         "",
     ),
-    ("file_store/1_thread", "redb/1_thread", Ratio::Throughput, ""),
+    (
+        "file_store/1_thread",
+        "redb/1_thread",
+        Ratio::Throughput,
+        "",
+    ),
     (
         "file_store/1_thread",
         "sqlite/1_thread",

@@ -117,8 +117,11 @@ fn bench(c: &mut Criterion) {
     // Issue 16: a priced call through each library's fleet API.
     let prices = PriceTable::new().with(
         MODEL,
-        ModelPrice::per_million("0.15".parse().expect("price"), "0.6".parse().expect("price"))
-            .expect("a valid price"),
+        ModelPrice::per_million(
+            "0.15".parse().expect("price"),
+            "0.6".parse().expect("price"),
+        )
+        .expect("a valid price"),
     );
     let price = prices.get(MODEL).expect("priced");
     let usage = Usage::new(USED_INPUT, USED_OUTPUT);
@@ -132,7 +135,11 @@ fn bench(c: &mut Criterion) {
             let guard = agent
                 .reserve_for(&prices, black_box(MODEL), PROMPT_TOKENS, MAX_TOKENS)
                 .expect("fits");
-            black_box(guard.commit_usage(price, black_box(&usage)).expect("commits"));
+            black_box(
+                guard
+                    .commit_usage(price, black_box(&usage))
+                    .expect("commits"),
+            );
         })
     });
 

@@ -225,7 +225,12 @@ const ISSUE_16_RATIOS: &[(&str, &str, Ratio, &str)] = &[
         Ratio::Time,
         "<= 2.5x",
     ),
-    ("reserve_commit_depth1", "baseline_pair", Ratio::Time, "<= 2x"),
+    (
+        "reserve_commit_depth1",
+        "baseline_pair",
+        Ratio::Time,
+        "<= 2x",
+    ),
     ("reserve_drop_depth4", "baseline_pair", Ratio::Time, "<= 2x"),
     (
         "reserve_commit_depth4_same_leaf_8t",
@@ -233,12 +238,7 @@ const ISSUE_16_RATIOS: &[(&str, &str, Ratio, &str)] = &[
         Ratio::Throughput,
         ">= 0.6x",
     ),
-    (
-        "baseline_pair_8t",
-        "baseline_pair",
-        Ratio::Throughput,
-        "",
-    ),
+    ("baseline_pair_8t", "baseline_pair", Ratio::Throughput, ""),
 ];
 
 // What `criterion_group!` + `criterion_main!` expand to, written out so the bench has no

@@ -63,7 +63,10 @@ pub(crate) enum Ratio {
 pub(crate) fn print(group: &str, since: SystemTime, rows: &[(&str, &str, Ratio, &str)]) {
     eprintln!("\nratios in group `{group}` (criterion's `time:` estimates of this run):");
     for &(bench, baseline, kind, target) in rows {
-        match (time_ns(group, bench, since), time_ns(group, baseline, since)) {
+        match (
+            time_ns(group, bench, since),
+            time_ns(group, baseline, since),
+        ) {
             (Some(bench_ns), Some(baseline_ns)) => {
                 let (ratio, reads) = match kind {
                     Ratio::Time => (bench_ns / baseline_ns, "× the time of"),
