@@ -2,7 +2,13 @@
 //! check-and-add measured in the same run, single-threaded and under contention.
 //!
 //! Run with `cargo bench --bench reserve`; BENCHMARKS.md records the figures as ratios against
-//! the `baseline_*` entries of the same run.
+//! the `baseline_*` entries of the same run, and the bench prints the ratios issue 16 judges
+//! (reserve + commit and reserve + drop against the mutex pair, 8 threads on one leaf against
+//! 1 thread) after the group, read back from criterion's estimates.
+//!
+//! Every row is one reserve + commit (or one pair of lock round trips) per iteration, so
+//! criterion's throughput line (`elem/s`) is operations per second; in the contended rows it is
+//! the aggregate over all threads.
 
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -10,8 +16,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use budget_guard::{Amount, Budget, Limit};
-use criterion::Criterion;
+use criterion::{Criterion, Throughput};
 use parking_lot::Mutex;
+
+#[path = "support/ratios.rs"]
+mod ratios;
+use ratios::Ratio;
+
+/// The criterion group every row belongs to (and the directory its estimates are read from).
+const GROUP: &str = "reserve";
 
 /// Far above anything a run can spend, so no reserve is ever denied.
 const LIMIT_USD: &str = "1000000000";
@@ -119,11 +132,12 @@ where
 }
 
 fn bench_reserve(c: &mut Criterion) {
-    let mut group = c.benchmark_group("reserve");
+    let mut group = c.benchmark_group(GROUP);
     group
         .sample_size(30)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
 
     let limit = minor(LIMIT_USD);
     let (hold_minor, cost_minor) = (minor(HOLD_USD), minor(COST_USD));
@@ -168,7 +182,9 @@ fn bench_reserve(c: &mut Criterion) {
         });
     });
 
-    // 4. Contention (time per operation in aggregate over all threads).
+    // 4. Contention (time per operation in aggregate over all threads). The 1-thread row runs
+    //    through the same harness (a spawned thread released by a barrier) as the 2- and
+    //    8-thread rows, so "8 threads on one leaf vs 1 thread" compares like with like.
     for threads in [2, 8] {
         let cell = Mutex::new(0_i64);
         group.bench_function(format!("baseline_pair_{threads}t"), |b| {
@@ -184,7 +200,7 @@ fn bench_reserve(c: &mut Criterion) {
             });
         });
     }
-    for threads in [2, 8] {
+    for threads in [1, 2, 8] {
         let (_root, tasks) = depth4(1);
         let task = &tasks[0];
         group.bench_function(format!("reserve_commit_depth4_same_leaf_{threads}t"), |b| {
@@ -201,10 +217,36 @@ fn bench_reserve(c: &mut Criterion) {
     group.finish();
 }
 
+/// Issue 16's targets for this bench: `(bench, baseline, how the ratio reads, target)`.
+const ISSUE_16_RATIOS: &[(&str, &str, Ratio, &str)] = &[
+    (
+        "reserve_commit_depth4",
+        "baseline_pair",
+        Ratio::Time,
+        "<= 2.5x",
+    ),
+    (
+        "reserve_commit_depth1",
+        "baseline_pair",
+        Ratio::Time,
+        "<= 2x",
+    ),
+    ("reserve_drop_depth4", "baseline_pair", Ratio::Time, "<= 2x"),
+    (
+        "reserve_commit_depth4_same_leaf_8t",
+        "reserve_commit_depth4_same_leaf_1t",
+        Ratio::Throughput,
+        ">= 0.6x",
+    ),
+    ("baseline_pair_8t", "baseline_pair", Ratio::Throughput, ""),
+];
+
 // What `criterion_group!` + `criterion_main!` expand to, written out so the bench has no
 // undocumented public item.
 fn main() {
+    let started = std::time::SystemTime::now();
     let mut criterion = Criterion::default().configure_from_args();
     bench_reserve(&mut criterion);
     criterion.final_summary();
+    ratios::print(GROUP, started, ISSUE_16_RATIOS);
 }

@@ -9,8 +9,9 @@
 //! # instructions per pair = (Ir(20000) - Ir(10000)) / 10000 / 2 (a commit pair and a drop pair)
 //! ```
 //!
-//! `cargo run --example hot_path -- [N] [commit|drop]` (default 1,000 of both) prints what it did;
-//! a second argument runs only the commit pairs or only the drop pairs.
+//! `cargo run --example hot_path -- [N] [commit|drop|both] [depth1|depth4]` (default 1,000 of
+//! both at depth 4) prints what it did; a second argument runs only the commit pairs or only the
+//! drop pairs, a third runs them on a root-only tree (depth 1) instead of the depth-4 leaf.
 
 use std::hint::black_box;
 
@@ -26,7 +27,10 @@ fn main() -> budget_guard::Result<()> {
         .child("team", limit)
         .child("team/agent", limit)
         .build()?;
-    let task = root.at("team/agent")?.add_child("task-0", limit)?;
+    let task = match std::env::args().nth(3).as_deref() {
+        Some("depth1") => Budget::builder("org", limit).build()?,
+        _ => root.at("team/agent")?.add_child("task-0", limit)?,
+    };
     let (hold, cost) = (Amount::usd("0.05")?, Amount::usd("0.031")?);
     let only = std::env::args().nth(2);
     let (commits, drops) = match only.as_deref() {
@@ -42,7 +46,8 @@ fn main() -> budget_guard::Result<()> {
         drop(black_box(task.reserve(black_box(hold))?));
     }
     println!(
-        "{commits} reserve + commit and {drops} reserve + drop pairs at depth 4; spent {}",
+        "{commits} reserve + commit and {drops} reserve + drop pairs at depth {}; spent {}",
+        task.path().split('/').count(),
         task.balance(budget_guard::Unit::Usd)?.spent
     );
     Ok(())

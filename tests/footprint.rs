@@ -1,37 +1,25 @@
-//! Memory per node and per open hold of the [`MemoryStore`], measured with a counting global
-//! allocator (`stats_alloc`'s wrapper around `System`; the crate forbids `unsafe`, so it is not
-//! hand-written). Net bytes (allocated − freed) while 100,000 nodes or holds are added, divided
+//! Memory per node and per open hold of the [`MemoryStore`], measured with the counting global
+//! allocator shared with `tests/idempotency_footprint.rs` (`tests/support/counting_alloc.rs`:
+//! `stats_alloc`'s wrapper around `System`; the crate forbids `unsafe`). Net bytes (allocated − freed) while 100,000 nodes or holds are added, divided
 //! by the count: amortized, so it includes the spare capacity of grown tables. Printed for
 //! BENCHMARKS.md (`cargo test --release --test footprint -- --nocapture`) and bounded loosely.
 //!
 //! One test per binary would keep other tests' allocations out of the region; the two
 //! measurements here run in one test for that reason.
 
-use std::alloc::System;
 use std::time::Duration;
 
 use budget_guard::{Amount, Limit, Limits, MemoryStore, ReserveOptions, Store, Unit};
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::net_bytes;
 
 const COUNT: usize = 100_000;
 
-/// Net bytes allocated while `f` runs (what it built and kept).
-///
-/// `stats_alloc` already adds a growing `realloc`'s difference to `bytes_allocated` (and a
-/// shrinking one's to `bytes_deallocated`); `bytes_reallocated` repeats that difference, so it is
-/// not added again (before issue 16 it was, which counted every grown table twice).
-fn net_bytes(f: impl FnOnce()) -> isize {
-    let region = Region::new(GLOBAL);
-    f();
-    let change = region.change();
-    change.bytes_allocated as isize - change.bytes_deallocated as isize
-}
-
 #[test]
 fn bytes_per_node_and_per_open_hold() {
+    counting_alloc::assert_growth_counts_once();
     let usd = |n: i64| Amount::try_from_minor(n, Unit::Usd).unwrap();
     let limits: Limits = Limit::hard(usd(i64::MAX / 4)).into();
 

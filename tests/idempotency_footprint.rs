@@ -1,27 +1,19 @@
-//! Memory of remembered idempotency keys in the [`MemoryStore`], measured with a counting
-//! global allocator (as `tests/footprint.rs`): bytes per remembered key at the default cap, and
+//! Memory of remembered idempotency keys in the [`MemoryStore`], measured with the counting
+//! global allocator and net-bytes formula shared with `tests/footprint.rs`
+//! (`tests/support/counting_alloc.rs`): bytes per remembered key at the default cap, and
 //! proof that the table stops growing there. Printed for BENCHMARKS.md
 //! (`cargo test --release --test idempotency_footprint -- --nocapture`) and bounded loosely.
 
-use std::alloc::System;
-
 use budget_guard::idempotency::DEFAULT_MAX_KEYS;
 use budget_guard::{Amount, IdempotencyKey, Limit, MemoryStore, OpOptions, Store, Unit};
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Net bytes allocated while `f` runs (what it built and kept).
-fn net_bytes(f: impl FnOnce()) -> isize {
-    let region = Region::new(GLOBAL);
-    f();
-    let change = region.change();
-    change.bytes_allocated as isize + change.bytes_reallocated - change.bytes_deallocated as isize
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::net_bytes;
 
 #[test]
 fn bytes_per_remembered_key_and_the_cap_holds() {
+    counting_alloc::assert_growth_counts_once();
     let usd = |n: i64| Amount::try_from_minor(n, Unit::Usd).unwrap();
     let store = MemoryStore::new();
     let root = store
