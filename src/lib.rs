@@ -182,7 +182,7 @@ pub use run::RunError;
 pub use store::file::{Durability, FileStore, FileStoreOptions};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use store::redis::{RedisOptions, RedisStore};
+pub use store::redis::{FailOpen, LetThrough, RedisOptions, RedisStore};
 pub use store::{Committed, Reservation, Store};
 pub use threshold::{
     Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdBasis, ThresholdCrossing, Thresholds,
