@@ -206,6 +206,21 @@ fn the_heartbeat_extends_the_slice_and_reports_spend_where_the_remote_records() 
 }
 
 #[test]
+fn spend_reported_by_record_is_charged_once_when_the_slice_is_returned() {
+    let clock = ManualClock::new(Timestamp::EPOCH);
+    let (store, team) = remote("10", &clock);
+    let lease = Arc::new(LeasedStore::new(store, "team", options("1", &clock)).unwrap());
+    let local = Budget::open(lease.clone(), "team").unwrap();
+    local.reserve(usd("0.30")).unwrap().commit(usd("0.30")).unwrap();
+    clock.advance(Duration::from_secs(25));
+    local.reserve(usd("0.20")).unwrap().commit(usd("0.20")).unwrap(); // $0.30 recorded first
+    assert_eq!(spent_and_held(&team), (usd("0.30"), usd("0.70")));
+    let closed = lease.close().unwrap();
+    assert_eq!((closed.reported, closed.lost), (usd("0.50"), usd("0")));
+    assert_eq!(spent_and_held(&team), (usd("0.50"), usd("0")));
+}
+
+#[test]
 fn a_background_renewer_tops_the_slice_up_below_the_low_water_mark() {
     let (store, team) = {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());

@@ -29,6 +29,8 @@ struct Slice {
     hold: HoldId,
     /// What it still holds on the remote node, in minor units.
     amount: i64,
+    /// Spend already moved into it with `record` (a commit takes the total).
+    recorded: i64,
     /// When the remote hold ends at the earliest: the lease clock's time before the request
     /// went out, plus the TTL (the server counts from a later instant).
     deadline: Timestamp,
@@ -158,6 +160,7 @@ impl Lease {
         book.slices.push(Slice {
             hold: reservation.hold,
             amount: minor,
+            recorded: 0,
             deadline: sent_at.saturating_add(self.options.ttl),
         });
         self.opened.fetch_add(1, Ordering::Relaxed);
@@ -204,29 +207,31 @@ impl Lease {
         self.update_renew_due(book);
     }
 
-    /// Commits slice `index` with `charge` (or releases it when `charge` is zero) and drops it
-    /// from the book unless the remote store says it definitely did not happen. Returns
-    /// whether the slice is gone.
+    /// Commits slice `index` with `charge` more spend (or releases it when `charge` is zero:
+    /// spend recorded earlier stays spent) and drops it from the book unless the remote store
+    /// says it did not happen. Returns whether the slice is gone.
     fn end_slice_remotely(&self, book: &mut Book, index: usize, charge: i64) -> bool {
-        let hold = book.slices[index].hold;
-        let ended = match self.amount(charge) {
-            Ok(amount) if charge > 0 => self
-                .remote
-                .commit(hold, &Cost::from(amount))
-                .map(|_| ()),
+        let Slice { hold, recorded, .. } = book.slices[index];
+        let ended = match self.amount(recorded.saturating_add(charge)) {
+            // A commit takes the hold's total actual cost, recorded spend included.
+            Ok(total) if charge > 0 => self.remote.commit(hold, &Cost::from(total)).map(|_| ()),
             _ => self.remote.release(hold).map(|_| ()),
         };
         match ended {
-            Err(error) if error.is_transient() => return false,
             Ok(()) => book.reported += charge,
             Err(Error::ReservationExpired { .. } | Error::UnknownHold { .. }) => {
                 // Reclaimed remotely before we could charge it.
                 book.lost += charge;
             }
-            Err(error) => {
-                // May have happened: count it as reported if it did, lost if not.
-                tracing::warn!(%error, "lease: ending a remote slice failed; its spend may be lost");
+            Err(error) if error.outcome_unknown() => {
+                // May have happened: counted as reported; if it did not, the hold expires.
+                tracing::warn!(%error, "lease: ending a remote slice may have failed");
                 book.reported += charge;
+            }
+            Err(error) => {
+                // Did not happen (the server refused, or was not reached): keep the slice.
+                tracing::warn!(%error, "lease: could not end a remote slice");
+                return false;
             }
         }
         book.slices.remove(index);
@@ -320,6 +325,7 @@ impl Lease {
             match self.remote.record(slice.hold, &Cost::from(amount)) {
                 Ok(()) => {
                     slice.amount -= charge;
+                    slice.recorded += charge;
                     book.reported += charge;
                     unreported -= charge;
                 }
