@@ -19,9 +19,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use budget_guard::{
-    Amount, Budget, LeaseOptions, LeasedStore, Limit, Limits, MemoryStore, RedisStore, Store,
-};
+use budget_guard::{Amount, Budget, LeaseOptions, LeasedStore, Limit, Limits, RedisStore, Store};
 use criterion::Criterion;
 use redis_support::RedisServer;
 
@@ -148,7 +146,7 @@ fn bench(c: &mut Criterion) {
         "reserve+commit",
         2,
         move || agent(&pair_url),
-        |budget: &mut Budget| {
+        move |budget: &mut Budget| {
             let guard = budget.reserve(hold).expect("fits");
             black_box(guard.commit(cost).expect("commits"));
         },

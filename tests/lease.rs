@@ -42,7 +42,11 @@ fn slices_are_leased_as_spent_and_the_unused_rest_returns_on_close() {
     assert_eq!(spent_and_held(&team), (usd("0"), usd("1")));
     let local = Budget::open(lease.clone(), lease.root_path()).unwrap();
     for _ in 0..25 {
-        local.reserve(usd("0.10")).unwrap().commit(usd("0.07")).unwrap();
+        local
+            .reserve(usd("0.10"))
+            .unwrap()
+            .commit(usd("0.07"))
+            .unwrap();
     }
     // $1.75 spent. The 14th reserve ($0.91 spent) did not fit the first $1 slice: a second
     // slice was leased and the first one retired with its $0.91 charged, $0.09 returned.
@@ -70,7 +74,11 @@ fn dropping_the_last_handle_returns_the_lease() {
     let lease: Arc<dyn Store> =
         Arc::new(LeasedStore::new(store, "team", options("2", &clock)).unwrap());
     let local = Budget::open(lease, "team").unwrap();
-    local.reserve(usd("0.40")).unwrap().commit(usd("0.40")).unwrap();
+    local
+        .reserve(usd("0.40"))
+        .unwrap()
+        .commit(usd("0.40"))
+        .unwrap();
     let guard = local.reserve(usd("0.30")).unwrap();
     guard.commit(usd("0.25")).unwrap();
     assert_eq!(spent_and_held(&team), (usd("0"), usd("2")));
@@ -123,7 +131,9 @@ fn four_leases_on_one_cap_spend_it_exactly_and_strand_at_most_their_slices() {
     let clock = ManualClock::new(Timestamp::EPOCH);
     let (store, team) = remote("5", &clock);
     let leases: Vec<Arc<LeasedStore>> = (0..4)
-        .map(|_| Arc::new(LeasedStore::new(store.clone(), "team", options("0.70", &clock)).unwrap()))
+        .map(|_| {
+            Arc::new(LeasedStore::new(store.clone(), "team", options("0.70", &clock)).unwrap())
+        })
         .collect();
     let threads: Vec<_> = leases
         .iter()
@@ -155,7 +165,10 @@ fn four_leases_on_one_cap_spend_it_exactly_and_strand_at_most_their_slices() {
     assert_eq!(held.minor_units(), outstanding);
     // Everything held remotely is spent locally: nothing stranded once the work is done.
     assert_eq!(held.minor_units(), unreported);
-    assert_eq!(spent.minor_units() + held.minor_units(), usd("5").minor_units());
+    assert_eq!(
+        spent.minor_units() + held.minor_units(),
+        usd("5").minor_units()
+    );
     for lease in &leases {
         lease.close().unwrap();
     }
@@ -168,7 +181,11 @@ fn a_crashed_lease_comes_back_by_expiry_and_its_unreported_spend_with_it() {
     let (store, team) = remote("10", &clock);
     let lease = LeasedStore::new(store.clone(), "team", options("1", &clock)).unwrap();
     let local = Budget::open(Arc::new(lease), "team").unwrap();
-    local.reserve(usd("0.30")).unwrap().commit(usd("0.30")).unwrap();
+    local
+        .reserve(usd("0.30"))
+        .unwrap()
+        .commit(usd("0.30"))
+        .unwrap();
     // kill -9: nothing runs, nothing is returned.
     std::mem::forget(local);
     assert_eq!(spent_and_held(&team), (usd("0"), usd("1")));
@@ -185,13 +202,25 @@ fn the_heartbeat_extends_the_slice_and_reports_spend_where_the_remote_records() 
     let (store, team) = remote("10", &clock);
     let lease = Arc::new(LeasedStore::new(store.clone(), "team", options("1", &clock)).unwrap());
     let local = Budget::open(lease.clone(), "team").unwrap();
-    local.reserve(usd("0.30")).unwrap().commit(usd("0.30")).unwrap();
+    local
+        .reserve(usd("0.30"))
+        .unwrap()
+        .commit(usd("0.30"))
+        .unwrap();
     // 25 s into a 30 s TTL with a 10 s margin: the next reserve renews first.
     clock.advance(Duration::from_secs(25));
-    local.reserve(usd("0.20")).unwrap().commit(usd("0.20")).unwrap();
+    local
+        .reserve(usd("0.20"))
+        .unwrap()
+        .commit(usd("0.20"))
+        .unwrap();
     let stats = lease.stats().unwrap();
     assert_eq!(stats.renewed, 1);
-    assert_eq!(stats.reported, usd("0.30"), "reported into the hold by record");
+    assert_eq!(
+        stats.reported,
+        usd("0.30"),
+        "reported into the hold by record"
+    );
     assert_eq!(stats.outstanding, usd("0.70"));
     assert_eq!(spent_and_held(&team), (usd("0.30"), usd("0.70")));
     // Past the first deadline, the extended hold lives on.
@@ -211,9 +240,17 @@ fn spend_reported_by_record_is_charged_once_when_the_slice_is_returned() {
     let (store, team) = remote("10", &clock);
     let lease = Arc::new(LeasedStore::new(store, "team", options("1", &clock)).unwrap());
     let local = Budget::open(lease.clone(), "team").unwrap();
-    local.reserve(usd("0.30")).unwrap().commit(usd("0.30")).unwrap();
+    local
+        .reserve(usd("0.30"))
+        .unwrap()
+        .commit(usd("0.30"))
+        .unwrap();
     clock.advance(Duration::from_secs(25));
-    local.reserve(usd("0.20")).unwrap().commit(usd("0.20")).unwrap(); // $0.30 recorded first
+    local
+        .reserve(usd("0.20"))
+        .unwrap()
+        .commit(usd("0.20"))
+        .unwrap(); // $0.30 recorded first
     assert_eq!(spent_and_held(&team), (usd("0.30"), usd("0.70")));
     let closed = lease.close().unwrap();
     assert_eq!((closed.reported, closed.lost), (usd("0.50"), usd("0")));
@@ -234,7 +271,11 @@ fn a_background_renewer_tops_the_slice_up_below_the_low_water_mark() {
         .ttl(Duration::from_secs(3));
     let lease = Arc::new(LeasedStore::new(store, "team", options).unwrap());
     let local = Budget::open(lease.clone(), "team").unwrap();
-    local.reserve(usd("0.60")).unwrap().commit(usd("0.60")).unwrap();
+    local
+        .reserve(usd("0.60"))
+        .unwrap()
+        .commit(usd("0.60"))
+        .unwrap();
     // The renewer wakes every 200 ms; wait (no deadline on speed) until it leased the next
     // slice and extended a hold (due 2 s after it was opened).
     loop {
@@ -263,7 +304,11 @@ fn the_root_limit_belongs_to_the_lease_and_bad_options_are_refused() {
     let child = local.add_child("task", Limit::hard(usd("0.25"))).unwrap();
     let err = child.reserve(usd("0.30")).unwrap_err();
     assert_eq!(&*err.exceeded().unwrap().node, "team/task");
-    assert_eq!(lease.stats().unwrap().opened, 1, "a child's denial leases nothing");
+    assert_eq!(
+        lease.stats().unwrap().opened,
+        1,
+        "a child's denial leases nothing"
+    );
 
     for bad in [
         LeaseOptions::new(usd("0")),
@@ -274,7 +319,10 @@ fn the_root_limit_belongs_to_the_lease_and_bad_options_are_refused() {
     ] {
         let err = LeasedStore::new(store.clone(), "team", bad).unwrap_err();
         assert!(
-            matches!(err, Error::InvalidAmount { .. } | Error::InvalidDuration { .. }),
+            matches!(
+                err,
+                Error::InvalidAmount { .. } | Error::InvalidDuration { .. }
+            ),
             "{err}"
         );
     }

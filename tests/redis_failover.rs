@@ -194,7 +194,10 @@ fn fail_open_lets_operations_through_a_dead_server_and_reports_each_one() {
     let closed = Budget::open(Arc::new(server.store("open")), "team").unwrap();
 
     // While the server answers, fail-open changes nothing: the cap still says no.
-    team.reserve(usd("0.40")).unwrap().commit(usd("0.40")).unwrap();
+    team.reserve(usd("0.40"))
+        .unwrap()
+        .commit(usd("0.40"))
+        .unwrap();
     assert!(team.reserve(usd("0.70")).unwrap_err().is_denial());
     let live = team.reserve(usd("0.10")).unwrap();
     let live_hold = live.id();
@@ -232,9 +235,18 @@ fn fail_open_lets_operations_through_a_dead_server_and_reports_each_one() {
             (OpKind::Commit, Some(usd("0.10"))),
         ]
     );
-    assert!(seen[0].failure.is_some(), "the reserve reached for the server");
-    assert!(seen[1].failure.is_none(), "the open hold's commit never did");
-    assert_eq!(seen[2].hold, live_hold, "a real hold, its spend not recorded by the server");
+    assert!(
+        seen[0].failure.is_some(),
+        "the reserve reached for the server"
+    );
+    assert!(
+        seen[1].failure.is_none(),
+        "the open hold's commit never did"
+    );
+    assert_eq!(
+        seen[2].hold, live_hold,
+        "a real hold, its spend not recorded by the server"
+    );
     drop(seen);
 
     // The direct Store API goes the same way.

@@ -40,7 +40,11 @@ fn worker(spec: &str) {
     let local = Budget::open(lease.clone(), lease.root_path()).unwrap();
     if mode == "kill" {
         for _ in 0..3 {
-            local.reserve(usd("0.10")).unwrap().commit(usd("0.10")).unwrap();
+            local
+                .reserve(usd("0.10"))
+                .unwrap()
+                .commit(usd("0.10"))
+                .unwrap();
         }
         println!("calls=3");
         std::thread::sleep(Duration::from_secs(600));
@@ -178,4 +182,3 @@ fn leases_of_killed_processes_come_back_by_expiry() {
     // outstanding slices, $2.00), so the node shows nothing spent.
     assert_eq!(balance.spent, Amount::zero(Unit::Usd));
 }
-

@@ -104,7 +104,11 @@ impl Lease {
 
     /// Local spend not charged to the remote node yet.
     fn unreported(&self, book: &Book) -> Result<i64> {
-        let spent = self.local.balance(self.root, self.unit)?.spent.minor_units();
+        let spent = self
+            .local
+            .balance(self.root, self.unit)?
+            .spent
+            .minor_units();
         Ok(spent.saturating_sub(book.reported).max(0))
     }
 

@@ -70,9 +70,12 @@ pub struct FailOpen {
     inner: Arc<Inner>,
 }
 
+/// The callback that hears of every operation let through.
+type Callback = Box<dyn Fn(&LetThrough) + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
-    callback: Option<Box<dyn Fn(&LetThrough) + Send + Sync>>,
+    callback: Option<Callback>,
     count: AtomicU64,
     next_hold: AtomicU64,
 }
@@ -125,7 +128,11 @@ impl FailOpen {
 
     /// Runs `op` with `run` (the store's fail-closed path) and lets it through if the server
     /// could not answer and the operation is one fail-open covers.
-    pub(super) fn apply(&self, op: &Op, run: impl FnOnce(&Op) -> Result<Applied>) -> Result<Applied> {
+    pub(super) fn apply(
+        &self,
+        op: &Op,
+        run: impl FnOnce(&Op) -> Result<Applied>,
+    ) -> Result<Applied> {
         if let Some(hold) = op_hold(op)
             && FailOpen::is_open_hold(hold)
         {
@@ -133,7 +140,9 @@ impl FailOpen {
             return Ok(self.let_through(op, None));
         }
         match run(op) {
-            Err(Error::Store(error)) if covered(op) && error.kind() != StoreErrorKind::Permanent => {
+            Err(Error::Store(error))
+                if covered(op) && error.kind() != StoreErrorKind::Permanent =>
+            {
                 Ok(self.let_through(op, Some(error.to_string())))
             }
             other => other,
@@ -206,9 +215,7 @@ fn covered(op: &Op) -> bool {
 
 fn op_hold(op: &Op) -> Option<HoldId> {
     match op {
-        Op::Commit { hold, .. } | Op::Release { hold, .. } | Op::Extend { hold, .. } => {
-            Some(*hold)
-        }
+        Op::Commit { hold, .. } | Op::Release { hold, .. } | Op::Extend { hold, .. } => Some(*hold),
         _ => None,
     }
 }

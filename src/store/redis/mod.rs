@@ -16,8 +16,8 @@ use crate::error::{Error, Result, StoreError};
 use crate::op::{Answer, Applied, Op, OpKind, Query};
 use crate::store::Store;
 
-pub use self::fail_open::{FailOpen, LetThrough};
 use self::client::Client;
+pub use self::fail_open::{FailOpen, LetThrough};
 use self::keys::Namespace;
 use self::scripts::Scripts;
 
