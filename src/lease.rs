@@ -142,13 +142,14 @@ impl LeasedStore {
     /// The name this store reports in [`Error::Unsupported`].
     pub const NAME: &'static str = "LeasedStore";
 
-    /// Leases a first slice of the node at `path` in `remote` and returns the local store
-    /// serving it (and, with [`LeaseOptions::background`], starts its renewer thread).
+    /// Leases a first slice of the node at `path` in `remote` (the configured slice, or what
+    /// is left on the remote node if less) and returns the local store serving it (and, with
+    /// [`LeaseOptions::background`], starts its renewer thread).
     ///
     /// # Errors
     /// As [`LeaseOptions::validate`]; [`Error::UnknownNode`] for an unknown path; the remote
-    /// store's refusal of the first slice (for example [`Error::BudgetExceeded`] when not even
-    /// one slice is left) or its failure.
+    /// store's refusal of the first slice (for example [`Error::BudgetExceeded`] when nothing
+    /// is left) or its failure. Nothing is held when it fails.
     pub fn new(remote: Arc<dyn Store>, path: &str, options: LeaseOptions) -> Result<Self> {
         options.validate()?;
         let remote_node = remote.resolve(path)?;
