@@ -1,26 +1,36 @@
 //! Several workers, each with its own Redis connection (as separate processes or machines
 //! would have), share one team budget kept in Redis. Each worker spends $0.10 per call until
-//! the team's $2.00 cap says no; exactly 20 calls get through, whoever makes them.
+//! the team's $2.00 cap says no; exactly 20 calls get through, whoever makes them. One more
+//! worker runs on a *leased* local budget: it leases $0.30 slices of the team budget and
+//! serves its calls in process, calling Redis only to lease, renew and return slices.
 //!
 //! ```text
 //! redis-server --port 6379 --save '' --appendonly no &
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example redis_fleet --features redis
 //! ```
 //!
-//! Without `REDIS_URL` the example starts its own `redis-server` on a free loopback port.
+//! Without `REDIS_URL` the example starts its own `redis-server` on a free loopback port (with
+//! the same helper as the tests, `tests/redis_support`).
 
-use std::process::{Child, Command, Stdio};
+// One copy of the server-spawn code for the tests, the benchmark and this example.
+#[path = "../tests/redis_support/mod.rs"]
+mod redis_support;
+
 use std::sync::Arc;
-use std::time::Duration;
 
-use budget_guard::{Amount, Budget, Error, Limit, Limits, RedisStore, Unit};
+use budget_guard::{
+    Amount, Budget, Error, LeaseOptions, LeasedStore, Limit, Limits, RedisStore, Store, Unit,
+};
 
 const WORKERS: usize = 4;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (url, server) = match std::env::var("REDIS_URL") {
         Ok(url) => (url, None),
-        Err(_) => start_server()?,
+        Err(_) => {
+            let server = redis_support::RedisServer::start();
+            (server.url(), Some(server))
+        }
     };
     let tree = format!("fleet-{}", std::process::id());
     Budget::builder("team", Limit::hard(Amount::usd("2.00")?))
@@ -61,10 +71,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         })
         .collect();
+    let leased = {
+        let (url, tree) = (url.clone(), tree.clone());
+        std::thread::spawn(move || -> budget_guard::Result<u32> {
+            let remote: Arc<dyn Store> = Arc::new(RedisStore::connect(&url, &tree)?);
+            let options = LeaseOptions::new(Amount::usd("0.30")?);
+            let lease = match LeasedStore::new(remote, "team/workers", options) {
+                Ok(lease) => Arc::new(lease),
+                Err(error) if error.is_denial() => return Ok(0), // the others spent it all
+                Err(other) => return Err(other),
+            };
+            let local = Budget::open(lease.clone(), lease.root_path())?;
+            let mut calls = 0;
+            loop {
+                match local.reserve(Amount::usd("0.10")?) {
+                    Ok(guard) => {
+                        guard.commit(Amount::usd("0.10")?)?; // in process: no round trip
+                        calls += 1;
+                    }
+                    Err(error) if error.is_denial() => break,
+                    Err(other) => return Err(other),
+                }
+            }
+            let stats = lease.close()?; // spend reported, unused rest returned
+            println!(
+                "leased worker: {calls} calls, {} slices leased, {} reported to the team",
+                stats.opened, stats.reported
+            );
+            Ok(calls)
+        })
+    };
     let mut total = 0;
     for worker in workers {
         total += worker.join().expect("worker panicked")?;
     }
+    total += leased.join().expect("leased worker panicked")?;
     let team = Budget::open(Arc::new(RedisStore::connect(&url, &tree)?), "team")?;
     let balance = team.balance(Unit::Usd)?;
     println!(
@@ -73,40 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Amount::usd("2.00")?
     );
     assert_eq!(total, 20);
-    if let Some(mut child) = server {
-        child.kill()?;
-        child.wait()?;
-    }
+    assert_eq!(balance.reserved, Amount::zero(Unit::Usd));
+    drop(server); // stops the server this example started
     Ok(())
-}
-
-/// Starts `redis-server` on a free loopback port and waits until it accepts connections.
-fn start_server() -> Result<(String, Option<Child>), Box<dyn std::error::Error>> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir = std::env::temp_dir();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()?;
-    let url = format!("redis://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((url, Some(child)));
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    Err("redis-server did not start".into())
 }

@@ -115,6 +115,7 @@ pub mod idempotency;
 mod ids;
 mod labels;
 mod ladder;
+pub mod lease;
 mod ledger;
 mod literal;
 mod meter;
@@ -162,6 +163,7 @@ pub use idempotency::{HoldEnd, IdempotencyKey, KeyRetention, OpOptions};
 pub use ids::{HoldId, MAX_LIVE_HOLDS, NodeId};
 pub use labels::{Labels, MAX_LABEL_LEN, MAX_TAGS};
 pub use ladder::{Ladder, Tier};
+pub use lease::{LeaseOptions, LeaseStats, LeasedStore};
 pub use meter::{CommitUsageError, Flow, NoUsageFallback, StreamMeter};
 pub use node_state::NodeState;
 pub use op::{Answer, Applied, Op, OpKind, Query};
@@ -180,7 +182,7 @@ pub use run::RunError;
 pub use store::file::{Durability, FileStore, FileStoreOptions};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use store::redis::{RedisOptions, RedisStore};
+pub use store::redis::{FailOpen, LetThrough, RedisOptions, RedisStore};
 pub use store::{Committed, Reservation, Store};
 pub use threshold::{
     Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdBasis, ThresholdCrossing, Thresholds,

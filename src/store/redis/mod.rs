@@ -2,6 +2,7 @@
 
 mod client;
 mod codec;
+mod fail_open;
 mod keys;
 mod ops;
 mod scripts;
@@ -16,6 +17,7 @@ use crate::op::{Answer, Applied, Op, OpKind, Query};
 use crate::store::Store;
 
 use self::client::Client;
+pub use self::fail_open::{FailOpen, LetThrough};
 use self::keys::Namespace;
 use self::scripts::Scripts;
 
@@ -30,6 +32,9 @@ pub struct RedisOptions {
     /// Time from this clock instead of the server's `TIME` (tests that move time by hand).
     /// Default `None`: the server's clock.
     pub clock: Option<Arc<dyn Clock>>,
+    /// Let reserves, commits, releases and extends through when the server cannot answer,
+    /// reporting each one (see [`FailOpen`]). Default `None`: fail closed.
+    pub fail_open: Option<FailOpen>,
 }
 
 impl Default for RedisOptions {
@@ -38,6 +43,7 @@ impl Default for RedisOptions {
             prefix: "budget-guard".to_owned(),
             timeout: Duration::from_secs(2),
             clock: None,
+            fail_open: None,
         }
     }
 }
@@ -59,6 +65,18 @@ impl RedisOptions {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Fails **open** with `policy`: a reserve, commit, release or extend that fails because
+    /// the server cannot answer (unreachable, timed out, read-only: a transient or
+    /// outcome-unknown [`StoreError`]) succeeds without the server, and is counted and reported
+    /// to the policy's callback as a [`LetThrough`]. A reserve let through holds nothing
+    /// anywhere: no cap is enforced for it. Refusals by the budget, bad input and every other
+    /// operation still fail closed.
+    #[must_use]
+    pub fn fail_open(mut self, policy: FailOpen) -> Self {
+        self.fail_open = Some(policy);
         self
     }
 
@@ -156,6 +174,7 @@ pub struct RedisStore {
     namespace: Namespace,
     scripts: Scripts,
     clock: Option<Arc<dyn Clock>>,
+    fail_open: Option<FailOpen>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -197,6 +216,7 @@ impl RedisStore {
             namespace: Namespace::new(&options.prefix, tree)?,
             scripts: Scripts::new(),
             clock: options.clock,
+            fail_open: options.fail_open,
         })
     }
 
@@ -243,13 +263,10 @@ const SUPPORTED: [OpKind; 11] = [
 
 impl Store for RedisStore {
     fn apply(&self, op: &Op) -> Result<Applied> {
-        if !self.supports(op.kind()) {
-            return Err(Error::Unsupported {
-                op: op.kind(),
-                store: codec::STORE,
-            });
+        if let Some(policy) = &self.fail_open {
+            return policy.apply(op, |op| self.apply_closed(op));
         }
-        self.apply_supported(op)
+        self.apply_closed(op)
     }
 
     fn read(&self, query: &Query) -> Result<Answer> {
