@@ -59,6 +59,9 @@ checks!(
     undeclared_ops_are_unsupported,
     bad_input_changes_nothing,
     limits_and_funds,
+    reject_records_overage_as_debt,
+    allow_if_available_needs_room_everywhere,
+    overdraft_is_bounded,
 );
 
 clock_checks!(

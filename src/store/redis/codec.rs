@@ -285,10 +285,16 @@ fn decode_refusal(
                 context: "commit of a hold",
             }
         }
-        "overage" => Error::Unsupported {
-            op: OpKind::Commit,
-            store: STORE,
-        },
+        "overage_rejected" => {
+            let unit = unit(field(reply, 3)?)?;
+            let figure = |index| amount(field(reply, index)?, unit);
+            Error::OverageRejected {
+                node: node(2)?,
+                held: figure(4)?,
+                actual: figure(5)?,
+                debt: figure(6)?,
+            }
+        }
         "not_budgeted" => Error::UnitNotBudgeted {
             node: node(2)?,
             unit: unit(field(reply, 3)?)?,

@@ -216,7 +216,7 @@ impl RedisStore {
             let unit = codec::unit(parts.next().unwrap_or_default())?;
             spent = spent.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
             returned = returned.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
-            overage = overage.with(Amount::zero(unit))?;
+            overage = overage.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
         }
         Ok(Applied::Committed(
             Committed::new(spent, returned, overage)

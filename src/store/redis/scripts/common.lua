@@ -102,3 +102,42 @@ local function balance_of(id, u)
   local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u)
   return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0'}
 end
+
+-- Room left under the node's hard limit in unit `u` (negative when overdrawn), or nil for a
+-- soft limit or none: the ledger's `hard_room_all` for a node with one cap per unit.
+local function hard_room(n, u)
+  local b = balance_of(n, u)
+  if b[3] == '' or b[4] ~= 'hard' then return nil end
+  return tonumber(b[3]) - tonumber(b[6]) - tonumber(b[7])
+end
+
+-- What of `extra` new spend fits under the node's hard limit (all of it without one).
+local function fitting(n, u, extra)
+  local room = hard_room(n, u)
+  if room == nil then return extra end
+  return math.min(extra, math.max(room, 0))
+end
+
+-- Takes `extra` new spend on node `n`: what fits under a hard limit is spent, the rest becomes
+-- debt (the ledger's `Account::absorb`). Callers check the sums against MAX first.
+local function absorb(n, u, extra)
+  local k = nkey(n)
+  local fits = fitting(n, u, extra)
+  local h = redis.call('HMGET', k, 's:' .. u, 'd:' .. u)
+  redis.call('HSET', k, 's:' .. u, fmt(num(h[1]) + fits), 'd:' .. u, fmt(num(h[2]) + extra - fits))
+end
+
+-- The first node on the path (leaf first) with a limit in unit `u`: its position, or nil.
+local function governing_of(path, u)
+  for i, n in ipairs(path) do
+    if redis.call('HEXISTS', nkey(n), 'l:' .. u) == 1 then return i end
+  end
+  return nil
+end
+
+-- The overdraft an overage policy grants ('overdraft:<minor>'), or nil for another policy.
+local function overdraft_of(policy)
+  local text = string.match(policy or '', '^overdraft:(%-?%d+)$')
+  if text then return tonumber(text) end
+  return nil
+end
