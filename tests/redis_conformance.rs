@@ -5,8 +5,7 @@
 //! Not listed, because they also use an operation the store does not declare (and the check
 //! does not skip it): `a_hold_ends_once`, `expired_holds_are_reclaimed_once` and
 //! `extend_moves_the_deadline` (`Record`), `frozen_and_closed_nodes_block_their_subtree` and
-//! `idempotent_retries_apply_once` (`ReserveUpTo`), `cancellation_says_why_a_hold_should_stop`
-//! (a commit above the hold), `check_is_a_dry_run` (the `Check` read), and every check of
+//! `idempotent_retries_apply_once` (`ReserveUpTo`), `check_is_a_dry_run` (the `Check` read), and every check of
 //! periods, rate limits, thresholds, top-ups, burn windows, snapshots restored and soft limits. `idempotency_keys_expire_after_their_ttl` is not listed either: keys expire
 //! by Redis' own key TTL (24 h on the server's clock), which a manual clock cannot advance.
 
@@ -62,6 +61,8 @@ checks!(
     reject_records_overage_as_debt,
     allow_if_available_needs_room_everywhere,
     overdraft_is_bounded,
+    cancellation_says_why_a_hold_should_stop,
+    soft_limits_report_without_denying,
 );
 
 clock_checks!(

@@ -172,14 +172,10 @@ fn credit_debit_and_set_limit_change_the_limit_exactly() {
     assert_eq!((unlimited.limit, unlimited.remaining), (None, None));
     assert_eq!(unlimited.reserved, usd("3"));
     store.set_limit(team, Limit::hard(usd("4"))).unwrap();
-    // Soft limits always carry a 100 % threshold level (an event the scripts do not fire).
-    assert!(matches!(
-        store.set_limit(team, Limit::soft(usd("4"))),
-        Err(Error::Unsupported {
-            op: OpKind::SetLimit,
-            ..
-        })
-    ));
+    // A soft limit only reports, so it may go below what is spent and held (as in the ledger).
+    let soft = store.set_limit(team, Limit::soft(usd("2"))).unwrap();
+    assert_eq!(soft.limit, Some(Limit::soft(usd("2"))));
+    assert_eq!((soft.reserved, soft.remaining), (usd("3"), Some(usd("0"))));
 }
 
 #[test]
@@ -546,9 +542,9 @@ fn undeclared_operations_and_limits_are_refused_not_approximated() {
             ..
         })
     ));
-    let warned = Limit::hard(usd("1")).with_thresholds([50, 80]);
+    let daily = Limit::hard(usd("1")).per(budget_guard::Period::daily());
     assert!(matches!(
-        store.set_limit(root, warned),
+        store.set_limit(root, daily),
         Err(Error::Unsupported {
             op: OpKind::SetLimit,
             ..

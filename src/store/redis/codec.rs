@@ -17,6 +17,7 @@ use crate::ids::HoldId;
 use crate::node_state::NodeState;
 use crate::op::OpKind;
 use crate::policy::{Limit, LimitKind, OveragePolicy};
+use crate::threshold::{ThresholdBasis, ThresholdCrossing, Thresholds};
 
 /// The largest magnitude of minor units kept exact: 2^53 − 1 (about 9 million dollars in
 /// nano-dollars, 9 × 10^15 tokens).
@@ -65,9 +66,9 @@ pub(super) fn micros(ttl: Duration, what: &'static str) -> Result<String> {
     Ok(micros.to_string())
 }
 
-/// A limit's `unit, amount, kind, overage` arguments; periods and thresholds are refused.
+/// A limit's `unit, amount, kind, overage, threshold levels` arguments; periods are refused.
 pub(super) fn limit_args(limit: &Limit, op: OpKind, args: &mut Vec<String>) -> Result<()> {
-    if limit.period().is_some() || !limit.thresholds().is_empty() {
+    if limit.period().is_some() {
         return Err(Error::Unsupported { op, store: STORE });
     }
     args.push(limit.unit().name().to_owned());
@@ -84,7 +85,75 @@ pub(super) fn limit_args(limit: &Limit, op: OpKind, args: &mut Vec<String>) -> R
         OveragePolicy::AllowIfAvailable => "available".to_owned(),
         OveragePolicy::AllowWithOverdraft { limit } => format!("overdraft:{}", minor(limit)?),
     });
+    args.push(levels(limit.thresholds()));
     Ok(())
+}
+
+/// Threshold levels as the scripts keep them: `basis:percent,percent,...` (ascending), empty
+/// for none.
+fn levels(thresholds: &Thresholds) -> String {
+    if thresholds.is_empty() {
+        return String::new();
+    }
+    let basis = match thresholds.basis() {
+        ThresholdBasis::SpentAndHeld => "held",
+        _ => "spent",
+    };
+    let percents: Vec<String> = thresholds.levels().iter().map(u16::to_string).collect();
+    format!("{basis}:{}", percents.join(","))
+}
+
+/// The threshold basis the scripts name `held` or `spent`.
+fn basis(text: &str) -> ThresholdBasis {
+    if text == "held" {
+        ThresholdBasis::SpentAndHeld
+    } else {
+        ThresholdBasis::Spent
+    }
+}
+
+/// A limit with its threshold levels as the scripts keep them ([`levels`]).
+fn with_levels(limit: Limit, text: &str) -> Result<Limit> {
+    let Some((name, percents)) = text.split_once(':') else {
+        return Ok(limit);
+    };
+    let percents = percents
+        .split(',')
+        .map(|percent| percent.parse::<u16>().map_err(|_| bad_reply("threshold level")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(limit
+        .with_thresholds(percents)
+        .with_threshold_basis(basis(name)))
+}
+
+/// A threshold crossing as the scripts report it, fields separated by the record separator:
+/// node path, node id, unit, limit, spent, reserved, bit, level, limit kind, basis.
+pub(super) fn crossing(entry: &str) -> Result<ThresholdCrossing> {
+    let parts: Vec<&str> = entry.split('\u{1e}').collect();
+    let [path, node, unit_name, limit, spent, reserved, bit, level, kind, basis_name] =
+        parts[..]
+    else {
+        return Err(bad_reply("threshold crossing"));
+    };
+    let unit = unit(unit_name)?;
+    let amount = amount(limit, unit)?;
+    let limit = match kind {
+        "soft" => Limit::soft(amount),
+        _ => Limit::hard(amount),
+    }
+    .with_threshold_basis(basis(basis_name));
+    let bad = |_| bad_reply("threshold crossing");
+    Ok(ThresholdCrossing::new(
+        Arc::from(path),
+        // The ledger's node index; here the low half of the node id (it only keys
+        // the ledger's own bookkeeping, never the crossing's meaning).
+        id(node)? as u32,
+        unit,
+        &limit,
+        int(spent)?,
+        int(reserved)?,
+        (bit.parse().map_err(bad)?, level.parse().map_err(bad)?),
+    ))
 }
 
 pub(super) fn state_name(state: NodeState) -> &'static str {
@@ -144,7 +213,11 @@ pub(super) fn timestamp(text: &str) -> Result<Timestamp> {
     Ok(Timestamp::from_unix_nanos(int(text)?.saturating_mul(1_000)))
 }
 
-/// A balance from its eight fields: path, unit, limit, kind, overage, spent, reserved, debt.
+/// How many fields a script's balance of one node and unit has ([`balance`]).
+pub(super) const BALANCE_FIELDS: usize = 9;
+
+/// A balance from its [`BALANCE_FIELDS`] fields: path, unit, limit, kind, overage, spent,
+/// reserved, debt, threshold levels.
 pub(super) fn balance(fields: &[String]) -> Result<Balance> {
     let unit = unit(field(fields, 1)?)?;
     let spent = amount(field(fields, 5)?, unit)?;
@@ -160,6 +233,7 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
             "soft" => Limit::soft(total),
             _ => Limit::hard(total),
         };
+        limit = with_levels(limit, field(fields, 8)?)?;
         let overage = field(fields, 4)?;
         if overage == "available" {
             limit = limit.with_overage(OveragePolicy::AllowIfAvailable);
@@ -327,19 +401,19 @@ fn op_name(text: &str) -> &'static str {
 }
 
 /// A node's description: `ok`, path, state, parent path, live holds, child count, the child
-/// paths, then eight balance fields per unit (units without a limit or figures are left out,
+/// paths, then the [`BALANCE_FIELDS`] of each unit (units without a limit or figures are left out,
 /// as the ledger does).
 pub(super) fn node_info(reply: &[String]) -> Result<NodeInfo> {
     let parent = field(reply, 3)?;
     let live = usize::try_from(int(field(reply, 4)?)?).map_err(|_| bad_reply("hold count"))?;
     let children = usize::try_from(int(field(reply, 5)?)?).map_err(|_| bad_reply("child count"))?;
     let rest = reply.get(6..).ok_or_else(|| bad_reply("too short"))?;
-    if rest.len() != children + 8 * Unit::ALL.len() {
+    if rest.len() != children + BALANCE_FIELDS * Unit::ALL.len() {
         return Err(bad_reply("node info length"));
     }
     let (kids, figures) = rest.split_at(children);
     let mut balances = Vec::new();
-    for fields in figures.chunks(8) {
+    for fields in figures.chunks(BALANCE_FIELDS) {
         let balance = balance(fields)?;
         let active = balance.limit.is_some()
             || !balance.spent.is_zero()
@@ -356,12 +430,12 @@ pub(super) fn node_info(reply: &[String]) -> Result<NodeInfo> {
         .with_live_holds(live))
 }
 
-/// The complete state: `ok`, next hold serial, node count, per node its path, state and eight
-/// balance fields per unit, then the live holds (as [`expired_hold`] entries).
+/// The complete state: `ok`, next hold serial, node count, per node its path, state and the
+/// [`BALANCE_FIELDS`] of each unit, then the live holds (as [`expired_hold`] entries).
 pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
     let next_serial = u32::try_from(int(field(reply, 1)?)?).map_err(|_| bad_reply("serial"))?;
     let count = usize::try_from(int(field(reply, 2)?)?).map_err(|_| bad_reply("node count"))?;
-    let per_node = 2 + 8 * Unit::ALL.len();
+    let per_node = 2 + BALANCE_FIELDS * Unit::ALL.len();
     let rest = reply.get(3..).ok_or_else(|| bad_reply("too short"))?;
     let node_fields = count.checked_mul(per_node).filter(|len| *len <= rest.len());
     let (nodes, holds) = rest.split_at(node_fields.ok_or_else(|| bad_reply("node count"))?);
@@ -371,7 +445,7 @@ pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
     };
     for node in nodes.chunks(per_node) {
         let mut accounts = Vec::new();
-        for fields in node[2..].chunks(8) {
+        for fields in node[2..].chunks(BALANCE_FIELDS) {
             let balance = balance(fields)?;
             if balance.limit.is_some() || !balance.spent.is_zero() || !balance.reserved.is_zero() {
                 accounts.push(

@@ -10,6 +10,7 @@ use crate::ids::{HoldId, NodeId};
 use crate::op::{Answer, Applied, Op, OpKind, Query};
 use crate::policy::Limit;
 use crate::store::{Committed, Reservation};
+use crate::threshold::Crossings;
 
 use super::codec::{self, field};
 use super::{RedisStore, unsupported_query};
@@ -180,18 +181,22 @@ impl RedisStore {
         let expires_at = codec::timestamp(field(&reply, 2)?)?;
         let soft = field(&reply, 3)?;
         let replayed = reply.get(4).map(String::as_str) == Some("replayed");
-        let expired = reply
-            .get(5..)
-            .unwrap_or_default()
-            .iter()
-            .map(|entry| codec::expired_hold(entry))
-            .collect::<Result<_>>()?;
-        Ok(Applied::Reserved(
-            Reservation::new(hold, *cost, expires_at)
-                .with_over_soft_limit((!soft.is_empty()).then(|| soft.into()))
-                .with_replayed(replayed)
-                .with_expired(expired),
-        ))
+        let count = usize::try_from(codec::int(field(&reply, 5)?)?).unwrap_or(usize::MAX);
+        let rest = reply.get(6..).unwrap_or_default();
+        let (crossings, expired) = rest.split_at(count.min(rest.len()));
+        let mut reservation = Reservation::new(hold, *cost, expires_at)
+            .with_over_soft_limit((!soft.is_empty()).then(|| soft.into()))
+            .with_replayed(replayed)
+            .with_expired(
+                expired
+                    .iter()
+                    .map(|entry| codec::expired_hold(entry))
+                    .collect::<Result<_>>()?,
+            );
+        for entry in crossings {
+            reservation.events.push(codec::crossing(entry)?);
+        }
+        Ok(Applied::Reserved(reservation))
     }
 
     fn commit(&self, hold: HoldId, actual: &Cost, key: Option<&IdempotencyKey>) -> Result<Applied> {
@@ -211,18 +216,23 @@ impl RedisStore {
             entries.pop();
         }
         let (mut spent, mut returned, mut overage) = (Cost::new(), Cost::new(), Cost::new());
+        let mut events = Crossings::new();
         for entry in &entries {
+            if entry.contains('\u{1e}') {
+                events.push(codec::crossing(entry)?);
+                continue;
+            }
             let mut parts = entry.split('=');
             let unit = codec::unit(parts.next().unwrap_or_default())?;
             spent = spent.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
             returned = returned.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
             overage = overage.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
         }
-        Ok(Applied::Committed(
-            Committed::new(spent, returned, overage)
-                .with_expired(expired)
-                .with_replayed(replayed),
-        ))
+        let mut committed = Committed::new(spent, returned, overage)
+            .with_expired(expired)
+            .with_replayed(replayed);
+        committed.events = events;
+        Ok(Applied::Committed(committed))
     }
 
     fn funds(

@@ -1,6 +1,8 @@
 -- ARGV: now, key, fingerprint, hold, then unit, amount pairs (the actual cost).
--- Reply: 'ok', 'live' or 'expired', then 'unit=spent=returned=overage' per unit; or the refusal
--- 'overage_rejected' (remembered under the idempotency key like a result: the spend is booked).
+-- Reply: 'ok', 'live' or 'expired', then 'unit=spent=returned=overage' per unit, then the
+-- threshold crossings (entries with fields separated by \30); or the refusal 'overage_rejected'
+-- (remembered under the idempotency key like a result: the spend is booked). A replay reports
+-- no crossings, as the ledger's does.
 local replay = remembered()
 if replay then
   if replay[1] == 'ok' then table.insert(replay, 'replayed') end
@@ -64,17 +66,21 @@ if ended == 'expired' then
     end
   end
   local reply = {'ok', 'expired'}
+  local crossings = {}
   for _, u in ipairs(UNITS) do
     local extra = actual[u]
     if extra then
       if extra > 0 then
         for _, n in ipairs(path) do absorb(n, u, extra) end
+        scan_path(path, u, crossings)
       end
       table.insert(reply, u .. '=' .. fmt(extra) .. '=0=0')
     end
   end
   redis.call('HSET', h, 'end', 'committed')
-  return remember(reply)
+  remember(reply)
+  for _, entry in ipairs(crossing_entries(crossings)) do table.insert(reply, entry) end
+  return reply
 end
 
 -- The ledger's `charge_overage`: books `excess` spend above the hold on the path under the
@@ -135,6 +141,7 @@ for _, u in ipairs(UNITS) do
   end
 end
 local reply = {'ok', 'live'}
+local crossings = {}
 local rejection = nil
 for _, u in ipairs(UNITS) do
   local amount = actual[u]
@@ -145,6 +152,7 @@ for _, u in ipairs(UNITS) do
       local k = nkey(n)
       local figures = redis.call('HMGET', k, 's:' .. u, 'r:' .. u)
       redis.call('HSET', k, 's:' .. u, fmt(num(figures[1]) + within), 'r:' .. u, fmt(num(figures[2]) - held))
+      watch(n, u, crossings)
     end
     local excess = amount - held
     if excess > 0 then
@@ -152,6 +160,7 @@ for _, u in ipairs(UNITS) do
       if debt ~= nil and rejection == nil then
         rejection = {u, fmt(held), fmt(amount), fmt(debt)}
       end
+      scan_path(path, u, crossings)
     end
     table.insert(reply, u .. '=' .. fmt(amount) .. '=' .. fmt(math.max(held - amount, 0)) .. '=' .. fmt(math.max(excess, 0)))
   end
@@ -160,6 +169,10 @@ redis.call('HSET', h, 'end', 'committed')
 redis.call('PEXPIRE', h, KEY_TTL_MS)
 redis.call('ZREM', base .. ':exp', hid)
 if rejection then
+  -- The refusal cannot carry the crossings: they fire at the next evaluation instead.
+  unmark(crossings)
   return remember(fail('overage_rejected', redis.call('HGET', h, 'path'), rejection[1], rejection[2], rejection[3], rejection[4]))
 end
-return remember(reply)
+remember(reply)
+for _, entry in ipairs(crossing_entries(crossings)) do table.insert(reply, entry) end
+return reply

@@ -97,10 +97,10 @@ local function remember(reply)
 end
 
 -- The node's figures in one unit, as a reply fragment: path, unit, limit ('' if none), kind,
--- overage, spent, reserved, debt.
+-- overage, spent, reserved, debt, threshold levels.
 local function balance_of(id, u)
-  local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u)
-  return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0'}
+  local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u, 't:' .. u)
+  return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0', h[8] or ''}
 end
 
 -- Room left under the node's hard limit in unit `u` (negative when overdrawn), or nil for a
@@ -140,4 +140,90 @@ local function overdraft_of(policy)
   local text = string.match(policy or '', '^overdraft:(%-?%d+)$')
   if text then return tonumber(text) end
   return nil
+end
+
+-- Threshold levels. A limit's levels are kept beside it as 't:<unit>' = '<basis>:<p1>,<p2>,...'
+-- (basis 'spent' or 'held', percents ascending) and the levels fired since they were last armed
+-- as the bit set 'c:<unit>' (bit i for the i-th level), on the server, so each level fires once
+-- across every process sharing the tree.
+
+local function levels_of(spec)
+  local levels = {}
+  if not spec or spec == '' then return 'spent', levels end
+  local basis, list = string.match(spec, '^(%a+):(.*)$')
+  for p in string.gmatch(list, '%d+') do table.insert(levels, tonumber(p)) end
+  return basis, levels
+end
+
+-- The minor units at which `percent` of `amount` is reached, rounded up, computed exactly
+-- (a double's product would not be): math.huge when it lies beyond what any figure can reach.
+local function level_minor(amount, percent)
+  local rest = math.fmod(amount, 100)
+  local whole = (amount - rest) / 100 * percent
+  if whole > MAX then return math.huge end
+  local part = rest * percent
+  local over = math.fmod(part, 100)
+  local level = whole + (part - over) / 100
+  if over ~= 0 then level = level + 1 end
+  return level
+end
+
+-- The ledger's `watch`: fires the levels of node `n`'s limit in unit `u` that its watched
+-- figure (spend, or spend plus holds) has reached and that have not fired since they were last
+-- armed. Each crossing is appended to `out` as {entry, node, unit, bit}.
+local function watch(n, u, out)
+  local k = nkey(n)
+  local f = redis.call('HMGET', k, 't:' .. u, 'l:' .. u, 'c:' .. u, 's:' .. u, 'r:' .. u, 'path', 'k:' .. u)
+  if not f[1] or f[1] == '' or not f[2] then return end
+  local basis, levels = levels_of(f[1])
+  local amount, crossed, spent, reserved = tonumber(f[2]), num(f[3]), num(f[4]), num(f[5])
+  local watched = spent
+  if basis == 'held' then watched = spent + reserved end
+  local fired = false
+  for i, percent in ipairs(levels) do
+    local mask = bit.lshift(1, i - 1)
+    if bit.band(crossed, mask) == 0 and watched >= level_minor(amount, percent) then
+      crossed = bit.bor(crossed, mask)
+      fired = true
+      local entry = table.concat({f[6], n, u, f[2], fmt(spent), fmt(reserved), tostring(i - 1), tostring(percent), f[7], basis}, '\30')
+      table.insert(out, {entry, n, u, mask})
+    end
+  end
+  if fired then redis.call('HSET', k, 'c:' .. u, tostring(crossed)) end
+end
+
+-- Watches unit `u` on every node of `path`, leaf first (the ledger's `scan_path`).
+local function scan_path(path, u, out)
+  for _, n in ipairs(path) do watch(n, u, out) end
+end
+
+-- Forgets crossings an operation could not report, so they fire at the next evaluation.
+local function unmark(out)
+  for _, c in ipairs(out) do
+    local k = nkey(c[2])
+    local crossed = num(redis.call('HGET', k, 'c:' .. c[3]))
+    redis.call('HSET', k, 'c:' .. c[3], tostring(bit.band(crossed, bit.bnot(c[4]))))
+  end
+end
+
+-- Re-arms the levels spend is now below (after the limit changed, keeping its levels).
+local function rearm(n, u)
+  local k = nkey(n)
+  local f = redis.call('HMGET', k, 't:' .. u, 'l:' .. u, 'c:' .. u, 's:' .. u)
+  if not f[1] or f[1] == '' or not f[2] then return end
+  local _, levels = levels_of(f[1])
+  local crossed = num(f[3])
+  for i, percent in ipairs(levels) do
+    if num(f[4]) < level_minor(tonumber(f[2]), percent) then
+      crossed = bit.band(crossed, bit.bnot(bit.lshift(1, i - 1)))
+    end
+  end
+  redis.call('HSET', k, 'c:' .. u, tostring(crossed))
+end
+
+-- The crossings as reply entries.
+local function crossing_entries(out)
+  local entries = {}
+  for _, c in ipairs(out) do table.insert(entries, c[1]) end
+  return entries
 end

@@ -6,7 +6,7 @@ if what == 'resolve' then
   return {'ok', id}
 end
 if what == 'snapshot' then
-  -- 'ok', next hold serial, node count, per node: path, state, 8 balance fields per unit;
+  -- 'ok', next hold serial, node count, per node: path, state, 9 balance fields per unit;
   -- then the live holds, each as a reclaimed-hold entry (id, path, deadline, unit=amount).
   local last = num(redis.call('GET', base .. ':next_node'))
   local out = {'ok', fmt(num(redis.call('GET', base .. ':next_hold'))), ''}
@@ -68,7 +68,7 @@ if what == 'balance' then
   return out
 end
 -- info: path, state, parent path, live holds, children count, children paths..., then per unit
--- the 8 balance fields.
+-- the 9 balance fields.
 local parent = redis.call('HGET', k, 'parent')
 local kids = redis.call('SMEMBERS', base .. ':kids:' .. node)
 local live = 0

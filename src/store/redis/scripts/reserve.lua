@@ -1,10 +1,14 @@
 -- ARGV: now, key, fingerprint, node, ttl (microseconds), then unit, amount pairs.
+-- Reply: 'ok', hold, deadline, the node whose soft limit the hold passes ('' for none), 'fresh'
+-- or 'replayed', the number of threshold crossings, the crossings, then the reclaimed holds
+-- not reported yet.
 local replay = remembered()
 if replay then
   if replay[1] == 'ok' then
     local ended = redis.call('HGET', hkey(replay[2]), 'end')
     if ended then return fail('hold_ended', replay[2], ended) end
     table.insert(replay, 'replayed')
+    table.insert(replay, '0')
   end
   return replay
 end
@@ -24,29 +28,34 @@ while ARGV[i] do
   table.insert(asks, {ARGV[i], tonumber(ARGV[i + 1])})
   i = i + 2
 end
-for _, ask in ipairs(asks) do
-  for _, n in ipairs(path) do
-    local debt = num(redis.call('HGET', nkey(n), 'd:' .. ask[1]))
-    if debt > 0 then return fail('in_debt', node_path(n), ask[1], fmt(debt)) end
+-- A node in debt in any unit refuses new holds (the one nearest the leaf is named).
+for _, n in ipairs(path) do
+  for _, u in ipairs(UNITS) do
+    local debt = num(redis.call('HGET', nkey(n), 'd:' .. u))
+    if debt > 0 then return fail('in_debt', node_path(n), u, fmt(debt)) end
   end
 end
--- The first hard limit on the path without room, or nil; also the soft limit passed with the
--- least room left.
+-- The first unit's tightest hard limit without room, or nil; also the node whose soft limit
+-- the first unit passing one passes with the least room left (the nearest the leaf on a tie).
 local function denial()
-  local soft, soft_room = '', nil
+  local soft = ''
   for _, ask in ipairs(asks) do
     local u, amount = ask[1], ask[2]
+    local tight, tight_room, soft_node, soft_room = nil, nil, nil, nil
     for _, n in ipairs(path) do
       local b = balance_of(n, u)
+      checked(tonumber(b[6]) + tonumber(b[7]) + amount, 'reserve')
       if b[3] ~= '' then
         local room = tonumber(b[3]) - tonumber(b[6]) - tonumber(b[7])
-        checked(tonumber(b[6]) + tonumber(b[7]) + amount, 'reserve')
-        if amount > room then
-          if b[4] == 'hard' then return b, soft end
-          if soft_room == nil or room < soft_room then soft, soft_room = b[1], room end
+        if b[4] == 'hard' then
+          if tight_room == nil or room < tight_room then tight, tight_room = b, room end
+        elseif soft_room == nil or room < soft_room then
+          soft_node, soft_room = b[1], room
         end
       end
     end
+    if tight and amount > tight_room then return tight, soft end
+    if soft == '' and soft_node and amount > soft_room then soft = soft_node end
   end
   return nil, soft
 end
@@ -64,16 +73,19 @@ end
 local hid = fmt(redis.call('INCR', base .. ':next_hold'))
 local deadline = checked(now + tonumber(ARGV[5]), 'deadline')
 local hold = {'node', node, 'path', leaf_path, 'exp', fmt(deadline)}
+local crossings = {}
 for _, ask in ipairs(asks) do
   local u, amount = ask[1], ask[2]
   for _, n in ipairs(path) do
     redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) + amount))
+    watch(n, u, crossings)
   end
   table.insert(hold, 'a:' .. u); table.insert(hold, fmt(amount))
 end
 redis.call('HSET', hkey(hid), unpack(hold))
 redis.call('ZADD', base .. ':exp', deadline, hid)
 local reply = remember({'ok', hid, fmt(deadline), soft})
-local out = {reply[1], reply[2], reply[3], reply[4], 'fresh'}
+local out = {reply[1], reply[2], reply[3], reply[4], 'fresh', tostring(#crossings)}
+for _, entry in ipairs(crossing_entries(crossings)) do table.insert(out, entry) end
 for _, entry in ipairs(take_unreported()) do table.insert(out, entry) end
 return out
