@@ -214,10 +214,11 @@ pub(super) fn timestamp(text: &str) -> Result<Timestamp> {
 }
 
 /// How many fields a script's balance of one node and unit has ([`balance`]).
-pub(super) const BALANCE_FIELDS: usize = 9;
+pub(super) const BALANCE_FIELDS: usize = 10;
 
 /// A balance from its [`BALANCE_FIELDS`] fields: path, unit, limit, kind, overage, spent,
-/// reserved, debt, threshold levels.
+/// reserved, debt, threshold levels, whether the node owes debt in any unit (then nothing
+/// remains in any unit: a node in debt refuses every reserve).
 pub(super) fn balance(fields: &[String]) -> Result<Balance> {
     let unit = unit(field(fields, 1)?)?;
     let spent = amount(field(fields, 5)?, unit)?;
@@ -242,7 +243,7 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
                 limit: amount(overdraft, unit)?,
             });
         }
-        let room = if debt.is_zero() {
+        let room = if field(fields, 9)? == "0" {
             (total.minor_units() - spent.minor_units() - reserved.minor_units()).max(0)
         } else {
             0
@@ -389,7 +390,7 @@ fn decode_refusal(
 }
 
 /// The operation names fingerprints start with (`"reserve|..."`), as `'static` strings.
-fn op_name(text: &str) -> &'static str {
+pub(super) fn op_name(text: &str) -> &'static str {
     match text {
         "reserve" => "reserve",
         "commit" => "commit",
@@ -447,13 +448,17 @@ pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
         let mut accounts = Vec::new();
         for fields in node[2..].chunks(BALANCE_FIELDS) {
             let balance = balance(fields)?;
-            if balance.limit.is_some() || !balance.spent.is_zero() || !balance.reserved.is_zero() {
+            let active = balance.limit.is_some()
+                || !balance.spent.is_zero()
+                || !balance.reserved.is_zero()
+                || !balance.debt.is_zero();
+            if active {
+                // The allowance is only reported for periodic limits, which the store refuses.
                 accounts.push(
                     AccountSnapshot::new(balance.unit, balance.limit)
                         .with_spent(balance.spent)
                         .with_reserved(balance.reserved)
-                        .with_debt(balance.debt)
-                        .with_allowance(balance.allowance),
+                        .with_debt(balance.debt),
                 );
             }
         }

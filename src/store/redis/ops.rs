@@ -43,6 +43,35 @@ fn fingerprint(name: &str, args: &[String]) -> String {
 }
 
 impl RedisStore {
+    /// `checked`, unless it is an error and `key` was already used: then, as in the ledger,
+    /// the key's mismatch (a refused request is never remembered, so it cannot be a retry of
+    /// the request the key first answered).
+    fn validated(
+        &self,
+        checked: Result<()>,
+        key: Option<&IdempotencyKey>,
+        requested: &'static str,
+    ) -> Result<()> {
+        let Some(key) = key.filter(|_| checked.is_err()) else {
+            return checked;
+        };
+        let args = vec!["key".to_owned(), key.as_str().to_owned()];
+        let reply = ok(
+            self.run(&self.scripts.read, None, "", args)?,
+            None,
+            "",
+            None,
+        )?;
+        match field(&reply, 1)? {
+            "" => checked,
+            first => Err(crate::Error::IdempotencyMismatch {
+                key: key.as_str().into(),
+                first: codec::op_name(first),
+                requested,
+            }),
+        }
+    }
+
     pub(super) fn apply_supported(&self, op: &Op) -> Result<Applied> {
         match op {
             Op::CreateNode {
@@ -167,7 +196,7 @@ impl RedisStore {
         ttl: Duration,
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
-        cost.validate_reservable()?;
+        self.validated(cost.validate_reservable(), key, "reserve")?;
         let mut args = vec![node_arg(node), codec::micros(ttl, "hold TTL")?];
         codec::cost_args(cost, &mut args)?;
         let print = fingerprint("reserve", &args);
@@ -244,7 +273,7 @@ impl RedisStore {
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
         if limit.is_none() {
-            Cost::from(amount).validate_reservable()?;
+            self.validated(Cost::from(amount).validate_reservable(), key, op)?;
         }
         let mut args = vec![
             node_arg(node),

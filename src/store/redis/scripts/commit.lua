@@ -20,10 +20,22 @@ while ARGV[i] do
   actual[ARGV[i]] = tonumber(ARGV[i + 1])
   i = i + 2
 end
-for _, u in ipairs(UNITS) do
-  local held = redis.call('HGET', h, 'a:' .. u)
-  if held and not actual[u] then return fail('unit_mismatch', u, '') end
-  if actual[u] and not held then return fail('unit_mismatch', '', u) end
+-- The actual cost must name every unit held (it may name more: their spend is all overage).
+-- The refusal names the ledger's `unit_difference`: a held unit the cost lacks, and a unit
+-- of the cost the hold lacks (else the cost's first unit).
+local held_units = {}
+for _, u in ipairs(UNITS) do held_units[u] = redis.call('HEXISTS', h, 'a:' .. u) == 1 end
+for _, missing in ipairs(UNITS) do
+  if held_units[missing] and not actual[missing] then
+    local found, first = nil, nil
+    for _, u in ipairs(UNITS) do
+      if actual[u] then
+        first = first or u
+        if not held_units[u] then found = found or u end
+      end
+    end
+    return fail('unit_mismatch', missing, found or first or 'usd')
+  end
 end
 local path = path_of(node)
 

@@ -97,10 +97,11 @@ local function remember(reply)
 end
 
 -- The node's figures in one unit, as a reply fragment: path, unit, limit ('' if none), kind,
--- overage, spent, reserved, debt, threshold levels.
+-- overage, spent, reserved, debt, threshold levels, whether the node owes debt in any unit.
 local function balance_of(id, u)
-  local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u, 't:' .. u)
-  return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0', h[8] or ''}
+  local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u, 't:' .. u, 'd:usd', 'd:tokens', 'd:requests')
+  local owes = num(h[9]) > 0 or num(h[10]) > 0 or num(h[11]) > 0
+  return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0', h[8] or '', owes and '1' or '0'}
 end
 
 -- Room left under the node's hard limit in unit `u` (negative when overdrawn), or nil for a

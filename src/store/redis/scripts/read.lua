@@ -5,25 +5,40 @@ if what == 'resolve' then
   if not id then return fail('unknown_node', ARGV[5]) end
   return {'ok', id}
 end
+if what == 'key' then
+  -- The operation an idempotency key was first used for ('' if it is not remembered).
+  local stored = redis.call('GET', base .. ':k:' .. ARGV[5])
+  if not stored then return {'ok', ''} end
+  return {'ok', string.match(stored, '^[^|\n]*')}
+end
 if what == 'snapshot' then
-  -- 'ok', next hold serial, node count, per node: path, state, 9 balance fields per unit;
+  -- 'ok', next hold serial, node count, per node: path, state, 10 balance fields per unit;
   -- then the live holds, each as a reclaimed-hold entry (id, path, deadline, unit=amount).
+  -- Nodes in the ledger's order: the roots, then level by level, children in creation order.
   local last = num(redis.call('GET', base .. ':next_node'))
   local out = {'ok', fmt(num(redis.call('GET', base .. ':next_hold'))), ''}
-  local count = 0
+  local order = {}
   for id = 1, last do
     local n = fmt(id)
-    local path = node_path(n)
-    if path then
-      count = count + 1
-      table.insert(out, path)
-      table.insert(out, redis.call('HGET', nkey(n), 'state'))
-      for _, u in ipairs(UNITS) do
-        for _, v in ipairs(balance_of(n, u)) do table.insert(out, v) end
-      end
+    if redis.call('HGET', nkey(n), 'parent') == '' then table.insert(order, n) end
+  end
+  local next = 1
+  while next <= #order do
+    local kids = redis.call('SMEMBERS', base .. ':kids:' .. order[next])
+    local ids = {}
+    for _, kid in ipairs(kids) do table.insert(ids, tonumber(kid)) end
+    table.sort(ids)
+    for _, kid in ipairs(ids) do table.insert(order, fmt(kid)) end
+    next = next + 1
+  end
+  for _, n in ipairs(order) do
+    table.insert(out, node_path(n))
+    table.insert(out, redis.call('HGET', nkey(n), 'state'))
+    for _, u in ipairs(UNITS) do
+      for _, v in ipairs(balance_of(n, u)) do table.insert(out, v) end
     end
   end
-  out[3] = tostring(count)
+  out[3] = tostring(#order)
   for _, hid in ipairs(redis.call('ZRANGE', base .. ':exp', 0, -1)) do
     local h = hkey(hid)
     local entry = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
@@ -68,7 +83,7 @@ if what == 'balance' then
   return out
 end
 -- info: path, state, parent path, live holds, children count, children paths..., then per unit
--- the 9 balance fields.
+-- the 10 balance fields.
 local parent = redis.call('HGET', k, 'parent')
 local kids = redis.call('SMEMBERS', base .. ':kids:' .. node)
 local live = 0

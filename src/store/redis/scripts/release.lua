@@ -4,7 +4,7 @@ if replay then return replay end
 local hid = ARGV[4]
 local h = hkey(hid)
 local node = redis.call('HGET', h, 'node')
-if not node or redis.call('HGET', h, 'end') then return {'ok', '0'} end
+if not node or redis.call('HGET', h, 'end') then return remember({'ok', '0'}) end
 for _, u in ipairs(UNITS) do
   local held = num(redis.call('HGET', h, 'a:' .. u))
   if held ~= 0 then
