@@ -63,6 +63,8 @@ checks!(
     overdraft_is_bounded,
     cancellation_says_why_a_hold_should_stop,
     soft_limits_report_without_denying,
+    reserve_up_to_takes_what_fits,
+    idempotent_retries_apply_once,
 );
 
 clock_checks!(

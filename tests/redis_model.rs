@@ -45,6 +45,13 @@ enum Step {
         ttl: u64,
         key: Option<u8>,
     },
+    ReserveUpTo {
+        node: usize,
+        min: i64,
+        max: i64,
+        ttl: u64,
+        key: Option<u8>,
+    },
     Commit {
         hold: usize,
         cents: i64,
@@ -99,6 +106,8 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
     let step = prop_oneof![
         6 => (node.clone(), 0..14i64, tokens.clone(), 1..90u64, key())
             .prop_map(|(node, cents, tokens, ttl, key)| Step::Reserve { node, cents, tokens, ttl, key }),
+        2 => (node.clone(), 0..6i64, 0..20i64, 1..90u64, key())
+            .prop_map(|(node, min, max, ttl, key)| Step::ReserveUpTo { node, min, max, ttl, key }),
         5 => (hold.clone(), 0..18i64, tokens, key())
             .prop_map(|(hold, cents, tokens, key)| Step::Commit { hold, cents, tokens, key }),
         1 => (hold.clone(), key()).prop_map(|(hold, key)| Step::Release { hold, key }),
@@ -220,16 +229,24 @@ impl Side {
                     reserve =
                         reserve.idempotency_key(IdempotencyKey::new(format!("k{key}")).unwrap());
                 }
-                match store.reserve_with(self.nodes[node], &cost, &reserve) {
-                    Ok(mut granted) => {
-                        if !self.holds.contains(&granted.hold) {
-                            self.holds.push(granted.hold);
-                        }
-                        let expired = self.expired(std::mem::take(&mut granted.expired));
-                        format!("Ok({granted:?}, reclaimed {expired:?})")
-                    }
-                    Err(error) => format!("Err({error:?})"),
+                let result = store.reserve_with(self.nodes[node], &cost, &reserve);
+                self.granted(result)
+            }
+            Step::ReserveUpTo {
+                node,
+                min,
+                max,
+                ttl,
+                key,
+            } => {
+                let mut reserve = ReserveOptions::new().ttl(Duration::from_secs(ttl));
+                if let Some(key) = key {
+                    reserve =
+                        reserve.idempotency_key(IdempotencyKey::new(format!("k{key}")).unwrap());
                 }
+                let result =
+                    store.reserve_up_to_with(self.nodes[node], usd(min), usd(max), &reserve);
+                self.granted(result)
             }
             Step::Commit {
                 hold: index,
@@ -290,6 +307,20 @@ impl Side {
             Step::Advance { .. } => String::new(),
         };
         self.named(text)
+    }
+
+    /// A reservation's result as text; a new hold is numbered.
+    fn granted(&mut self, result: budget_guard::Result<budget_guard::Reservation>) -> String {
+        match result {
+            Ok(mut granted) => {
+                if !self.holds.contains(&granted.hold) {
+                    self.holds.push(granted.hold);
+                }
+                let expired = self.expired(std::mem::take(&mut granted.expired));
+                format!("Ok({granted:?}, reclaimed {expired:?})")
+            }
+            Err(error) => format!("Err({error:?})"),
+        }
     }
 
     /// Reclaimed holds as named text, sorted: the order they are reported in is not part of

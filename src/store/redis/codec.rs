@@ -393,6 +393,7 @@ fn decode_refusal(
 pub(super) fn op_name(text: &str) -> &'static str {
     match text {
         "reserve" => "reserve",
+        "reserve_up_to" => "reserve_up_to",
         "commit" => "commit",
         "release" => "release",
         "credit" => "credit",

@@ -227,9 +227,10 @@ impl RedisStore {
 }
 
 /// The operations the scripts implement.
-const SUPPORTED: [OpKind; 11] = [
+const SUPPORTED: [OpKind; 12] = [
     OpKind::CreateNode,
     OpKind::Reserve,
+    OpKind::ReserveUpTo,
     OpKind::Extend,
     OpKind::Sweep,
     OpKind::Commit,

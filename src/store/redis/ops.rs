@@ -101,6 +101,13 @@ impl RedisStore {
                 ttl,
                 idempotency_key,
             } => self.reserve(*node, cost, *ttl, idempotency_key.as_ref()),
+            Op::ReserveUpTo {
+                node,
+                min,
+                max,
+                ttl,
+                idempotency_key,
+            } => self.reserve_up_to(*node, (*min, *max), *ttl, idempotency_key.as_ref()),
             Op::Extend { hold, ttl } => {
                 let args = vec![hold_arg(*hold), codec::micros(*ttl, "hold TTL")?];
                 let reply = ok(
@@ -199,21 +206,72 @@ impl RedisStore {
         self.validated(cost.validate_reservable(), key, "reserve")?;
         let mut args = vec![node_arg(node), codec::micros(ttl, "hold TTL")?];
         codec::cost_args(cost, &mut args)?;
-        let print = fingerprint("reserve", &args);
+        self.hold("reserve", args, cost, key)
+    }
+
+    /// A reserve of what the tightest hard limit on the path has room for, within
+    /// `min..=max`, as the ledger's `reserve_up_to`.
+    fn reserve_up_to(
+        &self,
+        node: NodeId,
+        (min, max): (Amount, Amount),
+        ttl: Duration,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Applied> {
+        let checks = min
+            .same_unit(max, "reserve_up_to")
+            .and_then(|()| Cost::from(min).validate_reservable())
+            .and_then(|()| {
+                if min > max {
+                    return Err(crate::Error::InvalidAmount {
+                        input: format!("{min}..={max}"),
+                        reason: crate::error::AmountError::EmptyRange,
+                    });
+                }
+                Ok(())
+            });
+        self.validated(checks, key, "reserve_up_to")?;
+        let args = vec![
+            node_arg(node),
+            codec::micros(ttl, "hold TTL")?,
+            "~".to_owned(),
+            min.unit().name().to_owned(),
+            codec::minor(min)?,
+            codec::minor(max)?,
+        ];
+        self.hold("reserve_up_to", args, &Cost::from(min), key)
+    }
+
+    /// Runs the reserve script (`name` is `reserve` or `reserve_up_to`) and reads its reply.
+    fn hold(
+        &self,
+        name: &'static str,
+        args: Vec<String>,
+        cost: &Cost,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Applied> {
+        let print = fingerprint(name, &args);
         let reply = ok(
             self.run(&self.scripts.reserve, key, &print, args)?,
             key,
-            "reserve",
+            name,
             Some(cost),
         )?;
         let hold = codec::hold(field(&reply, 1)?)?;
         let expires_at = codec::timestamp(field(&reply, 2)?)?;
         let soft = field(&reply, 3)?;
-        let replayed = reply.get(4).map(String::as_str) == Some("replayed");
-        let count = usize::try_from(codec::int(field(&reply, 5)?)?).unwrap_or(usize::MAX);
-        let rest = reply.get(6..).unwrap_or_default();
+        let held = match field(&reply, 4)? {
+            "" => *cost,
+            granted => {
+                let unit = cost.iter().next().map_or(crate::Unit::Usd, Amount::unit);
+                Cost::from(codec::amount(granted, unit)?)
+            }
+        };
+        let replayed = field(&reply, 5)? == "replayed";
+        let count = usize::try_from(codec::int(field(&reply, 6)?)?).unwrap_or(usize::MAX);
+        let rest = reply.get(7..).unwrap_or_default();
         let (crossings, expired) = rest.split_at(count.min(rest.len()));
-        let mut reservation = Reservation::new(hold, *cost, expires_at)
+        let mut reservation = Reservation::new(hold, held, expires_at)
             .with_over_soft_limit((!soft.is_empty()).then(|| soft.into()))
             .with_replayed(replayed)
             .with_expired(

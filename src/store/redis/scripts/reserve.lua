@@ -1,7 +1,9 @@
--- ARGV: now, key, fingerprint, node, ttl (microseconds), then unit, amount pairs.
--- Reply: 'ok', hold, deadline, the node whose soft limit the hold passes ('' for none), 'fresh'
--- or 'replayed', the number of threshold crossings, the crossings, then the reclaimed holds
--- not reported yet.
+-- ARGV: now, key, fingerprint, node, ttl (microseconds), then unit, amount pairs; or, for a
+-- reserve-up-to, '~', unit, min, max (hold what the tightest hard limit has room for, within
+-- min..max).
+-- Reply: 'ok', hold, deadline, the node whose soft limit the hold passes ('' for none), the
+-- amount held by a reserve-up-to ('' for a reserve), 'fresh' or 'replayed', the number of
+-- threshold crossings, the crossings, then the reclaimed holds not reported yet.
 local replay = remembered()
 if replay then
   if replay[1] == 'ok' then
@@ -23,10 +25,16 @@ for _, n in ipairs(path) do
   if state == 'frozen' then return fail('frozen', node_path(n)) end
 end
 local asks = {}
-local i = 6
-while ARGV[i] do
-  table.insert(asks, {ARGV[i], tonumber(ARGV[i + 1])})
-  i = i + 2
+local up_to = nil
+if ARGV[6] == '~' then
+  up_to = {min = tonumber(ARGV[8]), max = tonumber(ARGV[9])}
+  asks[1] = {ARGV[7], up_to.max}
+else
+  local i = 6
+  while ARGV[i] do
+    table.insert(asks, {ARGV[i], tonumber(ARGV[i + 1])})
+    i = i + 2
+  end
 end
 -- A node in debt in any unit refuses new holds (the one nearest the leaf is named).
 for _, n in ipairs(path) do
@@ -37,10 +45,20 @@ for _, n in ipairs(path) do
 end
 -- The first unit's tightest hard limit without room, or nil; also the node whose soft limit
 -- the first unit passing one passes with the least room left (the nearest the leaf on a tie).
+-- A reserve-up-to asks for the least of its max and the tightest room, refused below its min.
 local function denial()
   local soft = ''
   for _, ask in ipairs(asks) do
-    local u, amount = ask[1], ask[2]
+    local u = ask[1]
+    if up_to then
+      ask[2] = up_to.max
+      for _, n in ipairs(path) do
+        local room = hard_room(n, u)
+        if room ~= nil then ask[2] = math.min(ask[2], room) end
+      end
+      if ask[2] < up_to.min then ask[2] = up_to.min end
+    end
+    local amount = ask[2]
     local tight, tight_room, soft_node, soft_room = nil, nil, nil, nil
     for _, n in ipairs(path) do
       local b = balance_of(n, u)
@@ -84,8 +102,10 @@ for _, ask in ipairs(asks) do
 end
 redis.call('HSET', hkey(hid), unpack(hold))
 redis.call('ZADD', base .. ':exp', deadline, hid)
-local reply = remember({'ok', hid, fmt(deadline), soft})
-local out = {reply[1], reply[2], reply[3], reply[4], 'fresh', tostring(#crossings)}
+local granted = ''
+if up_to then granted = fmt(asks[1][2]) end
+local reply = remember({'ok', hid, fmt(deadline), soft, granted})
+local out = {reply[1], reply[2], reply[3], reply[4], reply[5], 'fresh', tostring(#crossings)}
 for _, entry in ipairs(crossing_entries(crossings)) do table.insert(out, entry) end
 for _, entry in ipairs(take_unreported()) do table.insert(out, entry) end
 return out
