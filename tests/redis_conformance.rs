@@ -65,6 +65,7 @@ checks!(
     soft_limits_report_without_denying,
     reserve_up_to_takes_what_fits,
     idempotent_retries_apply_once,
+    node_lifecycle,
 );
 
 clock_checks!(

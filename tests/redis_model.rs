@@ -89,6 +89,13 @@ enum Step {
         node: usize,
         state: NodeState,
     },
+    RemoveNode {
+        node: usize,
+    },
+    /// Creates the node again as in [`TREE`] (refused while it exists).
+    CreateNode {
+        node: usize,
+    },
     Advance {
         seconds: u64,
     },
@@ -117,12 +124,14 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
         1 => (node.clone(), 0..60i64, 0..8u8)
             .prop_map(|(node, cents, shape)| Step::SetLimit { node, cents, shape }),
         1 => (node.clone(), any::<bool>()).prop_map(|(node, tokens)| Step::RemoveLimit { node, tokens }),
-        1 => (node, prop_oneof![
+        1 => (node.clone(), prop_oneof![
             2 => Just(NodeState::Active),
             1 => Just(NodeState::Frozen),
             1 => Just(NodeState::Closed),
         ])
             .prop_map(|(node, state)| Step::SetState { node, state }),
+        1 => node.clone().prop_map(|node| Step::RemoveNode { node }),
+        1 => node.clone().prop_map(|node| Step::CreateNode { node }),
         2 => (1..60u64).prop_map(|seconds| Step::Advance { seconds }),
         1 => Just(Step::Sweep),
     ];
@@ -177,28 +186,35 @@ struct Side {
 
 impl Side {
     fn build(store: Arc<dyn Store>) -> Side {
-        let mut nodes: Vec<NodeId> = Vec::new();
-        for (name, parent, usd_limit, token_limit) in TREE {
-            let mut limits = Vec::new();
-            if let Some((cents, shape)) = usd_limit {
-                limits.push(limit(cents, shape));
-            }
-            if let Some(count) = token_limit {
-                limits.push(Limit::hard(tokens(count)).with_thresholds([50]));
-            }
-            let limits = if limits.is_empty() {
-                Limits::none()
-            } else {
-                Limits::from(limits)
-            };
-            let parent = parent.map(|index| nodes[index]);
-            nodes.push(store.create_node(parent, name, &limits).unwrap());
-        }
-        Side {
+        let mut side = Side {
             store,
-            nodes,
+            nodes: Vec::new(),
             holds: Vec::new(),
+        };
+        for index in 0..TREE.len() {
+            let id = side.create(index).unwrap();
+            side.nodes.push(id);
         }
+        side
+    }
+
+    /// Creates node `index` of [`TREE`] under its parent's current id.
+    fn create(&self, index: usize) -> budget_guard::Result<NodeId> {
+        let (name, parent, usd_limit, token_limit) = TREE[index];
+        let mut limits = Vec::new();
+        if let Some((cents, shape)) = usd_limit {
+            limits.push(limit(cents, shape));
+        }
+        if let Some(count) = token_limit {
+            limits.push(Limit::hard(tokens(count)).with_thresholds([50]));
+        }
+        let limits = if limits.is_empty() {
+            Limits::none()
+        } else {
+            Limits::from(limits)
+        };
+        let parent = parent.map(|parent| self.nodes[parent]);
+        self.store.create_node(parent, name, &limits)
     }
 
     /// Runs `step`; returns its result as text, with hold ids as `H<index>`.
@@ -300,6 +316,14 @@ impl Side {
             Step::SetState { node, state } => {
                 format!("{:?}", store.set_state(self.nodes[node], state))
             }
+            Step::RemoveNode { node } => format!("{:?}", store.remove_node(self.nodes[node])),
+            Step::CreateNode { node } => match self.create(node) {
+                Ok(id) => {
+                    self.nodes[node] = id;
+                    "Ok(created)".to_owned()
+                }
+                Err(error) => format!("Err({error:?})"),
+            },
             Step::Sweep => match store.sweep() {
                 Ok(swept) => format!("Ok({:?})", self.expired(swept)),
                 Err(error) => format!("Err({error:?})"),
@@ -334,18 +358,16 @@ impl Side {
         holds
     }
 
-    /// `text` with every hold id of this side replaced by its index.
+    /// `text` with every hold id of this side replaced by `H<index>` and every node id by
+    /// `N<index>` (ids differ between stores).
     fn named(&self, mut text: String) -> String {
-        let mut ids: Vec<(String, usize)> = self
-            .holds
-            .iter()
-            .enumerate()
-            .map(|(index, id)| (format!("{id:?}"), index))
-            .collect();
+        let holds = self.holds.iter().enumerate().map(|(index, id)| (format!("{id:?}"), format!("H{index}")));
+        let nodes = self.nodes.iter().enumerate().map(|(index, id)| (format!("{id:?}"), format!("N{index}")));
+        let mut ids: Vec<(String, String)> = holds.chain(nodes).collect();
         // Longest first: `hold#1.1` is a prefix of `hold#1.10`.
         ids.sort_by_key(|(id, _)| std::cmp::Reverse(id.len()));
-        for (id, index) in ids {
-            text = text.replace(&id, &format!("H{index}"));
+        for (id, name) in ids {
+            text = text.replace(&id, &name);
         }
         text
     }

@@ -513,24 +513,17 @@ fn undeclared_operations_and_limits_are_refused_not_approximated() {
         .create_node(None, "acme", &Limit::hard(usd("5")).into())
         .unwrap();
     for kind in [
-        OpKind::RemoveNode,
-        OpKind::ReserveUpTo,
-        OpKind::Record,
+        OpKind::SetRateLimit,
+        OpKind::SetBurnWindow,
         OpKind::SetTopUp,
+        OpKind::Restore,
     ] {
         assert!(!store.supports(kind));
     }
     assert!(matches!(
-        store.remove_node(root),
+        store.set_rate_limit(root, None),
         Err(Error::Unsupported {
-            op: OpKind::RemoveNode,
-            ..
-        })
-    ));
-    assert!(matches!(
-        store.reserve_up_to(root, usd("1"), usd("2")),
-        Err(Error::Unsupported {
-            op: OpKind::ReserveUpTo,
+            op: OpKind::SetRateLimit,
             ..
         })
     ));

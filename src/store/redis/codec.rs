@@ -298,7 +298,17 @@ fn decode_refusal(
     let node = |index| field(reply, index).map(Arc::<str>::from);
     let key_text = || Arc::<str>::from(key.map(IdempotencyKey::as_str).unwrap_or_default());
     Ok(match field(reply, 1)? {
-        "unknown_node" => Error::UnknownNode { path: text(2)? },
+        "unknown_node" => Error::UnknownNode {
+            path: unknown_node(field(reply, 2)?)?,
+        },
+        "unknown_path" => Error::UnknownNode { path: text(2)? },
+        "root_removal" => Error::RootRemoval { node: node(2)? },
+        "in_use" => Error::NodeInUse {
+            node: node(2)?,
+            children: usize::try_from(int(field(reply, 3)?)?)
+                .map_err(|_| bad_reply("child count"))?,
+            holds: usize::try_from(int(field(reply, 4)?)?).map_err(|_| bad_reply("hold count"))?,
+        },
         "duplicate" => Error::DuplicateNode { path: text(2)? },
         "frozen" => Error::Frozen { node: node(2)? },
         "closed" => Error::Closed { node: node(2)? },
@@ -326,6 +336,11 @@ fn decode_refusal(
         "expired" => Error::ReservationExpired {
             hold: hold(field(reply, 2)?)?,
             node: node(3)?,
+            expired_at: timestamp(field(reply, 4)?)?,
+        },
+        "expired_removed" => Error::ReservationExpired {
+            hold: hold(field(reply, 2)?)?,
+            node: unknown_node(field(reply, 3)?)?.into(),
             expired_at: timestamp(field(reply, 4)?)?,
         },
         "hold_ended" => Error::HoldEnded {
@@ -387,6 +402,12 @@ fn decode_refusal(
         }
         _ => return Err(bad_reply("unknown refusal")),
     })
+}
+
+/// An unknown node id (`#<raw>`) as the ledger names it (`node#<index>.<serial>`).
+fn unknown_node(text: &str) -> Result<String> {
+    let raw = text.strip_prefix('#').ok_or_else(|| bad_reply("node id"))?;
+    Ok(crate::ids::NodeId::from_raw(id(raw)?).to_string())
 }
 
 /// The operation names fingerprints start with (`"reserve|..."`), as `'static` strings.

@@ -227,8 +227,9 @@ impl RedisStore {
 }
 
 /// The operations the scripts implement.
-const SUPPORTED: [OpKind; 12] = [
+const SUPPORTED: [OpKind; 13] = [
     OpKind::CreateNode,
+    OpKind::RemoveNode,
     OpKind::Reserve,
     OpKind::ReserveUpTo,
     OpKind::Extend,

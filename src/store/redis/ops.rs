@@ -49,13 +49,14 @@ impl RedisStore {
     fn validated(
         &self,
         checked: Result<()>,
+        node: NodeId,
         key: Option<&IdempotencyKey>,
         requested: &'static str,
     ) -> Result<()> {
         let Some(key) = key.filter(|_| checked.is_err()) else {
             return checked;
         };
-        let args = vec!["key".to_owned(), key.as_str().to_owned()];
+        let args = vec!["key".to_owned(), key.as_str().to_owned(), node_arg(node)];
         let reply = ok(
             self.run(&self.scripts.read, None, "", args)?,
             None,
@@ -179,6 +180,15 @@ impl RedisStore {
                     reply.get(1..).unwrap_or_default(),
                 )?)))
             }
+            Op::RemoveNode { node } => {
+                ok(
+                    self.run(&self.scripts.remove_node, None, "", vec![node_arg(*node)])?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::Removed)
+            }
             Op::SetState { node, state } => {
                 let args = vec![node_arg(*node), codec::state_name(*state).to_owned()];
                 let reply = ok(
@@ -203,7 +213,7 @@ impl RedisStore {
         ttl: Duration,
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
-        self.validated(cost.validate_reservable(), key, "reserve")?;
+        self.validated(cost.validate_reservable(), node, key, "reserve")?;
         let mut args = vec![node_arg(node), codec::micros(ttl, "hold TTL")?];
         codec::cost_args(cost, &mut args)?;
         self.hold("reserve", args, cost, key)
@@ -230,7 +240,7 @@ impl RedisStore {
                 }
                 Ok(())
             });
-        self.validated(checks, key, "reserve_up_to")?;
+        self.validated(checks, node, key, "reserve_up_to")?;
         let args = vec![
             node_arg(node),
             codec::micros(ttl, "hold TTL")?,
@@ -331,7 +341,7 @@ impl RedisStore {
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
         if limit.is_none() {
-            self.validated(Cost::from(amount).validate_reservable(), key, op)?;
+            self.validated(Cost::from(amount).validate_reservable(), node, key, op)?;
         }
         let mut args = vec![
             node_arg(node),

@@ -49,6 +49,10 @@ local function check_room_for_spend(u, extra)
 end
 
 if ended == 'expired' then
+  if redis.call('EXISTS', nkey(node)) == 0 then
+    -- Its node was removed: the spend has nowhere to go (the ledger names the node by id).
+    return fail('expired_removed', hid, '#' .. node, redis.call('HGET', h, 'exp'))
+  end
   -- A late commit: the spend is new, with no hold behind it. It is booked where every hard
   -- limit has room, or where the governing node grants an overdraft every node's debt stays
   -- within (the ledger's `late_spend_fits`); else the commit is refused and changes nothing.

@@ -4,11 +4,12 @@
 -- levels themselves change).
 -- ARGV: now, key, fingerprint, node, unit, op ('credit', 'debit', 'set', 'remove'), amount,
 -- kind, overage, threshold levels.
-local replay = remembered()
-if replay then return replay end
 local node, u, op, amount = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 local k = nkey(node)
+-- As in the ledger, an unknown node is refused before the idempotency key is looked at.
 if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
+local replay = remembered()
+if replay then return replay end
 local b = balance_of(node, u)
 local function balance_reply()
   local out = {'ok'}

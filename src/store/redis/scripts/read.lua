@@ -2,11 +2,13 @@
 local what = ARGV[4]
 if what == 'resolve' then
   local id = redis.call('HGET', base .. ':paths', ARGV[5])
-  if not id then return fail('unknown_node', ARGV[5]) end
+  if not id then return fail('unknown_path', ARGV[5]) end
   return {'ok', id}
 end
 if what == 'key' then
-  -- The operation an idempotency key was first used for ('' if it is not remembered).
+  -- The operation an idempotency key was first used for ('' if it is not remembered), for a
+  -- request on node ARGV[6] (refused first if unknown, as in the ledger).
+  if not node_path(ARGV[6]) then return fail('unknown_node', '#' .. ARGV[6]) end
   local stored = redis.call('GET', base .. ':k:' .. ARGV[5])
   if not stored then return {'ok', ''} end
   return {'ok', string.match(stored, '^[^|\n]*')}

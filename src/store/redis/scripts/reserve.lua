@@ -4,6 +4,8 @@
 -- Reply: 'ok', hold, deadline, the node whose soft limit the hold passes ('' for none), the
 -- amount held by a reserve-up-to ('' for a reserve), 'fresh' or 'replayed', the number of
 -- threshold crossings, the crossings, then the reclaimed holds not reported yet.
+-- As in the ledger, an unknown node is refused before the idempotency key is looked at.
+if not node_path(ARGV[4]) then return fail('unknown_node', '#' .. ARGV[4]) end
 local replay = remembered()
 if replay then
   if replay[1] == 'ok' then
