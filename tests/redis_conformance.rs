@@ -66,10 +66,15 @@ checks!(
     reserve_up_to_takes_what_fits,
     idempotent_retries_apply_once,
     node_lifecycle,
+    a_hold_ends_once,
+    record_grows_only_with_room,
 );
 
 clock_checks!(
     a_denied_reserve_reclaims_expired_holds_first,
     a_reclaimed_hold_commits_only_what_fits,
     a_retried_reserve_of_an_ended_hold_says_how_it_ended,
+    expired_holds_are_reclaimed_once,
+    extend_moves_the_deadline,
+    a_reclaimed_hold_is_cancelled_as_expired,
 );

@@ -58,6 +58,11 @@ enum Step {
         tokens: Option<i64>,
         key: Option<u8>,
     },
+    Record {
+        hold: usize,
+        cents: i64,
+        tokens: Option<i64>,
+    },
     Release {
         hold: usize,
         key: Option<u8>,
@@ -117,6 +122,8 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
             .prop_map(|(node, min, max, ttl, key)| Step::ReserveUpTo { node, min, max, ttl, key }),
         5 => (hold.clone(), 0..18i64, tokens, key())
             .prop_map(|(hold, cents, tokens, key)| Step::Commit { hold, cents, tokens, key }),
+        3 => (hold.clone(), 0..8i64, prop_oneof![3 => Just(None), 1 => (0..100i64).prop_map(Some)])
+            .prop_map(|(hold, cents, tokens)| Step::Record { hold, cents, tokens }),
         1 => (hold.clone(), key()).prop_map(|(hold, key)| Step::Release { hold, key }),
         1 => (hold, 1..90u64).prop_map(|(hold, ttl)| Step::Extend { hold, ttl }),
         1 => (node.clone(), 1..12i64, key()).prop_map(|(node, cents, key)| Step::Credit { node, cents, key }),
@@ -278,6 +285,20 @@ impl Side {
                     cost = cost.with(tokens(count)).unwrap();
                 }
                 format!("{:?}", store.commit_with(id, &cost, &options(key)))
+            }
+            Step::Record {
+                hold: index,
+                cents,
+                tokens: count,
+            } => {
+                let Some(id) = hold(index) else {
+                    return "no hold".to_owned();
+                };
+                let mut cost = Cost::from(usd(cents));
+                if let Some(count) = count {
+                    cost = cost.with(tokens(count)).unwrap();
+                }
+                format!("{:?}", store.record(id, &cost))
             }
             Step::Release { hold: index, key } => {
                 let Some(id) = hold(index) else {

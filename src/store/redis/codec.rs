@@ -10,7 +10,7 @@ use crate::balance::{AccountSnapshot, Balance, HoldSnapshot, NodeInfo, NodeSnaps
 use crate::cancel::Cancellation;
 use crate::clock::Timestamp;
 use crate::cost::Cost;
-use crate::error::{Error, Exceeded, Result, StoreError};
+use crate::error::{AmountError, Error, Exceeded, Result, StoreError};
 use crate::expiry::ExpiredHold;
 use crate::idempotency::{HoldEnd, IdempotencyKey};
 use crate::ids::HoldId;
@@ -256,7 +256,8 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
     Ok(balance)
 }
 
-/// A reclaimed hold as the scripts report it: id, path, deadline, then `unit=minor` entries,
+/// A reclaimed hold as the scripts report it: id, path, deadline, then `unit=held=recorded`
+/// entries,
 /// separated by the record separator (a path may contain commas).
 pub(super) fn expired_hold(entry: &str) -> Result<ExpiredHold> {
     let mut parts = entry.split('\u{1e}');
@@ -266,12 +267,10 @@ pub(super) fn expired_hold(entry: &str) -> Result<ExpiredHold> {
     let mut held = Cost::new();
     let mut recorded = Cost::new();
     for part in parts {
-        let (name, value) = part
-            .split_once('=')
-            .ok_or_else(|| bad_reply("expired hold"))?;
-        let unit = unit(name)?;
-        held = held.with(amount(value, unit)?)?;
-        recorded = recorded.with(Amount::zero(unit))?;
+        let mut figures = part.split('=');
+        let unit = unit(figures.next().unwrap_or_default())?;
+        held = held.with(amount(figures.next().unwrap_or_default(), unit)?)?;
+        recorded = recorded.with(amount(figures.next().unwrap_or("0"), unit)?)?;
     }
     Ok(ExpiredHold::new(id, path, held, recorded, expired_at))
 }
@@ -357,6 +356,20 @@ fn decode_refusal(
             first: op_name(field(reply, 2)?),
             requested,
         },
+        "unit_mismatch_record" => Error::UnitMismatch {
+            expected: unit(field(reply, 2)?)?,
+            found: unit(field(reply, 3)?)?,
+            context: "record on a hold",
+        },
+        "below_recorded" => {
+            let unit = unit(field(reply, 2)?)?;
+            Error::InvalidAmount {
+                input: amount(field(reply, 3)?, unit)?.to_string(),
+                reason: AmountError::BelowRecorded {
+                    recorded_minor: int(field(reply, 4)?)?,
+                },
+            }
+        }
         "unit_mismatch" => {
             let other = cost
                 .and_then(|cost| cost.iter().next())

@@ -227,13 +227,14 @@ impl RedisStore {
 }
 
 /// The operations the scripts implement.
-const SUPPORTED: [OpKind; 13] = [
+const SUPPORTED: [OpKind; 14] = [
     OpKind::CreateNode,
     OpKind::RemoveNode,
     OpKind::Reserve,
     OpKind::ReserveUpTo,
     OpKind::Extend,
     OpKind::Sweep,
+    OpKind::Record,
     OpKind::Commit,
     OpKind::Release,
     OpKind::Credit,

@@ -180,6 +180,17 @@ impl RedisStore {
                     reply.get(1..).unwrap_or_default(),
                 )?)))
             }
+            Op::Record { hold, partial } => {
+                let mut args = vec![hold_arg(*hold)];
+                codec::cost_args(partial, &mut args)?;
+                ok(
+                    self.run(&self.scripts.record, None, "", args)?,
+                    None,
+                    "",
+                    Some(partial),
+                )?;
+                Ok(Applied::Recorded)
+            }
             Op::RemoveNode { node } => {
                 ok(
                     self.run(&self.scripts.remove_node, None, "", vec![node_arg(*node)])?,

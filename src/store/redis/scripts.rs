@@ -24,6 +24,7 @@ pub(super) struct Scripts {
     pub(super) sweep: Script,
     pub(super) funds: Script,
     pub(super) set_state: Script,
+    pub(super) record: Script,
     pub(super) remove_node: Script,
     pub(super) read: Script,
 }
@@ -39,6 +40,7 @@ impl Scripts {
             sweep: script!("sweep.lua"),
             funds: script!("funds.lua"),
             set_state: script!("set_state.lua"),
+            record: script!("record.lua"),
             remove_node: script!("remove_node.lua"),
             read: script!("read.lua"),
         }

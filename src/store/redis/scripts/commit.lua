@@ -48,16 +48,20 @@ local function check_room_for_spend(u, extra)
   end
 end
 
+-- The actual cost is the hold's total: never below what was recorded on it already
+-- ('below_recorded', checked per unit in the ledger's order).
 if ended == 'expired' then
-  if redis.call('EXISTS', nkey(node)) == 0 then
-    -- Its node was removed: the spend has nowhere to go (the ledger names the node by id).
-    return fail('expired_removed', hid, '#' .. node, redis.call('HGET', h, 'exp'))
-  end
+  -- Its node was removed: the spend has nowhere to go.
+  if redis.call('EXISTS', nkey(node)) == 0 then return expired_refusal(hid) end
   -- A late commit: the spend is new, with no hold behind it. It is booked where every hard
   -- limit has room, or where the governing node grants an overdraft every node's debt stays
   -- within (the ledger's `late_spend_fits`); else the commit is refused and changes nothing.
   for _, u in ipairs(UNITS) do
-    local extra = actual[u]
+    local recorded = num(redis.call('HGET', h, 'p:' .. u))
+    if actual[u] and actual[u] < recorded then
+      return fail('below_recorded', u, fmt(actual[u]), fmt(recorded))
+    end
+    local extra = actual[u] and actual[u] - recorded
     if extra and extra > 0 then
       check_room_for_spend(u, extra)
       local fits = true
@@ -77,20 +81,20 @@ if ended == 'expired' then
         end
       end
       if not fits then
-        return fail('expired', hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp'))
+        return expired_refusal(hid)
       end
     end
   end
   local reply = {'ok', 'expired'}
   local crossings = {}
   for _, u in ipairs(UNITS) do
-    local extra = actual[u]
-    if extra then
+    if actual[u] then
+      local extra = actual[u] - num(redis.call('HGET', h, 'p:' .. u))
       if extra > 0 then
         for _, n in ipairs(path) do absorb(n, u, extra) end
         scan_path(path, u, crossings)
       end
-      table.insert(reply, u .. '=' .. fmt(extra) .. '=0=0')
+      table.insert(reply, u .. '=' .. fmt(actual[u]) .. '=0=0')
     end
   end
   redis.call('HSET', h, 'end', 'committed')
@@ -152,8 +156,10 @@ end
 
 for _, u in ipairs(UNITS) do
   local amount = actual[u]
-  if amount and amount > num(redis.call('HGET', h, 'a:' .. u)) then
-    check_room_for_spend(u, amount)
+  if amount then
+    local recorded = num(redis.call('HGET', h, 'p:' .. u))
+    if amount < recorded then return fail('below_recorded', u, fmt(amount), fmt(recorded)) end
+    if amount > num(redis.call('HGET', h, 'a:' .. u)) then check_room_for_spend(u, amount - recorded) end
   end
 end
 local reply = {'ok', 'live'}
@@ -163,11 +169,12 @@ for _, u in ipairs(UNITS) do
   local amount = actual[u]
   if amount then
     local held = num(redis.call('HGET', h, 'a:' .. u))
-    local within = math.min(amount, held)
+    local recorded = num(redis.call('HGET', h, 'p:' .. u))
+    local within = math.min(amount, held) - recorded
     for _, n in ipairs(path) do
       local k = nkey(n)
       local figures = redis.call('HMGET', k, 's:' .. u, 'r:' .. u)
-      redis.call('HSET', k, 's:' .. u, fmt(num(figures[1]) + within), 'r:' .. u, fmt(num(figures[2]) - held))
+      redis.call('HSET', k, 's:' .. u, fmt(num(figures[1]) + within), 'r:' .. u, fmt(num(figures[2]) - (held - recorded)))
       watch(n, u, crossings)
     end
     local excess = amount - held

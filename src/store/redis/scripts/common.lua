@@ -48,12 +48,14 @@ local function reclaim(now)
     local node = redis.call('HGET', h, 'node')
     local report = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
     for _, u in ipairs(UNITS) do
-      local amount = num(redis.call('HGET', h, 'a:' .. u))
-      if amount ~= 0 then
+      local held = redis.call('HGET', h, 'a:' .. u)
+      if held then
+        local recorded = num(redis.call('HGET', h, 'p:' .. u))
+        local outstanding = tonumber(held) - recorded
         for _, n in ipairs(path_of(node)) do
-          redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - amount))
+          redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - outstanding))
         end
-        table.insert(report, u .. '=' .. fmt(amount))
+        table.insert(report, u .. '=' .. held .. '=' .. fmt(recorded))
       end
     end
     redis.call('HSET', h, 'end', 'expired')
@@ -227,4 +229,15 @@ local function crossing_entries(out)
   local entries = {}
   for _, c in ipairs(out) do table.insert(entries, c[1]) end
   return entries
+end
+
+-- The refusal for a hold reclaimed by expiry: its node by path, or by id once it is removed
+-- (as the ledger names it).
+local function expired_refusal(hid)
+  local h = hkey(hid)
+  local node = redis.call('HGET', h, 'node')
+  if redis.call('EXISTS', nkey(node)) == 0 then
+    return fail('expired_removed', hid, '#' .. node, redis.call('HGET', h, 'exp'))
+  end
+  return fail('expired', hid, node_path(node), redis.call('HGET', h, 'exp'))
 end

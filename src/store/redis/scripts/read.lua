@@ -46,7 +46,7 @@ if what == 'snapshot' then
     local entry = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
     for _, u in ipairs(UNITS) do
       local amount = redis.call('HGET', h, 'a:' .. u)
-      if amount then table.insert(entry, u .. '=' .. amount) end
+      if amount then table.insert(entry, u .. '=' .. amount .. '=' .. fmt(num(redis.call('HGET', h, 'p:' .. u)))) end
     end
     table.insert(out, table.concat(entry, '\30'))
   end
