@@ -68,6 +68,7 @@ checks!(
     node_lifecycle,
     a_hold_ends_once,
     record_grows_only_with_room,
+    check_is_a_dry_run,
 );
 
 clock_checks!(
@@ -77,4 +78,5 @@ clock_checks!(
     expired_holds_are_reclaimed_once,
     extend_moves_the_deadline,
     a_reclaimed_hold_is_cancelled_as_expired,
+    check_reclaims_expired_holds_like_reserve,
 );

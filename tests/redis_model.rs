@@ -52,6 +52,11 @@ enum Step {
         ttl: u64,
         key: Option<u8>,
     },
+    Check {
+        node: usize,
+        cents: i64,
+        tokens: Option<i64>,
+    },
     Commit {
         hold: usize,
         cents: i64,
@@ -124,6 +129,8 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
             .prop_map(|(hold, cents, tokens, key)| Step::Commit { hold, cents, tokens, key }),
         3 => (hold.clone(), 0..8i64, prop_oneof![3 => Just(None), 1 => (0..100i64).prop_map(Some)])
             .prop_map(|(hold, cents, tokens)| Step::Record { hold, cents, tokens }),
+        2 => (node.clone(), 0..14i64, prop_oneof![3 => Just(None), 1 => (0..400i64).prop_map(Some)])
+            .prop_map(|(node, cents, tokens)| Step::Check { node, cents, tokens }),
         1 => (hold.clone(), key()).prop_map(|(hold, key)| Step::Release { hold, key }),
         1 => (hold, 1..90u64).prop_map(|(hold, ttl)| Step::Extend { hold, ttl }),
         1 => (node.clone(), 1..12i64, key()).prop_map(|(node, cents, key)| Step::Credit { node, cents, key }),
@@ -270,6 +277,23 @@ impl Side {
                 let result =
                     store.reserve_up_to_with(self.nodes[node], usd(min), usd(max), &reserve);
                 self.granted(result)
+            }
+            Step::Check {
+                node,
+                cents,
+                tokens: count,
+            } => {
+                let mut cost = Cost::from(usd(cents));
+                if let Some(count) = count {
+                    cost = cost.with(tokens(count)).unwrap();
+                }
+                match store.check(self.nodes[node], &cost) {
+                    Ok(mut check) => {
+                        let expired = self.expired(std::mem::take(&mut check.expired));
+                        format!("Ok({check:?}, reclaimed {expired:?})")
+                    }
+                    Err(error) => format!("Err({error:?})"),
+                }
             }
             Step::Commit {
                 hold: index,

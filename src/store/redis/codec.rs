@@ -164,7 +164,7 @@ pub(super) fn state_name(state: NodeState) -> &'static str {
     }
 }
 
-fn bad_reply(what: &str) -> Error {
+pub(super) fn bad_reply(what: &str) -> Error {
     StoreError::permanent(format!("redis: malformed script reply ({what})")).into()
 }
 

@@ -1,5 +1,6 @@
 //! [`RedisStore`]: a budget tree kept in Redis, one server-side Lua script per operation.
 
+mod check;
 mod client;
 mod codec;
 mod keys;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::error::{Error, Result, StoreError};
+use crate::error::{Error, Result};
 use crate::op::{Answer, Applied, Op, OpKind, Query};
 use crate::store::Store;
 
@@ -272,12 +273,4 @@ impl Store for RedisStore {
             .map(|micros| Timestamp::from_unix_nanos(micros.saturating_mul(1_000)))
             .unwrap_or_else(|_| SystemClock.now())
     }
-}
-
-/// The error for a read the scripts do not answer.
-fn unsupported_query(query: &Query) -> Error {
-    StoreError::permanent(format!(
-        "RedisStore does not answer {query:?} (not implemented)"
-    ))
-    .into()
 }

@@ -13,7 +13,7 @@ use crate::store::{Committed, Reservation};
 use crate::threshold::Crossings;
 
 use super::codec::{self, field};
-use super::{RedisStore, unsupported_query};
+use super::RedisStore;
 
 /// The script's reply if it is `ok`, else its refusal as a typed error.
 fn ok(
@@ -392,7 +392,7 @@ impl RedisStore {
             Query::NodeInfo { node } => vec!["info".to_owned(), node_arg(*node)],
             Query::Snapshot => vec!["snapshot".to_owned()],
             Query::Cancellation { hold } => vec!["cancel".to_owned(), hold_arg(*hold)],
-            other => return Err(unsupported_query(other)),
+            Query::Check { node, cost } => return self.check(*node, cost).map(Answer::Check),
         };
         let reply = ok(
             self.run(&self.scripts.read, None, "", args)?,

@@ -1,6 +1,6 @@
 -- ARGV: now, key, fingerprint, node, ttl (microseconds), then unit, amount pairs; or, for a
 -- reserve-up-to, '~', unit, min, max (hold what the tightest hard limit has room for, within
--- min..max).
+-- min..max); or, for a check (the dry run), '?', then unit, amount pairs.
 -- Reply: 'ok', hold, deadline, the node whose soft limit the hold passes ('' for none), the
 -- amount held by a reserve-up-to ('' for a reserve), 'fresh' or 'replayed', the number of
 -- threshold crossings, the crossings, then the reclaimed holds not reported yet.
@@ -21,14 +21,39 @@ local node = ARGV[4]
 local leaf_path = node_path(node)
 if not leaf_path then return fail('unknown_node', '#' .. node) end
 local path = path_of(node)
+local dry = ARGV[6] == '?'
+local soft = ''
+-- A check answers 'ok', the refusal's field count and fields (none if it fits), the node whose
+-- soft limit it passes, the path's length and every path node's balances (leaf first, every
+-- unit), then the reclaimed holds not reported yet. A reserve answers the refusal itself.
+local function refuse(refusal)
+  if not dry then return refusal end
+  local out = {'ok', tostring(refusal and #refusal or 0)}
+  for _, v in ipairs(refusal or {}) do table.insert(out, v) end
+  table.insert(out, soft)
+  table.insert(out, tostring(#path))
+  for _, n in ipairs(path) do
+    for _, u in ipairs(UNITS) do
+      for _, v in ipairs(balance_of(n, u)) do table.insert(out, v) end
+    end
+  end
+  for _, entry in ipairs(take_unreported()) do table.insert(out, entry) end
+  return out
+end
 for _, n in ipairs(path) do
   local state = redis.call('HGET', nkey(n), 'state')
-  if state == 'closed' then return fail('closed', node_path(n)) end
-  if state == 'frozen' then return fail('frozen', node_path(n)) end
+  if state == 'closed' then return refuse(fail('closed', node_path(n))) end
+  if state == 'frozen' then return refuse(fail('frozen', node_path(n))) end
 end
 local asks = {}
 local up_to = nil
-if ARGV[6] == '~' then
+if dry then
+  local i = 7
+  while ARGV[i] do
+    table.insert(asks, {ARGV[i], tonumber(ARGV[i + 1])})
+    i = i + 2
+  end
+elseif ARGV[6] == '~' then
   up_to = {min = tonumber(ARGV[8]), max = tonumber(ARGV[9])}
   asks[1] = {ARGV[7], up_to.max}
 else
@@ -42,7 +67,7 @@ end
 for _, n in ipairs(path) do
   for _, u in ipairs(UNITS) do
     local debt = num(redis.call('HGET', nkey(n), 'd:' .. u))
-    if debt > 0 then return fail('in_debt', node_path(n), u, fmt(debt)) end
+    if debt > 0 then return refuse(fail('in_debt', node_path(n), u, fmt(debt))) end
   end
 end
 -- The first unit's tightest hard limit without room, or nil; also the node whose soft limit
@@ -79,7 +104,8 @@ local function denial()
   end
   return nil, soft
 end
-local denied, soft = denial()
+local denied
+denied, soft = denial()
 local reclaimed = 0
 if denied then
   reclaimed = reclaim(now)
@@ -88,8 +114,9 @@ end
 if denied then
   local requested = '0'
   for _, ask in ipairs(asks) do if ask[1] == denied[2] then requested = fmt(ask[2]) end end
-  return fail('exceeded', denied[1], denied[2], denied[3], denied[6], denied[7], requested)
+  return refuse(fail('exceeded', denied[1], denied[2], denied[3], denied[6], denied[7], requested))
 end
+if dry then return refuse(nil) end
 local hid = fmt(redis.call('INCR', base .. ':next_hold'))
 local deadline = checked(now + tonumber(ARGV[5]), 'deadline')
 local hold = {'node', node, 'path', leaf_path, 'exp', fmt(deadline)}
