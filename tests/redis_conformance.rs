@@ -79,4 +79,5 @@ clock_checks!(
     extend_moves_the_deadline,
     a_reclaimed_hold_is_cancelled_as_expired,
     check_reclaims_expired_holds_like_reserve,
+    rate_and_budget_denials_take_nothing_from_each_other,
 );

@@ -99,6 +99,11 @@ enum Step {
         node: usize,
         state: NodeState,
     },
+    SetRateLimit {
+        node: usize,
+        requests: u32,
+        seconds: u64,
+    },
     RemoveNode {
         node: usize,
     },
@@ -144,6 +149,8 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
             1 => Just(NodeState::Closed),
         ])
             .prop_map(|(node, state)| Step::SetState { node, state }),
+        1 => (node.clone(), 0..4u32, 1..30u64)
+            .prop_map(|(node, requests, seconds)| Step::SetRateLimit { node, requests, seconds }),
         1 => node.clone().prop_map(|node| Step::RemoveNode { node }),
         1 => node.clone().prop_map(|node| Step::CreateNode { node }),
         2 => (1..60u64).prop_map(|seconds| Step::Advance { seconds }),
@@ -360,6 +367,17 @@ impl Side {
             }
             Step::SetState { node, state } => {
                 format!("{:?}", store.set_state(self.nodes[node], state))
+            }
+            Step::SetRateLimit {
+                node,
+                requests,
+                seconds,
+            } => {
+                // Zero requests removes the limit.
+                let limit = (requests > 0).then(|| {
+                    budget_guard::RateLimit::new(requests, Duration::from_secs(seconds)).unwrap()
+                });
+                format!("{:?}", store.set_rate_limit(self.nodes[node], limit))
             }
             Step::RemoveNode { node } => format!("{:?}", store.remove_node(self.nodes[node])),
             Step::CreateNode { node } => match self.create(node) {

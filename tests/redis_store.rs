@@ -512,18 +512,13 @@ fn undeclared_operations_and_limits_are_refused_not_approximated() {
     let root = store
         .create_node(None, "acme", &Limit::hard(usd("5")).into())
         .unwrap();
-    for kind in [
-        OpKind::SetRateLimit,
-        OpKind::SetBurnWindow,
-        OpKind::SetTopUp,
-        OpKind::Restore,
-    ] {
+    for kind in [OpKind::SetBurnWindow, OpKind::SetTopUp, OpKind::Restore] {
         assert!(!store.supports(kind));
     }
     assert!(matches!(
-        store.set_rate_limit(root, None),
+        store.set_top_up(root, None),
         Err(Error::Unsupported {
-            op: OpKind::SetRateLimit,
+            op: OpKind::SetTopUp,
             ..
         })
     ));

@@ -17,6 +17,7 @@ use crate::ids::HoldId;
 use crate::node_state::NodeState;
 use crate::op::OpKind;
 use crate::policy::{Limit, LimitKind, OveragePolicy};
+use crate::rate::RateLimit;
 use crate::threshold::{ThresholdBasis, ThresholdCrossing, Thresholds};
 
 /// The largest magnitude of minor units kept exact: 2^53 − 1 (about 9 million dollars in
@@ -300,6 +301,14 @@ fn decode_refusal(
         "unknown_node" => Error::UnknownNode {
             path: unknown_node(field(reply, 2)?)?,
         },
+        "rate_limited" => Error::RateLimited {
+            node: node(2)?,
+            limit: field(reply, 3)?
+                .parse()
+                .map_err(|_| bad_reply("rate limit"))?,
+            window: Duration::from_nanos(id(field(reply, 4)?)?),
+            retry_after: Duration::from_micros(id(field(reply, 5)?)?),
+        },
         "unknown_path" => Error::UnknownNode { path: text(2)? },
         "root_removal" => Error::RootRemoval { node: node(2)? },
         "in_use" => Error::NodeInUse {
@@ -444,10 +453,11 @@ pub(super) fn node_info(reply: &[String]) -> Result<NodeInfo> {
     let live = usize::try_from(int(field(reply, 4)?)?).map_err(|_| bad_reply("hold count"))?;
     let children = usize::try_from(int(field(reply, 5)?)?).map_err(|_| bad_reply("child count"))?;
     let rest = reply.get(6..).ok_or_else(|| bad_reply("too short"))?;
-    if rest.len() != children + BALANCE_FIELDS * Unit::ALL.len() {
+    if rest.len() != children + BALANCE_FIELDS * Unit::ALL.len() + 2 {
         return Err(bad_reply("node info length"));
     }
     let (kids, figures) = rest.split_at(children);
+    let (figures, rate) = figures.split_at(figures.len() - 2);
     let mut balances = Vec::new();
     for fields in figures.chunks(BALANCE_FIELDS) {
         let balance = balance(fields)?;
@@ -463,15 +473,17 @@ pub(super) fn node_info(reply: &[String]) -> Result<NodeInfo> {
         .with_parent((!parent.is_empty()).then(|| parent.into()))
         .with_children(kids.iter().map(|kid| Arc::from(kid.as_str())).collect())
         .with_balances(balances)
-        .with_live_holds(live))
+        .with_live_holds(live)
+        .with_rate_limit(rate_limit(rate)?))
 }
 
-/// The complete state: `ok`, next hold serial, node count, per node its path, state and the
+/// The complete state: `ok`, next hold serial, node count, per node its path, state, rate
+/// limit (two fields) and the
 /// [`BALANCE_FIELDS`] of each unit, then the live holds (as [`expired_hold`] entries).
 pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
     let next_serial = u32::try_from(int(field(reply, 1)?)?).map_err(|_| bad_reply("serial"))?;
     let count = usize::try_from(int(field(reply, 2)?)?).map_err(|_| bad_reply("node count"))?;
-    let per_node = 2 + BALANCE_FIELDS * Unit::ALL.len();
+    let per_node = 4 + BALANCE_FIELDS * Unit::ALL.len();
     let rest = reply.get(3..).ok_or_else(|| bad_reply("too short"))?;
     let node_fields = count.checked_mul(per_node).filter(|len| *len <= rest.len());
     let (nodes, holds) = rest.split_at(node_fields.ok_or_else(|| bad_reply("node count"))?);
@@ -481,7 +493,7 @@ pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
     };
     for node in nodes.chunks(per_node) {
         let mut accounts = Vec::new();
-        for fields in node[2..].chunks(BALANCE_FIELDS) {
+        for fields in node[4..].chunks(BALANCE_FIELDS) {
             let balance = balance(fields)?;
             let active = balance.limit.is_some()
                 || !balance.spent.is_zero()
@@ -500,6 +512,7 @@ pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
         snapshot.nodes.push(
             NodeSnapshot::new(node[0].as_str())
                 .with_state(state(&node[1])?)
+                .with_rate_limit(rate_limit(&node[2..4])?)
                 .with_accounts(accounts),
         );
     }
@@ -514,6 +527,38 @@ pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
         ));
     }
     Ok(snapshot)
+}
+
+/// A rate limit as the scripts keep it: requests and window nanoseconds, empty for none.
+fn rate_limit(fields: &[String]) -> Result<Option<RateLimit>> {
+    let requests = field(fields, 0)?;
+    if requests.is_empty() {
+        return Ok(None);
+    }
+    let requests = requests.parse().map_err(|_| bad_reply("rate limit"))?;
+    let window = Duration::from_nanos(id(field(fields, 1)?)?);
+    RateLimit::new(requests, window).map(Some)
+}
+
+/// A rate limit's arguments: requests, the window in nanoseconds, and in microseconds rounded
+/// up (the scripts count server microseconds); three empty strings to remove it.
+pub(super) fn rate_args(limit: Option<RateLimit>) -> Vec<String> {
+    match limit {
+        None => vec![String::new(); 3],
+        Some(limit) => {
+            let nanos = limit.window().as_nanos();
+            vec![
+                limit.requests().to_string(),
+                nanos.to_string(),
+                nanos.div_ceil(1_000).to_string(),
+            ]
+        }
+    }
+}
+
+/// The previous rate limit a set-rate script answers (`ok`, requests, window nanoseconds).
+pub(super) fn previous_rate_limit(reply: &[String]) -> Result<Option<RateLimit>> {
+    rate_limit(reply.get(1..).unwrap_or_default())
 }
 
 /// Why a hold's work should stop, as the cancellation read reports it.

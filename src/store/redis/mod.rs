@@ -228,7 +228,7 @@ impl RedisStore {
 }
 
 /// The operations the scripts implement.
-const SUPPORTED: [OpKind; 14] = [
+const SUPPORTED: [OpKind; 15] = [
     OpKind::CreateNode,
     OpKind::RemoveNode,
     OpKind::Reserve,
@@ -241,6 +241,7 @@ const SUPPORTED: [OpKind; 14] = [
     OpKind::Credit,
     OpKind::Debit,
     OpKind::SetState,
+    OpKind::SetRateLimit,
     OpKind::SetLimit,
     OpKind::RemoveLimit,
 ];

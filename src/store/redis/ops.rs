@@ -43,29 +43,36 @@ fn fingerprint(name: &str, args: &[String]) -> String {
 }
 
 impl RedisStore {
-    /// `checked`, unless it is an error and `key` was already used: then, as in the ledger,
-    /// the key's mismatch (a refused request is never remembered, so it cannot be a retry of
-    /// the request the key first answered).
+    /// `checked`, unless it is an error and the ledger would have refused the request before
+    /// looking at its amounts: an unknown node, an idempotency key already used (a refused
+    /// request is never remembered, so it cannot be a retry of the one the key answered), or,
+    /// for a reserve (`rate`), a rate limit.
     fn validated(
         &self,
         checked: Result<()>,
         node: NodeId,
         key: Option<&IdempotencyKey>,
         requested: &'static str,
+        rate: bool,
     ) -> Result<()> {
-        let Some(key) = key.filter(|_| checked.is_err()) else {
+        if checked.is_ok() || (key.is_none() && !rate) {
             return checked;
-        };
-        let args = vec!["key".to_owned(), key.as_str().to_owned(), node_arg(node)];
+        }
+        let args = vec![
+            "key".to_owned(),
+            key.map(|key| key.as_str().to_owned()).unwrap_or_default(),
+            node_arg(node),
+            if rate { "rate" } else { "" }.to_owned(),
+        ];
         let reply = ok(
             self.run(&self.scripts.read, None, "", args)?,
             None,
             "",
             None,
         )?;
-        match field(&reply, 1)? {
-            "" => checked,
-            first => Err(crate::Error::IdempotencyMismatch {
+        match (field(&reply, 1)?, key) {
+            ("", _) | (_, None) => checked,
+            (first, Some(key)) => Err(crate::Error::IdempotencyMismatch {
                 key: key.as_str().into(),
                 first: codec::op_name(first),
                 requested,
@@ -191,6 +198,20 @@ impl RedisStore {
                 )?;
                 Ok(Applied::Recorded)
             }
+            Op::SetRateLimit { node, limit } => {
+                if let Some(limit) = limit {
+                    crate::rate::RateLimit::new(limit.requests(), limit.window())?;
+                }
+                let mut args = vec![node_arg(*node)];
+                args.extend(codec::rate_args(*limit));
+                let reply = ok(
+                    self.run(&self.scripts.set_rate, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::RateLimit(codec::previous_rate_limit(&reply)?))
+            }
             Op::RemoveNode { node } => {
                 ok(
                     self.run(&self.scripts.remove_node, None, "", vec![node_arg(*node)])?,
@@ -224,7 +245,7 @@ impl RedisStore {
         ttl: Duration,
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
-        self.validated(cost.validate_reservable(), node, key, "reserve")?;
+        self.validated(cost.validate_reservable(), node, key, "reserve", true)?;
         let mut args = vec![node_arg(node), codec::micros(ttl, "hold TTL")?];
         codec::cost_args(cost, &mut args)?;
         self.hold("reserve", args, cost, key)
@@ -251,7 +272,7 @@ impl RedisStore {
                 }
                 Ok(())
             });
-        self.validated(checks, node, key, "reserve_up_to")?;
+        self.validated(checks, node, key, "reserve_up_to", true)?;
         let args = vec![
             node_arg(node),
             codec::micros(ttl, "hold TTL")?,
@@ -352,7 +373,7 @@ impl RedisStore {
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
         if limit.is_none() {
-            self.validated(Cost::from(amount).validate_reservable(), node, key, op)?;
+            self.validated(Cost::from(amount).validate_reservable(), node, key, op, false)?;
         }
         let mut args = vec![
             node_arg(node),

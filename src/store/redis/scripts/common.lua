@@ -241,3 +241,43 @@ local function expired_refusal(hid)
   end
   return fail('expired', hid, node_path(node), redis.call('HGET', h, 'exp'))
 end
+
+-- Request rate limits, as the ledger's sliding log: a node's limit is 'rq' requests per
+-- window ('rwn' nanoseconds as given, 'rwu' microseconds as the scripts count), and the list
+-- '<base>:rate:<node>' keeps the times (server microseconds) of its last 'rq' granted holds.
+
+-- How long until node `n` allows another request at `now`, or nil if it allows one now.
+local function rate_wait(n, now)
+  local f = redis.call('HMGET', nkey(n), 'rq', 'rwu')
+  if not f[1] then return nil end
+  local log = base .. ':rate:' .. n
+  if redis.call('LLEN', log) < tonumber(f[1]) then return nil end
+  local frees = tonumber(redis.call('LINDEX', log, 0)) + tonumber(f[2])
+  if frees > now then return frees - now end
+  return nil
+end
+
+-- The refusal of the node on the path that must wait longest (the nearest the leaf on a tie),
+-- or nil.
+local function rate_refusal(path, now)
+  local longest, at = nil, nil
+  for _, n in ipairs(path) do
+    local wait = rate_wait(n, now)
+    if wait and (longest == nil or wait > longest) then longest, at = wait, n end
+  end
+  if longest == nil then return nil end
+  local f = redis.call('HMGET', nkey(at), 'rq', 'rwn')
+  return fail('rate_limited', node_path(at), f[1], f[2], fmt(longest))
+end
+
+-- A granted hold takes one request on every rate-limited node of the path.
+local function take_rate(path, now)
+  for _, n in ipairs(path) do
+    local requests = redis.call('HGET', nkey(n), 'rq')
+    if requests then
+      local log = base .. ':rate:' .. n
+      redis.call('RPUSH', log, fmt(now))
+      redis.call('LTRIM', log, -tonumber(requests), -1)
+    end
+  end
+end

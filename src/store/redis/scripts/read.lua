@@ -6,15 +6,25 @@ if what == 'resolve' then
   return {'ok', id}
 end
 if what == 'key' then
-  -- The operation an idempotency key was first used for ('' if it is not remembered), for a
-  -- request on node ARGV[6] (refused first if unknown, as in the ledger).
-  if not node_path(ARGV[6]) then return fail('unknown_node', '#' .. ARGV[6]) end
-  local stored = redis.call('GET', base .. ':k:' .. ARGV[5])
-  if not stored then return {'ok', ''} end
-  return {'ok', string.match(stored, '^[^|\n]*')}
+  -- What the ledger answers before it looks at a request's amounts, for a request on node
+  -- ARGV[6] with idempotency key ARGV[5] ('' for none): with a key an unknown node, then the
+  -- operation the key was first used for; then (for a reserve, ARGV[7] = 'rate') a rate
+  -- refusal; else 'ok', ''.
+  if not node_path(ARGV[6]) then
+    if ARGV[5] ~= '' then return fail('unknown_node', '#' .. ARGV[6]) end
+    return {'ok', ''}
+  end
+  local stored = ARGV[5] ~= '' and redis.call('GET', base .. ':k:' .. ARGV[5])
+  if stored then return {'ok', string.match(stored, '^[^|\n]*')} end
+  if ARGV[7] == 'rate' then
+    local limited = rate_refusal(path_of(ARGV[6]), now_us())
+    if limited then return limited end
+  end
+  return {'ok', ''}
 end
 if what == 'snapshot' then
-  -- 'ok', next hold serial, node count, per node: path, state, 10 balance fields per unit;
+  -- 'ok', next hold serial, node count, per node: path, state, rate limit (requests, window
+  -- nanoseconds, '' for none), 10 balance fields per unit;
   -- then the live holds, each as a reclaimed-hold entry (id, path, deadline, unit=amount).
   -- Nodes in the ledger's order: the roots, then level by level, children in creation order.
   local last = num(redis.call('GET', base .. ':next_node'))
@@ -36,6 +46,9 @@ if what == 'snapshot' then
   for _, n in ipairs(order) do
     table.insert(out, node_path(n))
     table.insert(out, redis.call('HGET', nkey(n), 'state'))
+    local rate = redis.call('HMGET', nkey(n), 'rq', 'rwn')
+    table.insert(out, rate[1] or '')
+    table.insert(out, rate[2] or '')
     for _, u in ipairs(UNITS) do
       for _, v in ipairs(balance_of(n, u)) do table.insert(out, v) end
     end
@@ -85,7 +98,7 @@ if what == 'balance' then
   return out
 end
 -- info: path, state, parent path, live holds, children count, children paths..., then per unit
--- the 10 balance fields.
+-- the 10 balance fields, then the rate limit (requests, window nanoseconds; '' for none).
 local parent = redis.call('HGET', k, 'parent')
 local kids = redis.call('SMEMBERS', base .. ':kids:' .. node)
 local live = 0
@@ -100,4 +113,7 @@ for _, p in ipairs(paths) do table.insert(out, p) end
 for _, u in ipairs(UNITS) do
   for _, v in ipairs(balance_of(node, u)) do table.insert(out, v) end
 end
+local rate = redis.call('HMGET', k, 'rq', 'rwn')
+table.insert(out, rate[1] or '')
+table.insert(out, rate[2] or '')
 return out

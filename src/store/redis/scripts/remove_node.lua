@@ -15,7 +15,7 @@ end
 if children > 0 or live > 0 then
   return fail('in_use', path, tostring(children), tostring(live))
 end
-redis.call('DEL', k, base .. ':kids:' .. node)
+redis.call('DEL', k, base .. ':kids:' .. node, base .. ':rate:' .. node)
 redis.call('HDEL', base .. ':paths', path)
 redis.call('SREM', base .. ':kids:' .. parent, node)
 return {'ok'}

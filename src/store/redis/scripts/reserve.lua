@@ -40,6 +40,9 @@ local function refuse(refusal)
   for _, entry in ipairs(take_unreported()) do table.insert(out, entry) end
   return out
 end
+-- The rate limits first, as in the ledger: a rate refusal holds nothing.
+local limited = rate_refusal(path, now)
+if limited then return refuse(limited) end
 for _, n in ipairs(path) do
   local state = redis.call('HGET', nkey(n), 'state')
   if state == 'closed' then return refuse(fail('closed', node_path(n))) end
@@ -129,6 +132,7 @@ for _, ask in ipairs(asks) do
   end
   table.insert(hold, 'a:' .. u); table.insert(hold, fmt(amount))
 end
+take_rate(path, now)
 redis.call('HSET', hkey(hid), unpack(hold))
 redis.call('ZADD', base .. ':exp', deadline, hid)
 local granted = ''
