@@ -319,6 +319,40 @@ fn deadlines_follow_the_server_clock_not_the_clients() {
 }
 
 #[test]
+fn rate_limits_count_every_client_on_the_servers_clock() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let first = server.store("t");
+    let second = server.store("t");
+    let root = first
+        .create_node(None, "acme", &Limit::hard(usd("10")).into())
+        .unwrap();
+    let limit = budget_guard::RateLimit::new(2, Duration::from_secs(60)).unwrap();
+    assert_eq!(first.set_rate_limit(root, Some(limit)).unwrap(), None);
+    let before = server.time_us();
+    first.reserve(root, &cost("1")).unwrap();
+    second.reserve(root, &cost("1")).unwrap();
+    // The third request in the window is refused whichever client sends it, and holds nothing.
+    let Err(Error::RateLimited {
+        node,
+        limit: requests,
+        window,
+        retry_after,
+    }) = second.reserve(root, &cost("1"))
+    else {
+        panic!("a third request within the minute is rate limited");
+    };
+    let elapsed = Duration::from_micros((server.time_us() - before).unsigned_abs());
+    assert_eq!((&*node, requests, window), ("acme", 2, Duration::from_secs(60)));
+    // The window counts from the first grant on the server's clock.
+    assert!(retry_after <= Duration::from_secs(60) && retry_after + elapsed >= Duration::from_secs(60));
+    assert_eq!(figures(&first, root), (usd("0"), usd("2")));
+    assert_eq!(first.set_rate_limit(root, None).unwrap(), Some(limit));
+    first.reserve(root, &cost("1")).unwrap();
+}
+
+#[test]
 fn a_sweep_returns_the_money_of_holds_whose_owner_died() {
     let Some(server) = RedisServer::start_or_skip() else {
         return;

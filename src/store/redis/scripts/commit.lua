@@ -14,6 +14,8 @@ local node = redis.call('HGET', h, 'node')
 if not node then return fail('unknown_hold', hid) end
 local ended = redis.call('HGET', h, 'end')
 if ended == 'committed' or ended == 'released' then return fail('unknown_hold', hid) end
+-- A reclaimed hold whose node was removed: the spend has nowhere to go.
+if ended == 'expired' and redis.call('EXISTS', nkey(node)) == 0 then return expired_refusal(hid) end
 local actual = {}
 local i = 5
 while ARGV[i] do
@@ -51,8 +53,6 @@ end
 -- The actual cost is the hold's total: never below what was recorded on it already
 -- ('below_recorded', checked per unit in the ledger's order).
 if ended == 'expired' then
-  -- Its node was removed: the spend has nowhere to go.
-  if redis.call('EXISTS', nkey(node)) == 0 then return expired_refusal(hid) end
   -- A late commit: the spend is new, with no hold behind it. It is booked where every hard
   -- limit has room, or where the governing node grants an overdraft every node's debt stays
   -- within (the ledger's `late_spend_fits`); else the commit is refused and changes nothing.
