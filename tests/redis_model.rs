@@ -187,8 +187,11 @@ fn limit(cents: i64, shape: u8) -> Limit {
     }
 }
 
-/// The tree: (name, parent, USD limit as (cents, shape), tokens limit).
-const TREE: [(&str, Option<usize>, Option<(i64, u8)>, Option<i64>); 7] = [
+/// A node of [`TREE`]: name, parent, USD limit as (cents, [`limit`] shape), tokens limit.
+type TreeNode = (&'static str, Option<usize>, Option<(i64, u8)>, Option<i64>);
+
+/// The tree every case starts from.
+const TREE: [TreeNode; 7] = [
     ("root", None, Some((100, 1)), None),
     ("a", Some(0), Some((40, 2)), Some(2_000)),
     ("a1", Some(1), Some((10, 0)), None),
@@ -424,8 +427,16 @@ impl Side {
     /// `text` with every hold id of this side replaced by `H<index>` and every node id by
     /// `N<index>` (ids differ between stores).
     fn named(&self, mut text: String) -> String {
-        let holds = self.holds.iter().enumerate().map(|(index, id)| (format!("{id:?}"), format!("H{index}")));
-        let nodes = self.nodes.iter().enumerate().map(|(index, id)| (format!("{id:?}"), format!("N{index}")));
+        let holds = self
+            .holds
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (format!("{id:?}"), format!("H{index}")));
+        let nodes = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (format!("{id:?}"), format!("N{index}")));
         let mut ids: Vec<(String, String)> = holds.chain(nodes).collect();
         // Longest first: `hold#1.1` is a prefix of `hold#1.10`.
         ids.sort_by_key(|(id, _)| std::cmp::Reverse(id.len()));
@@ -460,9 +471,10 @@ type Books = (
 fn run_case(server: &RedisServer, case: u64, steps: &[Step]) -> Result<(), TestCaseError> {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(1_767_225_600_000_000_000));
     let memory: Arc<dyn Store> = Arc::new(MemoryStore::with_clock(clock.clone()));
-    let redis: Arc<dyn Store> = Arc::new(
-        server.store_with(&format!("case{case}"), RedisOptions::new().clock(clock.clone())),
-    );
+    let redis: Arc<dyn Store> = Arc::new(server.store_with(
+        &format!("case{case}"),
+        RedisOptions::new().clock(clock.clone()),
+    ));
     let mut reference = Side::build(memory);
     let mut tested = Side::build(redis);
     prop_assert_eq!(reference.books(), tested.books(), "after building the tree");

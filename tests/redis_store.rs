@@ -344,9 +344,14 @@ fn rate_limits_count_every_client_on_the_servers_clock() {
         panic!("a third request within the minute is rate limited");
     };
     let elapsed = Duration::from_micros((server.time_us() - before).unsigned_abs());
-    assert_eq!((&*node, requests, window), ("acme", 2, Duration::from_secs(60)));
+    assert_eq!(
+        (&*node, requests, window),
+        ("acme", 2, Duration::from_secs(60))
+    );
     // The window counts from the first grant on the server's clock.
-    assert!(retry_after <= Duration::from_secs(60) && retry_after + elapsed >= Duration::from_secs(60));
+    assert!(
+        retry_after <= Duration::from_secs(60) && retry_after + elapsed >= Duration::from_secs(60)
+    );
     assert_eq!(figures(&first, root), (usd("0"), usd("2")));
     assert_eq!(first.set_rate_limit(root, None).unwrap(), Some(limit));
     first.reserve(root, &cost("1")).unwrap();
@@ -466,14 +471,19 @@ fn a_commit_above_the_hold_follows_the_overage_policy_as_the_ledger_does() {
 /// `AllowWithOverdraft` also lets a late commit (of a reclaimed hold) run into debt up to the
 /// overdraft, and refuses it beyond, changing nothing.
 fn late_overdraft_scenario(store: &dyn Store, clock: &ManualClock) {
-    let policy = OveragePolicy::AllowWithOverdraft {
-        limit: usd("0.25"),
-    };
+    let policy = OveragePolicy::AllowWithOverdraft { limit: usd("0.25") };
     let root = store
-        .create_node(None, "acme", &Limit::hard(usd("1")).with_overage(policy).into())
+        .create_node(
+            None,
+            "acme",
+            &Limit::hard(usd("1")).with_overage(policy).into(),
+        )
         .unwrap();
     let short = ReserveOptions::new().ttl(Duration::from_secs(1));
-    let dead = store.reserve_with(root, &cost("0.50"), &short).unwrap().hold;
+    let dead = store
+        .reserve_with(root, &cost("0.50"), &short)
+        .unwrap()
+        .hold;
     clock.advance(Duration::from_secs(2));
     assert_eq!(store.sweep().unwrap().len(), 1);
     let live = store.reserve(root, &cost("0.90")).unwrap().hold;
@@ -496,7 +506,10 @@ fn late_overdraft_scenario(store: &dyn Store, clock: &ManualClock) {
 fn a_late_commit_may_use_the_overdraft_as_the_ledger_allows() {
     let start = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
     let clock = ManualClock::new(start);
-    late_overdraft_scenario(&budget_guard::MemoryStore::with_clock(clock.clone()), &clock);
+    late_overdraft_scenario(
+        &budget_guard::MemoryStore::with_clock(clock.clone()),
+        &clock,
+    );
     let Some(server) = RedisServer::start_or_skip() else {
         return;
     };

@@ -67,7 +67,9 @@ fn threshold_scenario(store: &dyn Store) {
     let early = Limit::hard(usd("4"))
         .with_thresholds([50])
         .with_threshold_basis(ThresholdBasis::SpentAndHeld);
-    let team = store.create_node(Some(acme), "team", &early.into()).unwrap();
+    let team = store
+        .create_node(Some(acme), "team", &early.into())
+        .unwrap();
     let task = store
         .create_node(Some(team), "task", &Limit::soft(usd("1")).into())
         .unwrap();
@@ -97,7 +99,10 @@ fn threshold_scenario(store: &dyn Store) {
         Err(Error::InDebt { .. })
     ));
     let team_balance = store.credit(team, usd("0.20")).unwrap();
-    assert_eq!((team_balance.spent, team_balance.debt), (usd("4.20"), usd("0")));
+    assert_eq!(
+        (team_balance.spent, team_balance.debt),
+        (usd("4.20"), usd("0"))
+    );
     assert_eq!(
         team_balance.limit,
         Some(early.with_amount(usd("4.20"))),
@@ -131,9 +136,7 @@ fn threshold_scenario(store: &dyn Store) {
     let key = budget_guard::OpOptions::new()
         .idempotency_key(budget_guard::IdempotencyKey::new("c-4").unwrap());
     store.commit_with(fourth.hold, &cost("0.01"), &key).unwrap();
-    let replay = store
-        .commit_with(fourth.hold, &cost("0.01"), &key)
-        .unwrap();
+    let replay = store.commit_with(fourth.hold, &cost("0.01"), &key).unwrap();
     assert!(replay.replayed && replay.events.is_empty());
 }
 
@@ -176,7 +179,9 @@ fn each_level_fires_once_across_two_clients() {
                         // Fired by the commit that reached the level, with its figures.
                         let reached = usd("10").minor_units() * i64::from(crossing.level()) / 100;
                         assert!(crossing.spent().minor_units() >= reached);
-                        assert!(crossing.spent().minor_units() < reached + usd("0.10").minor_units());
+                        assert!(
+                            crossing.spent().minor_units() < reached + usd("0.10").minor_units()
+                        );
                         levels.push(crossing.level());
                     }
                 }

@@ -69,8 +69,12 @@ impl RedisStore {
 
 /// Room under a hard limit; `None` for a soft limit or none.
 fn hard_room(balance: &Balance) -> Option<i64> {
-    let limit = balance.limit.filter(|limit| limit.kind() == LimitKind::Hard)?;
-    Some(limit.amount().minor_units() - balance.spent.minor_units() - balance.reserved.minor_units())
+    let limit = balance
+        .limit
+        .filter(|limit| limit.kind() == LimitKind::Hard)?;
+    Some(
+        limit.amount().minor_units() - balance.spent.minor_units() - balance.reserved.minor_units(),
+    )
 }
 
 /// The node on the path with the least room under a hard limit in the request's unit (the

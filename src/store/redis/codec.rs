@@ -120,7 +120,11 @@ fn with_levels(limit: Limit, text: &str) -> Result<Limit> {
     };
     let percents = percents
         .split(',')
-        .map(|percent| percent.parse::<u16>().map_err(|_| bad_reply("threshold level")))
+        .map(|percent| {
+            percent
+                .parse::<u16>()
+                .map_err(|_| bad_reply("threshold level"))
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(limit
         .with_thresholds(percents)
@@ -131,8 +135,18 @@ fn with_levels(limit: Limit, text: &str) -> Result<Limit> {
 /// node path, node id, unit, limit, spent, reserved, bit, level, limit kind, basis.
 pub(super) fn crossing(entry: &str) -> Result<ThresholdCrossing> {
     let parts: Vec<&str> = entry.split('\u{1e}').collect();
-    let [path, node, unit_name, limit, spent, reserved, bit, level, kind, basis_name] =
-        parts[..]
+    let [
+        path,
+        node,
+        unit_name,
+        limit,
+        spent,
+        reserved,
+        bit,
+        level,
+        kind,
+        basis_name,
+    ] = parts[..]
     else {
         return Err(bad_reply("threshold crossing"));
     };

@@ -12,8 +12,8 @@ use crate::policy::Limit;
 use crate::store::{Committed, Reservation};
 use crate::threshold::Crossings;
 
-use super::codec::{self, field};
 use super::RedisStore;
+use super::codec::{self, field};
 
 /// The script's reply if it is `ok`, else its refusal as a typed error.
 fn ok(
@@ -373,7 +373,13 @@ impl RedisStore {
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
         if limit.is_none() {
-            self.validated(Cost::from(amount).validate_reservable(), node, key, op, false)?;
+            self.validated(
+                Cost::from(amount).validate_reservable(),
+                node,
+                key,
+                op,
+                false,
+            )?;
         }
         let mut args = vec![
             node_arg(node),
