@@ -8,14 +8,19 @@ local node, u, op, amount = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 local k = nkey(node)
 -- As in the ledger, an unknown node is refused before the idempotency key is looked at.
 if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
-local replay = remembered()
-if replay then return replay end
-local b = balance_of(node, u)
 local function balance_reply()
   local out = {'ok'}
   for _, v in ipairs(balance_of(node, u)) do table.insert(out, v) end
   return out
 end
+-- A retried credit or debit applies nothing again and answers with the balance now (a balance
+-- is a reading of the books, not part of the operation's effect), as the ledger does.
+local replay = remembered()
+if replay then
+  if replay[1] == 'ok' then return balance_reply() end
+  return replay
+end
+local b = balance_of(node, u)
 if op == 'remove' then
   -- Without a limit nothing is beyond it: debt becomes plain spend, as in the ledger.
   local spent = checked(tonumber(b[6]) + tonumber(b[8]), 'remove limit')
