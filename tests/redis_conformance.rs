@@ -3,11 +3,10 @@
 //! the others are refused with `Unsupported`.
 //!
 //! Not listed, because they also use an operation the store does not declare (and the check
-//! does not skip it): `a_hold_ends_once`, `expired_holds_are_reclaimed_once` and
-//! `extend_moves_the_deadline` (`Record`), `frozen_and_closed_nodes_block_their_subtree` and
-//! `idempotent_retries_apply_once` (`ReserveUpTo`), `check_is_a_dry_run` (the `Check` read), and every check of
-//! periods, rate limits, thresholds, top-ups, burn windows, snapshots restored and soft limits. `idempotency_keys_expire_after_their_ttl` is not listed either: keys expire
-//! by Redis' own key TTL (24 h on the server's clock), which a manual clock cannot advance.
+//! does not skip it): `snapshot_restores_exactly` and `frozen_and_closed_nodes_block_their_subtree`
+//! (`Restore`), `periods_reset_lazily_and_keep_holds` (periodic limits), and the top-up and burn
+//! window checks. `idempotency_keys_expire_after_their_ttl` is not listed either: keys expire by
+//! Redis' own key TTL (24 h on the server's clock), which a manual clock cannot advance.
 
 mod redis_support;
 
