@@ -202,3 +202,36 @@ fn each_level_fires_once_across_two_clients() {
     );
     assert_eq!(first.balance(root, Unit::Usd).unwrap().spent, usd("10"));
 }
+
+/// A hard limit of 2^53 − 1 minor units with levels at 50 % and 100 %: the 50 % level is
+/// 4,503,599,627,370,496 (rounded up from ...495.5), which a double's `limit × 50 / 100` cannot
+/// compute exactly; the scripts must fire it one minor unit later than ...495, never earlier.
+fn boundary_scenario(store: &dyn Store) {
+    let max = 9_007_199_254_740_991_i64;
+    let minor = |value| Cost::from(Amount::try_from_minor(value, Unit::Usd).unwrap());
+    let limit =
+        Limit::hard(Amount::try_from_minor(max, Unit::Usd).unwrap()).with_thresholds([50, 100]);
+    let root = store.create_node(None, "acme", &limit.into()).unwrap();
+    let levels = |amount: i64| {
+        let hold = store.reserve(root, &minor(amount)).unwrap().hold;
+        let committed = store.commit(hold, &minor(amount)).unwrap();
+        committed
+            .events
+            .iter()
+            .map(|crossing| (crossing.level(), crossing.spent().minor_units()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(levels(4_503_599_627_370_495), []);
+    assert_eq!(levels(1), [(50, 4_503_599_627_370_496)]);
+    assert_eq!(levels(max - 4_503_599_627_370_497), []);
+    assert_eq!(levels(1), [(100, max)]);
+}
+
+#[test]
+fn levels_are_exact_at_the_2_pow_53_boundary() {
+    boundary_scenario(&MemoryStore::new());
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    boundary_scenario(&server.store("t"));
+}
