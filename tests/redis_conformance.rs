@@ -3,12 +3,10 @@
 //! the others are refused with `Unsupported`.
 //!
 //! Not listed, because they also use an operation the store does not declare (and the check
-//! does not skip it): `a_hold_ends_once`, `expired_holds_are_reclaimed_once` and
-//! `extend_moves_the_deadline` (`Record`), `frozen_and_closed_nodes_block_their_subtree` and
-//! `idempotent_retries_apply_once` (`ReserveUpTo`), `cancellation_says_why_a_hold_should_stop`
-//! (a commit above the hold), `check_is_a_dry_run` (the `Check` read), and every check of
-//! periods, rate limits, thresholds, top-ups, burn windows, snapshots restored and soft limits. `idempotency_keys_expire_after_their_ttl` is not listed either: keys expire
-//! by Redis' own key TTL (24 h on the server's clock), which a manual clock cannot advance.
+//! does not skip it): `snapshot_restores_exactly` and `frozen_and_closed_nodes_block_their_subtree`
+//! (`Restore`), `periods_reset_lazily_and_keep_holds` (periodic limits), and the top-up and burn
+//! window checks. `idempotency_keys_expire_after_their_ttl` is not listed either: keys expire by
+//! Redis' own key TTL (24 h on the server's clock), which a manual clock cannot advance.
 
 mod redis_support;
 
@@ -59,10 +57,26 @@ checks!(
     undeclared_ops_are_unsupported,
     bad_input_changes_nothing,
     limits_and_funds,
+    reject_records_overage_as_debt,
+    allow_if_available_needs_room_everywhere,
+    overdraft_is_bounded,
+    cancellation_says_why_a_hold_should_stop,
+    soft_limits_report_without_denying,
+    reserve_up_to_takes_what_fits,
+    idempotent_retries_apply_once,
+    node_lifecycle,
+    a_hold_ends_once,
+    record_grows_only_with_room,
+    check_is_a_dry_run,
 );
 
 clock_checks!(
     a_denied_reserve_reclaims_expired_holds_first,
     a_reclaimed_hold_commits_only_what_fits,
     a_retried_reserve_of_an_ended_hold_says_how_it_ended,
+    expired_holds_are_reclaimed_once,
+    extend_moves_the_deadline,
+    a_reclaimed_hold_is_cancelled_as_expired,
+    check_reclaims_expired_holds_like_reserve,
+    rate_and_budget_denials_take_nothing_from_each_other,
 );

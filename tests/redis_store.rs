@@ -172,14 +172,10 @@ fn credit_debit_and_set_limit_change_the_limit_exactly() {
     assert_eq!((unlimited.limit, unlimited.remaining), (None, None));
     assert_eq!(unlimited.reserved, usd("3"));
     store.set_limit(team, Limit::hard(usd("4"))).unwrap();
-    // Soft limits always carry a 100 % threshold level (an event the scripts do not fire).
-    assert!(matches!(
-        store.set_limit(team, Limit::soft(usd("4"))),
-        Err(Error::Unsupported {
-            op: OpKind::SetLimit,
-            ..
-        })
-    ));
+    // A soft limit only reports, so it may go below what is spent and held (as in the ledger).
+    let soft = store.set_limit(team, Limit::soft(usd("2"))).unwrap();
+    assert_eq!(soft.limit, Some(Limit::soft(usd("2"))));
+    assert_eq!((soft.reserved, soft.remaining), (usd("3"), Some(usd("0"))));
 }
 
 #[test]
@@ -323,6 +319,45 @@ fn deadlines_follow_the_server_clock_not_the_clients() {
 }
 
 #[test]
+fn rate_limits_count_every_client_on_the_servers_clock() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let first = server.store("t");
+    let second = server.store("t");
+    let root = first
+        .create_node(None, "acme", &Limit::hard(usd("10")).into())
+        .unwrap();
+    let limit = budget_guard::RateLimit::new(2, Duration::from_secs(60)).unwrap();
+    assert_eq!(first.set_rate_limit(root, Some(limit)).unwrap(), None);
+    let before = server.time_us();
+    first.reserve(root, &cost("1")).unwrap();
+    second.reserve(root, &cost("1")).unwrap();
+    // The third request in the window is refused whichever client sends it, and holds nothing.
+    let Err(Error::RateLimited {
+        node,
+        limit: requests,
+        window,
+        retry_after,
+    }) = second.reserve(root, &cost("1"))
+    else {
+        panic!("a third request within the minute is rate limited");
+    };
+    let elapsed = Duration::from_micros((server.time_us() - before).unsigned_abs());
+    assert_eq!(
+        (&*node, requests, window),
+        ("acme", 2, Duration::from_secs(60))
+    );
+    // The window counts from the first grant on the server's clock.
+    assert!(
+        retry_after <= Duration::from_secs(60) && retry_after + elapsed >= Duration::from_secs(60)
+    );
+    assert_eq!(figures(&first, root), (usd("0"), usd("2")));
+    assert_eq!(first.set_rate_limit(root, None).unwrap(), Some(limit));
+    first.reserve(root, &cost("1")).unwrap();
+}
+
+#[test]
 fn a_sweep_returns_the_money_of_holds_whose_owner_died() {
     let Some(server) = RedisServer::start_or_skip() else {
         return;
@@ -360,25 +395,159 @@ fn a_sweep_returns_the_money_of_holds_whose_owner_died() {
     assert_eq!(figures(&store, root), (usd("1.5"), usd("0")));
 }
 
+/// `acme` ($10, hard, `Reject`) → `team` ($2, hard, `AllowIfAvailable`) → `task` (no limit),
+/// then two commits above their holds: the first fits everywhere, the second does not fit the
+/// team, which governs the task's overage. The exact figures are the ledger's; the scenario runs
+/// on a MemoryStore and on a RedisStore.
+fn overage_scenario(store: &dyn Store) {
+    let acme = store
+        .create_node(None, "acme", &Limit::hard(usd("10")).into())
+        .unwrap();
+    let lenient = Limit::hard(usd("2")).with_overage(OveragePolicy::AllowIfAvailable);
+    let team = store
+        .create_node(Some(acme), "team", &lenient.into())
+        .unwrap();
+    let task = store
+        .create_node(Some(team), "task", &Limits::none())
+        .unwrap();
+    let books = |node| {
+        let balance = store.balance(node, Unit::Usd).unwrap();
+        (balance.spent, balance.reserved, balance.debt)
+    };
+
+    let hold = store.reserve(task, &cost("1")).unwrap().hold;
+    let committed = store.commit(hold, &cost("1.50")).unwrap();
+    assert_eq!(
+        (committed.spent, committed.returned, committed.overage),
+        (cost("1.50"), cost("0"), cost("0.50"))
+    );
+    for node in [acme, team, task] {
+        assert_eq!(books(node), (usd("1.50"), usd("0"), usd("0")));
+    }
+
+    // The team has $0.10 left after the held $0.40 is spent: the $0.60 excess is rejected and
+    // becomes the team's debt; the task (no limit) and acme (room) take it as spend.
+    let hold = store.reserve(task, &cost("0.40")).unwrap().hold;
+    let key = OpOptions::new().idempotency_key(IdempotencyKey::new("over-1").unwrap());
+    let rejected = store.commit_with(hold, &cost("1"), &key).unwrap_err();
+    let Error::OverageRejected {
+        node,
+        held,
+        actual,
+        debt,
+    } = &rejected
+    else {
+        panic!("expected OverageRejected, got {rejected:?}");
+    };
+    assert_eq!(
+        (&**node, *held, *actual, *debt),
+        ("acme/team/task", usd("0.40"), usd("1"), usd("0.60"))
+    );
+    assert_eq!(books(team), (usd("1.90"), usd("0"), usd("0.60")));
+    assert_eq!(books(task), (usd("2.50"), usd("0"), usd("0")));
+    assert_eq!(books(acme), (usd("2.50"), usd("0"), usd("0")));
+    // A retry with the same key answers the same refusal and books nothing twice.
+    let retried = store.commit_with(hold, &cost("1"), &key).unwrap_err();
+    assert_eq!(format!("{retried:?}"), format!("{rejected:?}"));
+    assert_eq!(books(team), (usd("1.90"), usd("0"), usd("0.60")));
+    assert!(matches!(
+        store.reserve(task, &cost("0.01")),
+        Err(Error::InDebt { .. })
+    ));
+    // A credit repays the debt first.
+    store.credit(team, usd("1")).unwrap();
+    assert_eq!(books(team), (usd("2.50"), usd("0"), usd("0")));
+}
+
 #[test]
-fn a_commit_above_the_hold_is_unsupported_and_changes_nothing() {
+fn a_commit_above_the_hold_follows_the_overage_policy_as_the_ledger_does() {
+    overage_scenario(&budget_guard::MemoryStore::new());
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    overage_scenario(&server.store("t"));
+}
+
+/// `AllowWithOverdraft` also lets a late commit (of a reclaimed hold) run into debt up to the
+/// overdraft, and refuses it beyond, changing nothing.
+fn late_overdraft_scenario(store: &dyn Store, clock: &ManualClock) {
+    let policy = OveragePolicy::AllowWithOverdraft { limit: usd("0.25") };
+    let root = store
+        .create_node(
+            None,
+            "acme",
+            &Limit::hard(usd("1")).with_overage(policy).into(),
+        )
+        .unwrap();
+    let short = ReserveOptions::new().ttl(Duration::from_secs(1));
+    let dead = store
+        .reserve_with(root, &cost("0.50"), &short)
+        .unwrap()
+        .hold;
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(store.sweep().unwrap().len(), 1);
+    let live = store.reserve(root, &cost("0.90")).unwrap().hold;
+    store.commit(live, &cost("0.90")).unwrap();
+    // $0.40 late: $0.10 fits, $0.30 of debt would pass the $0.25 overdraft.
+    assert!(matches!(
+        store.commit(dead, &cost("0.40")),
+        Err(Error::ReservationExpired { .. })
+    ));
+    let balance = store.balance(root, Unit::Usd).unwrap();
+    assert_eq!((balance.spent, balance.debt), (usd("0.90"), usd("0")));
+    let late = store.commit(dead, &cost("0.30")).unwrap();
+    assert!(late.expired);
+    assert_eq!((late.spent, late.overage), (cost("0.30"), cost("0")));
+    let balance = store.balance(root, Unit::Usd).unwrap();
+    assert_eq!((balance.spent, balance.debt), (usd("1"), usd("0.20")));
+}
+
+#[test]
+fn a_late_commit_may_use_the_overdraft_as_the_ledger_allows() {
+    let start = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
+    let clock = ManualClock::new(start);
+    late_overdraft_scenario(
+        &budget_guard::MemoryStore::with_clock(clock.clone()),
+        &clock,
+    );
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let clock = ManualClock::new(start);
+    let store = server.store_with("t", RedisOptions::new().clock(clock.clone()));
+    late_overdraft_scenario(&store, &clock);
+}
+
+#[test]
+fn an_overage_is_exact_up_to_2_pow_53_and_refused_beyond_without_change() {
     let Some(server) = RedisServer::start_or_skip() else {
         return;
     };
     let store = server.store("t");
-    let limit = Limit::hard(usd("5")).with_overage(OveragePolicy::AllowIfAvailable);
+    let max = RedisStore::MAX_EXACT_MINOR;
+    let minor = |value| Cost::from(Amount::try_from_minor(value, Unit::Usd).unwrap());
+    let limit = Limit::hard(Amount::try_from_minor(max, Unit::Usd).unwrap())
+        .with_overage(OveragePolicy::AllowIfAvailable);
     let root = store.create_node(None, "acme", &limit.into()).unwrap();
-    let hold = store.reserve(root, &cost("1")).unwrap().hold;
+    let hold = store.reserve(root, &minor(1_000)).unwrap().hold;
+    // The check is the ledger's: spent + reserved + debt + actual must stay exact.
     assert!(matches!(
-        store.commit(hold, &cost("1.01")),
-        Err(Error::Unsupported {
-            op: OpKind::Commit,
-            store: "RedisStore"
-        })
+        store.commit(hold, &minor(max - 999)),
+        Err(Error::Overflow { .. })
     ));
-    assert_eq!(figures(&store, root), (usd("0"), usd("1")));
-    store.commit(hold, &cost("1")).unwrap();
-    assert_eq!(figures(&store, root), (usd("1"), usd("0")));
+    let balance = store.balance(root, Unit::Usd).unwrap();
+    assert_eq!(
+        (balance.spent.minor_units(), balance.reserved.minor_units()),
+        (0, 1_000),
+        "a refused overage changed the books"
+    );
+    let committed = store.commit(hold, &minor(max - 1_000)).unwrap();
+    assert_eq!(committed.overage, minor(max - 2_000));
+    let balance = store.balance(root, Unit::Usd).unwrap();
+    assert_eq!(
+        (balance.spent.minor_units(), balance.reserved.minor_units()),
+        (max - 1_000, 0)
+    );
 }
 
 #[test]
@@ -390,25 +559,13 @@ fn undeclared_operations_and_limits_are_refused_not_approximated() {
     let root = store
         .create_node(None, "acme", &Limit::hard(usd("5")).into())
         .unwrap();
-    for kind in [
-        OpKind::RemoveNode,
-        OpKind::ReserveUpTo,
-        OpKind::Record,
-        OpKind::SetTopUp,
-    ] {
+    for kind in [OpKind::SetBurnWindow, OpKind::SetTopUp, OpKind::Restore] {
         assert!(!store.supports(kind));
     }
     assert!(matches!(
-        store.remove_node(root),
+        store.set_top_up(root, None),
         Err(Error::Unsupported {
-            op: OpKind::RemoveNode,
-            ..
-        })
-    ));
-    assert!(matches!(
-        store.reserve_up_to(root, usd("1"), usd("2")),
-        Err(Error::Unsupported {
-            op: OpKind::ReserveUpTo,
+            op: OpKind::SetTopUp,
             ..
         })
     ));
@@ -420,9 +577,9 @@ fn undeclared_operations_and_limits_are_refused_not_approximated() {
             ..
         })
     ));
-    let warned = Limit::hard(usd("1")).with_thresholds([50, 80]);
+    let daily = Limit::hard(usd("1")).per(budget_guard::Period::daily());
     assert!(matches!(
-        store.set_limit(root, warned),
+        store.set_limit(root, daily),
         Err(Error::Unsupported {
             op: OpKind::SetLimit,
             ..

@@ -10,13 +10,15 @@ use crate::balance::{AccountSnapshot, Balance, HoldSnapshot, NodeInfo, NodeSnaps
 use crate::cancel::Cancellation;
 use crate::clock::Timestamp;
 use crate::cost::Cost;
-use crate::error::{Error, Exceeded, Result, StoreError};
+use crate::error::{AmountError, Error, Exceeded, Result, StoreError};
 use crate::expiry::ExpiredHold;
 use crate::idempotency::{HoldEnd, IdempotencyKey};
 use crate::ids::HoldId;
 use crate::node_state::NodeState;
 use crate::op::OpKind;
 use crate::policy::{Limit, LimitKind, OveragePolicy};
+use crate::rate::RateLimit;
+use crate::threshold::{ThresholdBasis, ThresholdCrossing, Thresholds};
 
 /// The largest magnitude of minor units kept exact: 2^53 − 1 (about 9 million dollars in
 /// nano-dollars, 9 × 10^15 tokens).
@@ -65,9 +67,9 @@ pub(super) fn micros(ttl: Duration, what: &'static str) -> Result<String> {
     Ok(micros.to_string())
 }
 
-/// A limit's `unit, amount, kind, overage` arguments; periods and thresholds are refused.
+/// A limit's `unit, amount, kind, overage, threshold levels` arguments; periods are refused.
 pub(super) fn limit_args(limit: &Limit, op: OpKind, args: &mut Vec<String>) -> Result<()> {
-    if limit.period().is_some() || !limit.thresholds().is_empty() {
+    if limit.period().is_some() {
         return Err(Error::Unsupported { op, store: STORE });
     }
     args.push(limit.unit().name().to_owned());
@@ -84,7 +86,89 @@ pub(super) fn limit_args(limit: &Limit, op: OpKind, args: &mut Vec<String>) -> R
         OveragePolicy::AllowIfAvailable => "available".to_owned(),
         OveragePolicy::AllowWithOverdraft { limit } => format!("overdraft:{}", minor(limit)?),
     });
+    args.push(levels(limit.thresholds()));
     Ok(())
+}
+
+/// Threshold levels as the scripts keep them: `basis:percent,percent,...` (ascending), empty
+/// for none.
+fn levels(thresholds: &Thresholds) -> String {
+    if thresholds.is_empty() {
+        return String::new();
+    }
+    let basis = match thresholds.basis() {
+        ThresholdBasis::SpentAndHeld => "held",
+        _ => "spent",
+    };
+    let percents: Vec<String> = thresholds.levels().iter().map(u16::to_string).collect();
+    format!("{basis}:{}", percents.join(","))
+}
+
+/// The threshold basis the scripts name `held` or `spent`.
+fn basis(text: &str) -> ThresholdBasis {
+    if text == "held" {
+        ThresholdBasis::SpentAndHeld
+    } else {
+        ThresholdBasis::Spent
+    }
+}
+
+/// A limit with its threshold levels as the scripts keep them ([`levels`]).
+fn with_levels(limit: Limit, text: &str) -> Result<Limit> {
+    let Some((name, percents)) = text.split_once(':') else {
+        return Ok(limit);
+    };
+    let percents = percents
+        .split(',')
+        .map(|percent| {
+            percent
+                .parse::<u16>()
+                .map_err(|_| bad_reply("threshold level"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(limit
+        .with_thresholds(percents)
+        .with_threshold_basis(basis(name)))
+}
+
+/// A threshold crossing as the scripts report it, fields separated by the record separator:
+/// node path, node id, unit, limit, spent, reserved, bit, level, limit kind, basis.
+pub(super) fn crossing(entry: &str) -> Result<ThresholdCrossing> {
+    let parts: Vec<&str> = entry.split('\u{1e}').collect();
+    let [
+        path,
+        node,
+        unit_name,
+        limit,
+        spent,
+        reserved,
+        bit,
+        level,
+        kind,
+        basis_name,
+    ] = parts[..]
+    else {
+        return Err(bad_reply("threshold crossing"));
+    };
+    let unit = unit(unit_name)?;
+    let amount = amount(limit, unit)?;
+    let limit = match kind {
+        "soft" => Limit::soft(amount),
+        _ => Limit::hard(amount),
+    }
+    .with_threshold_basis(basis(basis_name));
+    let bad = |_| bad_reply("threshold crossing");
+    Ok(ThresholdCrossing::new(
+        Arc::from(path),
+        // The ledger's node index; here the low half of the node id (it only keys
+        // the ledger's own bookkeeping, never the crossing's meaning).
+        id(node)? as u32,
+        unit,
+        &limit,
+        int(spent)?,
+        int(reserved)?,
+        (bit.parse().map_err(bad)?, level.parse().map_err(bad)?),
+    ))
 }
 
 pub(super) fn state_name(state: NodeState) -> &'static str {
@@ -95,7 +179,7 @@ pub(super) fn state_name(state: NodeState) -> &'static str {
     }
 }
 
-fn bad_reply(what: &str) -> Error {
+pub(super) fn bad_reply(what: &str) -> Error {
     StoreError::permanent(format!("redis: malformed script reply ({what})")).into()
 }
 
@@ -144,7 +228,12 @@ pub(super) fn timestamp(text: &str) -> Result<Timestamp> {
     Ok(Timestamp::from_unix_nanos(int(text)?.saturating_mul(1_000)))
 }
 
-/// A balance from its eight fields: path, unit, limit, kind, overage, spent, reserved, debt.
+/// How many fields a script's balance of one node and unit has ([`balance`]).
+pub(super) const BALANCE_FIELDS: usize = 10;
+
+/// A balance from its [`BALANCE_FIELDS`] fields: path, unit, limit, kind, overage, spent,
+/// reserved, debt, threshold levels, whether the node owes debt in any unit (then nothing
+/// remains in any unit: a node in debt refuses every reserve).
 pub(super) fn balance(fields: &[String]) -> Result<Balance> {
     let unit = unit(field(fields, 1)?)?;
     let spent = amount(field(fields, 5)?, unit)?;
@@ -160,6 +249,7 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
             "soft" => Limit::soft(total),
             _ => Limit::hard(total),
         };
+        limit = with_levels(limit, field(fields, 8)?)?;
         let overage = field(fields, 4)?;
         if overage == "available" {
             limit = limit.with_overage(OveragePolicy::AllowIfAvailable);
@@ -168,7 +258,7 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
                 limit: amount(overdraft, unit)?,
             });
         }
-        let room = if debt.is_zero() {
+        let room = if field(fields, 9)? == "0" {
             (total.minor_units() - spent.minor_units() - reserved.minor_units()).max(0)
         } else {
             0
@@ -181,7 +271,8 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
     Ok(balance)
 }
 
-/// A reclaimed hold as the scripts report it: id, path, deadline, then `unit=minor` entries,
+/// A reclaimed hold as the scripts report it: id, path, deadline, then `unit=held=recorded`
+/// entries,
 /// separated by the record separator (a path may contain commas).
 pub(super) fn expired_hold(entry: &str) -> Result<ExpiredHold> {
     let mut parts = entry.split('\u{1e}');
@@ -191,12 +282,10 @@ pub(super) fn expired_hold(entry: &str) -> Result<ExpiredHold> {
     let mut held = Cost::new();
     let mut recorded = Cost::new();
     for part in parts {
-        let (name, value) = part
-            .split_once('=')
-            .ok_or_else(|| bad_reply("expired hold"))?;
-        let unit = unit(name)?;
-        held = held.with(amount(value, unit)?)?;
-        recorded = recorded.with(Amount::zero(unit))?;
+        let mut figures = part.split('=');
+        let unit = unit(figures.next().unwrap_or_default())?;
+        held = held.with(amount(figures.next().unwrap_or_default(), unit)?)?;
+        recorded = recorded.with(amount(figures.next().unwrap_or("0"), unit)?)?;
     }
     Ok(ExpiredHold::new(id, path, held, recorded, expired_at))
 }
@@ -223,7 +312,25 @@ fn decode_refusal(
     let node = |index| field(reply, index).map(Arc::<str>::from);
     let key_text = || Arc::<str>::from(key.map(IdempotencyKey::as_str).unwrap_or_default());
     Ok(match field(reply, 1)? {
-        "unknown_node" => Error::UnknownNode { path: text(2)? },
+        "unknown_node" => Error::UnknownNode {
+            path: unknown_node(field(reply, 2)?)?,
+        },
+        "rate_limited" => Error::RateLimited {
+            node: node(2)?,
+            limit: field(reply, 3)?
+                .parse()
+                .map_err(|_| bad_reply("rate limit"))?,
+            window: Duration::from_nanos(id(field(reply, 4)?)?),
+            retry_after: Duration::from_micros(id(field(reply, 5)?)?),
+        },
+        "unknown_path" => Error::UnknownNode { path: text(2)? },
+        "root_removal" => Error::RootRemoval { node: node(2)? },
+        "in_use" => Error::NodeInUse {
+            node: node(2)?,
+            children: usize::try_from(int(field(reply, 3)?)?)
+                .map_err(|_| bad_reply("child count"))?,
+            holds: usize::try_from(int(field(reply, 4)?)?).map_err(|_| bad_reply("hold count"))?,
+        },
         "duplicate" => Error::DuplicateNode { path: text(2)? },
         "frozen" => Error::Frozen { node: node(2)? },
         "closed" => Error::Closed { node: node(2)? },
@@ -253,6 +360,11 @@ fn decode_refusal(
             node: node(3)?,
             expired_at: timestamp(field(reply, 4)?)?,
         },
+        "expired_removed" => Error::ReservationExpired {
+            hold: hold(field(reply, 2)?)?,
+            node: unknown_node(field(reply, 3)?)?.into(),
+            expired_at: timestamp(field(reply, 4)?)?,
+        },
         "hold_ended" => Error::HoldEnded {
             key: key_text(),
             hold: hold(field(reply, 2)?)?,
@@ -267,6 +379,20 @@ fn decode_refusal(
             first: op_name(field(reply, 2)?),
             requested,
         },
+        "unit_mismatch_record" => Error::UnitMismatch {
+            expected: unit(field(reply, 2)?)?,
+            found: unit(field(reply, 3)?)?,
+            context: "record on a hold",
+        },
+        "below_recorded" => {
+            let unit = unit(field(reply, 2)?)?;
+            Error::InvalidAmount {
+                input: amount(field(reply, 3)?, unit)?.to_string(),
+                reason: AmountError::BelowRecorded {
+                    recorded_minor: int(field(reply, 4)?)?,
+                },
+            }
+        }
         "unit_mismatch" => {
             let other = cost
                 .and_then(|cost| cost.iter().next())
@@ -285,10 +411,16 @@ fn decode_refusal(
                 context: "commit of a hold",
             }
         }
-        "overage" => Error::Unsupported {
-            op: OpKind::Commit,
-            store: STORE,
-        },
+        "overage_rejected" => {
+            let unit = unit(field(reply, 3)?)?;
+            let figure = |index| amount(field(reply, index)?, unit);
+            Error::OverageRejected {
+                node: node(2)?,
+                held: figure(4)?,
+                actual: figure(5)?,
+                debt: figure(6)?,
+            }
+        }
         "not_budgeted" => Error::UnitNotBudgeted {
             node: node(2)?,
             unit: unit(field(reply, 3)?)?,
@@ -308,10 +440,17 @@ fn decode_refusal(
     })
 }
 
+/// An unknown node id (`#<raw>`) as the ledger names it (`node#<index>.<serial>`).
+fn unknown_node(text: &str) -> Result<String> {
+    let raw = text.strip_prefix('#').ok_or_else(|| bad_reply("node id"))?;
+    Ok(crate::ids::NodeId::from_raw(id(raw)?).to_string())
+}
+
 /// The operation names fingerprints start with (`"reserve|..."`), as `'static` strings.
-fn op_name(text: &str) -> &'static str {
+pub(super) fn op_name(text: &str) -> &'static str {
     match text {
         "reserve" => "reserve",
+        "reserve_up_to" => "reserve_up_to",
         "commit" => "commit",
         "release" => "release",
         "credit" => "credit",
@@ -321,19 +460,20 @@ fn op_name(text: &str) -> &'static str {
 }
 
 /// A node's description: `ok`, path, state, parent path, live holds, child count, the child
-/// paths, then eight balance fields per unit (units without a limit or figures are left out,
+/// paths, then the [`BALANCE_FIELDS`] of each unit (units without a limit or figures are left out,
 /// as the ledger does).
 pub(super) fn node_info(reply: &[String]) -> Result<NodeInfo> {
     let parent = field(reply, 3)?;
     let live = usize::try_from(int(field(reply, 4)?)?).map_err(|_| bad_reply("hold count"))?;
     let children = usize::try_from(int(field(reply, 5)?)?).map_err(|_| bad_reply("child count"))?;
     let rest = reply.get(6..).ok_or_else(|| bad_reply("too short"))?;
-    if rest.len() != children + 8 * Unit::ALL.len() {
+    if rest.len() != children + BALANCE_FIELDS * Unit::ALL.len() + 2 {
         return Err(bad_reply("node info length"));
     }
     let (kids, figures) = rest.split_at(children);
+    let (figures, rate) = figures.split_at(figures.len() - 2);
     let mut balances = Vec::new();
-    for fields in figures.chunks(8) {
+    for fields in figures.chunks(BALANCE_FIELDS) {
         let balance = balance(fields)?;
         let active = balance.limit.is_some()
             || !balance.spent.is_zero()
@@ -347,15 +487,17 @@ pub(super) fn node_info(reply: &[String]) -> Result<NodeInfo> {
         .with_parent((!parent.is_empty()).then(|| parent.into()))
         .with_children(kids.iter().map(|kid| Arc::from(kid.as_str())).collect())
         .with_balances(balances)
-        .with_live_holds(live))
+        .with_live_holds(live)
+        .with_rate_limit(rate_limit(rate)?))
 }
 
-/// The complete state: `ok`, next hold serial, node count, per node its path, state and eight
-/// balance fields per unit, then the live holds (as [`expired_hold`] entries).
+/// The complete state: `ok`, next hold serial, node count, per node its path, state, rate
+/// limit (two fields) and the
+/// [`BALANCE_FIELDS`] of each unit, then the live holds (as [`expired_hold`] entries).
 pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
     let next_serial = u32::try_from(int(field(reply, 1)?)?).map_err(|_| bad_reply("serial"))?;
     let count = usize::try_from(int(field(reply, 2)?)?).map_err(|_| bad_reply("node count"))?;
-    let per_node = 2 + 8 * Unit::ALL.len();
+    let per_node = 4 + BALANCE_FIELDS * Unit::ALL.len();
     let rest = reply.get(3..).ok_or_else(|| bad_reply("too short"))?;
     let node_fields = count.checked_mul(per_node).filter(|len| *len <= rest.len());
     let (nodes, holds) = rest.split_at(node_fields.ok_or_else(|| bad_reply("node count"))?);
@@ -365,21 +507,26 @@ pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
     };
     for node in nodes.chunks(per_node) {
         let mut accounts = Vec::new();
-        for fields in node[2..].chunks(8) {
+        for fields in node[4..].chunks(BALANCE_FIELDS) {
             let balance = balance(fields)?;
-            if balance.limit.is_some() || !balance.spent.is_zero() || !balance.reserved.is_zero() {
+            let active = balance.limit.is_some()
+                || !balance.spent.is_zero()
+                || !balance.reserved.is_zero()
+                || !balance.debt.is_zero();
+            if active {
+                // The allowance is only reported for periodic limits, which the store refuses.
                 accounts.push(
                     AccountSnapshot::new(balance.unit, balance.limit)
                         .with_spent(balance.spent)
                         .with_reserved(balance.reserved)
-                        .with_debt(balance.debt)
-                        .with_allowance(balance.allowance),
+                        .with_debt(balance.debt),
                 );
             }
         }
         snapshot.nodes.push(
             NodeSnapshot::new(node[0].as_str())
                 .with_state(state(&node[1])?)
+                .with_rate_limit(rate_limit(&node[2..4])?)
                 .with_accounts(accounts),
         );
     }
@@ -394,6 +541,38 @@ pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
         ));
     }
     Ok(snapshot)
+}
+
+/// A rate limit as the scripts keep it: requests and window nanoseconds, empty for none.
+fn rate_limit(fields: &[String]) -> Result<Option<RateLimit>> {
+    let requests = field(fields, 0)?;
+    if requests.is_empty() {
+        return Ok(None);
+    }
+    let requests = requests.parse().map_err(|_| bad_reply("rate limit"))?;
+    let window = Duration::from_nanos(id(field(fields, 1)?)?);
+    RateLimit::new(requests, window).map(Some)
+}
+
+/// A rate limit's arguments: requests, the window in nanoseconds, and in microseconds rounded
+/// up (the scripts count server microseconds); three empty strings to remove it.
+pub(super) fn rate_args(limit: Option<RateLimit>) -> Vec<String> {
+    match limit {
+        None => vec![String::new(); 3],
+        Some(limit) => {
+            let nanos = limit.window().as_nanos();
+            vec![
+                limit.requests().to_string(),
+                nanos.to_string(),
+                nanos.div_ceil(1_000).to_string(),
+            ]
+        }
+    }
+}
+
+/// The previous rate limit a set-rate script answers (`ok`, requests, window nanoseconds).
+pub(super) fn previous_rate_limit(reply: &[String]) -> Result<Option<RateLimit>> {
+    rate_limit(reply.get(1..).unwrap_or_default())
 }
 
 /// Why a hold's work should stop, as the cancellation read reports it.

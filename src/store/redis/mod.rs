@@ -1,5 +1,6 @@
 //! [`RedisStore`]: a budget tree kept in Redis, one server-side Lua script per operation.
 
+mod check;
 mod client;
 mod codec;
 mod fail_open;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::error::{Error, Result, StoreError};
+use crate::error::{Error, Result};
 use crate::op::{Answer, Applied, Op, OpKind, Query};
 use crate::store::Store;
 
@@ -97,20 +98,30 @@ impl RedisOptions {
 ///
 /// # What it supports
 ///
-/// Operations ([`Store::supports`]): `CreateNode`, `Reserve`, `Extend`, `Sweep`, `Commit` (up to
-/// the held amount), `Release`, `Credit`, `Debit`, `SetState`, `SetLimit`, `RemoveLimit`, with
-/// idempotency keys (kept 24 h) on reserve, commit, release, credit and debit. Reads: `Resolve`, `Balance`,
-/// `NodeInfo`, `Snapshot` (nodes and live holds) and `Cancellation`. Everything else returns
-/// [`Error::Unsupported`] (or, for the read `Check`, a permanent [`StoreError`] saying so), never
-/// an approximation:
+/// The same rules as the ledger ([`MemoryStore`](crate::MemoryStore)), proven the same by the
+/// shared conformance suite and by a reference-model property test that runs random operation
+/// sequences on both and compares every result and balance after every step
+/// (`tests/redis_model.rs`).
 ///
-/// - a commit **above** the held amount (every overage policy) is refused with
-///   `Unsupported { op: Commit }` and changes nothing: the hold stays live, so commit at most
-///   the held amount or release it;
-/// - limits with a period or threshold levels are refused by `CreateNode` and `SetLimit`
-///   (so are soft limits, which always carry a 100 % threshold level);
-/// - `RemoveNode`, `ReserveUpTo`, `Record`, rate limits, burn windows, top-ups
-///   and `Restore` are not implemented.
+/// | Operation ([`Store::supports`]) | On Redis |
+/// |---|---|
+/// | `CreateNode`, `RemoveNode`, `SetState` | yes |
+/// | `Reserve`, `ReserveUpTo`, `Extend`, `Sweep`, `Record`, `Release` | yes |
+/// | `Commit`, within the hold and above it | yes: every [`OveragePolicy`](crate::OveragePolicy), debt, late commits of reclaimed holds |
+/// | `Credit`, `Debit`, `SetLimit`, `RemoveLimit` | yes: hard and soft limits, threshold levels |
+/// | `SetRateLimit` | yes: the ledger's sliding window, on the server's clock |
+/// | idempotency keys (reserve, reserve-up-to, commit, release, credit, debit) | yes, kept 24 h |
+/// | limits with a [`Period`](crate::Period) (and rollovers) | no: `CreateNode` and `SetLimit` return [`Error::Unsupported`] |
+/// | `SetBurnWindow`, `SetTopUp`, `Restore` | no: [`Error::Unsupported`] |
+///
+/// Reads: `Resolve`, `Check` (the reserve's dry run), `Balance`, `NodeInfo`, `Snapshot` (nodes,
+/// rate limits and live holds; reclaimed holds are not listed) and `Cancellation`.
+///
+/// **Threshold levels** (and a soft limit's implicit 100 % level) are kept with the limit on
+/// the server, with the set of levels already fired, so each level fires **once across every
+/// process** sharing the tree; the crossing comes back in the result of the reserve or commit
+/// that reached it ([`Reservation::events`](crate::Reservation::events),
+/// [`Committed::events`](crate::Committed::events)), exactly as the ledger reports it.
 ///
 /// # Exact money
 ///
@@ -123,9 +134,9 @@ impl RedisOptions {
 ///
 /// # One clock for the fleet
 ///
-/// Hold deadlines are computed inside the scripts from the server's `TIME`, never from a
-/// client's clock, so a client whose clock is hours off neither keeps a hold alive late nor
-/// reclaims one early. [`RedisStore::now`](Store::now) reads the server's time too.
+/// Hold deadlines and rate-limit windows are computed inside the scripts from the server's
+/// `TIME` (in microseconds), never from a client's clock, so a client whose clock is hours off
+/// neither keeps a hold alive late, nor reclaims one early, nor escapes a rate limit. [`RedisStore::now`](Store::now) reads the server's time too.
 /// [`RedisOptions::clock`] replaces the server's time with a [`Clock`] for tests that need to
 /// move time by hand (the conformance suite's expiry checks); do not use it in a fleet.
 ///
@@ -247,16 +258,20 @@ impl RedisStore {
 }
 
 /// The operations the scripts implement.
-const SUPPORTED: [OpKind; 11] = [
+const SUPPORTED: [OpKind; 15] = [
     OpKind::CreateNode,
+    OpKind::RemoveNode,
     OpKind::Reserve,
+    OpKind::ReserveUpTo,
     OpKind::Extend,
     OpKind::Sweep,
+    OpKind::Record,
     OpKind::Commit,
     OpKind::Release,
     OpKind::Credit,
     OpKind::Debit,
     OpKind::SetState,
+    OpKind::SetRateLimit,
     OpKind::SetLimit,
     OpKind::RemoveLimit,
 ];
@@ -286,12 +301,4 @@ impl Store for RedisStore {
             .map(|micros| Timestamp::from_unix_nanos(micros.saturating_mul(1_000)))
             .unwrap_or_else(|_| SystemClock.now())
     }
-}
-
-/// The error for a read the scripts do not answer.
-fn unsupported_query(query: &Query) -> Error {
-    StoreError::permanent(format!(
-        "RedisStore does not answer {query:?} (not implemented)"
-    ))
-    .into()
 }

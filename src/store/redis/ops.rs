@@ -10,9 +10,10 @@ use crate::ids::{HoldId, NodeId};
 use crate::op::{Answer, Applied, Op, OpKind, Query};
 use crate::policy::Limit;
 use crate::store::{Committed, Reservation};
+use crate::threshold::Crossings;
 
+use super::RedisStore;
 use super::codec::{self, field};
-use super::{RedisStore, unsupported_query};
 
 /// The script's reply if it is `ok`, else its refusal as a typed error.
 fn ok(
@@ -42,6 +43,43 @@ fn fingerprint(name: &str, args: &[String]) -> String {
 }
 
 impl RedisStore {
+    /// `checked`, unless it is an error and the ledger would have refused the request before
+    /// looking at its amounts: an unknown node, an idempotency key already used (a refused
+    /// request is never remembered, so it cannot be a retry of the one the key answered), or,
+    /// for a reserve (`rate`), a rate limit.
+    fn validated(
+        &self,
+        checked: Result<()>,
+        node: NodeId,
+        key: Option<&IdempotencyKey>,
+        requested: &'static str,
+        rate: bool,
+    ) -> Result<()> {
+        if checked.is_ok() || (key.is_none() && !rate) {
+            return checked;
+        }
+        let args = vec![
+            "key".to_owned(),
+            key.map(|key| key.as_str().to_owned()).unwrap_or_default(),
+            node_arg(node),
+            if rate { "rate" } else { "" }.to_owned(),
+        ];
+        let reply = ok(
+            self.run(&self.scripts.read, None, "", args)?,
+            None,
+            "",
+            None,
+        )?;
+        match (field(&reply, 1)?, key) {
+            ("", _) | (_, None) => checked,
+            (first, Some(key)) => Err(crate::Error::IdempotencyMismatch {
+                key: key.as_str().into(),
+                first: codec::op_name(first),
+                requested,
+            }),
+        }
+    }
+
     pub(super) fn apply_supported(&self, op: &Op) -> Result<Applied> {
         match op {
             Op::CreateNode {
@@ -71,6 +109,13 @@ impl RedisStore {
                 ttl,
                 idempotency_key,
             } => self.reserve(*node, cost, *ttl, idempotency_key.as_ref()),
+            Op::ReserveUpTo {
+                node,
+                min,
+                max,
+                ttl,
+                idempotency_key,
+            } => self.reserve_up_to(*node, (*min, *max), *ttl, idempotency_key.as_ref()),
             Op::Extend { hold, ttl } => {
                 let args = vec![hold_arg(*hold), codec::micros(*ttl, "hold TTL")?];
                 let reply = ok(
@@ -142,6 +187,40 @@ impl RedisStore {
                     reply.get(1..).unwrap_or_default(),
                 )?)))
             }
+            Op::Record { hold, partial } => {
+                let mut args = vec![hold_arg(*hold)];
+                codec::cost_args(partial, &mut args)?;
+                ok(
+                    self.run(&self.scripts.record, None, "", args)?,
+                    None,
+                    "",
+                    Some(partial),
+                )?;
+                Ok(Applied::Recorded)
+            }
+            Op::SetRateLimit { node, limit } => {
+                if let Some(limit) = limit {
+                    crate::rate::RateLimit::new(limit.requests(), limit.window())?;
+                }
+                let mut args = vec![node_arg(*node)];
+                args.extend(codec::rate_args(*limit));
+                let reply = ok(
+                    self.run(&self.scripts.set_rate, None, "", args)?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::RateLimit(codec::previous_rate_limit(&reply)?))
+            }
+            Op::RemoveNode { node } => {
+                ok(
+                    self.run(&self.scripts.remove_node, None, "", vec![node_arg(*node)])?,
+                    None,
+                    "",
+                    None,
+                )?;
+                Ok(Applied::Removed)
+            }
             Op::SetState { node, state } => {
                 let args = vec![node_arg(*node), codec::state_name(*state).to_owned()];
                 let reply = ok(
@@ -166,32 +245,87 @@ impl RedisStore {
         ttl: Duration,
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
-        cost.validate_reservable()?;
+        self.validated(cost.validate_reservable(), node, key, "reserve", true)?;
         let mut args = vec![node_arg(node), codec::micros(ttl, "hold TTL")?];
         codec::cost_args(cost, &mut args)?;
-        let print = fingerprint("reserve", &args);
+        self.hold("reserve", args, cost, key)
+    }
+
+    /// A reserve of what the tightest hard limit on the path has room for, within
+    /// `min..=max`, as the ledger's `reserve_up_to`.
+    fn reserve_up_to(
+        &self,
+        node: NodeId,
+        (min, max): (Amount, Amount),
+        ttl: Duration,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Applied> {
+        let checks = min
+            .same_unit(max, "reserve_up_to")
+            .and_then(|()| Cost::from(min).validate_reservable())
+            .and_then(|()| {
+                if min > max {
+                    return Err(crate::Error::InvalidAmount {
+                        input: format!("{min}..={max}"),
+                        reason: crate::error::AmountError::EmptyRange,
+                    });
+                }
+                Ok(())
+            });
+        self.validated(checks, node, key, "reserve_up_to", true)?;
+        let args = vec![
+            node_arg(node),
+            codec::micros(ttl, "hold TTL")?,
+            "~".to_owned(),
+            min.unit().name().to_owned(),
+            codec::minor(min)?,
+            codec::minor(max)?,
+        ];
+        self.hold("reserve_up_to", args, &Cost::from(min), key)
+    }
+
+    /// Runs the reserve script (`name` is `reserve` or `reserve_up_to`) and reads its reply.
+    fn hold(
+        &self,
+        name: &'static str,
+        args: Vec<String>,
+        cost: &Cost,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Applied> {
+        let print = fingerprint(name, &args);
         let reply = ok(
             self.run(&self.scripts.reserve, key, &print, args)?,
             key,
-            "reserve",
+            name,
             Some(cost),
         )?;
         let hold = codec::hold(field(&reply, 1)?)?;
         let expires_at = codec::timestamp(field(&reply, 2)?)?;
         let soft = field(&reply, 3)?;
-        let replayed = reply.get(4).map(String::as_str) == Some("replayed");
-        let expired = reply
-            .get(5..)
-            .unwrap_or_default()
-            .iter()
-            .map(|entry| codec::expired_hold(entry))
-            .collect::<Result<_>>()?;
-        Ok(Applied::Reserved(
-            Reservation::new(hold, *cost, expires_at)
-                .with_over_soft_limit((!soft.is_empty()).then(|| soft.into()))
-                .with_replayed(replayed)
-                .with_expired(expired),
-        ))
+        let held = match field(&reply, 4)? {
+            "" => *cost,
+            granted => {
+                let unit = cost.iter().next().map_or(crate::Unit::Usd, Amount::unit);
+                Cost::from(codec::amount(granted, unit)?)
+            }
+        };
+        let replayed = field(&reply, 5)? == "replayed";
+        let count = usize::try_from(codec::int(field(&reply, 6)?)?).unwrap_or(usize::MAX);
+        let rest = reply.get(7..).unwrap_or_default();
+        let (crossings, expired) = rest.split_at(count.min(rest.len()));
+        let mut reservation = Reservation::new(hold, held, expires_at)
+            .with_over_soft_limit((!soft.is_empty()).then(|| soft.into()))
+            .with_replayed(replayed)
+            .with_expired(
+                expired
+                    .iter()
+                    .map(|entry| codec::expired_hold(entry))
+                    .collect::<Result<_>>()?,
+            );
+        for entry in crossings {
+            reservation.events.push(codec::crossing(entry)?);
+        }
+        Ok(Applied::Reserved(reservation))
     }
 
     fn commit(&self, hold: HoldId, actual: &Cost, key: Option<&IdempotencyKey>) -> Result<Applied> {
@@ -211,18 +345,23 @@ impl RedisStore {
             entries.pop();
         }
         let (mut spent, mut returned, mut overage) = (Cost::new(), Cost::new(), Cost::new());
+        let mut events = Crossings::new();
         for entry in &entries {
+            if entry.contains('\u{1e}') {
+                events.push(codec::crossing(entry)?);
+                continue;
+            }
             let mut parts = entry.split('=');
             let unit = codec::unit(parts.next().unwrap_or_default())?;
             spent = spent.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
             returned = returned.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
-            overage = overage.with(Amount::zero(unit))?;
+            overage = overage.with(codec::amount(parts.next().unwrap_or_default(), unit)?)?;
         }
-        Ok(Applied::Committed(
-            Committed::new(spent, returned, overage)
-                .with_expired(expired)
-                .with_replayed(replayed),
-        ))
+        let mut committed = Committed::new(spent, returned, overage)
+            .with_expired(expired)
+            .with_replayed(replayed);
+        committed.events = events;
+        Ok(Applied::Committed(committed))
     }
 
     fn funds(
@@ -234,7 +373,13 @@ impl RedisStore {
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
         if limit.is_none() {
-            Cost::from(amount).validate_reservable()?;
+            self.validated(
+                Cost::from(amount).validate_reservable(),
+                node,
+                key,
+                op,
+                false,
+            )?;
         }
         let mut args = vec![
             node_arg(node),
@@ -274,7 +419,7 @@ impl RedisStore {
             Query::NodeInfo { node } => vec!["info".to_owned(), node_arg(*node)],
             Query::Snapshot => vec!["snapshot".to_owned()],
             Query::Cancellation { hold } => vec!["cancel".to_owned(), hold_arg(*hold)],
-            other => return Err(unsupported_query(other)),
+            Query::Check { node, cost } => return self.check(*node, cost).map(Answer::Check),
         };
         let reply = ok(
             self.run(&self.scripts.read, None, "", args)?,

@@ -24,6 +24,9 @@ pub(super) struct Scripts {
     pub(super) sweep: Script,
     pub(super) funds: Script,
     pub(super) set_state: Script,
+    pub(super) set_rate: Script,
+    pub(super) record: Script,
+    pub(super) remove_node: Script,
     pub(super) read: Script,
 }
 
@@ -38,6 +41,9 @@ impl Scripts {
             sweep: script!("sweep.lua"),
             funds: script!("funds.lua"),
             set_state: script!("set_state.lua"),
+            set_rate: script!("set_rate.lua"),
+            record: script!("record.lua"),
+            remove_node: script!("remove_node.lua"),
             read: script!("read.lua"),
         }
     }

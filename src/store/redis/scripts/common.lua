@@ -48,12 +48,14 @@ local function reclaim(now)
     local node = redis.call('HGET', h, 'node')
     local report = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
     for _, u in ipairs(UNITS) do
-      local amount = num(redis.call('HGET', h, 'a:' .. u))
-      if amount ~= 0 then
+      local held = redis.call('HGET', h, 'a:' .. u)
+      if held then
+        local recorded = num(redis.call('HGET', h, 'p:' .. u))
+        local outstanding = tonumber(held) - recorded
         for _, n in ipairs(path_of(node)) do
-          redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - amount))
+          redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - outstanding))
         end
-        table.insert(report, u .. '=' .. fmt(amount))
+        table.insert(report, u .. '=' .. held .. '=' .. fmt(recorded))
       end
     end
     redis.call('HSET', h, 'end', 'expired')
@@ -97,8 +99,185 @@ local function remember(reply)
 end
 
 -- The node's figures in one unit, as a reply fragment: path, unit, limit ('' if none), kind,
--- overage, spent, reserved, debt.
+-- overage, spent, reserved, debt, threshold levels, whether the node owes debt in any unit.
 local function balance_of(id, u)
-  local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u)
-  return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0'}
+  local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u, 't:' .. u, 'd:usd', 'd:tokens', 'd:requests')
+  local owes = num(h[9]) > 0 or num(h[10]) > 0 or num(h[11]) > 0
+  return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0', h[8] or '', owes and '1' or '0'}
+end
+
+-- Room left under the node's hard limit in unit `u` (negative when overdrawn), or nil for a
+-- soft limit or none: the ledger's `hard_room_all` for a node with one cap per unit.
+local function hard_room(n, u)
+  local b = balance_of(n, u)
+  if b[3] == '' or b[4] ~= 'hard' then return nil end
+  return tonumber(b[3]) - tonumber(b[6]) - tonumber(b[7])
+end
+
+-- What of `extra` new spend fits under the node's hard limit (all of it without one).
+local function fitting(n, u, extra)
+  local room = hard_room(n, u)
+  if room == nil then return extra end
+  return math.min(extra, math.max(room, 0))
+end
+
+-- Takes `extra` new spend on node `n`: what fits under a hard limit is spent, the rest becomes
+-- debt (the ledger's `Account::absorb`). Callers check the sums against MAX first.
+local function absorb(n, u, extra)
+  local k = nkey(n)
+  local fits = fitting(n, u, extra)
+  local h = redis.call('HMGET', k, 's:' .. u, 'd:' .. u)
+  redis.call('HSET', k, 's:' .. u, fmt(num(h[1]) + fits), 'd:' .. u, fmt(num(h[2]) + extra - fits))
+end
+
+-- The first node on the path (leaf first) with a limit in unit `u`: its position, or nil.
+local function governing_of(path, u)
+  for i, n in ipairs(path) do
+    if redis.call('HEXISTS', nkey(n), 'l:' .. u) == 1 then return i end
+  end
+  return nil
+end
+
+-- The overdraft an overage policy grants ('overdraft:<minor>'), or nil for another policy.
+local function overdraft_of(policy)
+  local text = string.match(policy or '', '^overdraft:(%-?%d+)$')
+  if text then return tonumber(text) end
+  return nil
+end
+
+-- Threshold levels. A limit's levels are kept beside it as 't:<unit>' = '<basis>:<p1>,<p2>,...'
+-- (basis 'spent' or 'held', percents ascending) and the levels fired since they were last armed
+-- as the bit set 'c:<unit>' (bit i for the i-th level), on the server, so each level fires once
+-- across every process sharing the tree.
+
+local function levels_of(spec)
+  local levels = {}
+  if not spec or spec == '' then return 'spent', levels end
+  local basis, list = string.match(spec, '^(%a+):(.*)$')
+  for p in string.gmatch(list, '%d+') do table.insert(levels, tonumber(p)) end
+  return basis, levels
+end
+
+-- The minor units at which `percent` of `amount` is reached, rounded up, computed exactly
+-- (a double's product would not be): math.huge when it lies beyond what any figure can reach.
+local function level_minor(amount, percent)
+  local rest = math.fmod(amount, 100)
+  local whole = (amount - rest) / 100 * percent
+  if whole > MAX then return math.huge end
+  local part = rest * percent
+  local over = math.fmod(part, 100)
+  local level = whole + (part - over) / 100
+  if over ~= 0 then level = level + 1 end
+  return level
+end
+
+-- The ledger's `watch`: fires the levels of node `n`'s limit in unit `u` that its watched
+-- figure (spend, or spend plus holds) has reached and that have not fired since they were last
+-- armed. Each crossing is appended to `out` as {entry, node, unit, bit}.
+local function watch(n, u, out)
+  local k = nkey(n)
+  local f = redis.call('HMGET', k, 't:' .. u, 'l:' .. u, 'c:' .. u, 's:' .. u, 'r:' .. u, 'path', 'k:' .. u)
+  if not f[1] or f[1] == '' or not f[2] then return end
+  local basis, levels = levels_of(f[1])
+  local amount, crossed, spent, reserved = tonumber(f[2]), num(f[3]), num(f[4]), num(f[5])
+  local watched = spent
+  if basis == 'held' then watched = spent + reserved end
+  local fired = false
+  for i, percent in ipairs(levels) do
+    local mask = bit.lshift(1, i - 1)
+    if bit.band(crossed, mask) == 0 and watched >= level_minor(amount, percent) then
+      crossed = bit.bor(crossed, mask)
+      fired = true
+      local entry = table.concat({f[6], n, u, f[2], fmt(spent), fmt(reserved), tostring(i - 1), tostring(percent), f[7], basis}, '\30')
+      table.insert(out, {entry, n, u, mask})
+    end
+  end
+  if fired then redis.call('HSET', k, 'c:' .. u, tostring(crossed)) end
+end
+
+-- Watches unit `u` on every node of `path`, leaf first (the ledger's `scan_path`).
+local function scan_path(path, u, out)
+  for _, n in ipairs(path) do watch(n, u, out) end
+end
+
+-- Forgets crossings an operation could not report, so they fire at the next evaluation.
+local function unmark(out)
+  for _, c in ipairs(out) do
+    local k = nkey(c[2])
+    local crossed = num(redis.call('HGET', k, 'c:' .. c[3]))
+    redis.call('HSET', k, 'c:' .. c[3], tostring(bit.band(crossed, bit.bnot(c[4]))))
+  end
+end
+
+-- Re-arms the levels spend is now below (after the limit changed, keeping its levels).
+local function rearm(n, u)
+  local k = nkey(n)
+  local f = redis.call('HMGET', k, 't:' .. u, 'l:' .. u, 'c:' .. u, 's:' .. u)
+  if not f[1] or f[1] == '' or not f[2] then return end
+  local _, levels = levels_of(f[1])
+  local crossed = num(f[3])
+  for i, percent in ipairs(levels) do
+    if num(f[4]) < level_minor(tonumber(f[2]), percent) then
+      crossed = bit.band(crossed, bit.bnot(bit.lshift(1, i - 1)))
+    end
+  end
+  redis.call('HSET', k, 'c:' .. u, tostring(crossed))
+end
+
+-- The crossings as reply entries.
+local function crossing_entries(out)
+  local entries = {}
+  for _, c in ipairs(out) do table.insert(entries, c[1]) end
+  return entries
+end
+
+-- The refusal for a hold reclaimed by expiry: its node by path, or by id once it is removed
+-- (as the ledger names it).
+local function expired_refusal(hid)
+  local h = hkey(hid)
+  local node = redis.call('HGET', h, 'node')
+  if redis.call('EXISTS', nkey(node)) == 0 then
+    return fail('expired_removed', hid, '#' .. node, redis.call('HGET', h, 'exp'))
+  end
+  return fail('expired', hid, node_path(node), redis.call('HGET', h, 'exp'))
+end
+
+-- Request rate limits, as the ledger's sliding log: a node's limit is 'rq' requests per
+-- window ('rwn' nanoseconds as given, 'rwu' microseconds as the scripts count), and the list
+-- '<base>:rate:<node>' keeps the times (server microseconds) of its last 'rq' granted holds.
+
+-- How long until node `n` allows another request at `now`, or nil if it allows one now.
+local function rate_wait(n, now)
+  local f = redis.call('HMGET', nkey(n), 'rq', 'rwu')
+  if not f[1] then return nil end
+  local log = base .. ':rate:' .. n
+  if redis.call('LLEN', log) < tonumber(f[1]) then return nil end
+  local frees = tonumber(redis.call('LINDEX', log, 0)) + tonumber(f[2])
+  if frees > now then return frees - now end
+  return nil
+end
+
+-- The refusal of the node on the path that must wait longest (the nearest the leaf on a tie),
+-- or nil.
+local function rate_refusal(path, now)
+  local longest, at = nil, nil
+  for _, n in ipairs(path) do
+    local wait = rate_wait(n, now)
+    if wait and (longest == nil or wait > longest) then longest, at = wait, n end
+  end
+  if longest == nil then return nil end
+  local f = redis.call('HMGET', nkey(at), 'rq', 'rwn')
+  return fail('rate_limited', node_path(at), f[1], f[2], fmt(longest))
+end
+
+-- A granted hold takes one request on every rate-limited node of the path.
+local function take_rate(path, now)
+  for _, n in ipairs(path) do
+    local requests = redis.call('HGET', nkey(n), 'rq')
+    if requests then
+      local log = base .. ':rate:' .. n
+      redis.call('RPUSH', log, fmt(now))
+      redis.call('LTRIM', log, -tonumber(requests), -1)
+    end
+  end
 end

@@ -1,4 +1,5 @@
--- ARGV: now, '', '', parent id ('' for a root), name, then per limit: unit, amount, kind, overage.
+-- ARGV: now, '', '', parent id ('' for a root), name, then per limit: unit, amount, kind, overage,
+-- threshold levels ('<basis>:<percents>', '' for none).
 local parent, name = ARGV[4], ARGV[5]
 local path = name
 if parent ~= '' then
@@ -15,7 +16,8 @@ while ARGV[i] do
   table.insert(fields, 'l:' .. u); table.insert(fields, ARGV[i + 1])
   table.insert(fields, 'k:' .. u); table.insert(fields, ARGV[i + 2])
   table.insert(fields, 'o:' .. u); table.insert(fields, ARGV[i + 3])
-  i = i + 4
+  table.insert(fields, 't:' .. u); table.insert(fields, ARGV[i + 4])
+  i = i + 5
 end
 redis.call('HSET', nkey(id), unpack(fields))
 redis.call('HSET', base .. ':paths', path, id)

@@ -5,7 +5,7 @@ local node = redis.call('HGET', h, 'node')
 if not node then return fail('unknown_hold', hid) end
 local ended = redis.call('HGET', h, 'end')
 if ended == 'expired' then
-  return fail('expired', hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp'))
+  return expired_refusal(hid)
 end
 if ended then return fail('unknown_hold', hid) end
 local deadline = checked(now_us() + tonumber(ARGV[5]), 'deadline')

@@ -2,34 +2,64 @@
 local what = ARGV[4]
 if what == 'resolve' then
   local id = redis.call('HGET', base .. ':paths', ARGV[5])
-  if not id then return fail('unknown_node', ARGV[5]) end
+  if not id then return fail('unknown_path', ARGV[5]) end
   return {'ok', id}
 end
+if what == 'key' then
+  -- What the ledger answers before it looks at a request's amounts, for a request on node
+  -- ARGV[6] with idempotency key ARGV[5] ('' for none): with a key an unknown node, then the
+  -- operation the key was first used for; then (for a reserve, ARGV[7] = 'rate') a rate
+  -- refusal; else 'ok', ''.
+  if not node_path(ARGV[6]) then
+    if ARGV[5] ~= '' then return fail('unknown_node', '#' .. ARGV[6]) end
+    return {'ok', ''}
+  end
+  local stored = ARGV[5] ~= '' and redis.call('GET', base .. ':k:' .. ARGV[5])
+  if stored then return {'ok', string.match(stored, '^[^|\n]*')} end
+  if ARGV[7] == 'rate' then
+    local limited = rate_refusal(path_of(ARGV[6]), now_us())
+    if limited then return limited end
+  end
+  return {'ok', ''}
+end
 if what == 'snapshot' then
-  -- 'ok', next hold serial, node count, per node: path, state, 8 balance fields per unit;
+  -- 'ok', next hold serial, node count, per node: path, state, rate limit (requests, window
+  -- nanoseconds, '' for none), 10 balance fields per unit;
   -- then the live holds, each as a reclaimed-hold entry (id, path, deadline, unit=amount).
+  -- Nodes in the ledger's order: the roots, then level by level, children in creation order.
   local last = num(redis.call('GET', base .. ':next_node'))
   local out = {'ok', fmt(num(redis.call('GET', base .. ':next_hold'))), ''}
-  local count = 0
+  local order = {}
   for id = 1, last do
     local n = fmt(id)
-    local path = node_path(n)
-    if path then
-      count = count + 1
-      table.insert(out, path)
-      table.insert(out, redis.call('HGET', nkey(n), 'state'))
-      for _, u in ipairs(UNITS) do
-        for _, v in ipairs(balance_of(n, u)) do table.insert(out, v) end
-      end
+    if redis.call('HGET', nkey(n), 'parent') == '' then table.insert(order, n) end
+  end
+  local next = 1
+  while next <= #order do
+    local kids = redis.call('SMEMBERS', base .. ':kids:' .. order[next])
+    local ids = {}
+    for _, kid in ipairs(kids) do table.insert(ids, tonumber(kid)) end
+    table.sort(ids)
+    for _, kid in ipairs(ids) do table.insert(order, fmt(kid)) end
+    next = next + 1
+  end
+  for _, n in ipairs(order) do
+    table.insert(out, node_path(n))
+    table.insert(out, redis.call('HGET', nkey(n), 'state'))
+    local rate = redis.call('HMGET', nkey(n), 'rq', 'rwn')
+    table.insert(out, rate[1] or '')
+    table.insert(out, rate[2] or '')
+    for _, u in ipairs(UNITS) do
+      for _, v in ipairs(balance_of(n, u)) do table.insert(out, v) end
     end
   end
-  out[3] = tostring(count)
+  out[3] = tostring(#order)
   for _, hid in ipairs(redis.call('ZRANGE', base .. ':exp', 0, -1)) do
     local h = hkey(hid)
     local entry = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
     for _, u in ipairs(UNITS) do
       local amount = redis.call('HGET', h, 'a:' .. u)
-      if amount then table.insert(entry, u .. '=' .. amount) end
+      if amount then table.insert(entry, u .. '=' .. amount .. '=' .. fmt(num(redis.call('HGET', h, 'p:' .. u)))) end
     end
     table.insert(out, table.concat(entry, '\30'))
   end
@@ -68,7 +98,7 @@ if what == 'balance' then
   return out
 end
 -- info: path, state, parent path, live holds, children count, children paths..., then per unit
--- the 8 balance fields.
+-- the 10 balance fields, then the rate limit (requests, window nanoseconds; '' for none).
 local parent = redis.call('HGET', k, 'parent')
 local kids = redis.call('SMEMBERS', base .. ':kids:' .. node)
 local live = 0
@@ -83,4 +113,7 @@ for _, p in ipairs(paths) do table.insert(out, p) end
 for _, u in ipairs(UNITS) do
   for _, v in ipairs(balance_of(node, u)) do table.insert(out, v) end
 end
+local rate = redis.call('HMGET', k, 'rq', 'rwn')
+table.insert(out, rate[1] or '')
+table.insert(out, rate[2] or '')
 return out

@@ -4,9 +4,9 @@ if replay then return replay end
 local hid = ARGV[4]
 local h = hkey(hid)
 local node = redis.call('HGET', h, 'node')
-if not node or redis.call('HGET', h, 'end') then return {'ok', '0'} end
+if not node or redis.call('HGET', h, 'end') then return remember({'ok', '0'}) end
 for _, u in ipairs(UNITS) do
-  local held = num(redis.call('HGET', h, 'a:' .. u))
+  local held = num(redis.call('HGET', h, 'a:' .. u)) - num(redis.call('HGET', h, 'p:' .. u))
   if held ~= 0 then
     for _, n in ipairs(path_of(node)) do
       redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - held))
