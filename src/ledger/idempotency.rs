@@ -156,21 +156,21 @@ impl Entry {
 }
 
 #[derive(Debug)]
-struct Slot {
+pub(super) struct Slot {
     /// Insertion number, to tell this entry's place in `order` from a replaced one's.
-    seq: u64,
-    entry: Entry,
+    pub(super) seq: u64,
+    pub(super) entry: Entry,
 }
 
 /// The remembered keys, oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct KeyTable {
-    map: HashMap<IdempotencyKey, Slot>,
-    order: VecDeque<(IdempotencyKey, u64)>,
-    next_seq: u64,
+    pub(super) map: HashMap<IdempotencyKey, Slot>,
+    pub(super) order: VecDeque<(IdempotencyKey, u64)>,
+    pub(super) next_seq: u64,
     /// The key of each remembered reserve, by the ledger's id of its hold, so that the hold's end
     /// can be written into the entry ([`KeyTable::hold_ended`]).
-    holds: HashMap<HoldId, IdempotencyKey>,
+    pub(super) holds: HashMap<HoldId, IdempotencyKey>,
 }
 
 /// The hold of a remembered reserve.
