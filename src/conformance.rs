@@ -77,7 +77,10 @@ pub use self::top_up::{
 
 /// `true` if `store` declares every operation of `kinds` ([`Store::supports`]). A check of an
 /// operation the store declares unsupported passes without running: such a store returns
-/// [`Error::Unsupported`] for it instead, which its own tests should assert.
+/// [`Error::Unsupported`](crate::Error::Unsupported) for it instead, which
+/// [`undeclared_ops_are_unsupported`] asserts. Every check asks for each operation it uses
+/// beyond `CreateNode`, `Reserve`, `Commit` and `Release` (which every store has), either for
+/// the whole check or around the one assertion that needs it.
 pub fn supports_all(store: &dyn Store, kinds: &[OpKind]) -> bool {
     kinds.iter().all(|kind| store.supports(*kind))
 }

@@ -2,16 +2,20 @@
 
 use std::sync::Arc;
 
-use super::{books, tree, usd, zero};
+use super::{books, supports_all, tree, usd, zero};
 use crate::amount::Unit;
 use crate::budget::Budget;
 use crate::error::Error;
+use crate::op::OpKind;
 use crate::policy::{Limit, OveragePolicy};
 use crate::store::Store;
 
 /// `Reject`: the overage is recorded (held part spent, excess as the reserving node's debt),
 /// the commit errs, and the node refuses reserves until a credit repays the debt.
 pub fn reject_records_overage_as_debt(store: Arc<dyn Store>) {
+    if !supports_all(&*store, &[OpKind::Credit]) {
+        return;
+    }
     let (acme, _, task) = tree(store, Limit::hard(usd("1")));
     let error = task
         .reserve(usd("0.50"))
@@ -56,6 +60,9 @@ pub fn allow_if_available_needs_room_everywhere(store: Arc<dyn Store>) {
 
 /// `AllowWithOverdraft` succeeds while the debt stays within its limit and records beyond it.
 pub fn overdraft_is_bounded(store: Arc<dyn Store>) {
+    if !supports_all(&*store, &[OpKind::Credit]) {
+        return;
+    }
     let policy = OveragePolicy::AllowWithOverdraft { limit: usd("0.25") };
     let (_, _, task) = tree(store, Limit::hard(usd("1")).with_overage(policy));
     task.reserve(usd("0.90"))
@@ -89,6 +96,17 @@ pub fn soft_limits_report_without_denying(store: Arc<dyn Store>) {
 
 /// Limits can be raised and lowered (never below usage); credit and debit move funds.
 pub fn limits_and_funds(store: Arc<dyn Store>) {
+    if !supports_all(
+        &*store,
+        &[
+            OpKind::SetLimit,
+            OpKind::Credit,
+            OpKind::Debit,
+            OpKind::RemoveLimit,
+        ],
+    ) {
+        return;
+    }
     let (_, _, task) = tree(store, Limit::hard(usd("1")));
     let _guard = task.reserve(usd("0.60")).expect("fits");
     assert!(matches!(

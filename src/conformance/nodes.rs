@@ -2,17 +2,21 @@
 
 use std::sync::Arc;
 
-use super::{books, tree, usd, zero};
+use super::{books, supports_all, tree, usd, zero};
 use crate::budget::Budget;
 use crate::cost::Cost;
 use crate::error::Error;
 use crate::node_state::NodeState;
+use crate::op::OpKind;
 use crate::policy::{Limit, Limits};
 use crate::store::Store;
 
 /// Nodes are added and removed at run time; busy nodes and roots cannot be removed; removed
 /// nodes are unknown, and their spend stays on the ancestors.
 pub fn node_lifecycle(store: Arc<dyn Store>) {
+    if !supports_all(&*store, &[OpKind::RemoveNode]) {
+        return;
+    }
     let (acme, team, _) = tree(store, Limit::hard(usd("1")));
     let job = team
         .add_child("job-1", Limit::hard(usd("0.5")))
@@ -55,6 +59,17 @@ pub fn node_lifecycle(store: Arc<dyn Store>) {
 /// record and commit; a closed one also refuses recording; both change nothing when they
 /// refuse, survive a snapshot, and lift when the node is active again.
 pub fn frozen_and_closed_nodes_block_their_subtree(store: Arc<dyn Store>) {
+    if !supports_all(
+        &*store,
+        &[
+            OpKind::SetState,
+            OpKind::ReserveUpTo,
+            OpKind::Record,
+            OpKind::Restore,
+        ],
+    ) {
+        return;
+    }
     let (acme, team, task) = tree(store.clone(), Limit::hard(usd("1")));
     let live = task.reserve(usd("0.50")).expect("fits");
     assert_eq!(
@@ -121,6 +136,9 @@ pub fn frozen_and_closed_nodes_block_their_subtree(store: Arc<dyn Store>) {
 /// A snapshot restores exactly (holds included), and an inconsistent one is refused without
 /// changing the store.
 pub fn snapshot_restores_exactly(store: Arc<dyn Store>) {
+    if !supports_all(&*store, &[OpKind::Restore]) {
+        return;
+    }
     let (_, _, task) = tree(store.clone(), Limit::hard(usd("1")));
     let live = task.reserve_owned(usd("0.30")).expect("fits");
     task.reserve(usd("0.20"))

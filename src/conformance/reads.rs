@@ -2,18 +2,22 @@
 
 use std::sync::Arc;
 
-use super::{tree, usd, zero};
+use super::{supports_all, tree, usd, zero};
 use crate::amount::{Amount, Unit};
 use crate::cancel::Cancellation;
 use crate::check::Verdict;
 use crate::error::Error;
 use crate::node_state::NodeState;
+use crate::op::OpKind;
 use crate::policy::Limit;
 use crate::store::Store;
 
 /// `check` gives the verdict `reserve` would give (fits, exceeded with the limiting node's
 /// numbers, in debt, frozen, closed), names the tightest node when it fits, and changes nothing.
 pub fn check_is_a_dry_run(store: Arc<dyn Store>) {
+    if !supports_all(&*store, &[OpKind::SetState]) {
+        return;
+    }
     let (acme, team, task) = tree(store.clone(), Limit::hard(usd("1")));
     let _held = task.reserve(usd("0.50")).expect("fits");
     let before = store.snapshot().expect("snapshot");
@@ -82,6 +86,9 @@ pub fn check_is_a_dry_run(store: Arc<dyn Store>) {
 /// by spend or a node in debt, and a hold that ended; it changes nothing; and `cancel_epoch`,
 /// when the store keeps one, moves whenever the answer may have changed.
 pub fn cancellation_says_why_a_hold_should_stop(store: Arc<dyn Store>) {
+    if !supports_all(&*store, &[OpKind::SetState]) {
+        return;
+    }
     let (acme, team, task) = tree(store.clone(), Limit::hard(usd("1")));
     let live = task.reserve(usd("0.40")).expect("fits");
     let other = task.reserve(usd("0.10")).expect("fits");
