@@ -254,7 +254,8 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, ReserveOptions, Timestamp};
+    /// use budget_guard::expiry::ReserveOptions;
+    /// use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Timestamp};
     /// # fn main() -> budget_guard::Result<()> {
     /// let clock = ManualClock::new(Timestamp::EPOCH);
     /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?))
@@ -583,7 +584,8 @@ impl Budget {
     /// (see [`crate::idempotency`]).
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, Error, IdempotencyKey, Limit, OpOptions, Unit};
+    /// use budget_guard::idempotency::{IdempotencyKey, OpOptions};
+    /// use budget_guard::{Amount, Budget, Error, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?)).build()?;
     /// let payment = OpOptions::new().idempotency_key(IdempotencyKey::new("pay_81f3")?);
@@ -607,7 +609,8 @@ impl Budget {
     /// [`crate::idempotency`]).
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, IdempotencyKey, Limit, OpOptions, Unit};
+    /// use budget_guard::idempotency::{IdempotencyKey, OpOptions};
+    /// use budget_guard::{Amount, Budget, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?)).build()?;
     /// let refund = OpOptions::new().idempotency_key(IdempotencyKey::new("refund-12")?);

@@ -31,11 +31,10 @@ use crate::expiry::ExpiredHold;
 /// assert_eq!(&*details.node, "org/team");
 /// assert_eq!(details.remaining(), Amount::usd("0.50")?);
 ///
-/// let check = team.check(Amount::usd("0.25")?)?;
-/// assert!(check.fits());
-/// // The tightest node on the path, with its numbers:
-/// assert_eq!(check.limiting[0].remaining(), Amount::usd("0.50")?);
-/// assert_eq!(team.balance(budget_guard::Unit::Usd)?.reserved, Amount::usd("1.50")?); // nothing held
+/// let check = team.check(Amount::usd("0.25")?)?; assert!(check.fits()); // The tightest node on
+/// the path, with its numbers: assert_eq!(check.limiting[0].remaining(), Amount::usd("0.50")?);
+/// assert_eq!(team.balance(budget_guard::Unit::Usd)?.reserved, Amount::usd("1.50")?); // nothing
+/// held
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +71,8 @@ pub struct Check {
     /// one entry with `limit: None`.
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, Limit, Limits, Period, Unit};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::{Amount, Budget, Limit, Limits, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let agent = Budget::builder(
     ///     "agent",
@@ -137,7 +137,8 @@ impl Check {
     /// `true` if a reserve of this cost would first ask an approver ([`Check::approvals`]).
     ///
     /// ```
-    /// use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Limit};
+    /// use budget_guard::approval::{Approval, ApprovalRequest};
+    /// use budget_guard::{Amount, Budget, Limit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let org = Budget::builder("org", Limit::hard(Amount::usd("100")?))
     ///     .child("agent", Limit::hard(Amount::usd("10")?))

@@ -72,7 +72,8 @@ impl fmt::Display for AmountError {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Exceeded {
-    /// Full path of the node whose hard limit would be exceeded (the reserving node or an ancestor).
+    /// Full path of the node whose hard limit would be exceeded (the reserving node or an
+    /// ancestor).
     pub node: Arc<str>,
     /// That node's limit.
     pub limit: Amount,
@@ -262,10 +263,11 @@ pub enum Error {
         reserved: Amount,
     },
 
-    /// A commit above the held amount under [`OveragePolicy::Reject`](crate::OveragePolicy::Reject),
-    /// or above what [`AllowIfAvailable`](crate::OveragePolicy::AllowIfAvailable) or the overdraft
-    /// could cover. The hold has ended and the spend **was recorded**: the held part as spent, the
-    /// rest as `debt` on the nodes that could not absorb it (see the policy docs).
+    /// A commit above the held amount under
+    /// [`OveragePolicy::Reject`](crate::OveragePolicy::Reject), or above what
+    /// [`AllowIfAvailable`](crate::OveragePolicy::AllowIfAvailable) or the overdraft could cover.
+    /// The hold has ended and the spend **was recorded**: the held part as spent, the rest as
+    /// `debt` on the nodes that could not absorb it (see the policy docs).
     #[error("{node}: actual cost {actual} is above the {held} held; recorded {debt} as debt")]
     OverageRejected {
         /// The node the hold was reserved on.
@@ -356,7 +358,7 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// An [`IdempotencyKey`](crate::IdempotencyKey) is empty, longer than
+    /// An [`IdempotencyKey`](crate::idempotency::IdempotencyKey) is empty, longer than
     /// [`MAX_IDEMPOTENCY_KEY_LEN`](crate::idempotency::MAX_IDEMPOTENCY_KEY_LEN) bytes, or has
     /// control characters. Nothing changed.
     #[error("invalid idempotency key {key:?}: {reason}")]
@@ -386,7 +388,7 @@ pub enum Error {
     /// [`crate::idempotency`]). Nothing changed. After [`HoldEnd::Committed`] the spend is
     /// booked; after a release or expiry, reserve again with a new key.
     ///
-    /// [`HoldEnd::Committed`]: crate::HoldEnd::Committed
+    /// [`HoldEnd::Committed`]: crate::idempotency::HoldEnd::Committed
     #[error(
         "idempotency key {key:?} reserved hold {hold}, which has since been {how}; reserve with a new key to hold again"
     )]
@@ -430,7 +432,7 @@ pub enum Error {
     },
 
     /// A time zone name the bundled IANA time zone database does not know (see
-    /// [`Period::in_zone`](crate::Period::in_zone)). Nothing changed.
+    /// [`Period::in_zone`](crate::period::Period::in_zone)). Nothing changed.
     #[error("unknown time zone {name:?}: not an IANA time zone name such as \"Europe/Berlin\"")]
     UnknownTimeZone {
         /// The name, as given.
@@ -489,7 +491,7 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// An [`Approver`](crate::Approver) refused a reserve above its rule's threshold (see
+    /// An [`Approver`](crate::approval::Approver) refused a reserve above its rule's threshold (see
     /// [`crate::approval`]). Nothing was held; rules above the refusing one were not asked.
     #[error(
         "{node} requires approval above {threshold}; a request of {estimate} was denied: {reason}"

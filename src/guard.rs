@@ -78,7 +78,9 @@ impl<'a> Guard<'a> {
     /// hold (the first guard, or the hold's deadline, does).
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, IdempotencyKey, Limit, ReserveOptions, Unit};
+    /// use budget_guard::expiry::ReserveOptions;
+    /// use budget_guard::idempotency::IdempotencyKey;
+    /// use budget_guard::{Amount, Budget, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
     /// let once = ReserveOptions::new().idempotency_key(IdempotencyKey::new("call-1")?);
@@ -410,7 +412,8 @@ impl<'a> Guard<'a> {
     /// no spend again (see [`crate::idempotency`]).
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, Cost, IdempotencyKey, Limit, OpOptions, Unit};
+    /// use budget_guard::idempotency::{IdempotencyKey, OpOptions};
+    /// use budget_guard::{Amount, Budget, Cost, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
     /// let guard = run.reserve(Amount::usd("0.50")?)?;
@@ -504,7 +507,8 @@ impl<'a> Guard<'a> {
     /// [`crate::idempotency`]).
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, IdempotencyKey, Limit, OpOptions, Unit};
+    /// use budget_guard::idempotency::{IdempotencyKey, OpOptions};
+    /// use budget_guard::{Amount, Budget, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
     /// let guard = run.reserve(Amount::usd("0.50")?)?;

@@ -4,7 +4,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Period, Timestamp, Unit};
+//! use budget_guard::period::Period;
+//! use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Timestamp, Unit};
 //! # fn main() -> budget_guard::Result<()> {
 //! // 2026-01-31T12:00:00Z
 //! let clock = ManualClock::new(Timestamp::from_unix_nanos(1_769_860_800_000_000_000));
@@ -13,10 +14,10 @@
 //! team.reserve(Amount::usd("400")?)?.commit(Amount::usd("400")?)?;
 //! assert!(team.reserve(Amount::usd("200")?).is_err()); // January has $100 left
 //!
-//! clock.advance(Duration::from_secs(12 * 3600)); // February 1st, 00:00 UTC
-//! let balance = team.balance(Unit::Usd)?;
-//! assert_eq!(balance.spent, Amount::zero(Unit::Usd)); // a new month, a new $500
-//! assert_eq!(balance.resets_at, Some(Timestamp::from_unix_nanos(1_772_323_200_000_000_000))); // March 1st
+//! clock.advance(Duration::from_secs(12 * 3600)); // February 1st, 00:00 UTC let balance =
+//! team.balance(Unit::Usd)?; assert_eq!(balance.spent, Amount::zero(Unit::Usd)); // a new month, a
+//! new $500 assert_eq!(balance.resets_at,
+//! Some(Timestamp::from_unix_nanos(1_772_323_200_000_000_000))); // March 1st
 //! # Ok(()) }
 //! ```
 //!
@@ -49,7 +50,8 @@
 //!   also how a per-task cap sits under a per-month team cap.
 //! * **Every unit can be periodic.** USD, tokens and requests are all counts of consumption that
 //!   can be metered per window ("10,000 requests per day" is a quota; a
-//!   [`RateLimit`](crate::RateLimit) is the sliding-window pacing), so no unit refuses a period.
+//!   [`RateLimit`](crate::rate::RateLimit) is the sliding-window pacing), so no unit refuses a
+//!   period.
 //!
 //! # Calendar periods and time zones
 //!
@@ -99,7 +101,8 @@ enum Kind {
 ///
 /// ```
 /// use std::time::Duration;
-/// use budget_guard::{Period, Timestamp};
+/// use budget_guard::period::Period;
+/// use budget_guard::Timestamp;
 /// # fn main() -> budget_guard::Result<()> {
 /// let berlin = Period::daily().in_zone("Europe/Berlin")?;
 /// assert_eq!(berlin.zone(), "Europe/Berlin");
@@ -157,7 +160,8 @@ impl Period {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::{Period, Timestamp};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::Timestamp;
     /// # fn main() -> budget_guard::Result<()> {
     /// let anchor = Timestamp::from_unix_nanos(1_000);
     /// let period = Period::every_from(Duration::from_nanos(100), anchor)?;
@@ -195,7 +199,8 @@ impl Period {
     /// `"America/New_York"`; matched without regard to case). `"UTC"` is the default.
     ///
     /// ```
-    /// use budget_guard::{Error, Period};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::Error;
     /// let err = Period::monthly().in_zone("Mars/Olympus_Mons").unwrap_err();
     /// assert!(matches!(err, Error::UnknownTimeZone { .. }));
     /// ```
@@ -236,7 +241,8 @@ impl Period {
     /// (`start <= at < end`). Saturates at the ends of [`Timestamp`]'s range.
     ///
     /// ```
-    /// use budget_guard::{Period, Timestamp};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::Timestamp;
     /// # fn main() -> budget_guard::Result<()> {
     /// // 2026-03-08T12:00:00Z: in New York the day has 23 hours (DST starts at 2 am).
     /// let at = Timestamp::from_unix_nanos(1_772_971_200_000_000_000);
@@ -341,7 +347,8 @@ impl fmt::Debug for Period {
 ///
 /// ```
 /// use std::time::Duration;
-/// use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Period, Rollover, Timestamp, Unit};
+/// use budget_guard::period::{Period, Rollover};
+/// use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Timestamp, Unit};
 /// # fn main() -> budget_guard::Result<()> {
 /// let clock = ManualClock::new(Timestamp::EPOCH);
 /// let limit = Limit::hard(Amount::usd("10")?)

@@ -146,10 +146,10 @@ pub struct Committed {
 ///
 /// # Periods
 ///
-/// A [`Limit`] with a [`Period`](crate::Period) resets at its boundaries: every operation that
-/// reads or changes balances first rolls the periods that ended at the store's `now` (spend back
-/// to zero, live holds still reserved, debt kept, the [`Rollover`](crate::Rollover) applied), so
-/// no thread is needed. See [`crate::period`]; the conformance suite checks it.
+/// A [`Limit`] with a [`Period`](crate::period::Period) resets at its boundaries: every operation
+/// that reads or changes balances first rolls the periods that ended at the store's `now` (spend
+/// back to zero, live holds still reserved, debt kept, the [`Rollover`](crate::period::Rollover)
+/// applied), so no thread is needed. See [`crate::period`]; the conformance suite checks it.
 ///
 /// # Implementing a store
 ///
@@ -537,7 +537,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`UnitNotBudgeted`](crate::Error::UnitNotBudgeted) without a limit in that unit,
-    /// [`InvalidAmount`](crate::Error::InvalidAmount) for zero, [`Overflow`](crate::Error::Overflow).
+    /// [`InvalidAmount`](crate::Error::InvalidAmount) for zero,
+    /// [`Overflow`](crate::Error::Overflow).
     fn credit(&self, node: NodeId, amount: Amount) -> Result<Balance> {
         self.credit_with(node, amount, &OpOptions::new())
     }

@@ -43,20 +43,24 @@
 //! Releases, credits and limit changes do not evaluate rules; the next reserve, record or commit
 //! on the path does.
 //!
-//! Each top-up is reported with the operation that made it ([`Reservation::top_ups`](crate::Reservation::top_ups),
-//! [`Committed::top_ups`](crate::Committed::top_ups); a top-up made by a denied reserve or by `record` is reported by the
-//! next reserve or commit) and delivered as [`Event::ToppedUp`](crate::Event::ToppedUp).
+//! Each top-up is reported with the operation that made it
+//! ([`Reservation::top_ups`](crate::Reservation::top_ups),
+//! [`Committed::top_ups`](crate::Committed::top_ups); a top-up made by a denied reserve or by
+//! `record` is reported by the next reserve or commit) and delivered as
+//! [`Event::ToppedUp`](crate::Event::ToppedUp).
 //!
 //! # Persistence
 //!
-//! The rule, its counters and whether it is armed are part of the books: [`Snapshot`](crate::Snapshot)s carry
-//! them ([`NodeSnapshot::top_up`](crate::NodeSnapshot::top_up)) and the file store logs the
-//! rule, every top-up with its timestamp, and every re-arm, so a reopened store continues with
-//! the same counters and replays no top-up twice.
+//! The rule, its counters and whether it is armed are part of the books:
+//! [`Snapshot`](crate::Snapshot)s carry them
+//! ([`NodeSnapshot::top_up`](crate::NodeSnapshot::top_up)) and the file store logs the rule, every
+//! top-up with its timestamp, and every re-arm, so a reopened store continues with the same
+//! counters and replays no top-up twice.
 //!
 //! ```
 //! use std::time::Duration;
-//! use budget_guard::{Amount, Budget, Event, Limit, ManualClock, MemoryStore, Timestamp, TopUp, Unit};
+//! use budget_guard::top_up::TopUp;
+//! use budget_guard::{Amount, Budget, Event, Limit, ManualClock, MemoryStore, Timestamp, Unit};
 //! # fn main() -> budget_guard::Result<()> {
 //! let clock = ManualClock::new(Timestamp::EPOCH);
 //! let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("10")?))
@@ -107,7 +111,8 @@ impl TopUp {
     /// [`adding`](TopUp::adding) says how much).
     ///
     /// ```
-    /// use budget_guard::{Amount, TopUp};
+    /// use budget_guard::top_up::TopUp;
+    /// use budget_guard::Amount;
     /// # fn main() -> budget_guard::Result<()> {
     /// let rule = TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("10")?).at_most(3);
     /// assert_eq!(rule.threshold(), Amount::usd("1")?);
@@ -165,7 +170,9 @@ impl TopUp {
     /// or fixed windows from its anchor (replaces a [`per`](TopUp::per)).
     ///
     /// ```
-    /// use budget_guard::{Period, TopUp, usd};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::top_up::TopUp;
+    /// use budget_guard::usd;
     /// # fn main() -> budget_guard::Result<()> {
     /// // At most $300 of top-ups per calendar month, New York time.
     /// let rule = TopUp::when_below(usd!("10"))
@@ -232,13 +239,14 @@ impl TopUp {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::{Amount, Error, TopUp};
+    /// use budget_guard::top_up::TopUp;
+    /// use budget_guard::{Amount, Error};
     /// # fn main() -> budget_guard::Result<()> {
-    /// let no_amount = TopUp::when_below(Amount::usd("1")?);
-    /// assert!(matches!(no_amount.validate(), Err(Error::InvalidTopUp { .. })));
-    /// let mixed = TopUp::when_below(Amount::usd("1")?).adding(Amount::tokens(5));
-    /// assert!(matches!(mixed.validate(), Err(Error::UnitMismatch { .. })));
-    /// let zero_window = TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("2")?).per(Duration::ZERO);
+    /// let no_amount = TopUp::when_below(Amount::usd("1")?); assert!(matches!(no_amount.validate(),
+    /// Err(Error::InvalidTopUp { .. }))); let mixed =
+    /// TopUp::when_below(Amount::usd("1")?).adding(Amount::tokens(5));
+    /// assert!(matches!(mixed.validate(), Err(Error::UnitMismatch { .. }))); let zero_window =
+    /// TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("2")?).per(Duration::ZERO);
     /// assert!(matches!(zero_window.validate(), Err(Error::InvalidDuration { .. })));
     /// # Ok(()) }
     /// ```
@@ -487,7 +495,8 @@ impl Budget {
     /// dropped) and returns the previous rule. See [`crate::top_up`] for when it fires.
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, Limit, TopUp, Unit};
+    /// use budget_guard::top_up::TopUp;
+    /// use budget_guard::{Amount, Budget, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let agent = Budget::builder("agent", Limit::hard(Amount::usd("1")?)).build()?;
     /// agent.set_top_up(TopUp::when_below(Amount::usd("0.25")?).adding(Amount::usd("1")?).at_most(1))?;

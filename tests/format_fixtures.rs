@@ -14,7 +14,8 @@
 //! new format: add a [`Fixture`] to [`FIXTURES`], then write its file with
 //!
 //! ```text
-//! BG_FIXTURE=tests/fixtures/<new name>.bg cargo test --all-features --test format_fixtures -- --ignored generate_fixture
+//! BG_FIXTURE=tests/fixtures/<new name>.bg cargo test --all-features --test format_fixtures --
+//! --ignored generate_fixture
 //! ```
 //!
 //! [`the_newest_fixture_is_what_this_build_writes`] fails until then: it is the reminder that the
@@ -24,9 +25,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use budget_guard::expiry::ReserveOptions;
+use budget_guard::idempotency::{HoldEnd, IdempotencyKey, OpOptions};
+use budget_guard::period::Period;
 use budget_guard::{
-    Amount, Budget, Cost, Error, FileStore, HoldEnd, IdempotencyKey, Limit, Limits, ManualClock,
-    OpOptions, Period, ReserveOptions, Store, Timestamp, Unit,
+    Amount, Budget, Cost, Error, FileStore, Limit, Limits, ManualClock, Store, Timestamp, Unit,
 };
 
 /// 2026-01-15T12:00:00Z: the generator's clock, and the clock the copies are opened with.

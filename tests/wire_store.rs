@@ -8,11 +8,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use budget_guard::burn::BurnWindow;
+use budget_guard::expiry::ExpiredHold;
+use budget_guard::idempotency::IdempotencyKey;
+use budget_guard::rate::RateLimit;
+use budget_guard::top_up::TopUp;
 use budget_guard::{
-    Amount, Answer, Applied, Balance, BurnWindow, Check, Committed, Cost, Error, ExpiredHold,
-    HoldId, IdempotencyKey, Limit, Limits, ManualClock, MemoryStore, NodeId, NodeState, Op, OpKind,
-    Query, RateLimit, Reservation, Store, StoreError, StoreErrorKind, Timestamp, TopUp, Unit,
-    Verdict,
+    Amount, Answer, Applied, Balance, Check, Committed, Cost, Error, HoldId, Limit, Limits,
+    ManualClock, MemoryStore, NodeId, NodeState, Op, OpKind, Query, Reservation, Store, StoreError,
+    StoreErrorKind, Timestamp, Unit, Verdict,
 };
 use budget_guard::{Budget, Snapshot};
 use serde::Serialize;
@@ -454,12 +458,12 @@ fn results_are_constructible_outside_the_crate() {
         .with_balances(vec![balance.clone()])
         .with_live_holds(1);
     assert_eq!(info.balance(Unit::Usd), Some(&balance));
-    let top_up = budget_guard::TopUpApplied::new(
+    let top_up = budget_guard::top_up::TopUpApplied::new(
         "org",
         usd("5"),
         usd("15"),
         usd("7"),
-        budget_guard::TopUpReason::Below,
+        budget_guard::top_up::TopUpReason::Below,
         at,
         1,
     );

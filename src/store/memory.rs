@@ -20,8 +20,8 @@ use crate::store::ledger_store::{LedgerStore, NoPersist};
 ///
 /// Time (hold deadlines) comes from a [`Clock`]: the [`SystemClock`] unless built
 /// [`with_clock`](MemoryStore::with_clock). A reserve reads it once, outside the lock; commit,
-/// record and release read it only once some limit has had a [`Period`](crate::Period), to roll
-/// ended periods (see [`crate::period`]).
+/// record and release read it only once some limit has had a [`Period`](crate::period::Period), to
+/// roll ended periods (see [`crate::period`]).
 ///
 /// ```
 /// use budget_guard::{Amount, Budget, Limit, MemoryStore};
@@ -79,17 +79,18 @@ impl MemoryStore {
     /// ```
     /// use std::num::NonZeroUsize;
     /// use std::time::Duration;
-    /// use budget_guard::{Amount, Budget, IdempotencyKey, KeyRetention, Limit, ManualClock};
-    /// use budget_guard::{MemoryStore, OpOptions, Timestamp, Unit};
+    /// use budget_guard::idempotency::{IdempotencyKey, KeyRetention};
+    /// use budget_guard::{Amount, Budget, Limit, ManualClock};
+    /// use budget_guard::idempotency::OpOptions;
+    /// use budget_guard::{MemoryStore, Timestamp, Unit};
     /// # fn main() -> budget_guard::Result<()> {
-    /// let clock = ManualClock::new(Timestamp::EPOCH);
-    /// let hour = KeyRetention::new(Duration::from_secs(3_600), NonZeroUsize::new(1_000).unwrap())?;
-    /// let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?))
-    ///     .build_in(MemoryStore::with_clock(clock.clone()).with_key_retention(hour))?;
-    /// let once = OpOptions::new().idempotency_key(IdempotencyKey::new("top-up-1")?);
-    /// wallet.credit_with(Amount::usd("1")?, &once)?;
-    /// wallet.credit_with(Amount::usd("1")?, &once)?; // remembered: no second credit
-    /// clock.advance(Duration::from_secs(3_600));
+    /// let clock = ManualClock::new(Timestamp::EPOCH); let hour =
+    /// KeyRetention::new(Duration::from_secs(3_600), NonZeroUsize::new(1_000).unwrap())?; let
+    /// wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?))
+    /// .build_in(MemoryStore::with_clock(clock.clone()).with_key_retention(hour))?; let once =
+    /// OpOptions::new().idempotency_key(IdempotencyKey::new("top-up-1")?);
+    /// wallet.credit_with(Amount::usd("1")?, &once)?; wallet.credit_with(Amount::usd("1")?,
+    /// &once)?; // remembered: no second credit clock.advance(Duration::from_secs(3_600));
     /// wallet.credit_with(Amount::usd("1")?, &once)?; // forgotten after an hour: credited again
     /// assert_eq!(wallet.balance(Unit::Usd)?.remaining, Some(Amount::usd("7")?));
     /// # Ok(()) }
