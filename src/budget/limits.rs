@@ -30,14 +30,15 @@ impl Budget {
     /// Sets or replaces this node's limit in `limit.unit()` (raise, lower, switch hard/soft or
     /// policy). Raising repays debt first.
     ///
-    /// With several limits of the unit on the node (one per period, see [`Limits`](crate::Limits)), the limit
-    /// of the same period is replaced; a limit of a period the node does not have replaces the
-    /// unit's first limit (give the node all its periods when you create it).
+    /// With several limits of the unit on the node (one per period, see [`Limits`](crate::Limits)),
+    /// the limit of the same period is replaced; a limit of a period the node does not have
+    /// replaces the unit's first limit (give the node all its periods when you create it).
     ///
     /// # Errors
-    /// [`Error::LimitBelowUsage`](crate::Error::LimitBelowUsage) for a hard limit below what is spent and reserved (in its
-    /// period); [`Error::InvalidThreshold`](crate::Error::InvalidThreshold) for threshold levels on a limit that is not the
-    /// unit's first.
+    /// [`Error::LimitBelowUsage`](crate::Error::LimitBelowUsage) for a hard limit below what is
+    /// spent and reserved (in its period);
+    /// [`Error::InvalidThreshold`](crate::Error::InvalidThreshold) for threshold levels on a limit
+    /// that is not the unit's first.
     pub fn set_limit(&self, limit: Limit) -> Result<Balance> {
         let balance = self.named(self.shared.store.set_limit(self.node, limit))?;
         self.shared.wake_cancelled();
@@ -95,7 +96,8 @@ impl Budget {
     /// ```
     ///
     /// # Errors
-    /// [`Error::UnitNotBudgeted`](crate::Error::UnitNotBudgeted) without a limit in that unit; [`Error::InvalidAmount`](crate::Error::InvalidAmount) for zero.
+    /// [`Error::UnitNotBudgeted`](crate::Error::UnitNotBudgeted) without a limit in that unit;
+    /// [`Error::InvalidAmount`](crate::Error::InvalidAmount) for zero.
     pub fn credit(&self, amount: Amount) -> Result<Balance> {
         self.named(self.shared.store.credit(self.node, amount))
     }
@@ -103,7 +105,8 @@ impl Budget {
     /// Takes funds: lowers the limit in `amount.unit()` by `amount`.
     ///
     /// # Errors
-    /// [`Error::LimitBelowUsage`](crate::Error::LimitBelowUsage) if less would remain than is spent and reserved.
+    /// [`Error::LimitBelowUsage`](crate::Error::LimitBelowUsage) if less would remain than is spent
+    /// and reserved.
     pub fn debit(&self, amount: Amount) -> Result<Balance> {
         self.debit_with(amount, &OpOptions::DEFAULT)
     }
@@ -127,7 +130,8 @@ impl Budget {
     /// ```
     ///
     /// # Errors
-    /// As [`credit`](Budget::credit); [`Error::IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
+    /// As [`credit`](Budget::credit);
+    /// [`Error::IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
     /// another request.
     pub fn credit_with(&self, amount: Amount, options: &OpOptions) -> Result<Balance> {
         self.named(self.shared.store.credit_with(self.node, amount, options))
@@ -150,7 +154,8 @@ impl Budget {
     /// ```
     ///
     /// # Errors
-    /// As [`debit`](Budget::debit); [`Error::IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
+    /// As [`debit`](Budget::debit);
+    /// [`Error::IdempotencyMismatch`](crate::Error::IdempotencyMismatch) if the key was used for
     /// another request.
     pub fn debit_with(&self, amount: Amount, options: &OpOptions) -> Result<Balance> {
         let balance = self.named(self.shared.store.debit_with(self.node, amount, options))?;

@@ -30,13 +30,15 @@ impl Budget {
     /// ```
     ///
     /// # Errors
-    /// [`Error::BudgetExceeded`](crate::Error::BudgetExceeded) naming the node (and [period](crate::Exceeded::period)) whose
-    /// hard limit would be passed (nothing is held anywhere), [`Error::InDebt`](crate::Error::InDebt),
-    /// [`Error::InvalidAmount`](crate::Error::InvalidAmount) for a zero or empty cost, [`Error::UnknownNode`](crate::Error::UnknownNode); a unit no node
-    /// on the path limits is held and recorded, never refused;
-    /// [`Error::ApprovalDenied`](crate::Error::ApprovalDenied) when an approval rule on this node or an ancestor applies and
-    /// its approver says no, [`Error::AsyncApprovalRequired`](crate::Error::AsyncApprovalRequired) when that approver is async (see
-    /// [`crate::approval`]).
+    /// [`Error::BudgetExceeded`](crate::Error::BudgetExceeded) naming the node (and
+    /// [period](crate::Exceeded::period)) whose hard limit would be passed (nothing is held
+    /// anywhere), [`Error::InDebt`](crate::Error::InDebt),
+    /// [`Error::InvalidAmount`](crate::Error::InvalidAmount) for a zero or empty cost,
+    /// [`Error::UnknownNode`](crate::Error::UnknownNode); a unit no node on the path limits is held
+    /// and recorded, never refused; [`Error::ApprovalDenied`](crate::Error::ApprovalDenied) when an
+    /// approval rule on this node or an ancestor applies and its approver says no,
+    /// [`Error::AsyncApprovalRequired`](crate::Error::AsyncApprovalRequired) when that approver is
+    /// async (see [`crate::approval`]).
     pub fn reserve(&self, cost: impl Into<Cost>) -> Result<Guard<'_>> {
         let cost = cost.into();
         self.approve(&cost)?;
@@ -73,7 +75,8 @@ impl Budget {
     /// ```
     ///
     /// # Errors
-    /// As [`reserve`](Budget::reserve); [`Error::InvalidDuration`](crate::Error::InvalidDuration) for a zero TTL.
+    /// As [`reserve`](Budget::reserve); [`Error::InvalidDuration`](crate::Error::InvalidDuration)
+    /// for a zero TTL.
     pub fn reserve_with(
         &self,
         cost: impl Into<Cost>,
@@ -107,10 +110,11 @@ impl Budget {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidAmount`](crate::Error::InvalidAmount) for a zero or empty cost, [`Error::UnknownNode`](crate::Error::UnknownNode). A unit no node
-    /// on the path limits always fits (it is tracked). Refusals (exceeded, in debt,
-    /// frozen, closed) are [`Check::verdict`]s, not errors. Approval rules that a reserve would
-    /// ask are listed in [`Check::approvals`] (nobody is asked).
+    /// [`Error::InvalidAmount`](crate::Error::InvalidAmount) for a zero or empty cost,
+    /// [`Error::UnknownNode`](crate::Error::UnknownNode). A unit no node on the path limits always
+    /// fits (it is tracked). Refusals (exceeded, in debt, frozen, closed) are [`Check::verdict`]s,
+    /// not errors. Approval rules that a reserve would ask are listed in [`Check::approvals`]
+    /// (nobody is asked).
     pub fn check(&self, cost: impl Into<Cost>) -> Result<Check> {
         let cost = cost.into();
         let mut check = self.named(self.shared.store.check(self.node, &cost))?;
@@ -237,8 +241,9 @@ impl Budget {
     /// ```
     ///
     /// # Errors
-    /// As [`reserve`](Budget::reserve) when not even `min` fits; [`Error::InvalidAmount`](crate::Error::InvalidAmount) when
-    /// `min > max` or `min` is zero; [`Error::UnitMismatch`](crate::Error::UnitMismatch) when they differ in unit.
+    /// As [`reserve`](Budget::reserve) when not even `min` fits;
+    /// [`Error::InvalidAmount`](crate::Error::InvalidAmount) when `min > max` or `min` is zero;
+    /// [`Error::UnitMismatch`](crate::Error::UnitMismatch) when they differ in unit.
     pub fn reserve_up_to(&self, min: Amount, max: Amount) -> Result<Guard<'_>> {
         self.approve_up_to(min, max)?;
         let reservation = self.named(self.shared.store.reserve_up_to(self.node, min, max));

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::amount::Amount;
 
-/// The numbers behind a [`Error::BudgetExceeded`](super::Error::BudgetExceeded): which node said no, and by how much.
+/// The numbers behind a [`Error::BudgetExceeded`](super::Error::BudgetExceeded): which node said
+/// no, and by how much.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
