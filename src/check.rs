@@ -31,10 +31,11 @@ use crate::expiry::ExpiredHold;
 /// assert_eq!(&*details.node, "org/team");
 /// assert_eq!(details.remaining(), Amount::usd("0.50")?);
 ///
-/// let check = team.check(Amount::usd("0.25")?)?; assert!(check.fits()); // The tightest node on
-/// the path, with its numbers: assert_eq!(check.limiting[0].remaining(), Amount::usd("0.50")?);
-/// assert_eq!(team.balance(budget_guard::Unit::Usd)?.reserved, Amount::usd("1.50")?); // nothing
-/// held
+/// let check = team.check(Amount::usd("0.25")?)?;
+/// assert!(check.fits());
+/// // The tightest node on the path, with its numbers:
+/// assert_eq!(check.limiting[0].remaining(), Amount::usd("0.50")?);
+/// assert_eq!(team.balance(budget_guard::Unit::Usd)?.reserved, Amount::usd("1.50")?); // nothing held
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

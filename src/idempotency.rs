@@ -302,9 +302,8 @@ impl OpOptions {
 /// use budget_guard::idempotency::KeyRetention;
 /// use budget_guard::MemoryStore;
 /// # fn main() -> budget_guard::Result<()> {
-/// let retention = KeyRetention::new(Duration::from_secs(3_600),
-/// NonZeroUsize::new(10_000).unwrap())?; let store =
-/// MemoryStore::new().with_key_retention(retention);
+/// let retention = KeyRetention::new(Duration::from_secs(3_600), NonZeroUsize::new(10_000).unwrap())?;
+/// let store = MemoryStore::new().with_key_retention(retention);
 /// # drop(store);
 /// assert!(KeyRetention::new(Duration::ZERO, NonZeroUsize::MIN).is_err());
 /// # Ok(()) }

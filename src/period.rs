@@ -14,10 +14,10 @@
 //! team.reserve(Amount::usd("400")?)?.commit(Amount::usd("400")?)?;
 //! assert!(team.reserve(Amount::usd("200")?).is_err()); // January has $100 left
 //!
-//! clock.advance(Duration::from_secs(12 * 3600)); // February 1st, 00:00 UTC let balance =
-//! team.balance(Unit::Usd)?; assert_eq!(balance.spent, Amount::zero(Unit::Usd)); // a new month, a
-//! new $500 assert_eq!(balance.resets_at,
-//! Some(Timestamp::from_unix_nanos(1_772_323_200_000_000_000))); // March 1st
+//! clock.advance(Duration::from_secs(12 * 3600)); // February 1st, 00:00 UTC
+//! let balance = team.balance(Unit::Usd)?;
+//! assert_eq!(balance.spent, Amount::zero(Unit::Usd)); // a new month, a new $500
+//! assert_eq!(balance.resets_at, Some(Timestamp::from_unix_nanos(1_772_323_200_000_000_000))); // March 1st
 //! # Ok(()) }
 //! ```
 //!

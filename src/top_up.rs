@@ -242,11 +242,11 @@ impl TopUp {
     /// use budget_guard::top_up::TopUp;
     /// use budget_guard::{Amount, Error};
     /// # fn main() -> budget_guard::Result<()> {
-    /// let no_amount = TopUp::when_below(Amount::usd("1")?); assert!(matches!(no_amount.validate(),
-    /// Err(Error::InvalidTopUp { .. }))); let mixed =
-    /// TopUp::when_below(Amount::usd("1")?).adding(Amount::tokens(5));
-    /// assert!(matches!(mixed.validate(), Err(Error::UnitMismatch { .. }))); let zero_window =
-    /// TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("2")?).per(Duration::ZERO);
+    /// let no_amount = TopUp::when_below(Amount::usd("1")?);
+    /// assert!(matches!(no_amount.validate(), Err(Error::InvalidTopUp { .. })));
+    /// let mixed = TopUp::when_below(Amount::usd("1")?).adding(Amount::tokens(5));
+    /// assert!(matches!(mixed.validate(), Err(Error::UnitMismatch { .. })));
+    /// let zero_window = TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("2")?).per(Duration::ZERO);
     /// assert!(matches!(zero_window.validate(), Err(Error::InvalidDuration { .. })));
     /// # Ok(()) }
     /// ```

@@ -14,8 +14,7 @@
 //! new format: add a [`Fixture`] to [`FIXTURES`], then write its file with
 //!
 //! ```text
-//! BG_FIXTURE=tests/fixtures/<new name>.bg cargo test --all-features --test format_fixtures --
-//! --ignored generate_fixture
+//! BG_FIXTURE=tests/fixtures/<new name>.bg cargo test --all-features --test format_fixtures -- --ignored generate_fixture
 //! ```
 //!
 //! [`the_newest_fixture_is_what_this_build_writes`] fails until then: it is the reminder that the

@@ -84,13 +84,14 @@ impl MemoryStore {
     /// use budget_guard::idempotency::OpOptions;
     /// use budget_guard::{MemoryStore, Timestamp, Unit};
     /// # fn main() -> budget_guard::Result<()> {
-    /// let clock = ManualClock::new(Timestamp::EPOCH); let hour =
-    /// KeyRetention::new(Duration::from_secs(3_600), NonZeroUsize::new(1_000).unwrap())?; let
-    /// wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?))
-    /// .build_in(MemoryStore::with_clock(clock.clone()).with_key_retention(hour))?; let once =
-    /// OpOptions::new().idempotency_key(IdempotencyKey::new("top-up-1")?);
-    /// wallet.credit_with(Amount::usd("1")?, &once)?; wallet.credit_with(Amount::usd("1")?,
-    /// &once)?; // remembered: no second credit clock.advance(Duration::from_secs(3_600));
+    /// let clock = ManualClock::new(Timestamp::EPOCH);
+    /// let hour = KeyRetention::new(Duration::from_secs(3_600), NonZeroUsize::new(1_000).unwrap())?;
+    /// let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?))
+    ///     .build_in(MemoryStore::with_clock(clock.clone()).with_key_retention(hour))?;
+    /// let once = OpOptions::new().idempotency_key(IdempotencyKey::new("top-up-1")?);
+    /// wallet.credit_with(Amount::usd("1")?, &once)?;
+    /// wallet.credit_with(Amount::usd("1")?, &once)?; // remembered: no second credit
+    /// clock.advance(Duration::from_secs(3_600));
     /// wallet.credit_with(Amount::usd("1")?, &once)?; // forgotten after an hour: credited again
     /// assert_eq!(wallet.balance(Unit::Usd)?.remaining, Some(Amount::usd("7")?));
     /// # Ok(()) }
