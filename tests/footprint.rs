@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use budget_guard::{Amount, Limit, Limits, MemoryStore, ReserveOptions, Store, Unit};
+use budget_guard::expiry::ReserveOptions;
+use budget_guard::{Amount, Limit, Limits, MemoryStore, Store, Unit};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;

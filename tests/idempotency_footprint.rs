@@ -5,7 +5,8 @@
 //! (`cargo test --release --test idempotency_footprint -- --nocapture`) and bounded loosely.
 
 use budget_guard::idempotency::DEFAULT_MAX_KEYS;
-use budget_guard::{Amount, IdempotencyKey, Limit, MemoryStore, OpOptions, Store, Unit};
+use budget_guard::idempotency::{IdempotencyKey, OpOptions};
+use budget_guard::{Amount, Limit, MemoryStore, Store, Unit};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;

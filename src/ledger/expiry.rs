@@ -48,8 +48,8 @@ pub(super) struct Tombstone {
 /// The last [`EXPIRED_HOLDS_REMEMBERED`] reclaimed holds, oldest first.
 #[derive(Debug, Default)]
 pub(super) struct Tombstones {
-    map: HashMap<HoldId, Tombstone>,
-    order: VecDeque<HoldId>,
+    pub(super) map: HashMap<HoldId, Tombstone>,
+    pub(super) order: VecDeque<HoldId>,
 }
 
 impl Tombstones {

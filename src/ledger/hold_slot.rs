@@ -15,14 +15,14 @@ use crate::cost::Cost;
 #[derive(Debug)]
 pub(super) struct HoldSlot {
     pub(super) serial: u32,
-    node: u32,
-    expires: Timestamp,
-    amounts: Amounts,
+    pub(super) node: u32,
+    pub(super) expires: Timestamp,
+    pub(super) amounts: Amounts,
 }
 
 /// The held and recorded figures of a live hold (the same units in both, as [`Hold`] keeps them).
 #[derive(Debug)]
-enum Amounts {
+pub(super) enum Amounts {
     /// No hold in this slot.
     Free,
     /// A hold in one unit: the common case, stored inline.

@@ -1,7 +1,11 @@
 //! The ledger's rules, one test each, asserted with numbers.
 
 use super::*;
+use crate::amount::{Amount, Unit};
 use crate::balance::Snapshot;
+use crate::cost::Cost;
+use crate::error::AmountError;
+use crate::policy::{Limit, Limits, OveragePolicy};
 
 fn usd(text: &str) -> Amount {
     Amount::usd(text).unwrap()
