@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use budget_guard::expiry::ReserveOptions;
 use budget_guard::{
     Amount, Budget, Cost, Error, FailOpen, LetThrough, Limit, OpKind, RedisOptions, RedisStore,
-    ReserveOptions, Store, StoreErrorKind, Unit,
+    Store, StoreErrorKind, Unit,
 };
 use redis_support::{RedisServer, free_port};
 

@@ -13,10 +13,12 @@ mod redis_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use budget_guard::expiry::{ExpiredHold, ReserveOptions};
+use budget_guard::idempotency::{IdempotencyKey, OpOptions};
+use budget_guard::rate::RateLimit;
 use budget_guard::{
-    Amount, Cost, HoldId, IdempotencyKey, Limit, Limits, ManualClock, MemoryStore, NodeId,
-    NodeState, OpOptions, OveragePolicy, RedisOptions, ReserveOptions, Store, ThresholdBasis,
-    Timestamp, Unit,
+    Amount, Cost, HoldId, Limit, Limits, ManualClock, MemoryStore, NodeId, NodeState,
+    OveragePolicy, RedisOptions, Store, ThresholdBasis, Timestamp, Unit,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
@@ -377,9 +379,8 @@ impl Side {
                 seconds,
             } => {
                 // Zero requests removes the limit.
-                let limit = (requests > 0).then(|| {
-                    budget_guard::RateLimit::new(requests, Duration::from_secs(seconds)).unwrap()
-                });
+                let limit = (requests > 0)
+                    .then(|| RateLimit::new(requests, Duration::from_secs(seconds)).unwrap());
                 format!("{:?}", store.set_rate_limit(self.nodes[node], limit))
             }
             Step::RemoveNode { node } => format!("{:?}", store.remove_node(self.nodes[node])),
@@ -415,7 +416,7 @@ impl Side {
 
     /// Reclaimed holds as named text, sorted: the order they are reported in is not part of
     /// the contract (the ledger reports them in slot order).
-    fn expired(&self, holds: Vec<budget_guard::ExpiredHold>) -> Vec<String> {
+    fn expired(&self, holds: Vec<ExpiredHold>) -> Vec<String> {
         let mut holds: Vec<String> = holds
             .iter()
             .map(|hold| self.named(format!("{hold:?}")))

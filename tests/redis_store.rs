@@ -330,7 +330,7 @@ fn rate_limits_count_every_client_on_the_servers_clock() {
     let root = first
         .create_node(None, "acme", &Limit::hard(usd("10")).into())
         .unwrap();
-    let limit = budget_guard::RateLimit::new(2, Duration::from_secs(60)).unwrap();
+    let limit = budget_guard::rate::RateLimit::new(2, Duration::from_secs(60)).unwrap();
     assert_eq!(first.set_rate_limit(root, Some(limit)).unwrap(), None);
     let before = server.time_us();
     first.reserve(root, &cost("1")).unwrap();
@@ -579,7 +579,7 @@ fn undeclared_operations_and_limits_are_refused_not_approximated() {
             ..
         })
     ));
-    let daily = Limit::hard(usd("1")).per(budget_guard::Period::daily());
+    let daily = Limit::hard(usd("1")).per(budget_guard::period::Period::daily());
     assert!(matches!(
         store.set_limit(root, daily),
         Err(Error::Unsupported {

@@ -133,8 +133,8 @@ fn threshold_scenario(store: &dyn Store) {
         [crossing("acme", 50, "10", "5.10", "0.01")]
     );
     // A replayed commit reports nothing again.
-    let key = budget_guard::OpOptions::new()
-        .idempotency_key(budget_guard::IdempotencyKey::new("c-4").unwrap());
+    let key = budget_guard::idempotency::OpOptions::new()
+        .idempotency_key(budget_guard::idempotency::IdempotencyKey::new("c-4").unwrap());
     store.commit_with(fourth.hold, &cost("0.01"), &key).unwrap();
     let replay = store.commit_with(fourth.hold, &cost("0.01"), &key).unwrap();
     assert!(replay.replayed && replay.events.is_empty());
