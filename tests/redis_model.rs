@@ -207,6 +207,9 @@ const TREE: [TreeNode; 7] = [
 struct Side {
     store: Arc<dyn Store>,
     nodes: Vec<NodeId>,
+    /// Ids of removed nodes that were created again (tree index, id), oldest first: errors
+    /// about their holds still name them.
+    retired: Vec<(usize, NodeId)>,
     holds: Vec<HoldId>,
 }
 
@@ -215,6 +218,7 @@ impl Side {
         let mut side = Side {
             store,
             nodes: Vec::new(),
+            retired: Vec::new(),
             holds: Vec::new(),
         };
         for index in 0..TREE.len() {
@@ -386,7 +390,8 @@ impl Side {
             Step::RemoveNode { node } => format!("{:?}", store.remove_node(self.nodes[node])),
             Step::CreateNode { node } => match self.create(node) {
                 Ok(id) => {
-                    self.nodes[node] = id;
+                    let old = std::mem::replace(&mut self.nodes[node], id);
+                    self.retired.push((node, old));
                     "Ok(created)".to_owned()
                 }
                 Err(error) => format!("Err({error:?})"),
@@ -438,7 +443,11 @@ impl Side {
             .iter()
             .enumerate()
             .map(|(index, id)| (format!("{id:?}"), format!("N{index}")));
-        let mut ids: Vec<(String, String)> = holds.chain(nodes).collect();
+        let retired =
+            self.retired.iter().enumerate().map(|(order, (index, id))| {
+                (format!("{id:?}"), format!("N{index}-retired{order}"))
+            });
+        let mut ids: Vec<(String, String)> = holds.chain(nodes).chain(retired).collect();
         // Longest first: `hold#1.1` is a prefix of `hold#1.10`.
         ids.sort_by_key(|(id, _)| std::cmp::Reverse(id.len()));
         for (id, name) in ids {
