@@ -12,6 +12,7 @@ mod check;
 mod expiry;
 mod hold_slot;
 mod idempotency;
+pub(crate) mod image;
 mod period;
 mod rate;
 mod snapshot;
@@ -41,6 +42,7 @@ pub(crate) use self::expiry::Lease;
 use self::expiry::Tombstones;
 use self::hold_slot::HoldSlot;
 pub(crate) use self::idempotency::{Entry, Fate, Keyed, Outcome, Remember, Request};
+pub(crate) use self::apply::INTERPRETER_VERSION;
 pub(crate) use self::top_up::TopUpLog;
 
 /// Longest node name accepted.

@@ -25,6 +25,16 @@ fn needs_time(what: &'static str) -> Error {
     .into()
 }
 
+/// The version of the rules [`Ledger::apply`] and [`Ledger::read`] implement, as a durable
+/// store records it next to each logged command.
+///
+/// Bump it whenever a rule changes what an operation or query returns or does to the books
+/// (a new check, another rounding, a different expiry or period rule): a budget file replays
+/// its commands through this interpreter at open, and a command logged by another version
+/// whose replayed result differs is reported with both versions instead of silently giving
+/// other books.
+pub(crate) const INTERPRETER_VERSION: u32 = 1;
+
 impl Ledger {
     /// Applies `op` at the store's time `now` and returns its result.
     ///
@@ -184,11 +194,30 @@ impl Ledger {
     /// As the typed [`Store`](crate::Store) method of the same query; a
     /// [`Store`](Error::Store) error for a [`Query::Check`] without `now`.
     pub(crate) fn read(&mut self, query: &Query, now: Option<Timestamp>) -> Result<Answer> {
+        self.read_noting(query, now).0
+    }
+
+    /// [`read`](Ledger::read), and whether the read may have changed the books: it rolled an
+    /// ended period, or it is a check that may have reclaimed expired holds (or made the
+    /// earliest-deadline bound exact). A durable store logs exactly those reads.
+    pub(crate) fn read_noting(
+        &mut self,
+        query: &Query,
+        now: Option<Timestamp>,
+    ) -> (Result<Answer>, bool) {
+        let mut changed = false;
         if query.uses_clock()
             && let Some(now) = now
         {
-            self.roll_periods(now);
+            changed = self.roll_periods(now);
         }
+        if matches!(query, Query::Check { .. }) {
+            changed |= self.may_reclaim(now);
+        }
+        (self.answer(query, now), changed)
+    }
+
+    fn answer(&mut self, query: &Query, now: Option<Timestamp>) -> Result<Answer> {
         match query {
             Query::Resolve { path } => self.resolve(path).map(Answer::Node),
             Query::Check { node, cost } => {

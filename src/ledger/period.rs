@@ -20,11 +20,11 @@ pub(super) const NOT_STARTED: Timestamp = Timestamp::from_unix_nanos(i64::MIN);
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Due {
     /// `NOT_STARTED` while `unstarted > 0`, else `next_end`: the one value the hot path reads.
-    at: Timestamp,
+    pub(super) at: Timestamp,
     /// Never later than the end of any started period.
-    next_end: Timestamp,
+    pub(super) next_end: Timestamp,
     /// Accounts that may still be unstarted (an over-count only costs one full scan).
-    unstarted: u32,
+    pub(super) unstarted: u32,
 }
 
 impl Default for Due {

@@ -14,9 +14,9 @@ use crate::rate::RateLimit;
 #[derive(Clone, Debug)]
 pub(super) struct RateWindow {
     pub(super) limit: RateLimit,
-    stamps: Vec<i64>,
+    pub(super) stamps: Vec<i64>,
     /// The oldest entry (the next to be overwritten).
-    head: usize,
+    pub(super) head: usize,
 }
 
 impl RateWindow {

@@ -21,11 +21,11 @@ use crate::top_up::{TopUp, TopUpApplied, TopUpCap, TopUpCapped, TopUpReason, Top
 #[derive(Clone, Debug)]
 pub(super) struct BurnTracker {
     pub(super) window: BurnWindow,
-    width: i64,
+    pub(super) width: i64,
     /// Spend per bucket and unit index; bucket `b` (absolute) lives at `b mod len`.
-    buckets: Box<[[i64; Unit::COUNT]]>,
+    pub(super) buckets: Box<[[i64; Unit::COUNT]]>,
     /// The newest bucket written (absolute index), `i64::MIN` before the first spend.
-    head: i64,
+    pub(super) head: i64,
 }
 
 impl BurnTracker {
@@ -108,26 +108,26 @@ pub(crate) enum TopUpLog {
 #[derive(Debug, Default)]
 pub(super) struct Timed {
     /// Live nodes that track a burn rate.
-    burn_nodes: u32,
+    pub(super) burn_nodes: u32,
     /// Live nodes with a top-up rule.
-    top_up_nodes: u32,
+    pub(super) top_up_nodes: u32,
     /// `burn_nodes + top_up_nodes`, shared with the store, which reads its clock on commit and
     /// record only while it is above zero.
-    cell: Arc<AtomicU32>,
+    pub(super) cell: Arc<AtomicU32>,
     /// Top-ups applied and not reported yet.
-    unreported: Vec<TopUpApplied>,
+    pub(super) unreported: Vec<TopUpApplied>,
     /// Top-ups a cap refused and not reported yet.
-    unreported_caps: Vec<TopUpCapped>,
+    pub(super) unreported_caps: Vec<TopUpCapped>,
     /// `(node index, window)` of the rules whose refusal in that window was already noted, so
     /// a rule that stays refused is reported once per window, not at every operation. Not
     /// part of the books (see `crate::top_up`).
-    caps_noted: Vec<(u32, i64)>,
+    pub(super) caps_noted: Vec<(u32, i64)>,
     /// What the current operation did, for the file store's log; `split` entries came before
     /// the operation's own effect.
-    log: Vec<TopUpLog>,
-    split: usize,
+    pub(super) log: Vec<TopUpLog>,
+    pub(super) split: usize,
     /// The latest time an operation brought (for balances returned without a clock read).
-    last_now: Option<Timestamp>,
+    pub(super) last_now: Option<Timestamp>,
 }
 
 impl Timed {

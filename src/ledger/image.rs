@@ -1,0 +1,832 @@
+//! The ledger's complete internal state as plain serde data ([`LedgerImage`]), so that the
+//! budget file can store it and rebuild *exactly* the writer's ledger: node slots with their
+//! serials and free list, accounts with their further caps, alarms and period ends, the hold
+//! slab with serials, the tombstones, the remembered idempotency keys, rate-limit rings, burn
+//! buckets, top-up rules and their counters, the cancellation epoch and the id serial.
+//!
+//! The public [`Snapshot`](crate::Snapshot) is a report, not the books: it renumbers nodes and
+//! drops the internals above, so a log of operations replayed on a ledger rebuilt from it would
+//! name other ids and could answer differently. The image is the books.
+//!
+//! The image is a mirror next to the ledger (a child module, so it reads private fields) rather
+//! than serde derives on the ledger's own structs: the in-memory layout can change freely, and
+//! [`Ledger::from_image`] checks every index, count and cross-reference of hostile bytes before
+//! the ledger uses any of them.
+
+pub(crate) mod values;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use self::values::{
+    AmountW, BurnWindowW, CostW, ExpiredHoldW, Invalid, LimitW, NodeStateW, RateLimitW,
+    TopUpStateW, at, time,
+};
+use super::expiry::Tombstone;
+use super::idempotency::{Entry, Outcome, Request};
+use super::rate::RateWindow;
+use super::top_up::{BurnTracker, Timed};
+use super::{Account, Hold, HoldSlot, Ledger, MAX_NAME_LEN, Node, NodeSlot, period};
+use crate::amount::Unit;
+use crate::idempotency::{HoldEnd, IdempotencyKey};
+use crate::ids::{HoldId, MAX_LIVE_HOLDS, NodeId};
+use crate::node_state::NodeState;
+use crate::threshold::Alarm;
+use crate::top_up::{TopUpApplied, TopUpCap, TopUpCapped, TopUpReason};
+
+/// Most node slots an image may carry (the id's index is a `u32`; this bounds what a hostile
+/// file can make the reader allocate per node to what the writer could have made).
+const MAX_NODE_SLOTS: usize = MAX_LIVE_HOLDS as usize;
+
+/// The ledger's whole state as plain data (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LedgerImage {
+    nodes: Vec<NodeSlotW>,
+    free_nodes: Vec<u32>,
+    holds: Vec<HoldSlotW>,
+    free_holds: Vec<u32>,
+    next_serial: u32,
+    earliest_expiry: i64,
+    reclaimed: Vec<ExpiredHoldW>,
+    /// Oldest first.
+    tombstones: Vec<(u64, TombstoneW)>,
+    restricted: u32,
+    epoch: u64,
+    rate_limited: u32,
+    periods: (i64, i64, u32),
+    /// Oldest first.
+    keys: Vec<(String, EntryW)>,
+    timed: TimedW,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct NodeSlotW {
+    serial: u32,
+    node: Option<NodeW>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct NodeW {
+    path: String,
+    parent: Option<u32>,
+    children: Vec<u32>,
+    /// One per unit, in [`Unit::ALL`] order.
+    accounts: Vec<AccountW>,
+    live_holds: u32,
+    state: NodeStateW,
+    /// The limit, stamps and head of the ring.
+    rate: Option<(RateLimitW, Vec<i64>, u64)>,
+    /// The window, bucket width, buckets and head.
+    burn: Option<(BurnWindowW, i64, Vec<Vec<i64>>, i64)>,
+    top_up: Option<TopUpStateW>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct AccountW {
+    limit: Option<LimitW>,
+    spent: i64,
+    reserved: i64,
+    debt: i64,
+    alarm: (u8, bool, i64),
+    hard_cap: i64,
+    soft_cap: i64,
+    extra: i64,
+    period_end: i64,
+    more: Option<Vec<AccountW>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct HoldSlotW {
+    serial: u32,
+    /// Node index, held, recorded, deadline; `None` for a free slot.
+    hold: Option<(u32, CostW, CostW, i64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct TombstoneW {
+    node: u64,
+    held: CostW,
+    recorded: CostW,
+    expired_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct EntryW {
+    at: i64,
+    request: RequestW,
+    outcome: OutcomeW,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum RequestW {
+    Reserve(String, CostW, u64),
+    ReserveUpTo(String, AmountW, AmountW, u64),
+    Commit(u64, CostW),
+    Release(u64),
+    Credit(String, AmountW),
+    Debit(String, AmountW),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum HoldEndW {
+    Committed,
+    Released,
+    Expired,
+    Unrecorded,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum OutcomeW {
+    Reserved {
+        hold: u64,
+        held: CostW,
+        over_soft_limit: Option<String>,
+        expires_at: i64,
+        ended: Option<HoldEndW>,
+    },
+    Committed {
+        spent: CostW,
+        returned: CostW,
+        overage: CostW,
+        expired: bool,
+    },
+    OverageRejected {
+        node: String,
+        held: AmountW,
+        actual: AmountW,
+        debt: AmountW,
+    },
+    Released(bool),
+    Funded,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct TimedW {
+    burn_nodes: u32,
+    top_up_nodes: u32,
+    unreported: Vec<TopUpAppliedW>,
+    unreported_caps: Vec<TopUpCappedW>,
+    caps_noted: Vec<(u32, i64)>,
+    last_now: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum ReasonW {
+    Below,
+    Projected,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct TopUpAppliedW {
+    node: String,
+    added: AmountW,
+    limit: AmountW,
+    remaining: AmountW,
+    reason: ReasonW,
+    applied_at: i64,
+    count: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum CapW {
+    Count(u32),
+    Total(AmountW),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct TopUpCappedW {
+    node: String,
+    cap: CapW,
+    reason: ReasonW,
+    wanted: AmountW,
+    count: u32,
+    total: AmountW,
+    remaining: AmountW,
+    window_ends_at: Option<i64>,
+    capped_at: i64,
+}
+
+impl Ledger {
+    /// The ledger's whole state as plain data.
+    pub(crate) fn to_image(&self) -> LedgerImage {
+        LedgerImage {
+            nodes: self.nodes.iter().map(node_slot_image).collect(),
+            free_nodes: self.free_nodes.clone(),
+            holds: self
+                .holds
+                .iter()
+                .map(|slot| HoldSlotW {
+                    serial: slot.serial,
+                    hold: slot.hold().map(|hold| {
+                        (
+                            hold.node,
+                            (&hold.held).into(),
+                            (&hold.recorded).into(),
+                            time(hold.expires),
+                        )
+                    }),
+                })
+                .collect(),
+            free_holds: self.free_holds.clone(),
+            next_serial: self.next_serial,
+            earliest_expiry: time(self.earliest_expiry),
+            reclaimed: self.reclaimed.iter().map(ExpiredHoldW::from).collect(),
+            tombstones: self
+                .tombstones
+                .iter()
+                .map(|(id, tombstone)| {
+                    let image = TombstoneW {
+                        node: tombstone.node.into_raw(),
+                        held: (&tombstone.held).into(),
+                        recorded: (&tombstone.recorded).into(),
+                        expired_at: time(tombstone.expired_at),
+                    };
+                    (id.into_raw(), image)
+                })
+                .collect(),
+            restricted: self.restricted,
+            epoch: self.epoch.load(Ordering::Acquire),
+            rate_limited: self.rate_limited,
+            periods: (
+                time(self.periods.at),
+                time(self.periods.next_end),
+                self.periods.unstarted,
+            ),
+            keys: self
+                .remembered_keys()
+                .map(|(key, entry)| (key.as_str().to_owned(), entry_image(entry)))
+                .collect(),
+            timed: TimedW {
+                burn_nodes: self.timed.burn_nodes,
+                top_up_nodes: self.timed.top_up_nodes,
+                unreported: self.timed.unreported.iter().map(applied_image).collect(),
+                unreported_caps: self.timed.unreported_caps.iter().map(capped_image).collect(),
+                caps_noted: self.timed.caps_noted.clone(),
+                last_now: self.timed.last_now.map(time),
+            },
+        }
+    }
+
+    /// Rebuilds the ledger an image was taken of, checking every index, count and reference
+    /// first (an image may come from a damaged or hostile file).
+    ///
+    /// # Errors
+    /// What is inconsistent, for `Error::Corrupted`.
+    pub(crate) fn from_image(image: LedgerImage) -> Result<Ledger, Invalid> {
+        let LedgerImage {
+            nodes,
+            free_nodes,
+            holds,
+            free_holds,
+            next_serial,
+            earliest_expiry,
+            reclaimed,
+            tombstones,
+            restricted,
+            epoch,
+            rate_limited,
+            periods,
+            keys,
+            timed,
+        } = image;
+        if nodes.len() > MAX_NODE_SLOTS {
+            return Err(format!("{} node slots (at most {MAX_NODE_SLOTS})", nodes.len()));
+        }
+        if holds.len() > MAX_LIVE_HOLDS as usize {
+            return Err(format!("{} hold slots (at most {MAX_LIVE_HOLDS})", holds.len()));
+        }
+        let mut ledger = Ledger::new();
+        ledger.nodes = nodes
+            .into_iter()
+            .map(node_slot)
+            .collect::<Result<_, _>>()?;
+        check_tree(&ledger.nodes)?;
+        for (index, slot) in ledger.nodes.iter().enumerate() {
+            if let Some(node) = &slot.node {
+                let id = NodeId::new(index as u32, slot.serial);
+                if ledger.by_path.insert(node.path.clone(), id).is_some() {
+                    return Err(format!("two nodes at path {:?}", node.path));
+                }
+            }
+        }
+        check_free(&free_nodes, ledger.nodes.len(), |i| {
+            ledger.nodes[i].node.is_none()
+        })?;
+        ledger.free_nodes = free_nodes;
+        let mut live = vec![0u32; ledger.nodes.len()];
+        ledger.holds = holds
+            .into_iter()
+            .map(|slot| {
+                let Some((node, held, recorded, expires)) = slot.hold else {
+                    return Ok(HoldSlot::free(slot.serial));
+                };
+                let count = live
+                    .get_mut(node as usize)
+                    .filter(|_| ledger.nodes[node as usize].node.is_some())
+                    .ok_or_else(|| format!("a hold on node slot {node}, which is not live"))?;
+                *count += 1;
+                let hold = Hold {
+                    node,
+                    held: held.into_cost()?,
+                    recorded: recorded.into_cost()?,
+                    expires: at(expires),
+                };
+                Ok(HoldSlot::live(slot.serial, &hold))
+            })
+            .collect::<Result<_, Invalid>>()?;
+        for (slot, count) in ledger.nodes.iter().zip(&live) {
+            if let Some(node) = &slot.node
+                && node.live_holds != *count
+            {
+                return Err(format!("node {:?} counts the wrong number of holds", node.path));
+            }
+        }
+        check_free(&free_holds, ledger.holds.len(), |i| {
+            !ledger.holds[i].is_live()
+        })?;
+        ledger.free_holds = free_holds;
+        ledger.next_serial = next_serial;
+        ledger.earliest_expiry = at(earliest_expiry);
+        ledger.reclaimed = reclaimed
+            .into_iter()
+            .map(ExpiredHoldW::into_expired)
+            .collect::<Result<_, _>>()?;
+        for (id, tombstone) in tombstones {
+            let tombstone = Tombstone {
+                node: NodeId::from_raw(tombstone.node),
+                held: tombstone.held.into_cost()?,
+                recorded: tombstone.recorded.into_cost()?,
+                expired_at: at(tombstone.expired_at),
+            };
+            ledger.tombstones.insert(HoldId::from_raw(id), tombstone);
+        }
+        let counted = |test: fn(&Node) -> bool| {
+            ledger
+                .nodes
+                .iter()
+                .filter_map(|slot| slot.node.as_ref())
+                .filter(|node| test(node))
+                .count()
+        };
+        if restricted as usize != counted(|node| node.state != NodeState::Active)
+            || rate_limited as usize != counted(|node| node.rate.is_some())
+            || timed.burn_nodes as usize != counted(|node| node.burn.is_some())
+            || timed.top_up_nodes as usize != counted(|node| node.top_up.is_some())
+        {
+            return Err("node counters do not match the nodes".into());
+        }
+        ledger.restricted = restricted;
+        ledger.rate_limited = rate_limited;
+        ledger.epoch = Arc::new(AtomicU64::new(epoch));
+        ledger.periods = period::Due {
+            at: at(periods.0),
+            next_end: at(periods.1),
+            unstarted: periods.2,
+        };
+        for (key, entry) in keys {
+            let key = IdempotencyKey::new(key).map_err(|e| e.to_string())?;
+            ledger.restore_key(key, entry_from_image(entry)?);
+        }
+        ledger.timed = Timed {
+            burn_nodes: timed.burn_nodes,
+            top_up_nodes: timed.top_up_nodes,
+            cell: Arc::new(AtomicU32::new(
+                timed.burn_nodes.saturating_add(timed.top_up_nodes),
+            )),
+            unreported: timed
+                .unreported
+                .into_iter()
+                .map(applied_from_image)
+                .collect::<Result<_, _>>()?,
+            unreported_caps: timed
+                .unreported_caps
+                .into_iter()
+                .map(capped_from_image)
+                .collect::<Result<_, _>>()?,
+            caps_noted: timed.caps_noted,
+            log: Vec::new(),
+            split: 0,
+            last_now: timed.last_now.map(at),
+        };
+        Ok(ledger)
+    }
+}
+
+fn node_slot_image(slot: &NodeSlot) -> NodeSlotW {
+    NodeSlotW {
+        serial: slot.serial,
+        node: slot.node.as_ref().map(|node| NodeW {
+            path: node.path.to_string(),
+            parent: node.parent,
+            children: node.children.clone(),
+            accounts: node.accounts.iter().map(account_image).collect(),
+            live_holds: node.live_holds,
+            state: node.state.into(),
+            rate: node.rate.as_deref().map(|rate| {
+                let limit = (&rate.limit).into();
+                (limit, rate.stamps.clone(), rate.head as u64)
+            }),
+            burn: node.burn.as_deref().map(|burn| {
+                let buckets = burn.buckets.iter().map(|bucket| bucket.to_vec()).collect();
+                ((&burn.window).into(), burn.width, buckets, burn.head)
+            }),
+            top_up: node.top_up.as_deref().map(TopUpStateW::from),
+        }),
+    }
+}
+
+fn account_image(account: &Account) -> AccountW {
+    AccountW {
+        limit: account.limit().as_ref().map(LimitW::from),
+        spent: account.spent,
+        reserved: account.reserved,
+        debt: account.debt,
+        alarm: account.alarm.to_parts(),
+        hard_cap: account.hard_cap,
+        soft_cap: account.soft_cap,
+        extra: account.extra,
+        period_end: time(account.period_end),
+        more: account
+            .more
+            .as_deref()
+            .map(|more| more.iter().map(account_image).collect()),
+    }
+}
+
+fn node_slot(slot: NodeSlotW) -> Result<NodeSlot, Invalid> {
+    let Some(node) = slot.node else {
+        return Ok(NodeSlot {
+            serial: slot.serial,
+            node: None,
+        });
+    };
+    if node.path.is_empty() || node.path.split('/').any(|name| name.len() > MAX_NAME_LEN) {
+        return Err(format!("bad node path {:?}", node.path));
+    }
+    if node.accounts.len() != Unit::COUNT {
+        return Err(format!("node {:?} has {} accounts", node.path, node.accounts.len()));
+    }
+    let mut accounts: [Account; Unit::COUNT] = Default::default();
+    for (slot, account) in accounts.iter_mut().zip(node.accounts) {
+        *slot = account_from_image(account, true)?;
+    }
+    let rate = node
+        .rate
+        .map(|(limit, stamps, head)| {
+            let limit = limit.into_rate_limit()?;
+            if stamps.len() != limit.requests() as usize || head >= stamps.len() as u64 {
+                return Err(format!("bad rate-limit ring on {:?}", node.path));
+            }
+            Ok(Box::new(RateWindow {
+                limit,
+                stamps,
+                head: head as usize,
+            }))
+        })
+        .transpose()?;
+    let burn = node
+        .burn
+        .map(|(window, width, buckets, head)| {
+            let window = window.into_window()?;
+            if width != window.width_nanos()
+                || buckets.len() != usize::from(window.buckets())
+                || buckets.iter().any(|bucket| bucket.len() != Unit::COUNT)
+            {
+                return Err(format!("bad burn buckets on {:?}", node.path));
+            }
+            let buckets = buckets
+                .into_iter()
+                .map(|bucket| {
+                    let mut row = [0; Unit::COUNT];
+                    row.copy_from_slice(&bucket);
+                    row
+                })
+                .collect();
+            Ok(Box::new(BurnTracker {
+                window,
+                width,
+                buckets,
+                head,
+            }))
+        })
+        .transpose()?;
+    let top_up = node
+        .top_up
+        .map(|state| state.into_state().map(Box::new))
+        .transpose()?;
+    Ok(NodeSlot {
+        serial: slot.serial,
+        node: Some(Node {
+            path: Arc::from(node.path),
+            parent: node.parent,
+            children: node.children,
+            accounts,
+            live_holds: node.live_holds,
+            state: node.state.into(),
+            rate,
+            burn,
+            top_up,
+        }),
+    })
+}
+
+fn account_from_image(image: AccountW, first: bool) -> Result<Account, Invalid> {
+    let more = match image.more {
+        Some(_) if !first => return Err("a further cap with further caps".into()),
+        Some(more) if more.len() > Unit::COUNT * 8 => {
+            return Err(format!("{} further caps on one unit", more.len()));
+        }
+        Some(more) => Some(
+            more.into_iter()
+                .map(|cap| account_from_image(cap, false))
+                .collect::<Result<Box<[Account]>, _>>()?,
+        ),
+        None => None,
+    };
+    let (crossed, holds, up) = image.alarm;
+    Ok(Account {
+        limit_box: image.limit.map(LimitW::into_limit).transpose()?.map(Box::new),
+        spent: image.spent,
+        reserved: image.reserved,
+        debt: image.debt,
+        alarm: Alarm::from_parts(crossed, holds, up),
+        hard_cap: image.hard_cap,
+        soft_cap: image.soft_cap,
+        extra: image.extra,
+        period_end: at(image.period_end),
+        more,
+    })
+}
+
+/// Every parent and child index names a live node, each child names its parent back, and
+/// following parents always ends at a root.
+fn check_tree(nodes: &[NodeSlot]) -> Result<(), Invalid> {
+    let live = |index: u32| {
+        nodes
+            .get(index as usize)
+            .and_then(|slot| slot.node.as_ref())
+    };
+    for (index, slot) in nodes.iter().enumerate() {
+        let Some(node) = &slot.node else { continue };
+        if let Some(parent) = node.parent {
+            let parent = live(parent).ok_or_else(|| format!("{:?} has a dead parent", node.path))?;
+            if !parent.children.contains(&(index as u32)) {
+                return Err(format!("{:?} is not among its parent's children", node.path));
+            }
+        }
+        for child in &node.children {
+            let child = live(*child).ok_or_else(|| format!("{:?} has a dead child", node.path))?;
+            if child.parent != Some(index as u32) {
+                return Err(format!("a child of {:?} names another parent", node.path));
+            }
+        }
+        // A cycle never reaches a root: give up after as many steps as there are slots.
+        let mut at = node.parent;
+        let mut steps = 0;
+        while let Some(parent) = at {
+            steps += 1;
+            if steps > nodes.len() {
+                return Err(format!("{:?} is its own ancestor", node.path));
+            }
+            at = live(parent).and_then(|parent| parent.parent);
+        }
+    }
+    Ok(())
+}
+
+/// A free list names distinct free slots within `len`.
+fn check_free(free: &[u32], len: usize, is_free: impl Fn(usize) -> bool) -> Result<(), Invalid> {
+    let mut seen = vec![false; len];
+    for index in free {
+        let index = *index as usize;
+        if index >= len || !is_free(index) || std::mem::replace(&mut seen[index], true) {
+            return Err(format!("bad free-list entry {index}"));
+        }
+    }
+    Ok(())
+}
+
+fn entry_image(entry: &Entry) -> EntryW {
+    EntryW {
+        at: time(entry.at),
+        request: match &entry.request {
+            Request::Reserve {
+                node,
+                cost,
+                ttl_nanos,
+            } => RequestW::Reserve(node.to_string(), cost.into(), *ttl_nanos),
+            Request::ReserveUpTo {
+                node,
+                min,
+                max,
+                ttl_nanos,
+            } => RequestW::ReserveUpTo(node.to_string(), (*min).into(), (*max).into(), *ttl_nanos),
+            Request::Commit { hold, actual } => RequestW::Commit(hold.into_raw(), actual.into()),
+            Request::Release { hold } => RequestW::Release(hold.into_raw()),
+            Request::Credit { node, amount } => {
+                RequestW::Credit(node.to_string(), (*amount).into())
+            }
+            Request::Debit { node, amount } => RequestW::Debit(node.to_string(), (*amount).into()),
+        },
+        outcome: match &entry.outcome {
+            Outcome::Reserved {
+                hold,
+                held,
+                over_soft_limit,
+                expires_at,
+                ended,
+            } => OutcomeW::Reserved {
+                hold: hold.into_raw(),
+                held: held.into(),
+                over_soft_limit: over_soft_limit.as_deref().map(str::to_owned),
+                expires_at: time(*expires_at),
+                ended: ended.map(|how| match how {
+                    HoldEnd::Committed => HoldEndW::Committed,
+                    HoldEnd::Released => HoldEndW::Released,
+                    HoldEnd::Expired => HoldEndW::Expired,
+                    _ => HoldEndW::Unrecorded,
+                }),
+            },
+            Outcome::Committed {
+                spent,
+                returned,
+                overage,
+                expired,
+            } => OutcomeW::Committed {
+                spent: spent.into(),
+                returned: returned.into(),
+                overage: overage.into(),
+                expired: *expired,
+            },
+            Outcome::OverageRejected {
+                node,
+                held,
+                actual,
+                debt,
+            } => OutcomeW::OverageRejected {
+                node: node.to_string(),
+                held: (*held).into(),
+                actual: (*actual).into(),
+                debt: (*debt).into(),
+            },
+            Outcome::Released(released) => OutcomeW::Released(*released),
+            Outcome::Funded => OutcomeW::Funded,
+        },
+    }
+}
+
+fn entry_from_image(entry: EntryW) -> Result<Entry, Invalid> {
+    let request = match entry.request {
+        RequestW::Reserve(node, cost, ttl_nanos) => Request::Reserve {
+            node: Arc::from(node),
+            cost: cost.into_cost()?,
+            ttl_nanos,
+        },
+        RequestW::ReserveUpTo(node, min, max, ttl_nanos) => Request::ReserveUpTo {
+            node: Arc::from(node),
+            min: min.into_amount()?,
+            max: max.into_amount()?,
+            ttl_nanos,
+        },
+        RequestW::Commit(hold, actual) => Request::Commit {
+            hold: HoldId::from_raw(hold),
+            actual: actual.into_cost()?,
+        },
+        RequestW::Release(hold) => Request::Release {
+            hold: HoldId::from_raw(hold),
+        },
+        RequestW::Credit(node, amount) => Request::Credit {
+            node: Arc::from(node),
+            amount: amount.into_amount()?,
+        },
+        RequestW::Debit(node, amount) => Request::Debit {
+            node: Arc::from(node),
+            amount: amount.into_amount()?,
+        },
+    };
+    let outcome = match entry.outcome {
+        OutcomeW::Reserved {
+            hold,
+            held,
+            over_soft_limit,
+            expires_at,
+            ended,
+        } => Outcome::Reserved {
+            hold: HoldId::from_raw(hold),
+            held: held.into_cost()?,
+            over_soft_limit: over_soft_limit.map(Arc::from),
+            expires_at: at(expires_at),
+            ended: ended.map(|how| match how {
+                HoldEndW::Committed => HoldEnd::Committed,
+                HoldEndW::Released => HoldEnd::Released,
+                HoldEndW::Expired => HoldEnd::Expired,
+                HoldEndW::Unrecorded => HoldEnd::Unrecorded,
+            }),
+        },
+        OutcomeW::Committed {
+            spent,
+            returned,
+            overage,
+            expired,
+        } => Outcome::Committed {
+            spent: spent.into_cost()?,
+            returned: returned.into_cost()?,
+            overage: overage.into_cost()?,
+            expired,
+        },
+        OutcomeW::OverageRejected {
+            node,
+            held,
+            actual,
+            debt,
+        } => Outcome::OverageRejected {
+            node: Arc::from(node),
+            held: held.into_amount()?,
+            actual: actual.into_amount()?,
+            debt: debt.into_amount()?,
+        },
+        OutcomeW::Released(released) => Outcome::Released(released),
+        OutcomeW::Funded => Outcome::Funded,
+    };
+    Ok(Entry {
+        at: at(entry.at),
+        request,
+        outcome,
+    })
+}
+
+fn reason_image(reason: TopUpReason) -> ReasonW {
+    match reason {
+        TopUpReason::Below => ReasonW::Below,
+        _ => ReasonW::Projected,
+    }
+}
+
+fn reason(image: ReasonW) -> TopUpReason {
+    match image {
+        ReasonW::Below => TopUpReason::Below,
+        ReasonW::Projected => TopUpReason::Projected,
+    }
+}
+
+fn applied_image(applied: &TopUpApplied) -> TopUpAppliedW {
+    TopUpAppliedW {
+        node: applied.node.to_string(),
+        added: applied.added.into(),
+        limit: applied.limit.into(),
+        remaining: applied.remaining.into(),
+        reason: reason_image(applied.reason),
+        applied_at: time(applied.applied_at),
+        count: applied.count,
+    }
+}
+
+fn applied_from_image(image: TopUpAppliedW) -> Result<TopUpApplied, Invalid> {
+    Ok(TopUpApplied {
+        node: Arc::from(image.node),
+        added: image.added.into_amount()?,
+        limit: image.limit.into_amount()?,
+        remaining: image.remaining.into_amount()?,
+        reason: reason(image.reason),
+        applied_at: at(image.applied_at),
+        count: image.count,
+    })
+}
+
+fn capped_image(capped: &TopUpCapped) -> TopUpCappedW {
+    TopUpCappedW {
+        node: capped.node.to_string(),
+        cap: match capped.cap {
+            TopUpCap::Count { max } => CapW::Count(max),
+            TopUpCap::Total { max } => CapW::Total(max.into()),
+        },
+        reason: reason_image(capped.reason),
+        wanted: capped.wanted.into(),
+        count: capped.count,
+        total: capped.total.into(),
+        remaining: capped.remaining.into(),
+        window_ends_at: capped.window_ends_at.map(time),
+        capped_at: time(capped.capped_at),
+    }
+}
+
+fn capped_from_image(image: TopUpCappedW) -> Result<TopUpCapped, Invalid> {
+    Ok(TopUpCapped {
+        node: Arc::from(image.node),
+        cap: match image.cap {
+            CapW::Count(max) => TopUpCap::Count { max },
+            CapW::Total(max) => TopUpCap::Total {
+                max: max.into_amount()?,
+            },
+        },
+        reason: reason(image.reason),
+        wanted: image.wanted.into_amount()?,
+        count: image.count,
+        total: image.total.into_amount()?,
+        remaining: image.remaining.into_amount()?,
+        window_ends_at: image.window_ends_at.map(at),
+        capped_at: at(image.capped_at),
+    })
+}
