@@ -41,9 +41,8 @@ use crate::threshold::{Alarm, Crossings, ThresholdCrossing};
 pub(crate) use self::expiry::Lease;
 use self::expiry::Tombstones;
 use self::hold_slot::HoldSlot;
-pub(crate) use self::idempotency::{Entry, Fate, Keyed, Outcome, Remember, Request};
+pub(crate) use self::idempotency::{Keyed, Remember, Request};
 pub(crate) use self::apply::INTERPRETER_VERSION;
-pub(crate) use self::top_up::TopUpLog;
 
 /// Longest node name accepted.
 const MAX_NAME_LEN: usize = 128;
@@ -713,23 +712,6 @@ impl Ledger {
             } = self.node_mut(index);
             accounts[unit.index()].watch(path, index, unit, &mut scan);
             next = *parent;
-        }
-    }
-
-    /// Marks every threshold level the watched value has reached as reported, silently, on
-    /// every account: what a restore from a snapshot does, so that a store rebuilt from its
-    /// file (by log replay or from a snapshot) ends in the same alarm state either way and
-    /// repeats no event.
-    pub(crate) fn settle_alarms(&mut self) {
-        for slot in &mut self.nodes {
-            if let Some(node) = slot.node.as_mut() {
-                for account in &mut node.accounts {
-                    let effective = account.effective();
-                    account
-                        .alarm
-                        .settle(effective.as_ref(), account.spent, account.reserved);
-                }
-            }
         }
     }
 

@@ -193,6 +193,7 @@ impl Ledger {
     /// # Errors
     /// As the typed [`Store`](crate::Store) method of the same query; a
     /// [`Store`](Error::Store) error for a [`Query::Check`] without `now`.
+    #[cfg(test)]
     pub(crate) fn read(&mut self, query: &Query, now: Option<Timestamp>) -> Result<Answer> {
         self.read_noting(query, now).0
     }

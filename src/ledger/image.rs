@@ -406,8 +406,6 @@ impl Ledger {
                 .map(capped_from_image)
                 .collect::<Result<_, _>>()?,
             caps_noted: timed.caps_noted,
-            log: Vec::new(),
-            split: 0,
             last_now: timed.last_now.map(at),
         };
         Ok(ledger)

@@ -89,21 +89,6 @@ impl BurnTracker {
 /// A node's top-up rule and counters.
 pub(super) type TopUpState = TopUpSnapshot;
 
-/// What the file store must log about top-ups after an operation, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum TopUpLog {
-    /// A top-up was applied at `at`; afterwards the rule was `armed` or not.
-    Applied {
-        node: NodeId,
-        added: Amount,
-        at: Timestamp,
-        reason: TopUpReason,
-        armed: bool,
-    },
-    /// The rule's state changed without a top-up (a re-arm).
-    State { node: NodeId, state: TopUpSnapshot },
-}
-
 /// The ledger's burn-rate and top-up bookkeeping.
 #[derive(Debug, Default)]
 pub(super) struct Timed {
@@ -122,10 +107,6 @@ pub(super) struct Timed {
     /// a rule that stays refused is reported once per window, not at every operation. Not
     /// part of the books (see `crate::top_up`).
     pub(super) caps_noted: Vec<(u32, i64)>,
-    /// What the current operation did, for the file store's log; `split` entries came before
-    /// the operation's own effect.
-    pub(super) log: Vec<TopUpLog>,
-    pub(super) split: usize,
     /// The latest time an operation brought (for balances returned without a clock read).
     pub(super) last_now: Option<Timestamp>,
 }
@@ -257,14 +238,10 @@ impl Ledger {
 
     // ---- the operation hooks -----------------------------------------------------------------
 
-    /// Starts an operation on the path of `id` at `now`: clears the log and evaluates the
-    /// top-up rules on the path before the operation's effect.
+    /// Starts an operation on the path of `id` at `now`: evaluates the top-up rules on the
+    /// path before the operation's effect.
     #[inline]
     pub(super) fn timed_begin(&mut self, id: NodeId, now: Option<Timestamp>) {
-        if !self.timed.log.is_empty() {
-            self.timed.log.clear();
-        }
-        self.timed.split = 0;
         if self.timed.top_up_nodes == 0 && self.timed.burn_nodes == 0 {
             return;
         }
@@ -279,7 +256,6 @@ impl Ledger {
                 self.evaluate_top_ups(leaf, now);
             }
         }
-        self.timed.split = self.timed.log.len();
     }
 
     /// Ends an operation on the path of `leaf` at `now` that spent `spent` there: adds it to
@@ -364,19 +340,6 @@ impl Ledger {
         std::mem::take(&mut self.timed.unreported_caps)
     }
 
-    /// Takes what the last operation did to top-up rules, split into what happened before its
-    /// own effect and after (the file store logs them around the operation's record). `None`
-    /// (no allocation) when it did nothing.
-    pub(crate) fn take_top_up_log(&mut self) -> Option<(Vec<TopUpLog>, Vec<TopUpLog>)> {
-        if self.timed.log.is_empty() {
-            return None;
-        }
-        let split = self.timed.split.min(self.timed.log.len());
-        let after = self.timed.log.split_off(split);
-        self.timed.split = 0;
-        Some((std::mem::take(&mut self.timed.log), after))
-    }
-
     fn evaluate_top_ups(&mut self, leaf: u32, now: Timestamp) {
         if self.timed.top_up_nodes == 0 {
             return;
@@ -428,7 +391,6 @@ impl Ledger {
             if !state.armed {
                 state.armed = true;
                 self.put_state(index, state);
-                self.timed.log.push(TopUpLog::State { node: id, state });
                 self.timed.unnote_cap(index);
             }
             return;
@@ -461,13 +423,6 @@ impl Ledger {
         );
         state.armed = self.condition(index, &rule, now).is_none();
         self.put_state(index, state);
-        self.timed.log.push(TopUpLog::Applied {
-            node: id,
-            added: rule.amount(),
-            at: now,
-            reason,
-            armed: state.armed,
-        });
         self.timed
             .unreported
             .push(applied(&balance, rule.amount(), reason, now, state.count));
@@ -512,37 +467,6 @@ impl Ledger {
         if let Some(slot) = self.node_mut(index).top_up.as_deref_mut() {
             *slot = state;
         }
-    }
-
-    /// Replays a logged top-up: the credit and the counters, as the live store applied them.
-    pub(crate) fn replay_top_up(
-        &mut self,
-        id: NodeId,
-        added: Amount,
-        at: Timestamp,
-        armed: bool,
-    ) -> Result<()> {
-        let index = self.live(id)?;
-        self.credit(id, added)?;
-        if let Some(mut state) = self.node(index).top_up.as_deref().copied() {
-            let window = state.rule.window_at(at);
-            if window > state.window {
-                state.window = window;
-                state.count = 0;
-                state.total = Amount::zero(state.rule.unit());
-            }
-            state.count = state.count.saturating_add(1);
-            state.total = Amount::from_minor(
-                state
-                    .total
-                    .minor_units()
-                    .saturating_add(added.minor_units()),
-                state.total.unit(),
-            );
-            state.armed = armed;
-            self.put_state(index, state);
-        }
-        Ok(())
     }
 
     // ---- timed operations --------------------------------------------------------------------

@@ -25,13 +25,6 @@ use crate::sync::Mutex;
 
 /// What the ledger just ran, as handed to [`Persist::record`].
 #[derive(Clone, Copy, Debug)]
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "read by persistence layers; the memory store's persists nothing"
-    )
-)]
 pub(crate) enum Command<'c, 'r> {
     /// A mutating operation and its result.
     Apply(&'c Op, &'r Result<Applied>),

@@ -93,11 +93,6 @@ pub(crate) fn at(nanos: i64) -> Timestamp {
     Timestamp::from_unix_nanos(nanos)
 }
 
-/// A duration as nanoseconds (saturated at `u64::MAX`).
-pub(crate) fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum NodeStateW {
     Active,

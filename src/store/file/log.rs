@@ -512,7 +512,7 @@ mod limit_tests {
     }
 
     #[test]
-    fn a_snapshot_record_past_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
+    fn an_image_record_past_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
         let mut ledger = Ledger::new();
         let root = ledger
             .create_node(None, "root", &crate::Limit::hard(usd("100")).into())
@@ -520,15 +520,16 @@ mod limit_tests {
         for _ in 0..40 {
             ledger.reserve(root, &usd("1").into()).unwrap();
         }
+        let retention = KeyRetention::DEFAULT;
         let mut exact = Vec::new();
-        snapshot_record(&mut exact, &ledger).unwrap();
+        image_record(&mut exact, &ledger, &retention, MAX_PAYLOAD).unwrap();
         let payload = usize::try_from(u32::from_le_bytes(exact[..4].try_into().unwrap())).unwrap();
 
         let mut buf = b"earlier records".to_vec();
-        match snapshot_record_within(&mut buf, &ledger, payload - 1) {
+        match image_record(&mut buf, &ledger, &retention, payload - 1) {
             Err(Error::TooLarge { size, limit, .. }) => {
                 assert_eq!(limit, payload as u64 - 1);
-                assert!(size > limit, "{size} <= {limit}");
+                assert_eq!(size, payload as u64);
             }
             other => panic!("expected TooLarge, got {other:?}"),
         }
@@ -537,11 +538,11 @@ mod limit_tests {
             "a refused record left bytes behind"
         );
         // A payload exactly at the limit is written, and the reader takes it.
-        snapshot_record_within(&mut buf, &ledger, payload).unwrap();
+        image_record(&mut buf, &ledger, &retention, payload).unwrap();
         assert_eq!(&buf[15..], &exact[..]);
         assert!(matches!(
-            format::read_frame(&buf, 15),
-            format::Frame::Valid { .. }
+            frame::read_frame(&buf, 15),
+            frame::Frame::Valid { .. }
         ));
     }
 
@@ -553,12 +554,12 @@ mod limit_tests {
             .compact_after(2_000)
             .open(&path)
             .unwrap();
-        store.log.writer.lock().snapshot_limit = 600;
+        store.shared.log.writer.lock().snapshot_limit = 600;
         let root = store
             .create_node(None, "root", &crate::Limit::hard(usd("1000")).into())
             .unwrap();
         let mut holds = Vec::new();
-        // About 50 bytes of snapshot per hold: past the 600-byte limit after a dozen, and the
+        // About 20 bytes of image per hold: past the 600-byte limit after a few dozen, and the
         // log passes `compact_after` (2,000 bytes) on the way, so automatic compactions are
         // refused too.
         for _ in 0..100 {

@@ -12,7 +12,8 @@ use parking_lot::Mutex;
 use super::log::LogFile;
 use super::recover::recover;
 use super::*;
-use crate::store::Store;
+use crate::amount::{Amount, Unit};
+use crate::policy::Limit;
 
 fn temp_path(name: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -52,7 +53,7 @@ impl LogFile for MemLog {
 
 /// Replaces the store's log file, handing the old one to `wrap`.
 fn swap_log(store: &FileStore, wrap: impl FnOnce(Box<dyn LogFile>) -> Box<dyn LogFile>) {
-    let mut writer = store.log.writer.lock();
+    let mut writer = store.shared.log.writer.lock();
     let old = std::mem::replace(&mut writer.file, Box::new(MemLog(Arc::default())));
     writer.file = wrap(old);
 }
