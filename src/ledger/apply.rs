@@ -198,9 +198,10 @@ impl Ledger {
         self.read_noting(query, now).0
     }
 
-    /// [`read`](Ledger::read), and whether the read may have changed the books: it rolled an
-    /// ended period, or it is a check that may have reclaimed expired holds (or made the
-    /// earliest-deadline bound exact). A durable store logs exactly those reads.
+    /// [`read`](Ledger::read), and whether the read changed the books: it rolled an ended
+    /// period, or it is a check that reclaimed expired holds, handed over holds reclaimed
+    /// earlier, or made the earliest-deadline bound exact. A durable store logs exactly those
+    /// reads.
     pub(crate) fn read_noting(
         &mut self,
         query: &Query,
@@ -212,10 +213,23 @@ impl Ledger {
         {
             changed = self.roll_periods(now);
         }
-        if matches!(query, Query::Check { .. }) {
-            changed |= self.may_reclaim(now);
+        if !matches!(query, Query::Check { .. }) {
+            return (self.answer(query, now), changed);
         }
-        (self.answer(query, now), changed)
+        // Only a check changes the books beyond rolling periods: every reclaim frees a hold
+        // slot, a scan sets the bound, and handing over reclaimed holds empties `reclaimed`.
+        let before = (
+            self.earliest_expiry,
+            self.free_holds.len(),
+            self.reclaimed.len(),
+        );
+        let answer = self.answer(query, now);
+        let after = (
+            self.earliest_expiry,
+            self.free_holds.len(),
+            self.reclaimed.len(),
+        );
+        (answer, changed || before != after)
     }
 
     fn answer(&mut self, query: &Query, now: Option<Timestamp>) -> Result<Answer> {
