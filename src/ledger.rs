@@ -38,11 +38,11 @@ use crate::policy::{Limit, LimitKind, Limits, OveragePolicy};
 use crate::store::{Committed, Reservation};
 use crate::threshold::{Alarm, Crossings, ThresholdCrossing};
 
+pub(crate) use self::apply::INTERPRETER_VERSION;
 pub(crate) use self::expiry::Lease;
 use self::expiry::Tombstones;
 use self::hold_slot::HoldSlot;
 pub(crate) use self::idempotency::{Keyed, Remember, Request};
-pub(crate) use self::apply::INTERPRETER_VERSION;
 
 /// Longest node name accepted.
 const MAX_NAME_LEN: usize = 128;

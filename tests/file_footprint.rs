@@ -65,7 +65,10 @@ fn a_reserve_commit_pair_costs_at_most_64_bytes_of_log() {
 #[test]
 #[ignore = "prints a measurement"]
 fn measure_log_bytes_per_reserve_commit_pair() {
-    println!("log bytes per reserve+commit pair: {}", bytes_per_pair(1_000));
+    println!(
+        "log bytes per reserve+commit pair: {}",
+        bytes_per_pair(1_000)
+    );
 }
 
 #[test]

@@ -288,7 +288,10 @@ fn a_checksum_valid_commit_record_with_hold_index_0x7fff_fff0_is_corruption() {
 
     // Before the fix (format 1) both aborted the process (a 200 GB hold slab).
     let reason = assert_refused_as_corrupted(&file.0);
-    assert!(reason.contains("another result than the writer's"), "{reason}");
+    assert!(
+        reason.contains("another result than the writer's"),
+        "{reason}"
+    );
 }
 
 /// A file whose first record is an image whose ledger part starts with `ledger` (postcard

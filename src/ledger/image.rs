@@ -262,7 +262,12 @@ impl Ledger {
                 burn_nodes: self.timed.burn_nodes,
                 top_up_nodes: self.timed.top_up_nodes,
                 unreported: self.timed.unreported.iter().map(applied_image).collect(),
-                unreported_caps: self.timed.unreported_caps.iter().map(capped_image).collect(),
+                unreported_caps: self
+                    .timed
+                    .unreported_caps
+                    .iter()
+                    .map(capped_image)
+                    .collect(),
                 caps_noted: self.timed.caps_noted.clone(),
                 last_now: self.timed.last_now.map(time),
             },
@@ -292,16 +297,19 @@ impl Ledger {
             timed,
         } = image;
         if nodes.len() > MAX_NODE_SLOTS {
-            return Err(format!("{} node slots (at most {MAX_NODE_SLOTS})", nodes.len()));
+            return Err(format!(
+                "{} node slots (at most {MAX_NODE_SLOTS})",
+                nodes.len()
+            ));
         }
         if holds.len() > MAX_LIVE_HOLDS as usize {
-            return Err(format!("{} hold slots (at most {MAX_LIVE_HOLDS})", holds.len()));
+            return Err(format!(
+                "{} hold slots (at most {MAX_LIVE_HOLDS})",
+                holds.len()
+            ));
         }
         let mut ledger = Ledger::new();
-        ledger.nodes = nodes
-            .into_iter()
-            .map(node_slot)
-            .collect::<Result<_, _>>()?;
+        ledger.nodes = nodes.into_iter().map(node_slot).collect::<Result<_, _>>()?;
         check_tree(&ledger.nodes)?;
         for (index, slot) in ledger.nodes.iter().enumerate() {
             if let Some(node) = &slot.node {
@@ -340,7 +348,10 @@ impl Ledger {
             if let Some(node) = &slot.node
                 && node.live_holds != *count
             {
-                return Err(format!("node {:?} counts the wrong number of holds", node.path));
+                return Err(format!(
+                    "node {:?} counts the wrong number of holds",
+                    node.path
+                ));
             }
         }
         check_free(&free_holds, ledger.holds.len(), |i| {
@@ -464,7 +475,11 @@ fn node_slot(slot: NodeSlotW) -> Result<NodeSlot, Invalid> {
         return Err(format!("bad node path {:?}", node.path));
     }
     if node.accounts.len() != Unit::COUNT {
-        return Err(format!("node {:?} has {} accounts", node.path, node.accounts.len()));
+        return Err(format!(
+            "node {:?} has {} accounts",
+            node.path,
+            node.accounts.len()
+        ));
     }
     let mut accounts: [Account; Unit::COUNT] = Default::default();
     for (slot, account) in accounts.iter_mut().zip(node.accounts) {
@@ -545,7 +560,11 @@ fn account_from_image(image: AccountW, first: bool) -> Result<Account, Invalid> 
     };
     let (crossed, holds, up) = image.alarm;
     Ok(Account {
-        limit_box: image.limit.map(LimitW::into_limit).transpose()?.map(Box::new),
+        limit_box: image
+            .limit
+            .map(LimitW::into_limit)
+            .transpose()?
+            .map(Box::new),
         spent: image.spent,
         reserved: image.reserved,
         debt: image.debt,
@@ -569,9 +588,13 @@ fn check_tree(nodes: &[NodeSlot]) -> Result<(), Invalid> {
     for (index, slot) in nodes.iter().enumerate() {
         let Some(node) = &slot.node else { continue };
         if let Some(parent) = node.parent {
-            let parent = live(parent).ok_or_else(|| format!("{:?} has a dead parent", node.path))?;
+            let parent =
+                live(parent).ok_or_else(|| format!("{:?} has a dead parent", node.path))?;
             if !parent.children.contains(&(index as u32)) {
-                return Err(format!("{:?} is not among its parent's children", node.path));
+                return Err(format!(
+                    "{:?} is not among its parent's children",
+                    node.path
+                ));
             }
         }
         for child in &node.children {
@@ -858,19 +881,56 @@ mod tests {
     /// One step of a random run: an operation, a query, or time passing.
     #[derive(Clone, Debug)]
     enum Step {
-        Reserve { node: u8, cents: i64, ttl: u8, key: Option<u8> },
-        Commit { hold: u8, cents: i64, key: Option<u8> },
-        Release { hold: u8 },
-        Record { hold: u8, cents: i64 },
-        Extend { hold: u8, ttl: u8 },
-        Credit { node: u8, cents: i64, key: Option<u8> },
-        Debit { node: u8, cents: i64 },
-        Freeze { node: u8, frozen: bool },
-        Child { node: u8, cents: i64 },
-        Remove { node: u8 },
+        Reserve {
+            node: u8,
+            cents: i64,
+            ttl: u8,
+            key: Option<u8>,
+        },
+        Commit {
+            hold: u8,
+            cents: i64,
+            key: Option<u8>,
+        },
+        Release {
+            hold: u8,
+        },
+        Record {
+            hold: u8,
+            cents: i64,
+        },
+        Extend {
+            hold: u8,
+            ttl: u8,
+        },
+        Credit {
+            node: u8,
+            cents: i64,
+            key: Option<u8>,
+        },
+        Debit {
+            node: u8,
+            cents: i64,
+        },
+        Freeze {
+            node: u8,
+            frozen: bool,
+        },
+        Child {
+            node: u8,
+            cents: i64,
+        },
+        Remove {
+            node: u8,
+        },
         Sweep,
-        Check { node: u8, cents: i64 },
-        Advance { secs: u16 },
+        Check {
+            node: u8,
+            cents: i64,
+        },
+        Advance {
+            secs: u16,
+        },
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -1065,7 +1125,9 @@ mod tests {
                     return format!("{answer:?}");
                 }
                 Step::Advance { secs } => {
-                    self.now = self.now.saturating_add(Duration::from_secs(u64::from(*secs)));
+                    self.now = self
+                        .now
+                        .saturating_add(Duration::from_secs(u64::from(*secs)));
                     return String::new();
                 }
             };

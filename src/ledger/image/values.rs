@@ -191,7 +191,9 @@ impl LimitW {
     /// The limit, checked as setting it would check it.
     pub(crate) fn into_limit(self) -> Result<Limit, Invalid> {
         let limit = self.into_unchecked_limit()?;
-        limit.validate().map_err(|e| format!("invalid limit: {e}"))?;
+        limit
+            .validate()
+            .map_err(|e| format!("invalid limit: {e}"))?;
         Ok(limit)
     }
 

@@ -363,12 +363,10 @@ pub(super) fn image_record(
     limit: usize,
 ) -> Result<(), Error> {
     let record = Record::image(ledger, retention);
-    frame::push_frame(buf, limit, |out| record.encode(out)).map_err(|too_large| {
-        Error::TooLarge {
-            what: "budget file image record (bytes)",
-            size: too_large.written as u64,
-            limit: too_large.limit as u64,
-        }
+    frame::push_frame(buf, limit, |out| record.encode(out)).map_err(|too_large| Error::TooLarge {
+        what: "budget file image record (bytes)",
+        size: too_large.written as u64,
+        limit: too_large.limit as u64,
     })
 }
 

@@ -74,10 +74,7 @@ impl Record {
     /// An image record of `ledger`, whose later commands run with `retention`.
     pub(super) fn image(ledger: &Ledger, retention: &KeyRetention) -> Record {
         Record::Image(Box::new(ImageRecord {
-            retention: (
-                retention.ttl().into(),
-                retention.max_keys() as u64,
-            ),
+            retention: (retention.ttl().into(), retention.max_keys() as u64),
             ledger: ledger.to_image(),
         }))
     }
@@ -210,12 +207,20 @@ impl OpW {
                 node: id,
                 amount,
                 idempotency_key,
-            } => OpW::Credit(node(id), (*amount).into(), key_image(idempotency_key.as_ref())),
+            } => OpW::Credit(
+                node(id),
+                (*amount).into(),
+                key_image(idempotency_key.as_ref()),
+            ),
             Op::Debit {
                 node: id,
                 amount,
                 idempotency_key,
-            } => OpW::Debit(node(id), (*amount).into(), key_image(idempotency_key.as_ref())),
+            } => OpW::Debit(
+                node(id),
+                (*amount).into(),
+                key_image(idempotency_key.as_ref()),
+            ),
             Op::SetState { node: id, state } => OpW::SetState(node(id), (*state).into()),
             Op::SetLimit { node: id, limit } => OpW::SetLimit(node(id), limit.into()),
             Op::RemoveLimit { node: id, unit } => OpW::RemoveLimit(node(id), unit.index() as u8),
@@ -485,7 +490,9 @@ pub(super) fn answer_digest(result: &Result<Answer>) -> [u8; 4] {
     match answer {
         Answer::Node(id) => d.u64(1).u64(id.into_raw()),
         Answer::Check(check) => {
-            d.u64(2).debug(&check.verdict).u64(check.expired.len() as u64);
+            d.u64(2)
+                .debug(&check.verdict)
+                .u64(check.expired.len() as u64);
             for expired in &check.expired {
                 d.u64(expired.hold.into_raw());
             }

@@ -76,9 +76,8 @@ pub(super) fn recover(path: &Path, bytes: &[u8]) -> Result<Recovered, Error> {
             Frame::End => break,
             Frame::Valid { payload, next } => {
                 let record = Record::decode(payload).map_err(|why| corrupted(offset, why))?;
-                books = Some(
-                    replay(books, record).map_err(|why| corrupted(offset, why.to_string()))?,
-                );
+                books =
+                    Some(replay(books, record).map_err(|why| corrupted(offset, why.to_string()))?);
                 records += 1;
                 offset = next;
             }

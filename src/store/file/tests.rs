@@ -268,7 +268,8 @@ fn records_at(path: &std::path::Path) -> (Vec<u8>, Vec<super::record::Record>) {
     let bytes = std::fs::read(path).unwrap();
     let mut offset = super::frame::HEADER_LEN;
     let mut records = Vec::new();
-    while let super::frame::Frame::Valid { payload, next } = super::frame::read_frame(&bytes, offset)
+    while let super::frame::Frame::Valid { payload, next } =
+        super::frame::read_frame(&bytes, offset)
     {
         records.push(super::record::Record::decode(payload).unwrap());
         offset = next;
@@ -337,7 +338,11 @@ fn a_command_that_replays_differently_is_refused_naming_both_interpreter_version
         frame.len() as u64
     };
     assert_eq!(*offset, last);
-    assert_eq!(std::fs::read(&path).unwrap(), bytes, "a refused file changed");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a refused file changed"
+    );
 }
 
 #[test]
@@ -371,9 +376,7 @@ fn plain_reads_write_nothing_and_a_check_that_may_reclaim_is_logged() {
         .create_node(None, "acme", &Limit::hard(usd("10")).into())
         .unwrap();
     let short = crate::expiry::ReserveOptions::new().ttl(Duration::from_secs(1));
-    store
-        .reserve_with(root, &usd("6").into(), &short)
-        .unwrap();
+    store.reserve_with(root, &usd("6").into(), &short).unwrap();
     let len = || std::fs::metadata(&path).unwrap().len();
     let before = len();
     store.balance(root, Unit::Usd).unwrap();
@@ -387,7 +390,10 @@ fn plain_reads_write_nothing_and_a_check_that_may_reclaim_is_logged() {
     // The $6 hold has expired: the check reclaims it to fit $9, and replay must too.
     let check = store.check(root, &usd("9").into()).unwrap();
     assert_eq!(check.expired.len(), 1);
-    assert!(len() > before, "a check that reclaimed a hold was not logged");
+    assert!(
+        len() > before,
+        "a check that reclaimed a hold was not logged"
+    );
     drop(store);
     let reopened = FileStore::open(&path).unwrap();
     let balance = reopened
