@@ -56,10 +56,13 @@ fn bytes_per_pair(pairs: u64) -> u64 {
     (after - before) / pairs
 }
 
+/// 69 bytes when this was written (format 1, one hand-written record per effect: 68): the
+/// two frames (16), the two commands with their node or hold id, cost, TTL and time, and two
+/// 4-byte digests.
 #[test]
-fn a_reserve_commit_pair_costs_at_most_64_bytes_of_log() {
+fn a_reserve_commit_pair_costs_at_most_72_bytes_of_log() {
     let per_pair = bytes_per_pair(100);
-    assert!(per_pair <= 64, "{per_pair} bytes per pair");
+    assert!(per_pair <= 72, "{per_pair} bytes per pair");
 }
 
 #[test]
