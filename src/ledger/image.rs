@@ -40,6 +40,10 @@ use crate::top_up::{TopUpApplied, TopUpCap, TopUpCapped, TopUpReason};
 /// file can make the reader allocate per node to what the writer could have made).
 const MAX_NODE_SLOTS: usize = MAX_LIVE_HOLDS as usize;
 
+/// Most further caps one unit of one node may have in an image (one per period kind is what
+/// anyone sets; the bound only keeps a hostile image from allocating without end).
+const MAX_FURTHER_CAPS: usize = 64;
+
 /// The ledger's whole state as plain data (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct LedgerImage {
@@ -83,18 +87,24 @@ struct NodeW {
     top_up: Option<TopUpStateW>,
 }
 
+/// An account: its first cap, and the unit's further caps (which have none of their own, so
+/// the type is not recursive and hostile bytes cannot nest it deeper than the stack).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct AccountW {
+    cap: CapW,
+    more: Option<Vec<CapW>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct CapW {
     limit: Option<LimitW>,
     spent: i64,
     reserved: i64,
     debt: i64,
     alarm: (u8, bool, i64),
-    hard_cap: i64,
-    soft_cap: i64,
+    /// The integer caps are not stored: they follow from the limit and `extra`.
     extra: i64,
     period_end: i64,
-    more: Option<Vec<AccountW>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,7 +200,7 @@ struct TopUpAppliedW {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-enum CapW {
+enum TopUpCapW {
     Count(u32),
     Total(AmountW),
 }
@@ -198,7 +208,7 @@ enum CapW {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct TopUpCappedW {
     node: String,
-    cap: CapW,
+    cap: TopUpCapW,
     reason: ReasonW,
     wanted: AmountW,
     count: u32,
@@ -357,6 +367,7 @@ impl Ledger {
         check_free(&free_holds, ledger.holds.len(), |i| {
             !ledger.holds[i].is_live()
         })?;
+        check_figures(&ledger)?;
         ledger.free_holds = free_holds;
         ledger.next_serial = next_serial;
         ledger.earliest_expiry = at(earliest_expiry);
@@ -448,19 +459,23 @@ fn node_slot_image(slot: &NodeSlot) -> NodeSlotW {
 
 fn account_image(account: &Account) -> AccountW {
     AccountW {
+        cap: cap_image(account),
+        more: account
+            .more
+            .as_deref()
+            .map(|more| more.iter().map(cap_image).collect()),
+    }
+}
+
+fn cap_image(account: &Account) -> CapW {
+    CapW {
         limit: account.limit().as_ref().map(LimitW::from),
         spent: account.spent,
         reserved: account.reserved,
         debt: account.debt,
         alarm: account.alarm.to_parts(),
-        hard_cap: account.hard_cap,
-        soft_cap: account.soft_cap,
         extra: account.extra,
         period_end: time(account.period_end),
-        more: account
-            .more
-            .as_deref()
-            .map(|more| more.iter().map(account_image).collect()),
     }
 }
 
@@ -483,7 +498,7 @@ fn node_slot(slot: NodeSlotW) -> Result<NodeSlot, Invalid> {
     }
     let mut accounts: [Account; Unit::COUNT] = Default::default();
     for (slot, account) in accounts.iter_mut().zip(node.accounts) {
-        *slot = account_from_image(account, true)?;
+        *slot = account_from_image(account)?;
     }
     let rate = node
         .rate
@@ -545,21 +560,25 @@ fn node_slot(slot: NodeSlotW) -> Result<NodeSlot, Invalid> {
     })
 }
 
-fn account_from_image(image: AccountW, first: bool) -> Result<Account, Invalid> {
-    let more = match image.more {
-        Some(_) if !first => return Err("a further cap with further caps".into()),
-        Some(more) if more.len() > Unit::COUNT * 8 => {
+fn account_from_image(image: AccountW) -> Result<Account, Invalid> {
+    let mut account = cap_from_image(image.cap)?;
+    account.more = match image.more {
+        Some(more) if more.len() > MAX_FURTHER_CAPS => {
             return Err(format!("{} further caps on one unit", more.len()));
         }
         Some(more) => Some(
             more.into_iter()
-                .map(|cap| account_from_image(cap, false))
+                .map(cap_from_image)
                 .collect::<Result<Box<[Account]>, _>>()?,
         ),
         None => None,
     };
+    Ok(account)
+}
+
+fn cap_from_image(image: CapW) -> Result<Account, Invalid> {
     let (crossed, holds, up) = image.alarm;
-    Ok(Account {
+    let mut account = Account {
         limit_box: image
             .limit
             .map(LimitW::into_limit)
@@ -569,12 +588,60 @@ fn account_from_image(image: AccountW, first: bool) -> Result<Account, Invalid> 
         reserved: image.reserved,
         debt: image.debt,
         alarm: Alarm::from_parts(crossed, holds, up),
-        hard_cap: image.hard_cap,
-        soft_cap: image.soft_cap,
         extra: image.extra,
         period_end: at(image.period_end),
-        more,
-    })
+        ..Account::default()
+    };
+    account.refresh_caps();
+    Ok(account)
+}
+
+/// What the holds reserve on each node and unit (every hold reserves its outstanding part on
+/// its node and every ancestor) must be what the accounts say, on every cap; and each account's
+/// figures must pass the checks a restore makes.
+fn check_figures(ledger: &Ledger) -> Result<(), Invalid> {
+    let mut expected = vec![[0i64; Unit::COUNT]; ledger.nodes.len()];
+    for hold in ledger.holds.iter().filter_map(HoldSlot::hold) {
+        for unit in hold.held.units() {
+            let (held, recorded) = (hold.held.minor(unit), hold.recorded.minor(unit));
+            if recorded < 0 || recorded > held || !hold.recorded.units().all(|u| hold.held.has(u)) {
+                return Err(format!("a hold records {recorded} of {held} {unit}"));
+            }
+            let mut at = Some(hold.node);
+            while let Some(index) = at {
+                let sum = &mut expected[index as usize][unit.index()];
+                *sum = sum
+                    .checked_add(held - recorded)
+                    .ok_or("holds reserve more than an i64")?;
+                at = ledger.nodes[index as usize]
+                    .node
+                    .as_ref()
+                    .and_then(|node| node.parent);
+            }
+        }
+    }
+    for (slot, expected) in ledger.nodes.iter().zip(&expected) {
+        let Some(node) = &slot.node else { continue };
+        for unit in Unit::ALL {
+            let account = &node.accounts[unit.index()];
+            let reserved = expected[unit.index()];
+            if account.caps().any(|cap| cap.reserved != reserved) {
+                return Err(format!(
+                    "{} reserves {} {unit} but its holds add up to {reserved}",
+                    node.path, account.reserved
+                ));
+            }
+            super::snapshot::check_account(&node.path, unit, account).map_err(|e| e.to_string())?;
+            if account
+                .extras()
+                .iter()
+                .any(|cap| cap.spent < 0 || cap.limit().is_none())
+            {
+                return Err(format!("{}: a bad further {unit} cap", node.path));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every parent and child index names a live node, each child names its parent back, and
@@ -585,6 +652,13 @@ fn check_tree(nodes: &[NodeSlot]) -> Result<(), Invalid> {
             .get(index as usize)
             .and_then(|slot| slot.node.as_ref())
     };
+    // Every child names its parent back (below), so equal totals leave no room for a child
+    // listed twice.
+    let live_nodes = nodes.iter().filter_map(|slot| slot.node.as_ref());
+    let children: usize = live_nodes.clone().map(|node| node.children.len()).sum();
+    if children != live_nodes.filter(|node| node.parent.is_some()).count() {
+        return Err("a child is listed twice, or a node is missing from its parent".into());
+    }
     for (index, slot) in nodes.iter().enumerate() {
         let Some(node) = &slot.node else { continue };
         if let Some(parent) = node.parent {
@@ -820,8 +894,8 @@ fn capped_image(capped: &TopUpCapped) -> TopUpCappedW {
     TopUpCappedW {
         node: capped.node.to_string(),
         cap: match capped.cap {
-            TopUpCap::Count { max } => CapW::Count(max),
-            TopUpCap::Total { max } => CapW::Total(max.into()),
+            TopUpCap::Count { max } => TopUpCapW::Count(max),
+            TopUpCap::Total { max } => TopUpCapW::Total(max.into()),
         },
         reason: reason_image(capped.reason),
         wanted: capped.wanted.into(),
@@ -837,8 +911,8 @@ fn capped_from_image(image: TopUpCappedW) -> Result<TopUpCapped, Invalid> {
     Ok(TopUpCapped {
         node: Arc::from(image.node),
         cap: match image.cap {
-            CapW::Count(max) => TopUpCap::Count { max },
-            CapW::Total(max) => TopUpCap::Total {
+            TopUpCapW::Count(max) => TopUpCap::Count { max },
+            TopUpCapW::Total(max) => TopUpCap::Total {
                 max: max.into_amount()?,
             },
         },
@@ -1191,10 +1265,33 @@ mod tests {
             key: None,
         });
         let mut image = run.ledger.to_image();
+        // `a` (slot 2, parent `team`) moved to the children of `org` (slot 0).
         let team = image.nodes[1].node.as_mut().unwrap();
-        team.children.push(0); // org, whose parent is none
-        let error = Ledger::from_image(image).unwrap_err();
+        team.children.retain(|child| *child != 2);
+        image.nodes[0].node.as_mut().unwrap().children.push(2);
+        let error = Ledger::from_image(image.clone()).unwrap_err();
         assert!(error.contains("names another parent"), "{error}");
+        // Listed under both: one child too many.
+        image.nodes[1].node.as_mut().unwrap().children.push(2);
+        let error = Ledger::from_image(image).unwrap_err();
+        assert!(error.contains("listed twice"), "{error}");
+    }
+
+    #[test]
+    fn an_image_whose_accounts_reserve_other_than_their_holds_is_refused() {
+        let mut run = Run::new();
+        run.step(&Step::Reserve {
+            node: 2,
+            cents: 5,
+            ttl: 5,
+            key: None,
+        });
+        let mut image = run.ledger.to_image();
+        // `team` (slot 1) holds the $0.05 of its child's hold; claim $0.06.
+        let team = image.nodes[1].node.as_mut().unwrap();
+        team.accounts[0].cap.reserved += 10_000_000;
+        let error = Ledger::from_image(image).unwrap_err();
+        assert!(error.contains("holds add up to 50000000"), "{error}");
     }
 
     #[test]
