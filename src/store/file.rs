@@ -119,7 +119,7 @@ impl FileStoreOptions {
         self
     }
 
-    /// Rewrite the file as one snapshot once the log passes `bytes` (default 16 MiB).
+    /// Rewrite the file as one image of the books once the log passes `bytes` (default 16 MiB).
     pub fn compact_after(mut self, bytes: u64) -> Self {
         self.compact_after = bytes;
         self
@@ -135,7 +135,7 @@ impl FileStoreOptions {
 
     /// Opens (or creates) the budget file at `path`, recovers its state and takes the exclusive
     /// locks (the file itself and `<path>.lock`, with symlinks resolved: see "One owner"
-    /// below). The file is rewritten as one snapshot (dropping a torn tail) only after recovery
+    /// below). The file is rewritten as one image (dropping a torn tail) only after recovery
     /// succeeded; the rewrite keeps the file's mode and owner, and replaces the file a symlink
     /// points to, never the symlink.
     ///

@@ -1,7 +1,7 @@
 //! [`LedgerStore`]: the one in-process store, generic over what it persists.
 //!
 //! Every in-process store is the same orchestration around the ledger's one interpreter
-//! ([`Ledger::apply`] / [`Ledger::read`]): decide whether the operation needs the store's time
+//! ([`Ledger::apply`] / [`Ledger::read_noting`]): decide whether the operation needs the store's time
 //! (and read the clock outside the lock only then), take the lock, run the interpreter, hand
 //! what happened to the [`Persist`] layer while still under the lock (so the persisted order is
 //! the applied order), release the lock, and only then wait for durability (so concurrent
@@ -11,6 +11,9 @@
 //! [`MemoryStore`](crate::MemoryStore) is `LedgerStore<NoPersist>`: nothing persisted, nothing
 //! waited for, no cost over the bare ledger on the hot path (the persistence calls are inlined
 //! no-ops).
+//!
+//! [`FileStore`](crate::FileStore) is `LedgerStore<FileLog>`: each command becomes one record
+//! of a log replayed through the same interpreter at open (`docs/file-format.md`).
 
 use std::fmt;
 use std::sync::Arc;

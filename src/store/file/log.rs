@@ -61,16 +61,16 @@ pub(super) struct Writer {
     /// Log length past which the next compaction runs: `compact_after`, or further on after a
     /// compaction was refused as too large (so the state is not encoded again on every flush).
     compact_from: u64,
-    /// Longest snapshot payload a compaction writes: [`MAX_PAYLOAD`], the reader's
+    /// Longest image payload a compaction writes: [`MAX_PAYLOAD`], the reader's
     /// limit (tests lower it to reach the refusal with a small state).
-    pub(super) snapshot_limit: usize,
+    pub(super) image_limit: usize,
 }
 
 /// What a flush covered.
 struct Flushed {
     /// The sequence number now written (and synced, if asked).
     target: u64,
-    /// Why a compaction did not happen: the state no longer fits in one snapshot record. The log
+    /// Why a compaction did not happen: the state no longer fits in one image record. The log
     /// goes on (the file stays readable); nothing is stopped.
     refused: Option<Error>,
 }
@@ -118,7 +118,7 @@ impl Log {
                 dirty: false,
                 syncs: 0,
                 compact_from: compact_after,
-                snapshot_limit: MAX_PAYLOAD,
+                image_limit: MAX_PAYLOAD,
             }),
             progress: Mutex::new(Progress::default()),
             turn: Condvar::new(),
@@ -233,7 +233,7 @@ impl Log {
         }
     }
 
-    /// Runs `compact` as the leader: waits for the current leader, then writes a snapshot file.
+    /// Runs `compact` as the leader: waits for the current leader, then writes an image file.
     pub(super) fn compact_now(&self, compactor: Compactor<'_>) -> Result<(), Error> {
         let mut progress = self.progress.lock();
         while progress.leading {
@@ -298,11 +298,11 @@ impl Log {
         })
     }
 
-    /// Replaces the file with one snapshot of the current state (every record pending so far is
+    /// Replaces the file with one image of the current books (every record pending so far is
     /// in it) and continues the log there; `flushed` is the sequence number the flush before it
     /// covered.
     ///
-    /// A state too large for one snapshot record is not written: the file keeps its log, and
+    /// A state too large for one image record is not written: the file keeps its log, and
     /// the refusal is returned for [`Log::compact_now`] to report.
     fn compact(
         &self,
@@ -311,7 +311,7 @@ impl Log {
         compactor: Compactor<'_>,
     ) -> io::Result<Flushed> {
         let (bytes, target) = {
-            match compactor(writer.snapshot_limit) {
+            match compactor(writer.image_limit) {
                 Ok(done) => done,
                 Err(refused) => {
                     tracing::warn!(path = %self.path.display(), %refused, "not compacting");
@@ -552,7 +552,7 @@ mod limit_tests {
             .compact_after(2_000)
             .open(&path)
             .unwrap();
-        store.shared.log.writer.lock().snapshot_limit = 600;
+        store.shared.log.writer.lock().image_limit = 600;
         let root = store
             .create_node(None, "root", &crate::Limit::hard(usd("1000")).into())
             .unwrap();
