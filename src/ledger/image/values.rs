@@ -47,9 +47,15 @@ impl From<Amount> for AmountW {
 }
 
 impl AmountW {
+    /// The amount; a negative one (which no API can make) is refused.
     pub(crate) fn into_amount(self) -> Result<Amount, Invalid> {
-        Ok(Amount::from_minor(self.1, unit(self.0)?))
+        amount(self.1, unit(self.0)?)
     }
+}
+
+/// `minor` units of `unit`, refused if negative (amounts never are).
+pub(crate) fn amount(minor: i64, unit: Unit) -> Result<Amount, Invalid> {
+    Amount::try_from_minor(minor, unit).map_err(|_| format!("a negative amount: {minor} {unit}"))
 }
 
 /// A cost: `(unit index, minor units)` per unit present, in unit order.
@@ -77,7 +83,7 @@ impl CostW {
             if cost.has(unit) {
                 return Err("a cost names a unit twice".into());
             }
-            cost.set(unit, minor);
+            cost.set(unit, amount(minor, unit)?.minor_units());
         }
         Ok(cost)
     }
@@ -312,12 +318,12 @@ impl TopUpW {
     pub(crate) fn into_unchecked_rule(self) -> Result<TopUp, Invalid> {
         let below = self.below.into_amount()?;
         let unit = below.unit();
-        let mut rule = TopUp::when_below(below).adding(Amount::from_minor(self.add, unit));
+        let mut rule = TopUp::when_below(below).adding(amount(self.add, unit)?);
         if let Some(count) = self.max_count {
             rule = rule.at_most(count);
         }
         if let Some(total) = self.max_total {
-            rule = rule.at_most_total(Amount::from_minor(total, unit));
+            rule = rule.at_most_total(amount(total, unit)?);
         }
         match (self.calendar, self.period) {
             (Some(period), None) => rule = rule.per_period(period.into_period()?),
@@ -359,7 +365,7 @@ impl TopUpStateW {
         let rule = self.rule.into_rule()?;
         let mut state = TopUpSnapshot::new(rule);
         state.count = self.count;
-        state.total = Amount::from_minor(self.total, rule.amount().unit());
+        state.total = amount(self.total, rule.amount().unit())?;
         state.window = self.window;
         state.armed = self.armed;
         Ok(state)
