@@ -440,7 +440,11 @@ fn node_slot(slot: NodeSlotW) -> Result<NodeSlot, Invalid> {
         .burn
         .map(|(window, width, buckets, head)| {
             let window = window.into_window()?;
+            // The newest bucket is `i64::MIN` (none yet) or a time divided by the width, so
+            // that bucket arithmetic with later times cannot overflow.
+            let head_in_range = head == i64::MIN || head.unsigned_abs() <= (i64::MAX / 2) as u64;
             if width != window.width_nanos()
+                || !head_in_range
                 || buckets.len() != usize::from(window.buckets())
                 || buckets.iter().any(|bucket| bucket.len() != Unit::COUNT)
             {
