@@ -71,6 +71,21 @@ pub(super) fn check_tree(nodes: &[NodeSlot]) -> Result<(), Invalid> {
     }
     for (index, slot) in nodes.iter().enumerate() {
         let Some(node) = &slot.node else { continue };
+        // A path is its parent's path, a slash and one name: resolving a path must find the
+        // node the tree has there.
+        let name = match node.parent.and_then(live) {
+            Some(parent) => node
+                .path
+                .strip_prefix(&*parent.path)
+                .and_then(|rest| rest.strip_prefix('/')),
+            None => Some(&*node.path),
+        };
+        if name.is_none_or(|name| name.is_empty() || name.contains('/')) {
+            return Err(format!(
+                "{:?} is not a name under its parent's path",
+                node.path
+            ));
+        }
         if let Some(parent) = node.parent {
             let parent =
                 live(parent).ok_or_else(|| format!("{:?} has a dead parent", node.path))?;

@@ -378,3 +378,16 @@ fn an_image_whose_node_counts_its_holds_wrong_is_refused() {
     let error = Ledger::from_image(image).unwrap_err();
     assert!(error.contains("wrong number of holds"), "{error}");
 }
+
+#[test]
+fn an_image_whose_path_is_not_under_its_parent_is_refused() {
+    let run = Run::new();
+    let mut image = run.ledger.to_image();
+    // `org/team/a` renamed `org/b2`: still team's child in the tree, elsewhere by its path.
+    image.nodes[2].node.as_mut().unwrap().path = "org/b2".into();
+    let error = Ledger::from_image(image).unwrap_err();
+    assert!(
+        error.contains("not a name under its parent's path"),
+        "{error}"
+    );
+}
