@@ -444,6 +444,25 @@ pub enum Error {
         supported: u16,
     },
 
+    /// The budget file was written by an older, pre-release version of the format that this
+    /// build no longer reads (version 1, before the file became a log of commands replayed
+    /// through the ledger). Nothing was changed on disk. To migrate, open it with the
+    /// budget-guard build that wrote it, take a [`Snapshot`](crate::Snapshot)
+    /// (`FileStore::inspect` or `Store::snapshot`), and `restore` it into a file this build
+    /// creates.
+    #[error(
+        "{}: format version {found} is an older pre-release format this build (version {supported}) no longer reads; open it with the build that wrote it, export a snapshot and restore it into a new file",
+        path.display()
+    )]
+    ObsoleteVersion {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The version in the file.
+        found: u16,
+        /// The version this build reads and writes.
+        supported: u16,
+    },
+
     /// The file is not a budget file (empty, or another format). Nothing was changed on disk.
     #[error("{}: not a budget-guard file ({reason})", path.display())]
     NotABudgetFile {

@@ -17,6 +17,7 @@ mod funds;
 mod hold_slot;
 mod holds;
 mod idempotency;
+pub(crate) mod image;
 mod inspect;
 mod path;
 mod period;
@@ -39,12 +40,12 @@ use crate::expiry::ExpiredHold;
 use crate::ids::NodeId;
 
 use self::account::{Account, Scan};
+pub(crate) use self::apply::INTERPRETER_VERSION;
 pub(crate) use self::expiry::Lease;
 use self::expiry::Tombstones;
 use self::hold_slot::HoldSlot;
 use self::holds::Hold;
-pub(crate) use self::idempotency::{Entry, Fate, Keyed, Outcome, Remember, Request};
-pub(crate) use self::top_up::TopUpLog;
+pub(crate) use self::idempotency::{Keyed, Remember, Request};
 pub(crate) use self::tree::validate_name;
 use self::tree::{Node, NodeSlot};
 

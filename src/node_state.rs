@@ -29,27 +29,6 @@ pub enum NodeState {
     Closed,
 }
 
-impl NodeState {
-    /// The byte a durable store writes for this state.
-    pub(crate) const fn code(self) -> u8 {
-        match self {
-            NodeState::Active => 0,
-            NodeState::Frozen => 1,
-            NodeState::Closed => 2,
-        }
-    }
-
-    /// The state written as `code`.
-    pub(crate) const fn from_code(code: u8) -> Option<NodeState> {
-        match code {
-            0 => Some(NodeState::Active),
-            1 => Some(NodeState::Frozen),
-            2 => Some(NodeState::Closed),
-            _ => None,
-        }
-    }
-}
-
 impl fmt::Display for NodeState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

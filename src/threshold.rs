@@ -245,6 +245,16 @@ impl Alarm {
         up: i64::MAX,
     };
 
+    /// `(crossed, holds, up)`: the alarm as plain values, for the budget file's ledger image.
+    pub(crate) const fn to_parts(self) -> (u8, bool, i64) {
+        (self.crossed, self.holds, self.up)
+    }
+
+    /// The inverse of [`Alarm::to_parts`] (any values are a valid alarm).
+    pub(crate) const fn from_parts(crossed: u8, holds: bool, up: i64) -> Alarm {
+        Alarm { crossed, holds, up }
+    }
+
     /// The value the levels are compared against, given the account's figures.
     #[inline]
     pub(crate) fn watched(&self, spent: i64, reserved: i64) -> i64 {

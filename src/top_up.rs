@@ -365,23 +365,6 @@ pub enum TopUpReason {
     Projected,
 }
 
-impl TopUpReason {
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            TopUpReason::Below => 0,
-            TopUpReason::Projected => 1,
-        }
-    }
-
-    pub(crate) fn from_code(code: u8) -> Option<TopUpReason> {
-        match code {
-            0 => Some(TopUpReason::Below),
-            1 => Some(TopUpReason::Projected),
-            _ => None,
-        }
-    }
-}
-
 /// One top-up a store applied, as reported with the operation that made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -3,8 +3,13 @@
 //! identical books after every step. Nothing in the ledger may depend on anything but its books,
 //! the operation and the store's time (no hash-map order, no clock read, no address).
 //!
+//! The same holds for a `FileStore` against a `MemoryStore`, with the file store closed and
+//! reopened (its books rebuilt from its file) at a random step: the reopened store continues
+//! exactly like the one that never stopped.
+//!
 //! 256 cases by default; `PROPTEST_CASES=N` overrides it.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use budget_guard::burn::BurnWindow;
@@ -12,8 +17,8 @@ use budget_guard::idempotency::IdempotencyKey;
 use budget_guard::period::Period;
 use budget_guard::top_up::TopUp;
 use budget_guard::{
-    Amount, Answer, Applied, Cost, HoldId, Limit, Limits, ManualClock, MemoryStore, NodeId,
-    NodeState, Op, OveragePolicy, Query, Result, Store, Timestamp, Unit,
+    Amount, Answer, Applied, Cost, Durability, FileStore, HoldId, Limit, Limits, ManualClock,
+    MemoryStore, NodeId, NodeState, Op, OveragePolicy, Query, Result, Store, Timestamp, Unit,
 };
 use proptest::prelude::*;
 
@@ -175,7 +180,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 
 /// A store on its own manual clock, restored from `snapshot`, and its node ids by path.
 struct Replica {
-    store: MemoryStore,
+    store: Box<dyn Store>,
     clock: ManualClock,
     nodes: Vec<NodeId>,
 }
@@ -183,7 +188,21 @@ struct Replica {
 impl Replica {
     fn restored(snapshot: &budget_guard::Snapshot, at: Timestamp) -> Replica {
         let clock = ManualClock::new(at);
-        let store = MemoryStore::with_clock(clock.clone());
+        Replica::over(
+            Box::new(MemoryStore::with_clock(clock.clone())),
+            clock,
+            snapshot,
+        )
+    }
+
+    /// A file store on a fresh file at `path`.
+    fn file(snapshot: &budget_guard::Snapshot, at: Timestamp, path: &PathBuf) -> Replica {
+        let _ = std::fs::remove_file(path);
+        let clock = ManualClock::new(at);
+        Replica::over(Box::new(open_file(path, &clock)), clock, snapshot)
+    }
+
+    fn over(store: Box<dyn Store>, clock: ManualClock, snapshot: &budget_guard::Snapshot) -> Self {
         store.restore(snapshot).unwrap();
         let nodes = PATHS
             .iter()
@@ -195,6 +214,14 @@ impl Replica {
             nodes,
         }
     }
+}
+
+fn open_file(path: &PathBuf, clock: &ManualClock) -> FileStore {
+    FileStore::options()
+        .durability(Durability::Unsynced)
+        .clock(clock.clone())
+        .open(path)
+        .unwrap()
 }
 
 /// What a step produced, comparable across replicas (errors by their full text: `Error` is
@@ -343,5 +370,47 @@ proptest! {
                 "books after step {}", index
             );
         }
+    }
+
+    #[test]
+    fn a_file_store_reopened_mid_run_continues_exactly_like_a_memory_store(
+        steps in steps(),
+        reopen_at in 0..60usize,
+    ) {
+        let start = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
+        let snapshot = starting_snapshot(&ManualClock::new(start));
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("determinism-{}.bg", std::process::id()));
+        let memory = Replica::restored(&snapshot, start);
+        let mut file = Replica::file(&snapshot, start, &path);
+        prop_assert_eq!(&memory.nodes, &file.nodes);
+        let mut holds = Vec::new();
+        for (index, step) in steps.iter().enumerate() {
+            if index == reopen_at {
+                file.store = Box::new(MemoryStore::new()); // closes the file
+                file.store = Box::new(open_file(&path, &file.clock));
+                for (path, id) in PATHS.iter().zip(&file.nodes) {
+                    prop_assert_eq!(file.store.resolve(path).unwrap(), *id, "{} after reopen", path);
+                }
+            }
+            for replica in [&memory, &file] {
+                replica.clock.advance(Duration::from_secs(u64::from(step.advance)));
+            }
+            let expected = run(&memory, &holds, &step.action);
+            let actual = run(&file, &holds, &step.action);
+            prop_assert_eq!(&actual, &expected, "step {}: {:?}", index, step);
+            if let Outcome::Applied(Applied::Reserved(granted)) = &expected
+                && !granted.replayed
+            {
+                holds.push(granted.hold);
+            }
+            prop_assert_eq!(
+                file.store.snapshot().unwrap(),
+                memory.store.snapshot().unwrap(),
+                "books after step {}", index
+            );
+        }
+        drop(file);
+        let _ = std::fs::remove_file(&path);
     }
 }

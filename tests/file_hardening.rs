@@ -447,7 +447,9 @@ fn a_crafted_garbage_tail_is_dropped_as_a_torn_tail() {
     let store = FileStore::open(&path).unwrap();
     assert_eq!(spent(&store), usd("9"));
     drop(store);
-    assert!(fs::metadata(&path).unwrap().len() < clean.len() as u64 + 64);
+    // The 1 MiB tail is gone. (The rewrite is one image of the books, which may be a few
+    // hundred bytes longer than the image and records it replaces.)
+    assert!(fs::metadata(&path).unwrap().len() < clean.len() as u64 + 1024);
 }
 
 #[test]

@@ -317,7 +317,7 @@ fn a_foreign_file_is_refused_and_not_overwritten() {
 #[test]
 fn a_newer_version_is_refused_and_not_overwritten() {
     let (path, mut bytes) = written_file("newer");
-    bytes[8] = 2; // version 2
+    bytes[8] = 3; // version 3
     let crc = crc32(&bytes[..12]);
     bytes[12..16].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
@@ -326,14 +326,42 @@ fn a_newer_version_is_refused_and_not_overwritten() {
         matches!(
             error,
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),
         "{error}"
     );
     assert_names(&error, &path);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn a_pre_release_version_1_file_is_refused_with_the_way_to_migrate_and_not_overwritten() {
+    let (path, mut bytes) = written_file("obsolete");
+    bytes[8] = 1; // the pre-release per-operation format
+    let crc = crc32(&bytes[..12]);
+    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let error = FileStore::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::ObsoleteVersion {
+                found: 1,
+                supported: 2,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("export a snapshot"), "{error}");
+    assert_names(&error, &path);
+    assert!(matches!(
+        FileStore::inspect(&path),
+        Err(Error::ObsoleteVersion { found: 1, .. })
+    ));
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
 

@@ -4,7 +4,7 @@
 //! `tests/fixtures/` holds one budget file per on-disk format, each written by [`generate`]
 //! (the same operations every time, on a [`ManualClock`]): a tree of six nodes with two units, a
 //! daily period, a soft limit, committed spend, a debt, a credit, a live keyed hold and keyed
-//! holds that ended, half of it in the snapshot record and half in log records after it. The
+//! holds that ended, half of it in the image record and half in log records after it. The
 //! tests open a **copy** of each file (the committed fixture is never written) and check every
 //! balance and every remembered key exactly.
 //!
@@ -49,16 +49,14 @@ struct Fixture {
 }
 
 /// Oldest first; the last one is what this build writes.
-const FIXTURES: &[Fixture] = &[
-    Fixture {
-        file: "budget-v1-before-hold-ends.bg",
-        committed_before_snapshot: HoldEnd::Unrecorded,
-    },
-    Fixture {
-        file: "budget-v1.bg",
-        committed_before_snapshot: HoldEnd::Committed,
-    },
-];
+const FIXTURES: &[Fixture] = &[Fixture {
+    file: "budget-v2.bg",
+    committed_before_snapshot: HoldEnd::Committed,
+}];
+
+/// Files of the pre-release format 1 (hand-written per-operation records), written by the
+/// same generator before format 2: refused with [`Error::ObsoleteVersion`], never rewritten.
+const OBSOLETE: &[&str] = &["budget-v1-before-hold-ends.bg", "budget-v1.bg"];
 
 fn usd(text: &str) -> Amount {
     Amount::usd(text).unwrap()
@@ -309,6 +307,31 @@ fn check(fixture: &Fixture) {
         "{}: the committed fixture was written",
         fixture.file
     );
+}
+
+#[test]
+fn a_pre_release_format_1_fixture_is_refused_with_a_typed_error_and_left_as_it_is() {
+    for file in OBSOLETE {
+        let bytes = std::fs::read(fixture_path(file)).unwrap();
+        let copy = scratch(file);
+        std::fs::write(&copy, &bytes).unwrap();
+        let error = FileStore::options()
+            .clock(ManualClock::new(START))
+            .open(&copy)
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::ObsoleteVersion {
+                    found: 1,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{file}: {error}"
+        );
+        assert_eq!(std::fs::read(&copy).unwrap(), bytes, "{file} was rewritten");
+    }
 }
 
 #[test]

@@ -76,3 +76,85 @@ fn records_corpus_opens_or_fails_typed() {
         checks::hostile::records_hostile(&bytes);
     }
 }
+
+/// Writes the `file_decode` seed files (also the starting points of the `records` target) in
+/// this build's format. Run by hand when the file format changes:
+///
+/// ```text
+/// BG_SEEDS=1 cargo test --all-features --test fuzz_regressions -- --ignored write_the_seed_files
+/// ```
+#[test]
+#[ignore = "rewrites fuzz/corpus/file_decode; run by hand when the file format changes"]
+fn write_the_seed_files() {
+    use std::time::Duration;
+
+    use budget_guard::expiry::ReserveOptions;
+    use budget_guard::{Amount, Durability, FileStore, Limit, ManualClock, Store, Timestamp};
+
+    assert!(std::env::var_os("BG_SEEDS").is_some(), "set BG_SEEDS=1");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/file_decode");
+    let usd = |cents: i64| Amount::try_from_minor(cents * 10_000_000, budget_guard::Unit::Usd);
+    let write = |name: &str, run: &dyn Fn(&FileStore, &ManualClock)| {
+        let scratch = std::env::temp_dir().join(format!("bg-seed-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&scratch);
+        let clock = ManualClock::new(Timestamp::from_unix_nanos(1_768_478_400_000_000_000));
+        let store = FileStore::options()
+            .durability(Durability::Unsynced)
+            .clock(clock.clone())
+            .open(&scratch)
+            .unwrap();
+        run(&store, &clock);
+        drop(store);
+        std::fs::copy(&scratch, dir.join(name)).unwrap();
+        let _ = std::fs::remove_file(&scratch);
+    };
+    let tree = |store: &FileStore| {
+        let org = store
+            .create_node(None, "org", &Limit::hard(usd(10_000).unwrap()).into())
+            .unwrap();
+        let team = store
+            .create_node(Some(org), "team", &Limit::hard(usd(4_000).unwrap()).into())
+            .unwrap();
+        let a = store
+            .create_node(Some(team), "a", &Limit::hard(usd(1_000).unwrap()).into())
+            .unwrap();
+        let b = store
+            .create_node(Some(team), "b", &Limit::soft(usd(500).unwrap()).into())
+            .unwrap();
+        (org, team, a, b)
+    };
+    let activity = |store: &FileStore| {
+        let (org, team, a, b) = tree(store);
+        let first = store.reserve(a, &usd(300).unwrap().into()).unwrap().hold;
+        store.commit(first, &usd(250).unwrap().into()).unwrap();
+        let second = store.reserve(b, &usd(100).unwrap().into()).unwrap().hold;
+        store.record(second, &usd(40).unwrap().into()).unwrap();
+        store.reserve(team, &usd(200).unwrap().into()).unwrap();
+        let third = store.reserve(a, &usd(50).unwrap().into()).unwrap().hold;
+        store.release(third).unwrap();
+        store.credit(org, usd(1_000).unwrap()).unwrap();
+    };
+    write("empty", &|_, _| {});
+    write("tree", &|store, _| {
+        tree(store);
+    });
+    write("activity_log", &|store, _| activity(store));
+    write("expired_log", &|store, clock| {
+        let (_, team, a, _) = tree(store);
+        let short = ReserveOptions::new().ttl(Duration::from_secs(5));
+        store
+            .reserve_with(a, &usd(900).unwrap().into(), &short)
+            .unwrap();
+        store
+            .reserve_with(team, &usd(100).unwrap().into(), &short)
+            .unwrap();
+        clock.advance(Duration::from_secs(10));
+        // Denied until the expired holds are reclaimed: the reserve reclaims them first.
+        store.reserve(a, &usd(950).unwrap().into()).unwrap();
+        store.sweep().unwrap();
+    });
+    write("compacted", &|store, _| {
+        activity(store);
+        store.compact().unwrap();
+    });
+}

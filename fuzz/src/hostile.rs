@@ -308,6 +308,27 @@ fn push_frame(file: &mut Vec<u8>, payload: &[u8]) {
     file.extend_from_slice(payload);
 }
 
+/// `value` as a postcard (LEB128) varint.
+fn varint(mut value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+    out
+}
+
+/// The length of the varint at the start of `bytes` (at most 10 bytes, at least 1; the rest
+/// of `bytes` if it ends inside one).
+fn varint_len(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take(10)
+        .position(|byte| byte & 0x80 == 0)
+        .map_or(bytes.len().min(10), |last| last + 1)
+}
+
 fn apply_record_edit(records: &mut Vec<Vec<u8>>, edit: Edit) {
     if records.is_empty() {
         return;
@@ -319,17 +340,23 @@ fn apply_record_edit(records: &mut Vec<Vec<u8>>, edit: Edit) {
     } else {
         usize::from(edit.at) % payload.len()
     };
-    let mut write = |bytes: &[u8]| {
-        let end = (at + bytes.len()).min(payload.len());
-        payload[at..end].copy_from_slice(&bytes[..end - at]);
+    // Payloads are postcard: integers, counts and lengths are LEB128 varints, so a hostile
+    // number replaces the varint at `at` (whatever length it had) with another one.
+    let mut splice = |value: u64| {
+        let old = varint_len(&payload[at..]);
+        payload.splice(at..at + old, varint(value));
     };
     match edit.kind % 8 {
-        // A hold index where a hold id's low half is (ids are u64: index, then serial).
-        0 => write(&hold_index(edit.value).to_le_bytes()),
+        // A hold id with a hostile index (ids are u64: serial high, index low).
+        0 => splice((1 << 32) | u64::from(hold_index(edit.value))),
         // A count or length.
-        1 => write(&(edit.value as u32).to_le_bytes()),
-        2 => write(&edit.value.to_le_bytes()),
-        3 => write(&[edit.value as u8]),
+        1 => splice(u64::from(edit.value as u32)),
+        2 => splice(edit.value),
+        3 => {
+            if let Some(byte) = payload.get_mut(at) {
+                *byte = edit.value as u8;
+            }
+        }
         4 => {
             let copy = records[index].clone();
             records.insert(index, copy);
@@ -342,9 +369,10 @@ fn apply_record_edit(records: &mut Vec<Vec<u8>>, edit: Edit) {
     }
 }
 
-/// The `records` target: one of the seed files (first byte), its record payloads edited by the
-/// rest of `data` (see the module docs; kinds 0–7: hold index, u32, u64, byte, duplicate
-/// record, remove record, truncate payload, extend payload), every frame given a valid
+/// The `records` target: one of the seed files (first byte), its record payloads (postcard) edited
+/// by the rest of `data` (see the module docs; kinds 0–7: the varint at `at` replaced by a hold
+/// id with a hostile index, a u32 or a u64; a byte; duplicate record, remove record, truncate
+/// payload, extend payload), every frame given a valid
 /// checksum again, and the result opened as [`decode_file`] does: `Ok` with sound books or a
 /// typed error, never a panic or an abort.
 ///

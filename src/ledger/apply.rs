@@ -25,6 +25,16 @@ fn needs_time(what: &'static str) -> Error {
     .into()
 }
 
+/// The version of the rules [`Ledger::apply`] and [`Ledger::read`] implement, as a durable
+/// store records it next to each logged command.
+///
+/// Bump it whenever a rule changes what an operation or query returns or does to the books
+/// (a new check, another rounding, a different expiry or period rule): a budget file replays
+/// its commands through this interpreter at open, and a command logged by another version
+/// whose replayed result differs is reported with both versions instead of silently giving
+/// other books.
+pub(crate) const INTERPRETER_VERSION: u32 = 1;
+
 impl Ledger {
     /// Applies `op` at the store's time `now` and returns its result.
     ///
@@ -183,12 +193,46 @@ impl Ledger {
     /// # Errors
     /// As the typed [`Store`](crate::Store) method of the same query; a
     /// [`Store`](Error::Store) error for a [`Query::Check`] without `now`.
+    #[cfg(test)]
     pub(crate) fn read(&mut self, query: &Query, now: Option<Timestamp>) -> Result<Answer> {
+        self.read_noting(query, now).0
+    }
+
+    /// [`read`](Ledger::read), and whether the read changed the books: it rolled an ended
+    /// period, or it is a check that reclaimed expired holds, handed over holds reclaimed
+    /// earlier, or made the earliest-deadline bound exact. A durable store logs exactly those
+    /// reads.
+    pub(crate) fn read_noting(
+        &mut self,
+        query: &Query,
+        now: Option<Timestamp>,
+    ) -> (Result<Answer>, bool) {
+        let mut changed = false;
         if query.uses_clock()
             && let Some(now) = now
         {
-            self.roll_periods(now);
+            changed = self.roll_periods(now);
         }
+        if !matches!(query, Query::Check { .. }) {
+            return (self.answer(query, now), changed);
+        }
+        // Only a check changes the books beyond rolling periods: every reclaim frees a hold
+        // slot, a scan sets the bound, and handing over reclaimed holds empties `reclaimed`.
+        let before = (
+            self.earliest_expiry,
+            self.free_holds.len(),
+            self.reclaimed.len(),
+        );
+        let answer = self.answer(query, now);
+        let after = (
+            self.earliest_expiry,
+            self.free_holds.len(),
+            self.reclaimed.len(),
+        );
+        (answer, changed || before != after)
+    }
+
+    fn answer(&mut self, query: &Query, now: Option<Timestamp>) -> Result<Answer> {
         match query {
             Query::Resolve { path } => self.resolve(path).map(Answer::Node),
             Query::Check { node, cost } => {

@@ -156,24 +156,6 @@ impl Ledger {
         std::mem::take(&mut self.reclaimed)
     }
 
-    /// Reclaimed holds not yet reported, oldest first (a store that logs operations logs the
-    /// ones an operation added).
-    pub(crate) fn reclaimed(&self) -> &[ExpiredHold] {
-        &self.reclaimed
-    }
-
-    /// Forgets the unreported reclaimed holds (after a replay, which reports nothing).
-    pub(crate) fn clear_reclaimed(&mut self) {
-        self.reclaimed.clear();
-    }
-
-    /// Reclaims one live hold now, whatever its deadline (replay of a logged expiry).
-    pub(crate) fn expire(&mut self, id: HoldId) -> Result<(), Error> {
-        let hold = self.hold(id)?;
-        self.reclaim(id, hold);
-        Ok(())
-    }
-
     /// Moves a live hold's deadline to `expires` (the heartbeat). A hold past its deadline that
     /// was not reclaimed yet is still live, so extending it revives it.
     pub(crate) fn extend(&mut self, id: HoldId, expires: Timestamp) -> Result<Timestamp, Error> {

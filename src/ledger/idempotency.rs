@@ -215,16 +215,6 @@ impl KeyTable {
         }
     }
 
-    /// Rebuilds the hold index from the entries (after the ledger's hold ids were put back to
-    /// the ids the entries carry).
-    fn reindex(&mut self) {
-        self.holds = self
-            .map
-            .iter()
-            .filter_map(|(key, slot)| Some((reserved_hold(&slot.entry)?, key.clone())))
-            .collect();
-    }
-
     /// Forgets keys from the oldest while `forget` says so.
     fn forget_oldest(&mut self, mut forget: impl FnMut(&Entry, usize) -> bool) {
         while let Some((key, seq)) = self.order.front() {
@@ -504,39 +494,14 @@ impl Ledger {
         (result, Fate::Ran { remembered })
     }
 
-    /// The entry remembered for `key`, if any (a store that logs operations logs it).
-    pub(crate) fn remembered(&self, key: &IdempotencyKey) -> Option<&Entry> {
-        self.keys.get(key.as_str())
-    }
-
-    /// Every remembered key, oldest first (for snapshots of the file store).
+    /// Every remembered key, oldest first (for the budget file's ledger image).
     pub(crate) fn remembered_keys(&self) -> impl Iterator<Item = (&IdempotencyKey, &Entry)> + '_ {
         self.keys.iter()
     }
 
-    /// Remembers `key` as logged (replay): no retention applies until the next keyed operation.
+    /// Remembers `key` as an image had it: no retention applies until the next keyed operation.
     pub(crate) fn restore_key(&mut self, key: IdempotencyKey, entry: Entry) {
         self.keys.insert(key, entry, usize::MAX);
-    }
-
-    /// Moves the remembered keys out (to carry them into a ledger rebuilt from a snapshot).
-    pub(crate) fn take_keys(&mut self) -> KeyTable {
-        std::mem::take(&mut self.keys)
-    }
-
-    /// Puts keys taken with [`Ledger::take_keys`] back; the holds of remembered reserves are
-    /// looked up by the ids their entries carry.
-    pub(crate) fn put_keys(&mut self, mut keys: KeyTable) {
-        keys.reindex();
-        self.keys = keys;
-    }
-
-    /// During recovery: hold `written` (as a remembered reserve names it) is live in this ledger
-    /// as `replayed`, so its end is reported under that id until the ids are put back.
-    pub(crate) fn alias_key_hold(&mut self, written: HoldId, replayed: HoldId) {
-        if let Some(key) = self.keys.holds.remove(&written) {
-            self.keys.holds.insert(replayed, key);
-        }
     }
 
     /// How hold `id` ended, if it is not live: for a remembered reserve whose entry does not say

@@ -299,7 +299,7 @@ fn check_account_units(node: &NodeSnapshot) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_account(path: &Arc<str>, unit: Unit, account: &Account) -> Result<(), Error> {
+pub(super) fn check_account(path: &Arc<str>, unit: Unit, account: &Account) -> Result<(), Error> {
     if account.spent < 0 || account.reserved < 0 || account.debt < 0 {
         return Err(invalid(format!("{path}: negative {unit} figures")));
     }

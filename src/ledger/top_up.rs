@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::ids::{HoldId, NodeId};
 use crate::store::Committed;
 use crate::threshold::Crossings;
-use crate::top_up::{TopUp, TopUpApplied, TopUpCapped, TopUpReason, TopUpSnapshot};
+use crate::top_up::{TopUp, TopUpApplied, TopUpCapped, TopUpSnapshot};
 
 /// A node's ring of spend buckets (see `crate::burn`).
 #[derive(Clone, Debug)]
@@ -89,21 +89,6 @@ impl BurnTracker {
 /// A node's top-up rule and counters.
 pub(super) type TopUpState = TopUpSnapshot;
 
-/// What the file store must log about top-ups after an operation, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum TopUpLog {
-    /// A top-up was applied at `at`; afterwards the rule was `armed` or not.
-    Applied {
-        node: NodeId,
-        added: Amount,
-        at: Timestamp,
-        reason: TopUpReason,
-        armed: bool,
-    },
-    /// The rule's state changed without a top-up (a re-arm).
-    State { node: NodeId, state: TopUpSnapshot },
-}
-
 /// The ledger's burn-rate and top-up bookkeeping.
 #[derive(Debug, Default)]
 pub(super) struct Timed {
@@ -122,10 +107,6 @@ pub(super) struct Timed {
     /// a rule that stays refused is reported once per window, not at every operation. Not
     /// part of the books (see `crate::top_up`).
     pub(super) caps_noted: Vec<(u32, i64)>,
-    /// What the current operation did, for the file store's log; `split` entries came before
-    /// the operation's own effect.
-    pub(super) log: Vec<TopUpLog>,
-    pub(super) split: usize,
     /// The latest time an operation brought (for balances returned without a clock read).
     pub(super) last_now: Option<Timestamp>,
 }
@@ -257,14 +238,10 @@ impl Ledger {
 
     // ---- the operation hooks -----------------------------------------------------------------
 
-    /// Starts an operation on the path of `id` at `now`: clears the log and evaluates the
-    /// top-up rules on the path before the operation's effect.
+    /// Starts an operation on the path of `id` at `now`: evaluates the top-up rules on the
+    /// path before the operation's effect.
     #[inline]
     pub(super) fn timed_begin(&mut self, id: NodeId, now: Option<Timestamp>) {
-        if !self.timed.log.is_empty() {
-            self.timed.log.clear();
-        }
-        self.timed.split = 0;
         if self.timed.top_up_nodes == 0 && self.timed.burn_nodes == 0 {
             return;
         }
@@ -279,7 +256,6 @@ impl Ledger {
                 self.evaluate_top_ups(leaf, now);
             }
         }
-        self.timed.split = self.timed.log.len();
     }
 
     /// Ends an operation on the path of `leaf` at `now` that spent `spent` there: adds it to
@@ -362,19 +338,6 @@ impl Ledger {
             return Vec::new();
         }
         std::mem::take(&mut self.timed.unreported_caps)
-    }
-
-    /// Takes what the last operation did to top-up rules, split into what happened before its
-    /// own effect and after (the file store logs them around the operation's record). `None`
-    /// (no allocation) when it did nothing.
-    pub(crate) fn take_top_up_log(&mut self) -> Option<(Vec<TopUpLog>, Vec<TopUpLog>)> {
-        if self.timed.log.is_empty() {
-            return None;
-        }
-        let split = self.timed.split.min(self.timed.log.len());
-        let after = self.timed.log.split_off(split);
-        self.timed.split = 0;
-        Some((std::mem::take(&mut self.timed.log), after))
     }
 
     // ---- timed operations --------------------------------------------------------------------

@@ -11,7 +11,7 @@ use crate::node_state::NodeState;
 use crate::policy::Limits;
 
 /// Longest node name accepted.
-const MAX_NAME_LEN: usize = 128;
+pub(super) const MAX_NAME_LEN: usize = 128;
 
 #[derive(Debug)]
 pub(super) struct NodeSlot {

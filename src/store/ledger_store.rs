@@ -1,7 +1,7 @@
 //! [`LedgerStore`]: the one in-process store, generic over what it persists.
 //!
 //! Every in-process store is the same orchestration around the ledger's one interpreter
-//! ([`Ledger::apply`] / [`Ledger::read`]): decide whether the operation needs the store's time
+//! ([`Ledger::apply`] / [`Ledger::read_noting`]): decide whether the operation needs the store's time
 //! (and read the clock outside the lock only then), take the lock, run the interpreter, hand
 //! what happened to the [`Persist`] layer while still under the lock (so the persisted order is
 //! the applied order), release the lock, and only then wait for durability (so concurrent
@@ -11,6 +11,9 @@
 //! [`MemoryStore`](crate::MemoryStore) is `LedgerStore<NoPersist>`: nothing persisted, nothing
 //! waited for, no cost over the bare ledger on the hot path (the persistence calls are inlined
 //! no-ops).
+//!
+//! [`FileStore`](crate::FileStore) is `LedgerStore<FileLog>`: each command becomes one record
+//! of a log replayed through the same interpreter at open (`docs/file-format.md`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,19 +28,12 @@ use crate::sync::Mutex;
 
 /// What the ledger just ran, as handed to [`Persist::record`].
 #[derive(Clone, Copy, Debug)]
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "read by persistence layers; the memory store's persists nothing"
-    )
-)]
 pub(crate) enum Command<'c, 'r> {
     /// A mutating operation and its result.
     Apply(&'c Op, &'r Result<Applied>),
-    /// A query and its answer (a query may still change the books: it rolls ended periods,
-    /// and a check reclaims expired holds).
-    Read(&'c Query, &'r Result<Answer>),
+    /// A query, its answer, and whether it may have changed the books (it rolled an ended
+    /// period, or a check may have reclaimed expired holds: see [`Ledger::read_noting`]).
+    Read(&'c Query, &'r Result<Answer>, bool),
 }
 
 /// What a [`LedgerStore`] does with each command the ledger ran.
@@ -201,11 +197,27 @@ impl<P: Persist> LedgerStore<P> {
     /// The ledger's error for `query`, or the persistence layer's.
     pub(crate) fn read(&self, query: &Query) -> Result<Answer> {
         let now = self.time_for(query.needs_clock(), query.uses_clock());
+        let changed = std::cell::Cell::new(false);
         self.locked(
             now,
-            |ledger| ledger.read(query, now),
-            |answer| Command::Read(query, answer),
+            |ledger| {
+                let (answer, did) = ledger.read_noting(query, now);
+                changed.set(did);
+                answer
+            },
+            |answer| Command::Read(query, answer, changed.get()),
         )
+    }
+
+    /// Runs `f` on the ledger under the store's lock (a durable store's compaction, which must
+    /// see the books and its pending records at one instant).
+    pub(crate) fn with_ledger<T>(&self, f: impl FnOnce(&mut Ledger) -> T) -> T {
+        f(&mut self.books.lock().ledger)
+    }
+
+    /// The persistence layer.
+    pub(crate) fn persist(&self) -> &P {
+        &self.persist
     }
 
     /// Runs `run` on the ledger under the lock, hands its result (as `command` describes it)
@@ -266,7 +278,7 @@ mod tests {
         ) -> Option<u64> {
             let (name, ok) = match command {
                 Command::Apply(op, result) => (format!("{:?}", op.kind()), result.is_ok()),
-                Command::Read(query, answer) => (name_of(query), answer.is_ok()),
+                Command::Read(query, answer, _) => (name_of(query), answer.is_ok()),
             };
             pending.push((name, ok, now));
             Some(pending.len() as u64)

@@ -1,11 +1,9 @@
 //! Evaluating top-up rules after an operation, and replaying the top-ups a log recorded.
 
-use super::TopUpLog;
 use crate::amount::Amount;
 use crate::balance::Balance;
 use crate::burn::depletes_at;
 use crate::clock::Timestamp;
-use crate::error::Result;
 use crate::ids::NodeId;
 use crate::ledger::Ledger;
 use crate::top_up::{TopUp, TopUpApplied, TopUpCap, TopUpCapped, TopUpReason, TopUpSnapshot};
@@ -67,7 +65,6 @@ impl Ledger {
             if !state.armed {
                 state.armed = true;
                 self.put_state(index, state);
-                self.timed.log.push(TopUpLog::State { node: id, state });
                 self.timed.unnote_cap(index);
             }
             return;
@@ -100,13 +97,6 @@ impl Ledger {
         );
         state.armed = self.condition(index, &rule, now).is_none();
         self.put_state(index, state);
-        self.timed.log.push(TopUpLog::Applied {
-            node: id,
-            added: rule.amount(),
-            at: now,
-            reason,
-            armed: state.armed,
-        });
         self.timed
             .unreported
             .push(applied(&balance, rule.amount(), reason, now, state.count));
@@ -151,37 +141,6 @@ impl Ledger {
         if let Some(slot) = self.node_mut(index).top_up.as_deref_mut() {
             *slot = state;
         }
-    }
-
-    /// Replays a logged top-up: the credit and the counters, as the live store applied them.
-    pub(crate) fn replay_top_up(
-        &mut self,
-        id: NodeId,
-        added: Amount,
-        at: Timestamp,
-        armed: bool,
-    ) -> Result<()> {
-        let index = self.live(id)?;
-        self.credit(id, added)?;
-        if let Some(mut state) = self.node(index).top_up.as_deref().copied() {
-            let window = state.rule.window_at(at);
-            if window > state.window {
-                state.window = window;
-                state.count = 0;
-                state.total = Amount::zero(state.rule.unit());
-            }
-            state.count = state.count.saturating_add(1);
-            state.total = Amount::from_minor(
-                state
-                    .total
-                    .minor_units()
-                    .saturating_add(added.minor_units()),
-                state.total.unit(),
-            );
-            state.armed = armed;
-            self.put_state(index, state);
-        }
-        Ok(())
     }
 }
 

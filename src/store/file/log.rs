@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::format::{self, Enc};
+use super::frame::{self, MAX_PAYLOAD};
+use super::record::Record;
 use crate::error::{Error, StoreError, StoreErrorKind};
-use crate::ids::NodeId;
+use crate::idempotency::KeyRetention;
 use crate::ledger::Ledger;
 
 /// Where log bytes go. A real file in production; tests wrap it to fail the Nth write or sync.
@@ -30,15 +31,20 @@ impl LogFile for File {
     }
 }
 
-/// The ledger and the records applied to it but not yet handed to the file.
+/// The records the ledger ran but not yet handed to the file. Appended to under the store's
+/// lock (so in applied order), swapped out by the flushing leader.
 #[derive(Debug)]
-pub(super) struct Books {
-    pub(super) ledger: Ledger,
-    /// Framed records, in the order their operations were applied.
+pub(super) struct Queue {
+    /// Framed records, in the order their commands were applied.
     pub(super) pending: Vec<u8>,
     /// Sequence number of the last record appended to `pending`.
     pub(super) appended: u64,
 }
+
+/// Writes the file's new contents for a compaction: called with the writer's lock held, it
+/// takes the store's lock, encodes the books and empties the queue at that one instant, and
+/// returns the bytes with the sequence number they cover.
+pub(super) type Compactor<'a> = &'a dyn Fn(usize) -> Result<(Vec<u8>, u64), Error>;
 
 /// The file side, touched only by the current leader.
 #[derive(Debug)]
@@ -46,7 +52,7 @@ pub(super) struct Writer {
     pub(super) file: Box<dyn LogFile>,
     /// Bytes in the current file.
     pub(super) len: u64,
-    /// The buffer swapped with `Books::pending` (keeps its capacity between flushes).
+    /// The buffer swapped with `Queue::pending` (keeps its capacity between flushes).
     spare: Vec<u8>,
     /// Bytes written since the last sync.
     dirty: bool,
@@ -55,16 +61,16 @@ pub(super) struct Writer {
     /// Log length past which the next compaction runs: `compact_after`, or further on after a
     /// compaction was refused as too large (so the state is not encoded again on every flush).
     compact_from: u64,
-    /// Longest snapshot payload a compaction writes: [`format::MAX_PAYLOAD`], the reader's
+    /// Longest image payload a compaction writes: [`MAX_PAYLOAD`], the reader's
     /// limit (tests lower it to reach the refusal with a small state).
-    pub(super) snapshot_limit: usize,
+    pub(super) image_limit: usize,
 }
 
 /// What a flush covered.
 struct Flushed {
     /// The sequence number now written (and synced, if asked).
     target: u64,
-    /// Why a compaction did not happen: the state no longer fits in one snapshot record. The log
+    /// Why a compaction did not happen: the state no longer fits in one image record. The log
     /// goes on (the file stays readable); nothing is stopped.
     refused: Option<Error>,
 }
@@ -85,7 +91,7 @@ struct Progress {
 #[derive(Debug)]
 pub(super) struct Log {
     pub(super) path: PathBuf,
-    pub(super) books: Mutex<Books>,
+    pub(super) queue: Mutex<Queue>,
     pub(super) writer: Mutex<Writer>,
     progress: Mutex<Progress>,
     turn: Condvar,
@@ -93,20 +99,15 @@ pub(super) struct Log {
     failed: AtomicBool,
     /// Compact once the log grows past this many bytes.
     pub(super) compact_after: u64,
+    /// The log passed its compaction size; the store compacts after the operation at hand.
+    compact_due: AtomicBool,
 }
 
 impl Log {
-    pub(super) fn new(
-        path: PathBuf,
-        ledger: Ledger,
-        file: Box<dyn LogFile>,
-        len: u64,
-        compact_after: u64,
-    ) -> Self {
+    pub(super) fn new(path: PathBuf, file: Box<dyn LogFile>, len: u64, compact_after: u64) -> Self {
         Log {
             path,
-            books: Mutex::new(Books {
-                ledger,
+            queue: Mutex::new(Queue {
                 pending: Vec::with_capacity(4096),
                 appended: 0,
             }),
@@ -117,13 +118,46 @@ impl Log {
                 dirty: false,
                 syncs: 0,
                 compact_from: compact_after,
-                snapshot_limit: format::MAX_PAYLOAD,
+                image_limit: MAX_PAYLOAD,
             }),
             progress: Mutex::new(Progress::default()),
             turn: Condvar::new(),
             failed: AtomicBool::new(false),
             compact_after,
+            compact_due: AtomicBool::new(false),
         }
+    }
+
+    /// Frames `record` into the queue and returns its sequence number. Called under the
+    /// store's lock; encodes into memory only.
+    ///
+    /// A record longer than the reader accepts (only a restore's image can be) cannot be
+    /// written: the store stops (fail-stop), as after a failed write.
+    pub(super) fn push(&self, record: &Record) -> u64 {
+        let mut queue = self.queue.lock();
+        let framed = frame::push_frame(&mut queue.pending, MAX_PAYLOAD, |out| record.encode(out));
+        if let Err(too_large) = framed {
+            let mut progress = self.progress.lock();
+            if progress.failed.is_none() {
+                progress.failed = Some(format!(
+                    "a record of {} bytes is longer than the {} a budget file record may be",
+                    too_large.written, too_large.limit
+                ));
+            }
+            self.failed.store(true, Ordering::Release);
+        }
+        queue.appended += 1;
+        queue.appended
+    }
+
+    /// The sequence number of the last record queued.
+    pub(super) fn appended(&self) -> u64 {
+        self.queue.lock().appended
+    }
+
+    /// Whether the log passed its compaction size (and clears the flag).
+    pub(super) fn take_compact_due(&self) -> bool {
+        self.compact_due.load(Ordering::Relaxed) && self.compact_due.swap(false, Ordering::AcqRel)
     }
 
     /// `Err` once any write or sync has failed (fail-stop).
@@ -177,7 +211,7 @@ impl Log {
             }
             progress.leading = true;
             drop(progress);
-            let outcome = self.flush(sync, false);
+            let outcome = self.flush(sync, None);
             progress = self.progress.lock();
             progress.leading = false;
             match outcome {
@@ -199,8 +233,8 @@ impl Log {
         }
     }
 
-    /// Runs `compact` as the leader: waits for the current leader, then writes a snapshot file.
-    pub(super) fn compact_now(&self) -> Result<(), Error> {
+    /// Runs `compact` as the leader: waits for the current leader, then writes an image file.
+    pub(super) fn compact_now(&self, compactor: Compactor<'_>) -> Result<(), Error> {
         let mut progress = self.progress.lock();
         while progress.leading {
             self.turn.wait(&mut progress);
@@ -210,7 +244,7 @@ impl Log {
         }
         progress.leading = true;
         drop(progress);
-        let outcome = self.flush(true, true);
+        let outcome = self.flush(true, Some(compactor));
         let mut progress = self.progress.lock();
         progress.leading = false;
         let result = match outcome {
@@ -232,13 +266,13 @@ impl Log {
 
     /// The leader's work: hand every pending record to the file, sync if asked, and compact
     /// when the log has grown. Returns the sequence number now covered.
-    fn flush(&self, sync: bool, force_compact: bool) -> io::Result<Flushed> {
+    fn flush(&self, sync: bool, compactor: Option<Compactor<'_>>) -> io::Result<Flushed> {
         let mut writer = self.writer.lock();
         let writer = &mut *writer;
         let target = {
-            let mut books = self.books.lock();
-            std::mem::swap(&mut books.pending, &mut writer.spare);
-            books.appended
+            let mut queue = self.queue.lock();
+            std::mem::swap(&mut queue.pending, &mut writer.spare);
+            queue.appended
         };
         if !writer.spare.is_empty() {
             let appended = writer.file.append(&writer.spare);
@@ -252,8 +286,11 @@ impl Log {
             writer.syncs += 1;
             writer.dirty = false;
         }
-        if force_compact || writer.len > writer.compact_from {
-            return self.compact(writer, target);
+        if let Some(compactor) = compactor {
+            return self.compact(writer, target, compactor);
+        }
+        if writer.len > writer.compact_from {
+            self.compact_due.store(true, Ordering::Release);
         }
         Ok(Flushed {
             target,
@@ -261,22 +298,22 @@ impl Log {
         })
     }
 
-    /// Replaces the file with one snapshot of the current state (every record pending so far is
+    /// Replaces the file with one image of the current books (every record pending so far is
     /// in it) and continues the log there; `flushed` is the sequence number the flush before it
     /// covered.
     ///
-    /// A state too large for one snapshot record is not written: the file keeps its log, and
+    /// A state too large for one image record is not written: the file keeps its log, and
     /// the refusal is returned for [`Log::compact_now`] to report.
-    fn compact(&self, writer: &mut Writer, flushed: u64) -> io::Result<Flushed> {
+    fn compact(
+        &self,
+        writer: &mut Writer,
+        flushed: u64,
+        compactor: Compactor<'_>,
+    ) -> io::Result<Flushed> {
         let (bytes, target) = {
-            let mut books = self.books.lock();
-            match snapshot_file_within(&books.ledger, writer.snapshot_limit) {
-                Ok(bytes) => {
-                    books.pending.clear();
-                    (bytes, books.appended)
-                }
+            match compactor(writer.image_limit) {
+                Ok(done) => done,
                 Err(refused) => {
-                    drop(books);
                     tracing::warn!(path = %self.path.display(), %refused, "not compacting");
                     writer.compact_from = writer.len.saturating_add(self.compact_after);
                     return Ok(Flushed {
@@ -299,56 +336,38 @@ impl Log {
     }
 }
 
-/// Header plus one snapshot record of `ledger`: the complete contents of a fresh file.
+/// Header plus one image record of `ledger` (with the key retention replay uses): the
+/// complete contents of a fresh file.
 ///
 /// # Errors
-/// As [`snapshot_record`].
-pub(super) fn snapshot_file(ledger: &Ledger) -> Result<Vec<u8>, Error> {
-    snapshot_file_within(ledger, format::MAX_PAYLOAD)
-}
-
-fn snapshot_file_within(ledger: &Ledger, limit: usize) -> Result<Vec<u8>, Error> {
-    let mut bytes = format::header().to_vec();
-    snapshot_record_within(&mut bytes, ledger, limit)?;
+/// [`Error::TooLarge`] if the image record would be longer than the reader accepts
+/// (`limit`, [`MAX_PAYLOAD`] outside tests).
+pub(super) fn image_file(
+    ledger: &Ledger,
+    retention: &KeyRetention,
+    limit: usize,
+) -> Result<Vec<u8>, Error> {
+    let mut bytes = frame::header().to_vec();
+    image_record(&mut bytes, ledger, retention, limit)?;
     Ok(bytes)
 }
 
-/// Appends a snapshot record of `ledger` (with the node ids the ledger hands out) to `buf`,
-/// followed by one record per remembered idempotency key.
+/// Appends one framed image record of `ledger` to `buf`.
 ///
 /// # Errors
-/// [`Error::TooLarge`] if the snapshot record would be longer than the reader accepts
-/// ([`format::MAX_PAYLOAD`]); `buf` is then unchanged.
-pub(super) fn snapshot_record(buf: &mut Vec<u8>, ledger: &Ledger) -> Result<(), Error> {
-    snapshot_record_within(buf, ledger, format::MAX_PAYLOAD)
-}
-
-/// [`snapshot_record`] with the payload limit as a parameter, so tests can reach it with a
-/// small state.
-fn snapshot_record_within(buf: &mut Vec<u8>, ledger: &Ledger, limit: usize) -> Result<(), Error> {
-    let snapshot = ledger.snapshot();
-    let ids: Vec<NodeId> = snapshot
-        .nodes
-        .iter()
-        .map(|node| {
-            ledger
-                .resolve(&node.path)
-                .expect("a snapshot node resolves in its own ledger")
-        })
-        .collect();
-    format::push_checked_record(buf, limit, |enc: &mut Enc<'_>| {
-        enc.snapshot(&snapshot, &ids)
-    })
-    .map_err(|too_large| Error::TooLarge {
-        what: "budget file snapshot record (bytes encoded until the limit was passed)",
+/// As [`image_file`]; `buf` is then unchanged.
+pub(super) fn image_record(
+    buf: &mut Vec<u8>,
+    ledger: &Ledger,
+    retention: &KeyRetention,
+    limit: usize,
+) -> Result<(), Error> {
+    let record = Record::image(ledger, retention);
+    frame::push_frame(buf, limit, |out| record.encode(out)).map_err(|too_large| Error::TooLarge {
+        what: "budget file image record (bytes)",
         size: too_large.written as u64,
         limit: too_large.limit as u64,
-    })?;
-    // The remembered idempotency keys, oldest first, one record each (tag 19).
-    for (key, entry) in ledger.remembered_keys() {
-        format::push_record(buf, |enc: &mut Enc<'_>| enc.remember(key, entry));
-    }
-    Ok(())
+    })
 }
 
 /// The temporary name a new file is written under before it replaces `path`.
@@ -390,7 +409,7 @@ pub(super) fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<File> {
     fs::rename(&temp, path)?; // (2) atomic switch
     sync_dir(path)?; // (3) the rename itself is durable
     if let Some(stale) = stale {
-        stale.set_len(format::HEADER_LEN as u64)?;
+        stale.set_len(frame::HEADER_LEN as u64)?;
         stale.sync_all()?;
         tracing::warn!(
             path = %path.display(),
@@ -491,7 +510,7 @@ mod limit_tests {
     }
 
     #[test]
-    fn a_snapshot_record_past_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
+    fn an_image_record_past_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
         let mut ledger = Ledger::new();
         let root = ledger
             .create_node(None, "root", &crate::Limit::hard(usd("100")).into())
@@ -499,15 +518,16 @@ mod limit_tests {
         for _ in 0..40 {
             ledger.reserve(root, &usd("1").into()).unwrap();
         }
+        let retention = KeyRetention::DEFAULT;
         let mut exact = Vec::new();
-        snapshot_record(&mut exact, &ledger).unwrap();
+        image_record(&mut exact, &ledger, &retention, MAX_PAYLOAD).unwrap();
         let payload = usize::try_from(u32::from_le_bytes(exact[..4].try_into().unwrap())).unwrap();
 
         let mut buf = b"earlier records".to_vec();
-        match snapshot_record_within(&mut buf, &ledger, payload - 1) {
+        match image_record(&mut buf, &ledger, &retention, payload - 1) {
             Err(Error::TooLarge { size, limit, .. }) => {
                 assert_eq!(limit, payload as u64 - 1);
-                assert!(size > limit, "{size} <= {limit}");
+                assert_eq!(size, payload as u64);
             }
             other => panic!("expected TooLarge, got {other:?}"),
         }
@@ -516,11 +536,11 @@ mod limit_tests {
             "a refused record left bytes behind"
         );
         // A payload exactly at the limit is written, and the reader takes it.
-        snapshot_record_within(&mut buf, &ledger, payload).unwrap();
+        image_record(&mut buf, &ledger, &retention, payload).unwrap();
         assert_eq!(&buf[15..], &exact[..]);
         assert!(matches!(
-            format::read_frame(&buf, 15),
-            format::Frame::Valid { .. }
+            frame::read_frame(&buf, 15),
+            frame::Frame::Valid { .. }
         ));
     }
 
@@ -532,12 +552,12 @@ mod limit_tests {
             .compact_after(2_000)
             .open(&path)
             .unwrap();
-        store.log.writer.lock().snapshot_limit = 600;
+        store.shared.log.writer.lock().image_limit = 600;
         let root = store
             .create_node(None, "root", &crate::Limit::hard(usd("1000")).into())
             .unwrap();
         let mut holds = Vec::new();
-        // About 50 bytes of snapshot per hold: past the 600-byte limit after a dozen, and the
+        // About 20 bytes of image per hold: past the 600-byte limit after a few dozen, and the
         // log passes `compact_after` (2,000 bytes) on the way, so automatic compactions are
         // refused too.
         for _ in 0..100 {

@@ -8,7 +8,7 @@
 //! `crc32_combine`). So each byte is fed to the CRC once, and each candidate costs a bounded
 //! amount of work whatever its length.
 
-use super::format::{FRAME_LEN, MAX_PAYLOAD};
+use super::frame::{FRAME_LEN, MAX_PAYLOAD};
 
 /// The CRC-32 polynomial (IEEE, the one `crc32fast` computes), reflected: bit 31 is `x^0`.
 const POLY: u32 = 0xEDB8_8320;
@@ -151,7 +151,7 @@ fn times_x8(value: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::format::{Frame, read_frame};
+    use super::super::frame::{Frame, read_frame};
     use super::*;
 
     /// The search this module replaced: every offset, each payload checksummed from scratch.

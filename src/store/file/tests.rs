@@ -12,7 +12,8 @@ use parking_lot::Mutex;
 use super::log::LogFile;
 use super::recover::recover;
 use super::*;
-use crate::store::Store;
+use crate::amount::{Amount, Unit};
+use crate::policy::Limit;
 
 fn temp_path(name: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -52,7 +53,7 @@ impl LogFile for MemLog {
 
 /// Replaces the store's log file, handing the old one to `wrap`.
 fn swap_log(store: &FileStore, wrap: impl FnOnce(Box<dyn LogFile>) -> Box<dyn LogFile>) {
-    let mut writer = store.log.writer.lock();
+    let mut writer = store.shared.log.writer.lock();
     let old = std::mem::replace(&mut writer.file, Box::new(MemLog(Arc::default())));
     writer.file = wrap(old);
 }
@@ -260,4 +261,143 @@ fn the_real_file_log_appends_and_syncs() {
     file.append(b"abc").unwrap();
     file.sync().unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+}
+
+/// The records of the file at `path` after its header, decoded.
+fn records_at(path: &std::path::Path) -> (Vec<u8>, Vec<super::record::Record>) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut offset = super::frame::HEADER_LEN;
+    let mut records = Vec::new();
+    while let super::frame::Frame::Valid { payload, next } =
+        super::frame::read_frame(&bytes, offset)
+    {
+        records.push(super::record::Record::decode(payload).unwrap());
+        offset = next;
+    }
+    (bytes[..super::frame::HEADER_LEN].to_vec(), records)
+}
+
+/// Writes `records` after `header` as the file at `path`.
+fn write_records(path: &std::path::Path, header: &[u8], records: &[super::record::Record]) {
+    let mut bytes = header.to_vec();
+    for record in records {
+        super::frame::push_frame(&mut bytes, super::frame::MAX_PAYLOAD, |out| {
+            record.encode(out)
+        })
+        .unwrap();
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A file with a tree and one reserve logged after its image.
+fn file_with_a_logged_reserve(name: &str) -> PathBuf {
+    let path = temp_path(name);
+    let store = FileStore::options()
+        .durability(Durability::Unsynced)
+        .open(&path)
+        .unwrap();
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("10")).into())
+        .unwrap();
+    store.reserve(root, &usd("4").into()).unwrap();
+    drop(store);
+    path
+}
+
+#[test]
+fn a_command_that_replays_differently_is_refused_naming_both_interpreter_versions() {
+    use super::record::{Logged, Record};
+    let path = file_with_a_logged_reserve("interpreter");
+    let (header, mut records) = records_at(&path);
+    assert_eq!(records.len(), 3, "image, create_node, reserve");
+    // As if an interpreter of another version had granted another hold.
+    let Some(Record::Apply(Logged {
+        interpreter,
+        digest,
+        ..
+    })) = records.last_mut()
+    else {
+        panic!("the last record is an operation");
+    };
+    *interpreter = 7;
+    digest[0] ^= 1;
+    write_records(&path, &header, &records);
+    let bytes = std::fs::read(&path).unwrap();
+    let error = FileStore::open(&path).unwrap_err();
+    let Error::Corrupted { offset, reason, .. } = &error else {
+        panic!("expected Corrupted, got {error:?}");
+    };
+    assert!(
+        reason.contains("interpreter version 7") && reason.contains("runs version 1"),
+        "{reason}"
+    );
+    // The offset is the reserve's: the last frame of the file.
+    let last = bytes.len() as u64 - 8 - {
+        let mut frame = Vec::new();
+        records.last().unwrap().encode(&mut frame);
+        frame.len() as u64
+    };
+    assert_eq!(*offset, last);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a refused file changed"
+    );
+}
+
+#[test]
+fn a_command_whose_digest_does_not_match_under_the_same_interpreter_is_corruption() {
+    use super::record::{Logged, Record};
+    let path = file_with_a_logged_reserve("digest");
+    let (header, mut records) = records_at(&path);
+    let Some(Record::Apply(Logged { digest, .. })) = records.last_mut() else {
+        panic!("the last record is an operation");
+    };
+    digest[3] ^= 0x80;
+    write_records(&path, &header, &records);
+    match FileStore::inspect(&path) {
+        Err(Error::Corrupted { reason, .. }) => {
+            assert!(reason.contains("both interpreter version 1"), "{reason}");
+        }
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+}
+
+#[test]
+fn plain_reads_write_nothing_and_a_check_that_may_reclaim_is_logged() {
+    let path = temp_path("reads");
+    let clock = crate::clock::ManualClock::new(Timestamp::from_unix_nanos(1_000_000_000));
+    let store = FileStore::options()
+        .durability(Durability::Unsynced)
+        .clock(clock.clone())
+        .open(&path)
+        .unwrap();
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("10")).into())
+        .unwrap();
+    let short = crate::expiry::ReserveOptions::new().ttl(Duration::from_secs(1));
+    store.reserve_with(root, &usd("6").into(), &short).unwrap();
+    let len = || std::fs::metadata(&path).unwrap().len();
+    let before = len();
+    store.balance(root, Unit::Usd).unwrap();
+    store.node_info(root).unwrap();
+    store.snapshot().unwrap();
+    store.resolve("acme").unwrap();
+    // Nothing expired yet: the check cannot have changed the books.
+    store.check(root, &usd("1").into()).unwrap();
+    assert_eq!(len(), before, "reads that changed nothing were logged");
+    clock.advance(Duration::from_secs(2));
+    // The $6 hold has expired: the check reclaims it to fit $9, and replay must too.
+    let check = store.check(root, &usd("9").into()).unwrap();
+    assert_eq!(check.expired.len(), 1);
+    assert!(
+        len() > before,
+        "a check that reclaimed a hold was not logged"
+    );
+    drop(store);
+    let reopened = FileStore::open(&path).unwrap();
+    let balance = reopened
+        .balance(reopened.resolve("acme").unwrap(), Unit::Usd)
+        .unwrap();
+    assert_eq!((balance.spent, balance.reserved), (usd("0"), usd("0")));
 }
