@@ -151,8 +151,11 @@ impl RedisOptions {
 /// The store fails closed. A server that cannot be reached is [`StoreErrorKind::Transient`]
 /// (the operation was not sent; retry). A connection lost or timed out after the request went
 /// out is [`StoreErrorKind::OutcomeUnknown`]: the script may have run, so retry only with the
-/// same idempotency key. A failed connection is dropped and the next call reconnects (so the
-/// first call after a server restart fails closed on its stale pooled connection).
+/// same idempotency key. A failed connection is dropped and the next call reconnects. A pooled
+/// connection that sat idle for a moment (250 ms) is checked with a `PING` before a request
+/// goes out on it, so the first call after a server restart reconnects and succeeds instead of
+/// failing on its stale connection; a connection that dies between that check and the reply
+/// still gives `OutcomeUnknown`.
 ///
 /// # Durability
 ///
