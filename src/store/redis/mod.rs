@@ -71,7 +71,7 @@ impl RedisOptions {
 
     /// Fails **open** with `policy`: a reserve, commit, release or extend that fails because
     /// the server cannot answer (unreachable, timed out, read-only: a transient or
-    /// outcome-unknown [`StoreError`]) succeeds without the server, and is counted and reported
+    /// outcome-unknown [`StoreError`](crate::StoreError)) succeeds without the server, and is counted and reported
     /// to the policy's callback as a [`LetThrough`]. A reserve let through holds nothing
     /// anywhere: no cap is enforced for it. Refusals by the budget, bad input and every other
     /// operation still fail closed.
