@@ -258,3 +258,35 @@ fn fail_open_lets_operations_through_a_dead_server_and_reports_each_one() {
     assert!(open_store.release(direct.hold).unwrap());
     assert_eq!(policy.count(), 5);
 }
+
+#[test]
+fn the_first_call_after_a_server_restart_reconnects_and_succeeds() {
+    if !redis_support::available() {
+        return;
+    }
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!(
+        "budget-guard-restart-{}-{port}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut server = RedisServer::start_durable(port, &dir);
+    let team = Budget::builder("team", Limit::hard(usd("10")))
+        .build_in(RedisStore::connect(&server.url(), "restart").unwrap())
+        .unwrap();
+    // Leaves a pooled connection to the first server process.
+    team.reserve(usd("1")).unwrap().commit(usd("1")).unwrap();
+
+    server.kill();
+    server = RedisServer::start_durable(port, &dir);
+    // Idle long enough for the pool to check the connection before it sends on it.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let guard = team.reserve(usd("2")).unwrap();
+    guard.commit(usd("2")).unwrap();
+    let (spent, held) = spent_and_held(&team);
+    assert_eq!((spent, held), (usd("3"), usd("0")));
+    drop(team);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

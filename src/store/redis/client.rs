@@ -1,21 +1,40 @@
 //! Connections and failure mapping. A small pool of synchronous connections: a call takes one
 //! (or opens one), runs one script, and puts it back only if it answered; a connection that
 //! failed is dropped, so the next call reconnects.
+//!
+//! A pooled connection may have died while it sat idle (the server restarted). Sending on it
+//! would fail only after the request went out, which is `OutcomeUnknown`: on TCP the first
+//! write to a dead peer succeeds and the reply read fails, so the failure cannot tell "never
+//! arrived" from "ran, then the server died". So a connection that sat idle for
+//! [`IDLE_CHECK_AFTER`] is checked with a `PING` before the request is sent; a failed check
+//! sent nothing that changes state, so the call reconnects and sends the request once on the
+//! fresh connection. A failure after the request was sent stays `OutcomeUnknown`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redis::{Connection, ErrorKind, RedisError, Script};
+use redis::{Connection, ConnectionLike, ErrorKind, RedisError, Script};
 
 use crate::error::{Result, StoreError};
 
 /// How many idle connections are kept for reuse.
 const MAX_IDLE: usize = 16;
 
+/// A pooled connection idle for this long is checked with a `PING` before use. Shorter than
+/// any server restart takes in practice, long enough that a busy pool (connections reused
+/// within microseconds) never pays the extra round trip.
+pub(super) const IDLE_CHECK_AFTER: Duration = Duration::from_millis(250);
+
+/// A pooled connection and when it was last used.
+struct Idle {
+    connection: Connection,
+    since: Instant,
+}
+
 pub(super) struct Client {
     client: redis::Client,
     timeout: Duration,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Idle>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -38,11 +57,40 @@ impl Client {
         })
     }
 
+    /// A connection ready to send on: a pooled one that answered recently or answers a `PING`,
+    /// else a fresh one. Nothing that changes state has been sent when this returns.
     fn connection(&self) -> Result<Connection> {
-        if let Some(connection) = self.idle.lock().pop() {
-            return Ok(connection);
+        loop {
+            let Some(Idle {
+                mut connection,
+                since,
+            }) = self.idle.lock().pop()
+            else {
+                return self.open();
+            };
+            if since.elapsed() < IDLE_CHECK_AFTER || connection.check_connection() {
+                return Ok(connection);
+            }
+            // It died while idle (a server restart kills every pooled connection at once):
+            // the others are stale too.
+            drop(connection);
+            self.idle.lock().clear();
         }
-        // Nothing was sent yet: any failure here is transient.
+    }
+
+    /// Puts a connection that answered back into the pool.
+    fn give_back(&self, connection: Connection) {
+        let mut idle = self.idle.lock();
+        if idle.len() < MAX_IDLE {
+            idle.push(Idle {
+                connection,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Opens a new connection. Nothing was sent yet: any failure here is transient.
+    fn open(&self) -> Result<Connection> {
         let connection = self
             .client
             .get_connection_with_timeout(self.timeout)
@@ -63,10 +111,7 @@ impl Client {
             invocation.arg(arg);
         }
         let reply: Vec<String> = invocation.invoke(&mut connection).map_err(classify)?;
-        let mut idle = self.idle.lock();
-        if idle.len() < MAX_IDLE {
-            idle.push(connection);
-        }
+        self.give_back(connection);
         Ok(reply)
     }
 
@@ -76,7 +121,7 @@ impl Client {
         let (secs, micros): (i64, i64) = redis::cmd("TIME")
             .query(&mut connection)
             .map_err(classify)?;
-        self.idle.lock().push(connection);
+        self.give_back(connection);
         Ok(secs.saturating_mul(1_000_000).saturating_add(micros))
     }
 }

@@ -71,7 +71,7 @@ impl RedisOptions {
 
     /// Fails **open** with `policy`: a reserve, commit, release or extend that fails because
     /// the server cannot answer (unreachable, timed out, read-only: a transient or
-    /// outcome-unknown [`StoreError`]) succeeds without the server, and is counted and reported
+    /// outcome-unknown [`StoreError`](crate::StoreError)) succeeds without the server, and is counted and reported
     /// to the policy's callback as a [`LetThrough`]. A reserve let through holds nothing
     /// anywhere: no cap is enforced for it. Refusals by the budget, bad input and every other
     /// operation still fail closed.
@@ -111,11 +111,19 @@ impl RedisOptions {
 /// | `Credit`, `Debit`, `SetLimit`, `RemoveLimit` | yes: hard and soft limits, threshold levels |
 /// | `SetRateLimit` | yes: the ledger's sliding window, on the server's clock |
 /// | idempotency keys (reserve, reserve-up-to, commit, release, credit, debit) | yes, kept 24 h |
-/// | limits with a [`Period`](crate::Period) (and rollovers) | no: `CreateNode` and `SetLimit` return [`Error::Unsupported`] |
+/// | limits with a [`Period`](crate::Period) (and rollovers) | no: `CreateNode` and `SetLimit` return [`Error::Unsupported`] (see below) |
 /// | `SetBurnWindow`, `SetTopUp`, `Restore` | no: [`Error::Unsupported`] |
 ///
 /// Reads: `Resolve`, `Check` (the reserve's dry run), `Balance`, `NodeInfo`, `Snapshot` (nodes,
 /// rate limits and live holds; reclaimed holds are not listed) and `Cancellation`.
+///
+/// **Periods** are not supported yet: a script can only roll the accounts it touches, and the
+/// ledger's rollover result is not a function of one account's state and the time alone. The
+/// ledger rolls every account at the first operation of each period, on any node; with a carry
+/// rollover, a live hold larger than the allocation (the "never less room than the live holds"
+/// floor) and a period in which the account itself saw no operation, the carried amount depends
+/// on whether some other node was used during that idle period. A lazily rolling store cannot
+/// reproduce that without the tree's whole operation history.
 ///
 /// **Threshold levels** (and a soft limit's implicit 100 % level) are kept with the limit on
 /// the server, with the set of levels already fired, so each level fires **once across every
@@ -151,8 +159,11 @@ impl RedisOptions {
 /// The store fails closed. A server that cannot be reached is [`StoreErrorKind::Transient`]
 /// (the operation was not sent; retry). A connection lost or timed out after the request went
 /// out is [`StoreErrorKind::OutcomeUnknown`]: the script may have run, so retry only with the
-/// same idempotency key. A failed connection is dropped and the next call reconnects (so the
-/// first call after a server restart fails closed on its stale pooled connection).
+/// same idempotency key. A failed connection is dropped and the next call reconnects. A pooled
+/// connection that sat idle for a moment (250 ms) is checked with a `PING` before a request
+/// goes out on it, so the first call after a server restart reconnects and succeeds instead of
+/// failing on its stale connection; a connection that dies between that check and the reply
+/// still gives `OutcomeUnknown`.
 ///
 /// # Durability
 ///
