@@ -343,7 +343,8 @@ impl fmt::Debug for Period {
 /// *Unused* is the period's allowance minus its spend: money still held by live holds counts as
 /// unused, because those holds carry their money into the next period, where their commits
 /// count. Whatever the rollover, a period never starts with less room than its live holds
-/// occupy.
+/// occupy. Periods that pass with no operation on the node roll one by one by the same rule,
+/// so a node's books after a quiet stretch do not depend on whether other nodes were busy.
 ///
 /// ```
 /// use std::time::Duration;

@@ -49,10 +49,19 @@ struct Fixture {
 }
 
 /// Oldest first; the last one is what this build writes.
-const FIXTURES: &[Fixture] = &[Fixture {
-    file: "budget-v2.bg",
-    committed_before_snapshot: HoldEnd::Committed,
-}];
+const FIXTURES: &[Fixture] = &[
+    // Format 2, commands logged by interpreter 1: they replay through this build's interpreter
+    // to the results they acknowledged (the digest of each is checked at open).
+    Fixture {
+        file: "budget-v2.bg",
+        committed_before_snapshot: HoldEnd::Committed,
+    },
+    // Format 2, interpreter 2 (a late period roll carries as a roll at every boundary would).
+    Fixture {
+        file: "budget-v2-interpreter-2.bg",
+        committed_before_snapshot: HoldEnd::Committed,
+    },
+];
 
 /// Files of the pre-release format 1 (hand-written per-operation records), written by the
 /// same generator before format 2: refused with [`Error::ObsoleteVersion`], never rewritten.

@@ -33,7 +33,7 @@ fn needs_time(what: &'static str) -> Error {
 /// its commands through this interpreter at open, and a command logged by another version
 /// whose replayed result differs is reported with both versions instead of silently giving
 /// other books.
-pub(crate) const INTERPRETER_VERSION: u32 = 1;
+pub(crate) const INTERPRETER_VERSION: u32 = 2;
 
 impl Ledger {
     /// Applies `op` at the store's time `now` and returns its result.

@@ -70,22 +70,26 @@ impl Account {
         }
         let allocation = i128::from(limit.amount().minor_units());
         let cap = i128::from(limit.rollover().cap_minor(limit.amount().minor_units()));
+        // A period never starts with less room than its live holds occupy.
+        let floor = (i128::from(self.reserved) - allocation).max(0);
         // Live holds count as unused: they carry their money into the new period.
         let unused = (i128::from(self.allowance()) - i128::from(self.spent)).max(0);
-        let mut carry = unused.min(cap);
-        if carry < cap && allocation > 0 {
-            // Each later period that ended with no operation carries its whole allocation.
-            let needed = (cap - carry + allocation - 1) / allocation;
-            let mut idle = 0i128;
-            let mut boundary = period.end_after(self.period_end);
-            while idle < needed && boundary <= now {
-                idle += 1;
-                boundary = period.end_after(boundary);
+        let mut carry = unused.min(cap).max(floor);
+        // Each later period that ended with no operation on this account carries what it was
+        // given (its allocation plus its own carry), period by period with the same floor, so
+        // one roll over several idle periods ends exactly where a roll at every boundary would:
+        // the account's books never depend on whether other nodes were busy meanwhile. Stops
+        // once the carry no longer changes (at the cap, or held at the floor), so the loop runs
+        // at most `cap / allocation + 1` times whatever the gap.
+        let mut boundary = period.end_after(self.period_end);
+        while boundary <= now {
+            let next = (allocation + carry).min(cap).max(floor);
+            if next == carry {
+                break;
             }
-            carry = (carry + idle * allocation).min(cap);
+            carry = next;
+            boundary = period.end_after(boundary);
         }
-        // A period never starts with less room than its live holds occupy.
-        carry = carry.max(i128::from(self.reserved) - allocation).max(0);
         let most = i128::from(i64::MAX) - allocation;
         self.extra = i64::try_from(carry.min(most)).unwrap_or(i64::MAX);
         self.spent = 0;
@@ -353,6 +357,36 @@ mod tests {
             ledger.balance(plain, Unit::Usd).unwrap().allowance,
             Some(usd(10))
         );
+    }
+
+    /// One roll over idle periods ends where a roll at every boundary ends, also when live
+    /// holds keep the carry at its floor (the books of a node must not depend on whether other
+    /// nodes had operations in between: a store that rolls lazily, per account, needs it).
+    #[test]
+    fn a_late_roll_equals_a_roll_at_every_boundary() {
+        let period = Period::every(Duration::from_nanos(60)).unwrap();
+        let limit = Limit::soft(usd(10))
+            .per(period)
+            .with_rollover(Rollover::CarryForward { cap: usd(100) });
+        let build = || {
+            let mut ledger = Ledger::new();
+            let node = ledger
+                .create_node(None, "a", &limit.clone().into())
+                .unwrap();
+            ledger.start_periods(node, t(0));
+            ledger.reserve(node, &Cost::from(usd(50))).unwrap();
+            (ledger, node)
+        };
+        let (mut eager, node) = build();
+        assert!(eager.roll_periods(t(90)));
+        assert!(eager.roll_periods(t(150)));
+        let (mut late, _) = build();
+        assert!(late.roll_periods(t(150)));
+        let eager = eager.balance(node, Unit::Usd).unwrap();
+        let late = late.balance(node, Unit::Usd).unwrap();
+        // Day 1 starts at the floor (50 held - 10) = 40 carried; day 2 carries 10 + 40 = 50.
+        assert_eq!(eager.allowance, Some(usd(60)));
+        assert_eq!(late, eager);
     }
 
     #[test]

@@ -328,7 +328,11 @@ fn a_command_that_replays_differently_is_refused_naming_both_interpreter_version
         panic!("expected Corrupted, got {error:?}");
     };
     assert!(
-        reason.contains("interpreter version 7") && reason.contains("runs version 1"),
+        reason.contains("interpreter version 7")
+            && reason.contains(&format!(
+                "runs version {}",
+                crate::ledger::INTERPRETER_VERSION
+            )),
         "{reason}"
     );
     // The offset is the reserve's: the last frame of the file.
@@ -357,7 +361,11 @@ fn a_command_whose_digest_does_not_match_under_the_same_interpreter_is_corruptio
     write_records(&path, &header, &records);
     match FileStore::inspect(&path) {
         Err(Error::Corrupted { reason, .. }) => {
-            assert!(reason.contains("both interpreter version 1"), "{reason}");
+            let both = format!(
+                "both interpreter version {}",
+                crate::ledger::INTERPRETER_VERSION
+            );
+            assert!(reason.contains(&both), "{reason}");
         }
         other => panic!("expected Corrupted, got {other:?}"),
     }
