@@ -423,7 +423,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// Another open store (in this or another process) owns the budget file.
+    /// Another open store (in this or another process) owns the budget file (still, after
+    /// retrying for 200 ms: a child process being started holds a copy of the lock until it
+    /// runs its program).
     #[error("{}: locked by another open FileStore; close it first", path.display())]
     Locked {
         /// The file.

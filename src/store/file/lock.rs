@@ -95,14 +95,35 @@ pub(super) fn open_data_file(canonical: &Path, shown: &Path) -> Result<Option<Fi
 }
 
 fn try_lock(file: &File, shown: &Path) -> Result<()> {
-    match file.try_lock() {
-        Ok(()) => Ok(()),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked {
-            path: shown.to_path_buf(),
-        }),
-        Err(TryLockError::Error(error)) => Err(io_error(shown, "cannot lock", error)),
+    // A lock just given up can still be held for a moment by a child process that another
+    // thread of this process is starting: the child gets a copy of every open file (the lock
+    // comes with it) until it runs its program, which closes them (`O_CLOEXEC`). So a refusal
+    // is retried for up to 200 ms before it is reported; a store that really owns the
+    // file keeps it far longer.
+    let mut wait = LOCK_RETRY_FIRST;
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if waited < LOCK_RETRY_FOR => {
+                std::thread::sleep(wait);
+                waited += wait;
+                wait = (wait * 2).min(LOCK_RETRY_FOR);
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: shown.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(error)) => return Err(io_error(shown, "cannot lock", error)),
+        }
     }
 }
+
+/// The first pause before a refused lock is tried again (see `try_lock`).
+const LOCK_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(1);
+/// How long a refused lock is retried before `Locked` is reported (see `try_lock`).
+const LOCK_RETRY_FOR: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A file whose mode grants nobody write permission is read-only on purpose, even for root
 /// (whom the kernel lets open it for writing anyway).
