@@ -76,9 +76,22 @@ impl Ledger {
     ) -> Result<Reservation, Error> {
         cost.validate_reservable()?;
         let leaf = self.live(id)?;
+        let mut events = Crossings::new();
+        // The usual reserve (one unit, an open path, room in the slab) checks and holds in one
+        // walk; anything else, or a walk that meets anything but the plain case, takes the
+        // exact path below, which decides and builds any error.
+        if let Some(unit) = cost.single_unit()
+            && self.restricted == 0
+            && self.check_hold_room().is_ok()
+            && let Some((over_soft, due)) = self.hold_on_path(leaf, unit, cost.minor(unit))
+        {
+            if due {
+                self.scan_path(leaf, unit, Scan::Collect(&mut events));
+            }
+            return self.open_hold(leaf, *cost, over_soft, events, expires);
+        }
         let over_soft = self.admit(leaf, cost)?;
         self.check_hold_room()?;
-        let mut events = Crossings::new();
         for unit in cost.units() {
             self.add_reserved(leaf, unit, cost.minor(unit), Scan::Collect(&mut events));
         }
