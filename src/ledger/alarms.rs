@@ -11,7 +11,7 @@ impl Ledger {
     pub(crate) fn settle_alarms(&mut self) {
         for slot in &mut self.nodes {
             if let Some(node) = slot.node.as_mut() {
-                for account in &mut node.accounts {
+                for account in node.accounts.iter_mut() {
                     let effective = account.effective();
                     account
                         .alarm

@@ -98,7 +98,7 @@ impl Ledger {
         let mut index = leaf;
         loop {
             let node = self.node(index);
-            let in_debt = node.accounts.iter().fold(0, |owed, a| owed | a.debt) != 0;
+            let in_debt = node.accounts.owe();
             let account = &node.accounts[unit.index()];
             let used = account.spent.checked_add(account.reserved);
             let total = used
@@ -110,7 +110,7 @@ impl Ledger {
             if in_debt || used + amount > account.hard_cap {
                 return self.check_fits_exactly(leaf, unit, amount);
             }
-            if let Some(more) = account.more.as_deref() {
+            if let Some(more) = account.more() {
                 // Further caps (other periods): every one must have room too.
                 for cap in more {
                     let used = cap.spent.saturating_add(cap.reserved);
@@ -182,7 +182,7 @@ impl Ledger {
         let mut index = leaf;
         loop {
             let node = self.node_mut(index);
-            let in_debt = node.accounts.iter().fold(0, |owed, a| owed | a.debt) != 0;
+            let in_debt = node.accounts.owe();
             let account = &mut node.accounts[unit.index()];
             let room = account
                 .spent
@@ -192,7 +192,7 @@ impl Ledger {
                         .and_then(|total| total.checked_add(amount))
                         .is_some_and(|_| used + amount <= account.hard_cap)
                 })
-                .filter(|_| !in_debt && account.more.is_none());
+                .filter(|_| !in_debt && account.more().is_none());
             let Some(used) = room else {
                 self.unhold_below(leaf, index, unit, amount);
                 return None;

@@ -159,7 +159,8 @@ impl Ledger {
     /// Forgets node `index`'s tracking before the node is removed.
     pub(super) fn forget_timed(&mut self, index: u32) {
         let node = self.node_mut(index);
-        let (burn, top_up) = (node.burn.take().is_some(), node.top_up.take().is_some());
+        let extras = node.extras();
+        let (burn, top_up) = (extras.burn.is_some(), extras.top_up.is_some());
         self.timed.unnote_cap(index);
         self.timed.burn_nodes -= u32::from(burn);
         self.timed.top_up_nodes -= u32::from(top_up);
@@ -179,8 +180,8 @@ impl Ledger {
             BurnWindow::with_buckets(window.window(), window.buckets())?;
         }
         let node = self.node_mut(index);
-        let previous = node.burn.take().map(|tracker| tracker.window);
-        node.burn = window.map(|window| Box::new(BurnTracker::new(window)));
+        let previous = node.extras_mut().burn.take().map(|tracker| tracker.window);
+        node.extras_mut().burn = window.map(|window| Box::new(BurnTracker::new(window)));
         match (previous.is_some(), window.is_some()) {
             (false, true) => self.timed.burn_nodes += 1,
             (true, false) => self.timed.burn_nodes -= 1,
@@ -202,7 +203,7 @@ impl Ledger {
                     unit: rule.unit(),
                 });
             }
-            if rule.horizon().is_some() && node.burn.is_none() {
+            if rule.horizon().is_some() && node.extras().burn.is_none() {
                 return Err(Error::InvalidTopUp {
                     reason: "a predictive rule needs the node to track its burn rate \
                              (set_burn_window first)",
@@ -235,8 +236,8 @@ impl Ledger {
     fn put_top_up(&mut self, index: u32, state: Option<TopUpSnapshot>) -> Option<TopUpSnapshot> {
         self.timed.unnote_cap(index);
         let node = self.node_mut(index);
-        let previous = node.top_up.take().map(|state| *state);
-        node.top_up = state.map(Box::new);
+        let previous = node.extras_mut().top_up.take().map(|state| *state);
+        node.extras_mut().top_up = state.map(Box::new);
         match (previous.is_some(), state.is_some()) {
             (false, true) => self.timed.top_up_nodes += 1,
             (true, false) => self.timed.top_up_nodes -= 1,
@@ -250,8 +251,8 @@ impl Ledger {
     pub(super) fn timed_config(&self, index: u32) -> (Option<BurnWindow>, Option<TopUpSnapshot>) {
         let node = self.node(index);
         (
-            node.burn.as_ref().map(|tracker| tracker.window),
-            node.top_up.as_deref().copied(),
+            node.extras().burn.as_ref().map(|tracker| tracker.window),
+            node.extras().top_up.as_deref().copied(),
         )
     }
 
@@ -303,7 +304,11 @@ impl Ledger {
         {
             let path: Vec<u32> = self.path_indices(leaf).collect();
             for index in path {
-                if let Some(tracker) = self.node_mut(index).burn.as_mut() {
+                if let Some(tracker) = self
+                    .node_mut(index)
+                    .extras_if_any()
+                    .and_then(|extras| extras.burn.as_mut())
+                {
                     for unit in spent.units() {
                         tracker.add(now.as_unix_nanos(), unit, spent.minor(unit));
                     }
@@ -383,7 +388,7 @@ impl Ledger {
         }
         let path: Vec<u32> = self
             .path_indices(leaf)
-            .filter(|index| self.node(*index).top_up.is_some())
+            .filter(|index| self.node(*index).extras().top_up.is_some())
             .collect();
         for index in path {
             self.evaluate_one(index, now);
@@ -403,7 +408,7 @@ impl Ledger {
             return Some(TopUpReason::Below);
         }
         let horizon = rule.horizon_nanos()?;
-        let tracker = node.burn.as_ref()?;
+        let tracker = node.extras().burn.as_ref()?;
         let spent = tracker.spent(now.as_unix_nanos(), unit);
         // When `remaining` reaches the threshold at this burn rate, not when it reaches zero:
         // the rule is there to keep the node above the threshold.
@@ -419,7 +424,7 @@ impl Ledger {
     }
 
     fn evaluate_one(&mut self, index: u32, now: Timestamp) {
-        let Some(mut state) = self.node(index).top_up.as_deref().copied() else {
+        let Some(mut state) = self.node(index).extras().top_up.as_deref().copied() else {
             return;
         };
         let rule = state.rule;
@@ -509,7 +514,11 @@ impl Ledger {
     }
 
     fn put_state(&mut self, index: u32, state: TopUpSnapshot) {
-        if let Some(slot) = self.node_mut(index).top_up.as_deref_mut() {
+        if let Some(slot) = self
+            .node_mut(index)
+            .extras_if_any()
+            .and_then(|extras| extras.top_up.as_deref_mut())
+        {
             *slot = state;
         }
     }
@@ -524,7 +533,7 @@ impl Ledger {
     ) -> Result<()> {
         let index = self.live(id)?;
         self.credit(id, added)?;
-        if let Some(mut state) = self.node(index).top_up.as_deref().copied() {
+        if let Some(mut state) = self.node(index).extras().top_up.as_deref().copied() {
             let window = state.rule.window_at(at);
             if window > state.window {
                 state.window = window;
@@ -626,7 +635,7 @@ impl Ledger {
         now: Timestamp,
     ) -> Option<(BurnRate, Option<Timestamp>)> {
         let node = self.node(index);
-        let tracker = node.burn.as_ref()?;
+        let tracker = node.extras().burn.as_ref()?;
         let rate = tracker.rate(now, unit);
         let account = &node.accounts[unit.index()];
         let depletes = account.limit().and_then(|_| {
