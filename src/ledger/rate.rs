@@ -145,6 +145,11 @@ impl Ledger {
         if self.rate_limited == 0 {
             return;
         }
+        self.take_rate_slow(id, now);
+    }
+
+    #[cold]
+    fn take_rate_slow(&mut self, id: NodeId, now: Option<Timestamp>) {
         let (Some(now), Ok(leaf)) = (now, self.live(id)) else {
             return;
         };

@@ -337,13 +337,29 @@ impl Ledger {
         outcome: &mut Result<crate::store::Reservation>,
         now: Option<Timestamp>,
     ) {
-        if self.timed.top_up_nodes == 0
+        if self.timed_idle() {
+            return;
+        }
+        self.timed_reserved_slow(id, outcome, now);
+    }
+
+    /// No burn tracking, no top-up rules and nothing unreported: the timed hooks have nothing
+    /// to do.
+    #[inline]
+    fn timed_idle(&self) -> bool {
+        self.timed.top_up_nodes == 0
             && self.timed.burn_nodes == 0
             && self.timed.unreported.is_empty()
             && self.timed.unreported_caps.is_empty()
-        {
-            return;
-        }
+    }
+
+    #[cold]
+    fn timed_reserved_slow(
+        &mut self,
+        id: NodeId,
+        outcome: &mut Result<crate::store::Reservation>,
+        now: Option<Timestamp>,
+    ) {
         if let Ok(granted) = outcome {
             if let Ok(leaf) = self.live(id) {
                 self.timed_end(leaf, now, None, Some(&mut granted.events));
@@ -563,6 +579,11 @@ impl Ledger {
         actual: &Cost,
         now: Option<Timestamp>,
     ) -> Result<Committed> {
+        if self.timed_idle() {
+            // Nothing to evaluate or report around the commit: only `timed_begin`'s reset.
+            self.timed_begin(NodeId::new(u32::MAX, 0), None);
+            return self.commit(id, actual);
+        }
         // Without burn tracking or top-up rules, `timed_begin` and `timed_end` do nothing with
         // the leaf: skip looking the hold up a second time (`commit` reads it).
         let timed = self.timed.top_up_nodes != 0 || self.timed.burn_nodes != 0;
