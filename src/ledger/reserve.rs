@@ -1,5 +1,6 @@
 //! Reserving: the admission rules, reclaiming expired holds on denial, and opening a hold.
 
+use super::hold_slot::Amounts;
 use super::{Hold, HoldSlot, Lease, Ledger, Scan, place};
 use crate::amount::Amount;
 use crate::clock::Timestamp;
@@ -191,13 +192,28 @@ impl Ledger {
         expires: Timestamp,
     ) -> Result<Reservation, Error> {
         let serial = self.serial();
-        let hold = Hold {
-            node: leaf,
-            held,
-            recorded: held.zeroed(),
-            expires,
+        let slot = match held.single_unit() {
+            // The usual hold, written straight into its slot.
+            Some(unit) => HoldSlot {
+                serial,
+                node: leaf,
+                expires,
+                amounts: Amounts::One {
+                    unit,
+                    held: held.minor(unit),
+                    recorded: 0,
+                },
+            },
+            None => {
+                let hold = Hold {
+                    node: leaf,
+                    held,
+                    recorded: held.zeroed(),
+                    expires,
+                };
+                HoldSlot::live(serial, &hold)
+            }
         };
-        let slot = HoldSlot::live(serial, &hold);
         let index = place(
             &mut self.holds,
             &mut self.free_holds,
