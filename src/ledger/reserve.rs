@@ -75,13 +75,17 @@ impl Ledger {
         cost: &Cost,
         expires: Timestamp,
     ) -> Result<Reservation, Error> {
-        cost.validate_reservable()?;
+        // A one-unit cost above zero is reservable; anything else is validated in full.
+        let usual = cost.single_unit().filter(|unit| cost.minor(*unit) > 0);
+        if usual.is_none() {
+            cost.validate_reservable()?;
+        }
         let leaf = self.live(id)?;
         let mut events = Crossings::new();
         // The usual reserve (one unit, an open path, room in the slab) checks and holds in one
         // walk; anything else, or a walk that meets anything but the plain case, takes the
         // exact path below, which decides and builds any error.
-        if let Some(unit) = cost.single_unit()
+        if let Some(unit) = usual
             && self.restricted == 0
             && self.check_hold_room().is_ok()
             && let Some((over_soft, due)) = self.hold_on_path(leaf, unit, cost.minor(unit))

@@ -97,12 +97,11 @@ impl Ledger {
     }
 
     /// The slot index of a live node id.
+    #[inline]
     pub(super) fn live(&self, id: NodeId) -> Result<u32, Error> {
         match self.nodes.get(id.index() as usize) {
             Some(slot) if slot.serial == id.serial() && slot.node.is_some() => Ok(id.index()),
-            _ => Err(Error::UnknownNode {
-                path: id.to_string(),
-            }),
+            _ => Err(unknown_node(id)),
         }
     }
 
@@ -216,6 +215,14 @@ impl Ledger {
             next += 1;
         }
         order
+    }
+}
+
+/// The error for an id that names no live node (out of line: the hot path only tests).
+#[cold]
+fn unknown_node(id: NodeId) -> Error {
+    Error::UnknownNode {
+        path: id.to_string(),
     }
 }
 
