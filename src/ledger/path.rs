@@ -184,13 +184,14 @@ impl Ledger {
             let node = self.node_mut(index);
             let in_debt = node.accounts.owe();
             let account = &mut node.accounts[unit.index()];
+            // Without debt (else the exact path decides), `used + amount` is the whole total
+            // an overflow check needs.
             let room = account
                 .spent
                 .checked_add(account.reserved)
                 .filter(|used| {
-                    used.checked_add(account.debt)
-                        .and_then(|total| total.checked_add(amount))
-                        .is_some_and(|_| used + amount <= account.hard_cap)
+                    used.checked_add(amount)
+                        .is_some_and(|after| after <= account.hard_cap)
                 })
                 .filter(|_| !in_debt && account.more().is_none());
             let Some(used) = room else {
