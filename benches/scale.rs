@@ -11,7 +11,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use budget_guard::{Amount, Limit, Limits, MemoryStore, NodeId, ReserveOptions, Store, Unit};
+use budget_guard::expiry::ReserveOptions;
+use budget_guard::{Amount, Limit, Limits, MemoryStore, NodeId, Store, Unit};
 use criterion::Criterion;
 use parking_lot::Mutex;
 

@@ -5,9 +5,9 @@
 //!
 //! Run with `cargo run --example agent_loop`.
 
+use budget_guard::report::{GroupBy, ReportOptions, ReportQuery};
 use budget_guard::{
-    Amount, Budget, Event, GroupBy, Labels, Ladder, Limit, ModelPrice, PriceTable, ReportOptions,
-    ReportQuery, Tier, Unit, Usage,
+    Amount, Budget, Event, Labels, Ladder, Limit, ModelPrice, PriceTable, Tier, Unit, Usage,
 };
 
 /// The fake model: token usage varies with the step, deterministically.

@@ -2,7 +2,8 @@
 //! [`Approver`] (a human in the loop, a policy service) **before** anything is held.
 //!
 //! ```
-//! use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Error, Limit, Unit};
+//! use budget_guard::approval::{Approval, ApprovalRequest};
+//! use budget_guard::{Amount, Budget, Error, Limit, Unit};
 //! # fn main() -> budget_guard::Result<()> {
 //! let org = Budget::builder("acme", Limit::hard(Amount::usd("100")?))
 //!     .child("support", Limit::hard(Amount::usd("40")?))
@@ -91,7 +92,8 @@ use crate::ids::NodeId;
 /// What an [`Approver`] is asked: one rule's view of one reserve.
 ///
 /// ```
-/// use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Limit};
+/// use budget_guard::approval::{Approval, ApprovalRequest};
+/// use budget_guard::{Amount, Budget, Limit};
 /// # fn main() -> budget_guard::Result<()> {
 /// let org = Budget::builder("org", Limit::hard(Amount::usd("100")?))
 ///     .child("agent", Limit::hard(Amount::usd("50")?))
@@ -125,7 +127,7 @@ pub struct ApprovalRequest {
 /// An [`Approver`]'s answer.
 ///
 /// ```
-/// use budget_guard::Approval;
+/// use budget_guard::approval::Approval;
 /// assert!(Approval::Approved.is_approved());
 /// assert_eq!(Approval::deny("over the weekly plan"), Approval::Denied {
 ///     reason: "over the weekly plan".to_owned(),
@@ -166,7 +168,8 @@ impl Approval {
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
-/// use budget_guard::{Amount, Approval, ApprovalRequest, Approver, Budget, Limit};
+/// use budget_guard::approval::{Approval, ApprovalRequest, Approver};
+/// use budget_guard::{Amount, Budget, Limit};
 ///
 /// /// Approves the first `n` large requests, then says no.
 /// #[derive(Debug)]
@@ -217,7 +220,8 @@ pub type ApprovalFuture<'a> = Pin<Box<dyn Future<Output = Approval> + Send + 'a>
 /// async approver does not block on it: it fails with [`Error::AsyncApprovalRequired`].
 ///
 /// ```
-/// use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Error, Limit};
+/// use budget_guard::approval::{Approval, ApprovalRequest};
+/// use budget_guard::{Amount, Budget, Error, Limit};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> budget_guard::Result<()> {
 /// let org = Budget::builder("org", Limit::hard(Amount::usd("100")?)).build()?;
@@ -414,7 +418,8 @@ impl Budget {
     /// which operations ask, and the guarantees (outside every lock; panics propagate).
     ///
     /// ```
-    /// use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Error, Limit};
+    /// use budget_guard::approval::{Approval, ApprovalRequest};
+    /// use budget_guard::{Amount, Budget, Error, Limit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let task = Budget::builder("task", Limit::hard(Amount::usd("10")?)).build()?;
     /// task.require_approval(Amount::usd("2")?, |_: &ApprovalRequest| Approval::deny("ask Bob"))?;
@@ -438,7 +443,8 @@ impl Budget {
     /// [`Error::AsyncApprovalRequired`].
     ///
     /// ```
-    /// use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Limit};
+    /// use budget_guard::approval::{Approval, ApprovalRequest};
+    /// use budget_guard::{Amount, Budget, Limit};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> budget_guard::Result<()> {
     /// let task = Budget::builder("task", Limit::hard(Amount::usd("10")?)).build()?;
@@ -479,7 +485,8 @@ impl Budget {
     /// none.
     ///
     /// ```
-    /// use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Limit, Unit};
+    /// use budget_guard::approval::{Approval, ApprovalRequest};
+    /// use budget_guard::{Amount, Budget, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let task = Budget::builder("task", Limit::hard(Amount::usd("10")?)).build()?;
     /// task.require_approval(Amount::usd("1")?, |_: &ApprovalRequest| Approval::deny("no"))?;

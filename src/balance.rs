@@ -36,8 +36,8 @@ pub struct Balance {
     /// at zero); zero while the node owes debt in any unit, since it then refuses every reserve
     /// ([`Error::InDebt`](crate::Error::InDebt)); `None` without a limit.
     pub remaining: Option<Amount>,
-    /// What the limit allows in the current period: the limit's amount, plus for a periodic
-    /// limit what a [`Rollover`](crate::Rollover) carried in and the credits minus debits of this
+    /// What the limit allows in the current period: the limit's amount, plus for a periodic limit
+    /// what a [`Rollover`](crate::period::Rollover) carried in and the credits minus debits of this
     /// period (see [`crate::period`]). `None` without a limit.
     #[cfg_attr(feature = "serde", serde(default))]
     pub allowance: Option<Amount>,

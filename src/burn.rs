@@ -35,7 +35,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use budget_guard::{Amount, Budget, BurnWindow, Limit, ManualClock, MemoryStore, Timestamp, Unit};
+//! use budget_guard::burn::BurnWindow;
+//! use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Timestamp, Unit};
 //! # fn main() -> budget_guard::Result<()> {
 //! let clock = ManualClock::new(Timestamp::EPOCH);
 //! let agent = Budget::builder("agent", Limit::hard(Amount::usd("10")?))
@@ -89,7 +90,7 @@ impl BurnWindow {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::BurnWindow;
+    /// use budget_guard::burn::BurnWindow;
     /// let hour = BurnWindow::new(Duration::from_secs(3600)).unwrap();
     /// assert_eq!(hour.bucket_width(), Duration::from_secs(60));
     /// assert!(BurnWindow::new(Duration::ZERO).is_err());
@@ -106,7 +107,7 @@ impl BurnWindow {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::BurnWindow;
+    /// use budget_guard::burn::BurnWindow;
     /// let day = BurnWindow::with_buckets(Duration::from_secs(86_400), 24).unwrap();
     /// assert_eq!(day.bucket_width(), Duration::from_secs(3600));
     /// assert!(BurnWindow::with_buckets(Duration::from_secs(60), 0).is_err());
@@ -228,7 +229,8 @@ impl BurnRate {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::{Amount, Budget, BurnWindow, Limit, ManualClock, MemoryStore, Timestamp, Unit};
+    /// use budget_guard::burn::BurnWindow;
+    /// use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Timestamp, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let clock = ManualClock::new(Timestamp::EPOCH);
     /// let run = Budget::builder("run", Limit::hard(Amount::usd("10")?))
@@ -309,7 +311,8 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::{Amount, Budget, BurnWindow, Limit, Unit};
+    /// use budget_guard::burn::BurnWindow;
+    /// use budget_guard::{Amount, Budget, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let org = Budget::builder("org", Limit::hard(Amount::usd("10")?)).build()?;
     /// assert_eq!(org.set_burn_window(Some(BurnWindow::new(Duration::from_secs(60))?))?, None);

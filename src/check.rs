@@ -72,7 +72,8 @@ pub struct Check {
     /// one entry with `limit: None`.
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, Limit, Limits, Period, Unit};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::{Amount, Budget, Limit, Limits, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let agent = Budget::builder(
     ///     "agent",
@@ -137,7 +138,8 @@ impl Check {
     /// `true` if a reserve of this cost would first ask an approver ([`Check::approvals`]).
     ///
     /// ```
-    /// use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Limit};
+    /// use budget_guard::approval::{Approval, ApprovalRequest};
+    /// use budget_guard::{Amount, Budget, Limit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let org = Budget::builder("org", Limit::hard(Amount::usd("100")?))
     ///     .child("agent", Limit::hard(Amount::usd("10")?))

@@ -8,6 +8,12 @@ use crate::amount::{Amount, Unit};
 use crate::clock::Timestamp;
 use crate::ids::HoldId;
 
+mod exceeded;
+mod store_error;
+
+pub use self::exceeded::Exceeded;
+pub use self::store_error::{StoreError, StoreErrorKind};
+
 /// Why text or a number could not become an [`Amount`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -64,49 +70,6 @@ impl fmt::Display for AmountError {
                 "below the {recorded_minor} minor units already recorded on this hold (commit takes the total cost)"
             ),
         }
-    }
-}
-
-/// The numbers behind a [`Error::BudgetExceeded`]: which node said no, and by how much.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct Exceeded {
-    /// Full path of the node whose hard limit would be exceeded (the reserving node or an ancestor).
-    pub node: Arc<str>,
-    /// That node's limit.
-    pub limit: Amount,
-    /// Spent on that node so far.
-    pub spent: Amount,
-    /// Held on that node by live reservations.
-    pub reserved: Amount,
-    /// The amount that did not fit.
-    pub requested: Amount,
-    /// The period of the limit that refused (`None` for a limit over all time): with several
-    /// limits of one unit on a node (daily, weekly, monthly), the one that said no.
-    #[cfg_attr(
-        feature = "serde",
-        serde(default, skip_serializing_if = "Option::is_none")
-    )]
-    pub period: Option<crate::period::Period>,
-}
-
-impl Exceeded {
-    /// What is still free on the limiting node: `limit - spent - reserved`.
-    pub fn remaining(&self) -> Amount {
-        // Saturating: the figures may come from a remote store or a deserialized event.
-        let free = self
-            .limit
-            .minor_units()
-            .saturating_sub(self.spent.minor_units())
-            .saturating_sub(self.reserved.minor_units());
-        Amount::from_minor(free.max(0), self.limit.unit())
-    }
-
-    /// `true` if the request is larger than the node's whole limit, so no amount of waiting for
-    /// holds to end will make it fit; a cheaper tier or a raised limit is needed.
-    pub fn never_fits(&self) -> bool {
-        self.requested.minor_units() > self.limit.minor_units()
     }
 }
 
@@ -262,10 +225,11 @@ pub enum Error {
         reserved: Amount,
     },
 
-    /// A commit above the held amount under [`OveragePolicy::Reject`](crate::OveragePolicy::Reject),
-    /// or above what [`AllowIfAvailable`](crate::OveragePolicy::AllowIfAvailable) or the overdraft
-    /// could cover. The hold has ended and the spend **was recorded**: the held part as spent, the
-    /// rest as `debt` on the nodes that could not absorb it (see the policy docs).
+    /// A commit above the held amount under
+    /// [`OveragePolicy::Reject`](crate::OveragePolicy::Reject), or above what
+    /// [`AllowIfAvailable`](crate::OveragePolicy::AllowIfAvailable) or the overdraft could cover.
+    /// The hold has ended and the spend **was recorded**: the held part as spent, the rest as
+    /// `debt` on the nodes that could not absorb it (see the policy docs).
     #[error("{node}: actual cost {actual} is above the {held} held; recorded {debt} as debt")]
     OverageRejected {
         /// The node the hold was reserved on.
@@ -356,7 +320,7 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// An [`IdempotencyKey`](crate::IdempotencyKey) is empty, longer than
+    /// An [`IdempotencyKey`](crate::idempotency::IdempotencyKey) is empty, longer than
     /// [`MAX_IDEMPOTENCY_KEY_LEN`](crate::idempotency::MAX_IDEMPOTENCY_KEY_LEN) bytes, or has
     /// control characters. Nothing changed.
     #[error("invalid idempotency key {key:?}: {reason}")]
@@ -386,7 +350,7 @@ pub enum Error {
     /// [`crate::idempotency`]). Nothing changed. After [`HoldEnd::Committed`] the spend is
     /// booked; after a release or expiry, reserve again with a new key.
     ///
-    /// [`HoldEnd::Committed`]: crate::HoldEnd::Committed
+    /// [`HoldEnd::Committed`]: crate::idempotency::HoldEnd::Committed
     #[error(
         "idempotency key {key:?} reserved hold {hold}, which has since been {how}; reserve with a new key to hold again"
     )]
@@ -430,7 +394,7 @@ pub enum Error {
     },
 
     /// A time zone name the bundled IANA time zone database does not know (see
-    /// [`Period::in_zone`](crate::Period::in_zone)). Nothing changed.
+    /// [`Period::in_zone`](crate::period::Period::in_zone)). Nothing changed.
     #[error("unknown time zone {name:?}: not an IANA time zone name such as \"Europe/Berlin\"")]
     UnknownTimeZone {
         /// The name, as given.
@@ -489,7 +453,7 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// An [`Approver`](crate::Approver) refused a reserve above its rule's threshold (see
+    /// An [`Approver`](crate::approval::Approver) refused a reserve above its rule's threshold (see
     /// [`crate::approval`]). Nothing was held; rules above the refusing one were not asked.
     #[error(
         "{node} requires approval above {threshold}; a request of {estimate} was denied: {reason}"
@@ -545,115 +509,6 @@ pub enum Error {
         /// The store's name.
         store: &'static str,
     },
-}
-
-/// A failure inside a [`Store`](crate::Store) backend (I/O, a remote server, corruption), with
-/// its [`kind`](StoreError::kind): what the caller may do about it.
-///
-/// # The retry rule
-///
-/// - [`Transient`](StoreErrorKind::Transient): the operation did not happen; retrying it is
-///   safe.
-/// - [`OutcomeUnknown`](StoreErrorKind::OutcomeUnknown): the operation may or may not have
-///   happened (a timeout after the request was sent, a failed write of its record). Retry only
-///   with the *same* [idempotency key](crate::idempotency), so that a retry of an operation that
-///   did happen returns its first result instead of applying it twice; without a key, read the
-///   books before deciding.
-/// - [`Permanent`](StoreErrorKind::Permanent): retrying will fail the same way (corruption, a
-///   stopped store, a bug); do not retry.
-///
-/// ```
-/// use budget_guard::{Error, StoreError, StoreErrorKind};
-/// let timeout: Error = StoreError::outcome_unknown("redis: timed out after sending").into();
-/// assert!(timeout.outcome_unknown());
-/// assert!(!timeout.is_transient());
-/// let refused: Error = StoreError::transient("redis: connection refused").into();
-/// assert!(refused.is_transient());
-/// assert_eq!(StoreError::new("corrupt").kind(), StoreErrorKind::Permanent);
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct StoreError {
-    message: String,
-    kind: StoreErrorKind,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
-}
-
-/// What a [`StoreError`] means for the operation that failed (see the retry rule on
-/// [`StoreError`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub enum StoreErrorKind {
-    /// The operation did not happen; retrying is safe.
-    Transient,
-    /// The operation may have happened; retry with the same idempotency key.
-    OutcomeUnknown,
-    /// Retrying will not help.
-    Permanent,
-}
-
-impl StoreError {
-    /// A [`Permanent`](StoreErrorKind::Permanent) store error with a message.
-    pub fn new(message: impl Into<String>) -> Self {
-        StoreError::of_kind(StoreErrorKind::Permanent, message)
-    }
-
-    /// A store error of `kind` with a message.
-    pub fn of_kind(kind: StoreErrorKind, message: impl Into<String>) -> Self {
-        StoreError {
-            message: message.into(),
-            kind,
-            source: None,
-        }
-    }
-
-    /// A [`Transient`](StoreErrorKind::Transient) store error: the operation did not happen.
-    pub fn transient(message: impl Into<String>) -> Self {
-        StoreError::of_kind(StoreErrorKind::Transient, message)
-    }
-
-    /// An [`OutcomeUnknown`](StoreErrorKind::OutcomeUnknown) store error: the operation may
-    /// have happened.
-    pub fn outcome_unknown(message: impl Into<String>) -> Self {
-        StoreError::of_kind(StoreErrorKind::OutcomeUnknown, message)
-    }
-
-    /// A [`Permanent`](StoreErrorKind::Permanent) store error: do not retry.
-    pub fn permanent(message: impl Into<String>) -> Self {
-        StoreError::of_kind(StoreErrorKind::Permanent, message)
-    }
-
-    /// A [`Permanent`](StoreErrorKind::Permanent) store error with a message and an underlying
-    /// cause (change the kind with [`with_kind`](StoreError::with_kind)).
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        StoreError {
-            message: message.into(),
-            kind: StoreErrorKind::Permanent,
-            source: Some(Box::new(source)),
-        }
-    }
-
-    /// This error with `kind` instead.
-    #[must_use]
-    pub fn with_kind(mut self, kind: StoreErrorKind) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    /// What the failure means for the operation (see the retry rule above).
-    pub fn kind(&self) -> StoreErrorKind {
-        self.kind
-    }
-
-    /// The message, without the source.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl Error {

@@ -138,7 +138,7 @@ pub struct ThresholdEvent {
     )]
     pub burn_rate: Option<crate::burn::BurnRate>,
     /// The biggest spenders below the node in the limit's unit (by model unless configured
-    /// otherwise with [`ReportOptions::top_drivers`](crate::ReportOptions::top_drivers)),
+    /// otherwise with [`ReportOptions::top_drivers`](crate::report::ReportOptions::top_drivers)),
     /// biggest first; empty unless reports are enabled
     /// ([`Budget::enable_reports`](crate::Budget::enable_reports)).
     #[cfg_attr(

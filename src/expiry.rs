@@ -55,7 +55,8 @@ pub const EXPIRED_HOLDS_REMEMBERED: usize = 4096;
 ///
 /// ```
 /// use std::time::Duration;
-/// use budget_guard::{Amount, Budget, Limit, ReserveOptions};
+/// use budget_guard::expiry::ReserveOptions;
+/// use budget_guard::{Amount, Budget, Limit};
 /// # fn main() -> budget_guard::Result<()> {
 /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
 /// let options = ReserveOptions::new().ttl(Duration::from_secs(300));
@@ -97,7 +98,9 @@ impl ReserveOptions {
     /// returns the first hold instead of holding again (see [`crate::idempotency`]).
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, IdempotencyKey, Limit, ReserveOptions};
+    /// use budget_guard::expiry::ReserveOptions;
+    /// use budget_guard::idempotency::IdempotencyKey;
+    /// use budget_guard::{Amount, Budget, Limit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
     /// let once = ReserveOptions::new().idempotency_key(IdempotencyKey::new("step-3")?);

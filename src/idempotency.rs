@@ -1,6 +1,6 @@
 //! Idempotency keys: retrying an operation whose outcome the caller did not see applies it once.
 //!
-//! Reserve ([`ReserveOptions::idempotency_key`](crate::ReserveOptions::idempotency_key)),
+//! Reserve ([`ReserveOptions::idempotency_key`](crate::expiry::ReserveOptions::idempotency_key)),
 //! commit, release, credit and debit ([`OpOptions::idempotency_key`], through
 //! [`Guard::commit_with`](crate::Guard::commit_with),
 //! [`Guard::release_with`](crate::Guard::release_with),
@@ -47,17 +47,19 @@
 //!
 //! # A retried reserve whose hold has ended
 //!
-//! A retried reserve answers with its hold only while that hold is live. Once the hold has
-//! ended, the retry gets [`Error::HoldEnded`] carrying the key, the hold and [how](HoldEnd) it
-//! ended, and nothing changes; a replayed hold id that can no longer be committed would hide
-//! that the spend is already booked (committed) or that a new reserve is needed (released, for
-//! example by [`FileStoreOptions::release_orphaned_holds`](crate::FileStoreOptions::release_orphaned_holds)
-//! after a crash, or expired). The key stays bound to its first request, as with Stripe: to
-//! hold again after a release or expiry, reserve with a **new** key. How the hold ended is part
-//! of the remembered result, so MemoryStore and FileStore answer alike, also after a reopen.
+//! A retried reserve answers with its hold only while that hold is live. Once the hold has ended,
+//! the retry gets [`Error::HoldEnded`] carrying the key, the hold and [how](HoldEnd) it ended, and
+//! nothing changes; a replayed hold id that can no longer be committed would hide that the spend is
+//! already booked (committed) or that a new reserve is needed (released, for example by
+//! [`FileStoreOptions::release_orphaned_holds`](crate::FileStoreOptions::release_orphaned_holds)
+//! after a crash, or expired). The key stays bound to its first request, as with Stripe: to hold
+//! again after a release or expiry, reserve with a **new** key. How the hold ended is part of the
+//! remembered result, so MemoryStore and FileStore answer alike, also after a reopen.
 //!
 //! ```
-//! use budget_guard::{Amount, Budget, Error, HoldEnd, IdempotencyKey, Limit, ReserveOptions};
+//! use budget_guard::expiry::ReserveOptions;
+//! use budget_guard::idempotency::{HoldEnd, IdempotencyKey};
+//! use budget_guard::{Amount, Budget, Error, Limit};
 //! # fn main() -> budget_guard::Result<()> {
 //! let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
 //! let options = ReserveOptions::new().idempotency_key(IdempotencyKey::new("job-8/reserve")?);
@@ -84,7 +86,9 @@
 //! release or `OverageRejected` cannot be told apart from the first and is delivered again.
 //!
 //! ```
-//! use budget_guard::{Amount, Budget, IdempotencyKey, Limit, OpOptions, ReserveOptions, Unit};
+//! use budget_guard::expiry::ReserveOptions;
+//! use budget_guard::idempotency::{IdempotencyKey, OpOptions};
+//! use budget_guard::{Amount, Budget, Limit, Unit};
 //! # fn main() -> budget_guard::Result<()> {
 //! let run = Budget::builder("run", Limit::hard(Amount::usd("1")?)).build()?;
 //! let key = IdempotencyKey::new("job-7/reserve")?;
@@ -160,7 +164,8 @@ pub const DEFAULT_MAX_KEYS: usize = 65_536;
 /// control characters. Cheap to clone (shared text).
 ///
 /// ```
-/// use budget_guard::{Error, IdempotencyKey};
+/// use budget_guard::idempotency::IdempotencyKey;
+/// use budget_guard::Error;
 /// # fn main() -> budget_guard::Result<()> {
 /// let key = IdempotencyKey::new("3f2b6c1e-order-42")?;
 /// assert_eq!(key.as_str(), "3f2b6c1e-order-42");
@@ -253,7 +258,8 @@ impl From<IdempotencyKey> for String {
 /// [the module docs](self)).
 ///
 /// ```
-/// use budget_guard::{Amount, Budget, IdempotencyKey, Limit, OpOptions, Unit};
+/// use budget_guard::idempotency::{IdempotencyKey, OpOptions};
+/// use budget_guard::{Amount, Budget, Limit, Unit};
 /// # fn main() -> budget_guard::Result<()> {
 /// let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("5")?)).build()?;
 /// let top_up = OpOptions::new().idempotency_key(IdempotencyKey::new("invoice-981")?);
@@ -293,7 +299,8 @@ impl OpOptions {
 /// ```
 /// use std::num::NonZeroUsize;
 /// use std::time::Duration;
-/// use budget_guard::{KeyRetention, MemoryStore};
+/// use budget_guard::idempotency::KeyRetention;
+/// use budget_guard::MemoryStore;
 /// # fn main() -> budget_guard::Result<()> {
 /// let retention = KeyRetention::new(Duration::from_secs(3_600), NonZeroUsize::new(10_000).unwrap())?;
 /// let store = MemoryStore::new().with_key_retention(retention);

@@ -15,10 +15,10 @@ pub const MAX_LABEL_LEN: usize = 128;
 /// session) that spent, and free-form tags such as `"feature:search"`.
 ///
 /// Labels never change the money rules; they only decide how spend is grouped in
-/// [`Report`](crate::Report)s and what [`SpendRecord`](crate::SpendRecord)s carry. Set them when
-/// reserving ([`Budget::reserve_labeled`](crate::Budget::reserve_labeled)) or on the live guard
-/// ([`Guard::label`](crate::Guard::label)); [`Budget::reserve_for`](crate::Budget::reserve_for)
-/// labels the model itself.
+/// [`Report`](crate::report::Report)s and what [`SpendRecord`](crate::report::SpendRecord)s carry.
+/// Set them when reserving ([`Budget::reserve_labeled`](crate::Budget::reserve_labeled)) or on the
+/// live guard ([`Guard::label`](crate::Guard::label));
+/// [`Budget::reserve_for`](crate::Budget::reserve_for) labels the model itself.
 ///
 /// ```
 /// use budget_guard::Labels;

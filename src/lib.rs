@@ -33,11 +33,12 @@
 //!
 //! # Periods
 //!
-//! A limit can be an allocation per [`Period`]: daily, weekly or monthly on calendar boundaries
-//! in an IANA time zone, or fixed windows (`Period::every(5 hours)`), with an optional
-//! [`Rollover`] of the unused rest. Spend resets lazily at the first operation after a boundary
-//! (no thread), live holds stay reserved across it, and [`Balance::resets_at`] says when. A
-//! per-task cap under a per-month team cap is two nodes on one path. See [`period`].
+//! A limit can be an allocation per [`Period`](period::Period): daily, weekly or monthly on
+//! calendar boundaries in an IANA time zone, or fixed windows (`Period::every(5 hours)`), with an
+//! optional [`Rollover`](period::Rollover) of the unused rest. Spend resets lazily at the first
+//! operation after a boundary (no thread), live holds stay reserved across it, and
+//! [`Balance::resets_at`] says when. A per-task cap under a per-month team cap is two nodes on one
+//! path. See [`period`].
 //!
 //! # Exact money
 //!
@@ -59,8 +60,8 @@
 //! * **Closures.** [`Budget::run`] reserves, runs the work, and commits what it returned
 //!   (releases on error or panic).
 //! * **Approval.** [`Budget::require_approval`] makes reserves above a threshold, on a node and
-//!   everything below it, ask an [`Approver`] (a human, a policy service) before anything is
-//!   held; a "no" is [`Error::ApprovalDenied`]. See [`approval`].
+//!   everything below it, ask an [`Approver`](approval::Approver) (a human, a policy service)
+//!   before anything is held; a "no" is [`Error::ApprovalDenied`]. See [`approval`].
 //! * **Degradation.** A [`Ladder`] of [`Tier`]s picks the best model the budget can still pay
 //!   for; [`Ladder::reserve`] holds it in the same step. [`Ladder::fallback`] tries tiers in
 //!   order on denials and retryable errors, charging every attempt.
@@ -80,12 +81,44 @@
 //! the cost does not grow with the size of the tree (a million nodes or a million open holds cost
 //! the same as ten). Figures, method and where the time goes: `BENCHMARKS.md` and `benches/`.
 //!
+//! # Public paths
+//!
+//! Every public item has exactly one path. The vocabulary every program uses is at the root
+//! ([`Budget`], [`Guard`], [`Cost`], [`Amount`], [`Unit`], [`Limit`], [`Error`], [`Store`],
+//! [`MemoryStore`], [`FileStore`], events, snapshots, the op model). Each optional subsystem
+//! lives in its module only, and its items are named through it:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`approval`] | [`Approver`](approval::Approver), [`Approval`](approval::Approval), [`ApprovalRequest`](approval::ApprovalRequest) |
+//! | [`burn`] | [`BurnWindow`](burn::BurnWindow), [`BurnRate`](burn::BurnRate) |
+//! | [`expiry`] | [`ReserveOptions`](expiry::ReserveOptions), [`ExpiredHold`](expiry::ExpiredHold), hold TTLs |
+//! | [`idempotency`] | [`IdempotencyKey`](idempotency::IdempotencyKey), [`OpOptions`](idempotency::OpOptions), [`KeyRetention`](idempotency::KeyRetention), [`HoldEnd`](idempotency::HoldEnd) |
+//! | [`period`] | [`Period`](period::Period), [`Rollover`](period::Rollover) |
+//! | [`rate`] | [`RateLimit`](rate::RateLimit) |
+//! | [`report`] | [`Report`](report::Report), [`ReportQuery`](report::ReportQuery), [`SpendRecord`](report::SpendRecord), ... |
+//! | [`top_up`] | [`TopUp`](top_up::TopUp) and its events and snapshot |
+//!
+//! The feature-gated `openai` and `conformance` are modules of the same kind; the `redis`
+//! feature adds `RedisStore` and `RedisOptions` at the root. A module is named by what it is
+//! about, so user code reads:
+//!
+//! ```
+//! use budget_guard::period::Period;
+//! use budget_guard::{Budget, Limit, usd};
+//! # fn main() -> budget_guard::Result<()> {
+//! let team = Budget::builder("team", Limit::hard(usd!("25")).per(Period::daily())).build()?;
+//! assert_eq!(team.balance(budget_guard::Unit::Usd)?.limit.unwrap().period(), Some(Period::daily()));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `serde` | no | `Serialize`/`Deserialize` on amounts, limits, balances and snapshots (amounts as exact decimal strings); price tables from JSON and the LiteLLM price map (`PriceTable::from_litellm_json`); usage reports from OpenAI and Anthropic JSON (`Usage::from_json`) |
-//! | `tokio` | no | [`Budget::run_async`], [`Budget::reserve_async`] with [`AsyncApprover`]s, [`Ladder::fallback_async`], [`Budget::subscribe_async`] (an async event stream); guards held by a cancelled future release their holds |
+//! | `tokio` | no | [`Budget::run_async`], [`Budget::reserve_async`] with [`AsyncApprover`](approval::AsyncApprover)s, [`Ladder::fallback_async`], [`Budget::subscribe_async`] (an async event stream); guards held by a cancelled future release their holds |
 //! | `openai` | no | [`openai`]: a budgeted chat-completions client on `async-openai` (OpenAI or any compatible server): worst-case holds with the output cap they pay for, commits from the reply's usage, streams, and a policy for replies lost in flight |
 //! | `openai-tiktoken` | no | `openai::tiktoken_prompt_bound` and `BudgetedChat::with_tiktoken`: prompt holds from the model's own encoding (`tiktoken-rs`) instead of the byte bound |
 //! | `conformance` | no | [`conformance`]: the test suite every [`Store`] implementation must pass |
@@ -136,14 +169,10 @@ pub mod top_up;
 mod usage;
 
 pub use amount::{Amount, Unit};
-pub use approval::{Approval, ApprovalRequest, Approver};
-#[cfg(feature = "tokio")]
-pub use approval::{ApprovalFuture, AsyncApprover};
 pub use balance::{
     AccountSnapshot, Balance, CapSnapshot, HoldSnapshot, NodeInfo, NodeSnapshot, Snapshot,
 };
 pub use budget::{Budget, BudgetBuilder};
-pub use burn::{BurnRate, BurnWindow, DEFAULT_BURN_BUCKETS, MAX_BURN_BUCKETS};
 pub use cancel::Cancellation;
 pub use check::{Check, LimitStatus, Verdict};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -154,11 +183,9 @@ pub use event::{
     DenialReason, DeniedEvent, Event, ExpiredEvent, OverageEvent, ReleasedEvent, ThresholdEvent,
     TopUpEvent,
 };
-pub use expiry::{DEFAULT_HOLD_TTL, ExpiredHold, ReserveOptions};
 pub use fallback::{Attempt, FallbackError, Outcome, Served};
 pub use guard::{CommitError, Guard};
 pub use hub::SubscriptionId;
-pub use idempotency::{HoldEnd, IdempotencyKey, KeyRetention, OpOptions};
 pub use ids::{HoldId, MAX_LIVE_HOLDS, NodeId};
 pub use labels::{Labels, MAX_LABEL_LEN, MAX_TAGS};
 pub use ladder::{Ladder, Tier};
@@ -166,16 +193,10 @@ pub use meter::{CommitUsageError, Flow, NoUsageFallback, StreamMeter};
 pub use node_state::NodeState;
 pub use op::{Answer, Applied, Op, OpKind, Query};
 pub use open_holds::OpenHolds;
-pub use period::{Period, Rollover};
 pub use policy::{Limit, LimitKind, Limits, OveragePolicy};
 #[cfg(feature = "serde")]
 pub use price::{LiteLlmImport, SkipReason, SkippedModel};
 pub use price::{ModelPrice, PriceTable, PricingError};
-pub use rate::{MAX_RATE_REQUESTS, RateLimit};
-pub use report::{
-    CostDriver, GroupBy, Report, ReportOptions, ReportQuery, ReportRow, SpendOutcome, SpendRecord,
-    Totals,
-};
 pub use run::RunError;
 pub use store::file::{Durability, FileStore, FileStoreOptions};
 pub use store::memory::MemoryStore;
@@ -184,9 +205,6 @@ pub use store::redis::{RedisOptions, RedisStore};
 pub use store::{Committed, Reservation, Store};
 pub use threshold::{
     Crossings, MAX_LEVEL_PERCENT, MAX_LEVELS, ThresholdBasis, ThresholdCrossing, Thresholds,
-};
-pub use top_up::{
-    TopUp, TopUpApplied, TopUpCap, TopUpCapped, TopUpCappedEvent, TopUpReason, TopUpSnapshot,
 };
 pub use usage::Usage;
 

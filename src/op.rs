@@ -9,7 +9,8 @@
 //! results sent back (see `tests/wire_store.rs` and `docs/architecture.md`).
 //!
 //! ```
-//! use budget_guard::{Amount, Cost, Limit, Limits, MemoryStore, Op, Store, DEFAULT_HOLD_TTL};
+//! use budget_guard::expiry::DEFAULT_HOLD_TTL;
+//! use budget_guard::{Amount, Cost, Limit, Limits, MemoryStore, Op, Store};
 //! # fn main() -> budget_guard::Result<()> {
 //! let store = MemoryStore::new();
 //! let create = Op::CreateNode {

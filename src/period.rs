@@ -4,7 +4,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Period, Timestamp, Unit};
+//! use budget_guard::period::Period;
+//! use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Timestamp, Unit};
 //! # fn main() -> budget_guard::Result<()> {
 //! // 2026-01-31T12:00:00Z
 //! let clock = ManualClock::new(Timestamp::from_unix_nanos(1_769_860_800_000_000_000));
@@ -49,7 +50,8 @@
 //!   also how a per-task cap sits under a per-month team cap.
 //! * **Every unit can be periodic.** USD, tokens and requests are all counts of consumption that
 //!   can be metered per window ("10,000 requests per day" is a quota; a
-//!   [`RateLimit`](crate::RateLimit) is the sliding-window pacing), so no unit refuses a period.
+//!   [`RateLimit`](crate::rate::RateLimit) is the sliding-window pacing), so no unit refuses a
+//!   period.
 //!
 //! # Calendar periods and time zones
 //!
@@ -99,7 +101,8 @@ enum Kind {
 ///
 /// ```
 /// use std::time::Duration;
-/// use budget_guard::{Period, Timestamp};
+/// use budget_guard::period::Period;
+/// use budget_guard::Timestamp;
 /// # fn main() -> budget_guard::Result<()> {
 /// let berlin = Period::daily().in_zone("Europe/Berlin")?;
 /// assert_eq!(berlin.zone(), "Europe/Berlin");
@@ -157,7 +160,8 @@ impl Period {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::{Period, Timestamp};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::Timestamp;
     /// # fn main() -> budget_guard::Result<()> {
     /// let anchor = Timestamp::from_unix_nanos(1_000);
     /// let period = Period::every_from(Duration::from_nanos(100), anchor)?;
@@ -195,7 +199,8 @@ impl Period {
     /// `"America/New_York"`; matched without regard to case). `"UTC"` is the default.
     ///
     /// ```
-    /// use budget_guard::{Error, Period};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::Error;
     /// let err = Period::monthly().in_zone("Mars/Olympus_Mons").unwrap_err();
     /// assert!(matches!(err, Error::UnknownTimeZone { .. }));
     /// ```
@@ -236,7 +241,8 @@ impl Period {
     /// (`start <= at < end`). Saturates at the ends of [`Timestamp`]'s range.
     ///
     /// ```
-    /// use budget_guard::{Period, Timestamp};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::Timestamp;
     /// # fn main() -> budget_guard::Result<()> {
     /// // 2026-03-08T12:00:00Z: in New York the day has 23 hours (DST starts at 2 am).
     /// let at = Timestamp::from_unix_nanos(1_772_971_200_000_000_000);
@@ -341,7 +347,8 @@ impl fmt::Debug for Period {
 ///
 /// ```
 /// use std::time::Duration;
-/// use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Period, Rollover, Timestamp, Unit};
+/// use budget_guard::period::{Period, Rollover};
+/// use budget_guard::{Amount, Budget, Limit, ManualClock, MemoryStore, Timestamp, Unit};
 /// # fn main() -> budget_guard::Result<()> {
 /// let clock = ManualClock::new(Timestamp::EPOCH);
 /// let limit = Limit::hard(Amount::usd("10")?)
@@ -393,293 +400,14 @@ impl Rollover {
 
 /// Time zones by interned name. Periods are `Copy`, so they carry a `&'static str`; each zone
 /// name the bundled database knows is leaked at most once (a few hundred names at most).
-mod zones {
-    use super::*;
-
-    struct Zones {
-        db: TimeZoneDatabase,
-        by_name: HashMap<&'static str, TimeZone>,
-        /// Spellings already looked up (any case), to their interned name.
-        aliases: HashMap<String, &'static str>,
-    }
-
-    fn zones() -> &'static Mutex<Zones> {
-        static ZONES: OnceLock<Mutex<Zones>> = OnceLock::new();
-        ZONES.get_or_init(|| {
-            Mutex::new(Zones {
-                db: TimeZoneDatabase::bundled(),
-                by_name: HashMap::new(),
-                aliases: HashMap::new(),
-            })
-        })
-    }
-
-    /// The interned IANA name of `name`.
-    pub(super) fn intern(name: &str) -> Result<&'static str, Error> {
-        let mut zones = zones().lock();
-        if let Some(interned) = zones.aliases.get(name) {
-            return Ok(interned);
-        }
-        let unknown = || Error::UnknownTimeZone {
-            name: name.to_owned(),
-        };
-        if name.is_empty() || name.len() > 64 {
-            return Err(unknown());
-        }
-        let tz = zones.db.get(name).map_err(|_| unknown())?;
-        let canonical = tz.iana_name().unwrap_or(name).to_owned();
-        let interned = match zones.by_name.get_key_value(canonical.as_str()) {
-            Some((interned, _)) => *interned,
-            None => {
-                let interned: &'static str = Box::leak(canonical.into_boxed_str());
-                zones.by_name.insert(interned, tz);
-                interned
-            }
-        };
-        zones.aliases.insert(name.to_owned(), interned);
-        Ok(interned)
-    }
-
-    /// The time zone of an interned name.
-    pub(super) fn get(name: &'static str) -> Option<TimeZone> {
-        zones().lock().by_name.get(name).cloned()
-    }
-}
+mod zones;
 
 #[cfg(feature = "serde")]
-mod serde_repr {
-    use super::*;
-
-    /// The serialized form: `{"kind": "monthly", "zone": "Europe/Berlin"}` or
-    /// `{"kind": "every", "nanos": 18000000000000, "anchor": 0}`.
-    #[derive(serde::Serialize, serde::Deserialize)]
-    #[serde(tag = "kind", rename_all = "snake_case")]
-    pub(super) enum PeriodRepr {
-        Daily {
-            #[serde(default)]
-            zone: Option<String>,
-        },
-        Weekly {
-            #[serde(default)]
-            zone: Option<String>,
-        },
-        Monthly {
-            #[serde(default)]
-            zone: Option<String>,
-        },
-        Every {
-            nanos: u64,
-            #[serde(default)]
-            anchor: i64,
-        },
-    }
-
-    impl From<Period> for PeriodRepr {
-        fn from(period: Period) -> Self {
-            let zone = period.zone.map(str::to_owned);
-            match period.kind {
-                Kind::Daily => PeriodRepr::Daily { zone },
-                Kind::Weekly => PeriodRepr::Weekly { zone },
-                Kind::Monthly => PeriodRepr::Monthly { zone },
-                Kind::Every { nanos, anchor } => PeriodRepr::Every {
-                    nanos: nanos.unsigned_abs(),
-                    anchor,
-                },
-            }
-        }
-    }
-
-    impl serde::Serialize for Period {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            PeriodRepr::from(*self).serialize(serializer)
-        }
-    }
-
-    impl<'de> serde::Deserialize<'de> for Period {
-        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            let repr = PeriodRepr::deserialize(deserializer)?;
-            Period::try_from(repr).map_err(serde::de::Error::custom)
-        }
-    }
-
-    impl TryFrom<PeriodRepr> for Period {
-        type Error = Error;
-        fn try_from(repr: PeriodRepr) -> Result<Self, Error> {
-            let (base, zone) = match repr {
-                PeriodRepr::Daily { zone } => (Period::daily(), zone),
-                PeriodRepr::Weekly { zone } => (Period::weekly(), zone),
-                PeriodRepr::Monthly { zone } => (Period::monthly(), zone),
-                PeriodRepr::Every { nanos, anchor } => {
-                    return Period::every_from(
-                        Duration::from_nanos(nanos),
-                        Timestamp::from_unix_nanos(anchor),
-                    );
-                }
-            };
-            match zone {
-                Some(zone) => base.in_zone(&zone),
-                None => Ok(base),
-            }
-        }
-    }
-}
+mod serde_repr;
 
 /// Encoding helpers for the file format: a calendar period's kind code and zone name, or a
 /// window and anchor.
-pub(crate) mod codec {
-    use super::*;
-
-    /// `(code, zone, nanos, anchor)`: code 0 daily, 1 weekly, 2 monthly, 3 every; zone `""` for
-    /// UTC.
-    pub(crate) fn parts(period: &Period) -> (u8, &'static str, i64, i64) {
-        let zone = period.zone.unwrap_or("");
-        match period.kind {
-            Kind::Daily => (0, zone, 0, 0),
-            Kind::Weekly => (1, zone, 0, 0),
-            Kind::Monthly => (2, zone, 0, 0),
-            Kind::Every { nanos, anchor } => (3, "", nanos, anchor),
-        }
-    }
-
-    /// The inverse of [`parts`].
-    pub(crate) fn from_parts(
-        code: u8,
-        zone: &str,
-        nanos: i64,
-        anchor: i64,
-    ) -> Result<Period, &'static str> {
-        let base = match code {
-            0 => Period::daily(),
-            1 => Period::weekly(),
-            2 => Period::monthly(),
-            3 => {
-                let nanos = u64::try_from(nanos).map_err(|_| "bad period window")?;
-                return Period::every_from(
-                    Duration::from_nanos(nanos),
-                    Timestamp::from_unix_nanos(anchor),
-                )
-                .map_err(|_| "bad period window");
-            }
-            _ => return Err("unknown period kind"),
-        };
-        if zone.is_empty() {
-            return Ok(base);
-        }
-        base.in_zone(zone).map_err(|_| "unknown time zone")
-    }
-}
+pub(crate) mod codec;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(text: &str) -> Timestamp {
-        let instant: jiff::Timestamp = text.parse().expect("a valid instant");
-        Timestamp::from_unix_nanos(i64::try_from(instant.as_nanosecond()).unwrap())
-    }
-
-    const HOUR: i64 = 3_600_000_000_000;
-
-    fn hours(bounds: (Timestamp, Timestamp)) -> i64 {
-        (bounds.1.as_unix_nanos() - bounds.0.as_unix_nanos()) / HOUR
-    }
-
-    #[test]
-    fn months_end_on_the_first_of_the_next_month() {
-        let monthly = Period::monthly();
-        assert_eq!(
-            monthly.bounds_at(at("2026-01-31T23:59:59Z")),
-            (at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z"))
-        );
-        assert_eq!(
-            monthly.bounds_at(at("2026-02-01T00:00:00Z")),
-            (at("2026-02-01T00:00:00Z"), at("2026-03-01T00:00:00Z"))
-        );
-        // Leap year: February has 29 days.
-        assert_eq!(
-            monthly.bounds_at(at("2028-02-29T12:00:00Z")),
-            (at("2028-02-01T00:00:00Z"), at("2028-03-01T00:00:00Z"))
-        );
-        assert_eq!(
-            Period::daily().bounds_at(at("2028-02-29T12:00:00Z")),
-            (at("2028-02-29T00:00:00Z"), at("2028-03-01T00:00:00Z"))
-        );
-    }
-
-    #[test]
-    fn dst_days_have_23_and_25_hours() {
-        let new_york = Period::daily().in_zone("America/New_York").unwrap();
-        let spring = new_york.bounds_at(at("2026-03-08T12:00:00Z"));
-        assert_eq!(spring.0, at("2026-03-08T05:00:00Z"));
-        assert_eq!(hours(spring), 23);
-        let autumn = new_york.bounds_at(at("2026-11-01T12:00:00Z"));
-        assert_eq!(autumn.0, at("2026-11-01T04:00:00Z"));
-        assert_eq!(hours(autumn), 25);
-        assert_eq!(hours(new_york.bounds_at(at("2026-11-02T12:00:00Z"))), 24);
-    }
-
-    #[test]
-    fn weeks_start_on_monday_in_their_zone() {
-        let berlin = Period::weekly().in_zone("europe/berlin").unwrap();
-        assert_eq!(berlin.zone(), "Europe/Berlin");
-        // Sunday 2026-03-29 is the day Berlin moves to summer time.
-        let (start, end) = berlin.bounds_at(at("2026-03-29T12:00:00Z"));
-        assert_eq!(start, at("2026-03-22T23:00:00Z")); // Monday 00:00 CET
-        assert_eq!(end, at("2026-03-29T22:00:00Z")); // Monday 00:00 CEST
-    }
-
-    #[test]
-    fn fixed_windows_count_from_their_anchor() {
-        let period = Period::every(Duration::from_secs(5 * 3600)).unwrap();
-        let (start, end) = period.bounds_at(at("2026-03-08T12:00:00Z"));
-        assert_eq!(start, at("2026-03-08T10:00:00Z"));
-        assert_eq!(end, at("2026-03-08T15:00:00Z"));
-        // Before the anchor too.
-        let before = Period::every_from(Duration::from_nanos(10), Timestamp::from_unix_nanos(5))
-            .unwrap()
-            .bounds_at(Timestamp::from_unix_nanos(-7));
-        assert_eq!(
-            before,
-            (
-                Timestamp::from_unix_nanos(-15),
-                Timestamp::from_unix_nanos(-5)
-            )
-        );
-    }
-
-    #[test]
-    fn bad_periods_are_typed_errors() {
-        assert!(matches!(
-            Period::every(Duration::ZERO),
-            Err(Error::InvalidDuration { .. })
-        ));
-        assert!(matches!(
-            Period::every(Duration::MAX),
-            Err(Error::InvalidDuration { .. })
-        ));
-        assert!(matches!(
-            Period::daily().in_zone("Nowhere/Atlantis"),
-            Err(Error::UnknownTimeZone { name }) if name == "Nowhere/Atlantis"
-        ));
-        assert!(matches!(
-            Period::every(Duration::from_secs(1))
-                .unwrap()
-                .in_zone("UTC"),
-            Err(Error::InvalidPeriod { .. })
-        ));
-        assert_eq!(Period::daily().in_zone("UTC").unwrap(), Period::daily());
-    }
-
-    #[test]
-    fn codec_round_trips() {
-        for period in [
-            Period::daily(),
-            Period::weekly().in_zone("Asia/Tokyo").unwrap(),
-            Period::monthly().in_zone("America/New_York").unwrap(),
-            Period::every_from(Duration::from_secs(7), Timestamp::from_unix_nanos(-3)).unwrap(),
-        ] {
-            let (code, zone, nanos, anchor) = codec::parts(&period);
-            assert_eq!(codec::from_parts(code, zone, nanos, anchor), Ok(period));
-        }
-    }
-}
+mod tests;

@@ -179,7 +179,8 @@ impl Limit {
     /// funds behave).
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, Limit, Period, Unit};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::{Amount, Budget, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// // $500 a month for the team, $2 per task: every reserve must fit both.
     /// let team = Budget::builder("team", Limit::hard(Amount::usd("500")?).per(Period::monthly()))
@@ -294,7 +295,8 @@ impl Limit {
 /// further cap can show more spent than its limit until its period ends (refusing meanwhile).
 ///
 /// ```
-/// use budget_guard::{Amount, Budget, Limit, Limits, Period};
+/// use budget_guard::period::Period;
+/// use budget_guard::{Amount, Budget, Limit, Limits};
 /// # fn main() -> budget_guard::Result<()> {
 /// let agent = Budget::builder(
 ///     "agent",

@@ -31,7 +31,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use budget_guard::{Amount, Budget, Error, Limit, ManualClock, MemoryStore, RateLimit, Timestamp};
+//! use budget_guard::rate::RateLimit;
+//! use budget_guard::{Amount, Budget, Error, Limit, ManualClock, MemoryStore, Timestamp};
 //! # fn main() -> budget_guard::Result<()> {
 //! let clock = ManualClock::new(Timestamp::EPOCH);
 //! let agent = Budget::builder("agent", Limit::hard(Amount::usd("10")?))

@@ -25,7 +25,8 @@
 //! threads).
 //!
 //! ```
-//! use budget_guard::{Amount, Budget, GroupBy, Labels, Limit, ReportOptions, ReportQuery};
+//! use budget_guard::report::{GroupBy, ReportOptions, ReportQuery};
+//! use budget_guard::{Amount, Budget, Labels, Limit};
 //! # fn main() -> budget_guard::Result<()> {
 //! let org = Budget::builder("org", Limit::hard(Amount::usd("10")?)).build()?;
 //! org.enable_reports(ReportOptions::new())?;
@@ -402,7 +403,8 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::{Amount, Budget, Limit, ReportOptions};
+    /// use budget_guard::report::ReportOptions;
+    /// use budget_guard::{Amount, Budget, Limit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let org = Budget::builder("org", Limit::hard(Amount::usd("10")?)).build()?;
     /// org.enable_reports(ReportOptions::new().bucket(Duration::from_secs(3600)).max_rows(1_000))?;
@@ -462,7 +464,8 @@ impl Guard<'_> {
     /// are added. The spend record made when the hold ends carries them.
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, GroupBy, Labels, Limit, ReportOptions, ReportQuery};
+    /// use budget_guard::report::{GroupBy, ReportOptions, ReportQuery};
+    /// use budget_guard::{Amount, Budget, Labels, Limit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let org = Budget::builder("org", Limit::hard(Amount::usd("1")?)).build()?;
     /// org.enable_reports(ReportOptions::new())?;

@@ -43,20 +43,24 @@
 //! Releases, credits and limit changes do not evaluate rules; the next reserve, record or commit
 //! on the path does.
 //!
-//! Each top-up is reported with the operation that made it ([`Reservation::top_ups`](crate::Reservation::top_ups),
-//! [`Committed::top_ups`](crate::Committed::top_ups); a top-up made by a denied reserve or by `record` is reported by the
-//! next reserve or commit) and delivered as [`Event::ToppedUp`](crate::Event::ToppedUp).
+//! Each top-up is reported with the operation that made it
+//! ([`Reservation::top_ups`](crate::Reservation::top_ups),
+//! [`Committed::top_ups`](crate::Committed::top_ups); a top-up made by a denied reserve or by
+//! `record` is reported by the next reserve or commit) and delivered as
+//! [`Event::ToppedUp`](crate::Event::ToppedUp).
 //!
 //! # Persistence
 //!
-//! The rule, its counters and whether it is armed are part of the books: [`Snapshot`](crate::Snapshot)s carry
-//! them ([`NodeSnapshot::top_up`](crate::NodeSnapshot::top_up)) and the file store logs the
-//! rule, every top-up with its timestamp, and every re-arm, so a reopened store continues with
-//! the same counters and replays no top-up twice.
+//! The rule, its counters and whether it is armed are part of the books:
+//! [`Snapshot`](crate::Snapshot)s carry them
+//! ([`NodeSnapshot::top_up`](crate::NodeSnapshot::top_up)) and the file store logs the rule, every
+//! top-up with its timestamp, and every re-arm, so a reopened store continues with the same
+//! counters and replays no top-up twice.
 //!
 //! ```
 //! use std::time::Duration;
-//! use budget_guard::{Amount, Budget, Event, Limit, ManualClock, MemoryStore, Timestamp, TopUp, Unit};
+//! use budget_guard::top_up::TopUp;
+//! use budget_guard::{Amount, Budget, Event, Limit, ManualClock, MemoryStore, Timestamp, Unit};
 //! # fn main() -> budget_guard::Result<()> {
 //! let clock = ManualClock::new(Timestamp::EPOCH);
 //! let wallet = Budget::builder("wallet", Limit::hard(Amount::usd("10")?))
@@ -107,7 +111,8 @@ impl TopUp {
     /// [`adding`](TopUp::adding) says how much).
     ///
     /// ```
-    /// use budget_guard::{Amount, TopUp};
+    /// use budget_guard::top_up::TopUp;
+    /// use budget_guard::Amount;
     /// # fn main() -> budget_guard::Result<()> {
     /// let rule = TopUp::when_below(Amount::usd("1")?).adding(Amount::usd("10")?).at_most(3);
     /// assert_eq!(rule.threshold(), Amount::usd("1")?);
@@ -165,7 +170,9 @@ impl TopUp {
     /// or fixed windows from its anchor (replaces a [`per`](TopUp::per)).
     ///
     /// ```
-    /// use budget_guard::{Period, TopUp, usd};
+    /// use budget_guard::period::Period;
+    /// use budget_guard::top_up::TopUp;
+    /// use budget_guard::usd;
     /// # fn main() -> budget_guard::Result<()> {
     /// // At most $300 of top-ups per calendar month, New York time.
     /// let rule = TopUp::when_below(usd!("10"))
@@ -232,7 +239,8 @@ impl TopUp {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use budget_guard::{Amount, Error, TopUp};
+    /// use budget_guard::top_up::TopUp;
+    /// use budget_guard::{Amount, Error};
     /// # fn main() -> budget_guard::Result<()> {
     /// let no_amount = TopUp::when_below(Amount::usd("1")?);
     /// assert!(matches!(no_amount.validate(), Err(Error::InvalidTopUp { .. })));
@@ -487,7 +495,8 @@ impl Budget {
     /// dropped) and returns the previous rule. See [`crate::top_up`] for when it fires.
     ///
     /// ```
-    /// use budget_guard::{Amount, Budget, Limit, TopUp, Unit};
+    /// use budget_guard::top_up::TopUp;
+    /// use budget_guard::{Amount, Budget, Limit, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let agent = Budget::builder("agent", Limit::hard(Amount::usd("1")?)).build()?;
     /// agent.set_top_up(TopUp::when_below(Amount::usd("0.25")?).adding(Amount::usd("1")?).at_most(1))?;
@@ -575,28 +584,4 @@ impl Budget {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rules_validate() {
-        let usd = |text| Amount::usd(text).unwrap();
-        let rule = TopUp::when_below(usd("1")).adding(usd("2"));
-        assert!(rule.validate().is_ok());
-        assert!(
-            TopUp::when_below(usd("0"))
-                .adding(usd("2"))
-                .validate()
-                .is_err()
-        );
-        assert!(rule.at_most(0).validate().is_err());
-        assert!(rule.at_most_total(usd("1")).validate().is_err());
-        assert!(rule.at_most_total(Amount::tokens(9)).validate().is_err());
-        assert!(rule.predictive(Duration::ZERO).validate().is_err());
-        assert!(rule.per(Duration::MAX).validate().is_err());
-        assert_eq!(
-            rule.at_most(2).per(Duration::from_secs(60)).to_string(),
-            "add $2.00 when below $1.00, at most 2 times per 60s"
-        );
-    }
-}
+mod tests;

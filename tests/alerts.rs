@@ -5,9 +5,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use budget_guard::period::Period;
 use budget_guard::{
-    Amount, Budget, Event, FileStore, Limit, ManualClock, MemoryStore, Period, Store,
-    ThresholdBasis, ThresholdEvent, Timestamp, Unit,
+    Amount, Budget, Event, FileStore, Limit, ManualClock, MemoryStore, Store, ThresholdBasis,
+    ThresholdEvent, Timestamp, Unit,
 };
 
 #[path = "support/scratch.rs"]

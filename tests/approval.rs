@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
+use budget_guard::approval::{Approval, ApprovalRequest, Approver};
 use budget_guard::{
-    Amount, Approval, ApprovalRequest, Approver, Budget, Cost, Error, FallbackError, Ladder, Limit,
-    Limits, MemoryStore, Outcome, Store, Unit,
+    Amount, Budget, Cost, Error, FallbackError, Ladder, Limit, Limits, MemoryStore, Outcome, Store,
+    Unit,
 };
 
 fn usd(text: &str) -> Amount {
@@ -256,7 +257,7 @@ fn reserve_with_reserve_up_to_run_and_owned_reserves_all_ask() {
         .unwrap();
     let agent = org.at("team/agent").unwrap();
 
-    let options = budget_guard::ReserveOptions::new().ttl(Duration::from_secs(30));
+    let options = budget_guard::expiry::ReserveOptions::new().ttl(Duration::from_secs(30));
     assert!(matches!(
         agent.reserve_with(usd("6"), &options),
         Err(Error::ApprovalDenied { .. })

@@ -6,9 +6,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use budget_guard::expiry::ReserveOptions;
 use budget_guard::{
     Amount, Budget, Cancellation, Event, Limit, ManualClock, MemoryStore, NodeState, OveragePolicy,
-    ReserveOptions, Store, Timestamp, Unit,
+    Store, Timestamp, Unit,
 };
 
 fn usd(text: &str) -> Amount {

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use budget_guard::period::Period;
 use budget_guard::{
-    Amount, Budget, Cost, Error, FileStore, Limit, Limits, ManualClock, MemoryStore, Period, Store,
+    Amount, Budget, Cost, Error, FileStore, Limit, Limits, ManualClock, MemoryStore, Store,
     Timestamp, Unit,
 };
 

@@ -7,10 +7,13 @@
 
 use std::time::Duration;
 
+use budget_guard::burn::BurnWindow;
+use budget_guard::idempotency::IdempotencyKey;
+use budget_guard::period::Period;
+use budget_guard::top_up::TopUp;
 use budget_guard::{
-    Amount, Answer, Applied, BurnWindow, Cost, HoldId, IdempotencyKey, Limit, Limits, ManualClock,
-    MemoryStore, NodeId, NodeState, Op, OveragePolicy, Period, Query, Result, Store, Timestamp,
-    TopUp, Unit,
+    Amount, Answer, Applied, Cost, HoldId, Limit, Limits, ManualClock, MemoryStore, NodeId,
+    NodeState, Op, OveragePolicy, Query, Result, Store, Timestamp, Unit,
 };
 use proptest::prelude::*;
 

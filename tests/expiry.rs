@@ -5,9 +5,10 @@
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
+use budget_guard::expiry::ReserveOptions;
 use budget_guard::{
     Amount, Budget, Cost, Error, Event, FileStore, Limit, ManualClock, MemoryStore, OveragePolicy,
-    ReserveOptions, Store, Timestamp, Unit,
+    Store, Timestamp, Unit,
 };
 
 #[path = "support/scratch.rs"]

@@ -10,7 +10,8 @@
 use std::alloc::System;
 use std::time::Duration;
 
-use budget_guard::{Amount, Limit, Limits, MemoryStore, ReserveOptions, Store, Unit};
+use budget_guard::expiry::ReserveOptions;
+use budget_guard::{Amount, Limit, Limits, MemoryStore, Store, Unit};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]

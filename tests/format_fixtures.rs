@@ -24,9 +24,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use budget_guard::expiry::ReserveOptions;
+use budget_guard::idempotency::{HoldEnd, IdempotencyKey, OpOptions};
+use budget_guard::period::Period;
 use budget_guard::{
-    Amount, Budget, Cost, Error, FileStore, HoldEnd, IdempotencyKey, Limit, Limits, ManualClock,
-    OpOptions, Period, ReserveOptions, Store, Timestamp, Unit,
+    Amount, Budget, Cost, Error, FileStore, Limit, Limits, ManualClock, Store, Timestamp, Unit,
 };
 
 /// 2026-01-15T12:00:00Z: the generator's clock, and the clock the copies are opened with.

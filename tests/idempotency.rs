@@ -6,10 +6,12 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use budget_guard::expiry::ReserveOptions;
+use budget_guard::idempotency::{IdempotencyKey, KeyRetention, OpOptions};
+use budget_guard::top_up::TopUp;
 use budget_guard::{
-    Amount, Budget, Cost, Durability, Error, Event, FileStore, IdempotencyKey, KeyRetention, Limit,
-    ManualClock, MemoryStore, OpOptions, OveragePolicy, ReserveOptions, Store, Timestamp, TopUp,
-    Unit,
+    Amount, Budget, Cost, Durability, Error, Event, FileStore, Limit, ManualClock, MemoryStore,
+    OveragePolicy, Store, Timestamp, Unit,
 };
 
 #[path = "support/scratch.rs"]
@@ -448,7 +450,7 @@ fn a_keyed_commit_runs_top_up_rules_once_in_a_file_store() {
 /// `release_orphaned_holds` released the hold at open.
 #[test]
 fn a_retried_reserve_of_an_ended_hold_says_how_it_ended_across_reopens() {
-    use budget_guard::HoldEnd;
+    use budget_guard::idempotency::HoldEnd;
     let path = fresh_path("ended");
     let clock = ManualClock::new(START);
     let open = |release_orphans: bool| {

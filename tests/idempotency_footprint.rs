@@ -6,7 +6,8 @@
 use std::alloc::System;
 
 use budget_guard::idempotency::DEFAULT_MAX_KEYS;
-use budget_guard::{Amount, IdempotencyKey, Limit, MemoryStore, OpOptions, Store, Unit};
+use budget_guard::idempotency::{IdempotencyKey, OpOptions};
+use budget_guard::{Amount, Limit, MemoryStore, Store, Unit};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]

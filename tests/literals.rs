@@ -1,7 +1,8 @@
 //! Amount literals checked at compile time, and builder steps that read as configuration.
 //! (A bad literal failing to compile is shown by the `compile_fail` doctests on the macros.)
 
-use budget_guard::{Amount, Budget, Limit, TopUp, Unit, requests, tokens, usd};
+use budget_guard::top_up::TopUp;
+use budget_guard::{Amount, Budget, Limit, Unit, requests, tokens, usd};
 
 const PER_CALL: Amount = usd!("0.02");
 const CONTEXT: Amount = tokens!(128_000);

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use budget_guard::{
-    Approval, ApprovalRequest, Budget, Flow, Limit, ModelPrice, PriceTable, Unit, Usage, usd,
-};
+use budget_guard::approval::{Approval, ApprovalRequest};
+use budget_guard::{Budget, Flow, Limit, ModelPrice, PriceTable, Unit, Usage, usd};
 
 /// "m": $100 per million input tokens ($0.0001 each), $400 per million output ($0.0004 each).
 fn prices() -> PriceTable {

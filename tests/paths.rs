@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use budget_guard::{Amount, Approval, ApprovalRequest, Budget, Error, Event, Limit, Limits};
+use budget_guard::approval::{Approval, ApprovalRequest};
+use budget_guard::{Amount, Budget, Error, Event, Limit, Limits};
 
 fn usd(text: &str) -> Amount {
     Amount::usd(text).unwrap()

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use budget_guard::expiry::ReserveOptions;
+use budget_guard::period::{Period, Rollover};
 use budget_guard::{
-    Amount, Budget, Error, FileStore, Limit, ManualClock, MemoryStore, Period, ReserveOptions,
-    Rollover, Store, Timestamp, Unit,
+    Amount, Budget, Error, FileStore, Limit, ManualClock, MemoryStore, Store, Timestamp, Unit,
 };
 
 fn at(text: &str) -> Timestamp {

@@ -6,9 +6,11 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use budget_guard::expiry::DEFAULT_HOLD_TTL;
+use budget_guard::rate::{MAX_RATE_REQUESTS, RateLimit};
 use budget_guard::{
-    Amount, Budget, DEFAULT_HOLD_TTL, Error, FileStore, Limit, MAX_RATE_REQUESTS, ManualClock,
-    MemoryStore, RateLimit, Store, Timestamp, Unit, Verdict,
+    Amount, Budget, Error, FileStore, Limit, ManualClock, MemoryStore, Store, Timestamp, Unit,
+    Verdict,
 };
 
 #[path = "support/scratch.rs"]

@@ -7,9 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use budget_guard::expiry::ReserveOptions;
 use budget_guard::{
-    Amount, Cost, Error, Limit, RedisOptions, RedisStore, ReserveOptions, Store, StoreErrorKind,
-    Unit,
+    Amount, Cost, Error, Limit, RedisOptions, RedisStore, Store, StoreErrorKind, Unit,
 };
 use redis_support::{RedisServer, free_port};
 

@@ -6,9 +6,11 @@ mod redis_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use budget_guard::expiry::ReserveOptions;
+use budget_guard::idempotency::{IdempotencyKey, OpOptions};
 use budget_guard::{
-    Amount, Budget, Cost, Error, IdempotencyKey, Limit, Limits, ManualClock, NodeState, OpKind,
-    OpOptions, OveragePolicy, RedisOptions, RedisStore, ReserveOptions, Store, Timestamp, Unit,
+    Amount, Budget, Cost, Error, Limit, Limits, ManualClock, NodeState, OpKind, OveragePolicy,
+    RedisOptions, RedisStore, Store, Timestamp, Unit,
 };
 use redis_support::RedisServer;
 
@@ -217,7 +219,7 @@ fn idempotency_keys_apply_once_and_refuse_other_requests() {
     assert!(matches!(
         store.reserve_with(task, &cost("2"), &options),
         Err(Error::HoldEnded {
-            how: budget_guard::HoldEnd::Committed,
+            how: budget_guard::idempotency::HoldEnd::Committed,
             ..
         })
     ));
@@ -412,7 +414,7 @@ fn undeclared_operations_and_limits_are_refused_not_approximated() {
             ..
         })
     ));
-    let periodic = Limit::hard(usd("1")).per(budget_guard::Period::daily());
+    let periodic = Limit::hard(usd("1")).per(budget_guard::period::Period::daily());
     assert!(matches!(
         store.create_node(None, "daily", &periodic.into()),
         Err(Error::Unsupported {

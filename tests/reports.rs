@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use budget_guard::report::{GroupBy, ReportOptions, ReportQuery, SpendOutcome};
 use budget_guard::{
-    Amount, Budget, Error, GroupBy, Labels, Limit, ManualClock, ModelPrice, OveragePolicy,
-    PriceTable, ReportOptions, ReportQuery, SpendOutcome, Status, Timestamp, Unit, Usage,
+    Amount, Budget, Error, Labels, Limit, ManualClock, ModelPrice, OveragePolicy, PriceTable,
+    Status, Timestamp, Unit, Usage,
 };
 
 fn usd(text: &str) -> Amount {
@@ -194,7 +195,7 @@ fn grouping_by_model_agent_task_and_tag_with_hand_computed_figures() {
     team.reserve(usd("1")).unwrap().commit(usd("0.25")).unwrap();
 
     let report = |group| org.report(&ReportQuery::by(group)).unwrap();
-    let figure = |report: &budget_guard::Report, key: &str| {
+    let figure = |report: &budget_guard::report::Report, key: &str| {
         report
             .rows
             .iter()
@@ -492,7 +493,7 @@ fn reports_export_with_serde() {
     let json = serde_json::to_string(&report).unwrap();
     assert!(json.contains("\"group_by\":\"model\""), "{json}");
     assert!(json.contains("0.123456789"), "{json}");
-    let back: budget_guard::Report = serde_json::from_str(&json).unwrap();
+    let back: budget_guard::report::Report = serde_json::from_str(&json).unwrap();
     assert_eq!(back, report);
     let board = serde_json::to_string(&org.dashboard(Unit::Usd).unwrap()).unwrap();
     assert!(board.contains("\"status\":\"ok\""), "{board}");

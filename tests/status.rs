@@ -1,8 +1,9 @@
 //! "Where do I stand" in one call (issue 13 item 4: `Check::limits`) and "is anything still
 //! held" (item 10: `Budget::open_holds`), through the public API with exact numbers.
 
+use budget_guard::period::Period;
 use budget_guard::{
-    Amount, Budget, Cost, Limit, Limits, ManualClock, MemoryStore, Period, Timestamp, Unit, Verdict,
+    Amount, Budget, Cost, Limit, Limits, ManualClock, MemoryStore, Timestamp, Unit, Verdict,
 };
 
 fn usd(text: &str) -> Amount {

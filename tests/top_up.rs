@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use budget_guard::burn::BurnWindow;
+use budget_guard::period::Period;
+use budget_guard::top_up::{TopUp, TopUpApplied, TopUpCap, TopUpCapped, TopUpReason};
 use budget_guard::{
-    Amount, Budget, BurnWindow, Clock, Event, FileStore, Limit, ManualClock, MemoryStore, Period,
-    Store, Timestamp, TopUp, TopUpApplied, TopUpCap, TopUpCapped, TopUpReason, Unit,
+    Amount, Budget, Clock, Event, FileStore, Limit, ManualClock, MemoryStore, Store, Timestamp,
+    Unit,
 };
 
 #[path = "support/scratch.rs"]

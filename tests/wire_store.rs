@@ -1,16 +1,22 @@
 //! A store outside the crate, built the way a remote backend is: it implements only
 //! `Store::apply` and `Store::read` and sends every operation and every result through a
 //! `serde_json` round trip, as a network hop would. The whole conformance suite runs on it, and
-//! on a `PartialStore` that declares it cannot do top-ups or burn windows.
+//! on a `PartialStore` that declares it cannot do top-ups or burn windows, and on one that
+//! declares only the money core (what `RedisStore` declares), and on one that declares nothing
+//! beyond nodes, reserve, commit and release: every check skips what a store does not declare.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use budget_guard::burn::BurnWindow;
+use budget_guard::expiry::ExpiredHold;
+use budget_guard::idempotency::IdempotencyKey;
+use budget_guard::rate::RateLimit;
+use budget_guard::top_up::TopUp;
 use budget_guard::{
-    Amount, Answer, Applied, Balance, BurnWindow, Check, Committed, Cost, Error, ExpiredHold,
-    HoldId, IdempotencyKey, Limit, Limits, ManualClock, MemoryStore, NodeId, NodeState, Op, OpKind,
-    Query, RateLimit, Reservation, Store, StoreError, StoreErrorKind, Timestamp, TopUp, Unit,
-    Verdict,
+    Amount, Answer, Applied, Balance, Check, Committed, Cost, Error, HoldId, Limit, Limits,
+    ManualClock, MemoryStore, NodeId, NodeState, Op, OpKind, Query, Reservation, Store, StoreError,
+    StoreErrorKind, Timestamp, Unit, Verdict,
 };
 use budget_guard::{Budget, Snapshot};
 use serde::Serialize;
@@ -65,19 +71,61 @@ impl Store for WireStore {
     // `cancellation` (a `Query`) every time.
 }
 
-/// A remote store that cannot do top-ups or burn windows (say, its server scripts do not
-/// have them yet): it declares so and refuses them with `Error::Unsupported`.
+/// A remote store that declares only part of the operations (say, its server scripts do not
+/// have the rest yet) and refuses the others with `Error::Unsupported`.
 #[derive(Debug)]
 struct PartialStore {
     wire: WireStore,
+    missing: &'static [OpKind],
 }
 
 impl PartialStore {
-    const MISSING: [OpKind; 2] = [OpKind::SetTopUp, OpKind::SetBurnWindow];
-
+    /// Every operation but top-ups and burn windows.
     fn with_clock(clock: ManualClock) -> Self {
         PartialStore {
             wire: WireStore::with_clock(clock),
+            missing: &[OpKind::SetTopUp, OpKind::SetBurnWindow],
+        }
+    }
+
+    /// The least a store can be: it creates nodes, reserves, commits and releases, nothing else.
+    fn bare(clock: ManualClock) -> Self {
+        PartialStore {
+            wire: WireStore::with_clock(clock),
+            missing: &[
+                OpKind::RemoveNode,
+                OpKind::ReserveUpTo,
+                OpKind::Extend,
+                OpKind::Sweep,
+                OpKind::Record,
+                OpKind::Credit,
+                OpKind::Debit,
+                OpKind::SetState,
+                OpKind::SetLimit,
+                OpKind::RemoveLimit,
+                OpKind::SetRateLimit,
+                OpKind::SetBurnWindow,
+                OpKind::SetTopUp,
+                OpKind::Restore,
+            ],
+        }
+    }
+
+    /// Only the money core, the operations `RedisStore` declares: nodes are created, never
+    /// removed; reserve (not up to), extend, sweep, commit, release (no `record`); credit,
+    /// debit, state and limits; no rate limits, burn windows, top-ups or restores.
+    fn money_core(clock: ManualClock) -> Self {
+        PartialStore {
+            wire: WireStore::with_clock(clock),
+            missing: &[
+                OpKind::RemoveNode,
+                OpKind::ReserveUpTo,
+                OpKind::Record,
+                OpKind::SetRateLimit,
+                OpKind::SetBurnWindow,
+                OpKind::SetTopUp,
+                OpKind::Restore,
+            ],
         }
     }
 }
@@ -98,7 +146,7 @@ impl Store for PartialStore {
     }
 
     fn supports(&self, kind: OpKind) -> bool {
-        !Self::MISSING.contains(&kind)
+        !self.missing.contains(&kind)
     }
 
     fn now(&self) -> Timestamp {
@@ -112,6 +160,17 @@ mod wire {
 
 mod partial {
     budget_guard::store_conformance_tests!(clock: super::PartialStore::with_clock);
+}
+
+/// Every check runs on a store with only the money core: a check skips what the store does
+/// not declare instead of failing on its `Unsupported`.
+mod money_core {
+    budget_guard::store_conformance_tests!(clock: super::PartialStore::money_core);
+}
+
+/// Likewise on a store with nothing but nodes, reserve, commit and release.
+mod bare {
+    budget_guard::store_conformance_tests!(clock: super::PartialStore::bare);
 }
 
 fn usd(text: &str) -> Amount {
@@ -399,12 +458,12 @@ fn results_are_constructible_outside_the_crate() {
         .with_balances(vec![balance.clone()])
         .with_live_holds(1);
     assert_eq!(info.balance(Unit::Usd), Some(&balance));
-    let top_up = budget_guard::TopUpApplied::new(
+    let top_up = budget_guard::top_up::TopUpApplied::new(
         "org",
         usd("5"),
         usd("15"),
         usd("7"),
-        budget_guard::TopUpReason::Below,
+        budget_guard::top_up::TopUpReason::Below,
         at,
         1,
     );

@@ -12,9 +12,10 @@ use arbitrary::Arbitrary;
 
 #[path = "hostile.rs"]
 pub mod hostile;
+use budget_guard::expiry::ReserveOptions;
 use budget_guard::{
     Amount, Cost, Durability, Error, FileStore, HoldId, Limit, Limits, ManualClock, MemoryStore,
-    NodeId, NodeState, OveragePolicy, ReserveOptions, Snapshot, Store, Timestamp, Unit,
+    NodeId, NodeState, OveragePolicy, Snapshot, Store, Timestamp, Unit,
 };
 
 /// Checks the ledger invariants on one consistent snapshot:

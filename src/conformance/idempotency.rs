@@ -3,13 +3,14 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use super::{books, tree, usd, zero};
+use super::{books, supports_all, tree, usd, zero};
 use crate::budget::Budget;
 use crate::clock::ManualClock;
 use crate::cost::Cost;
 use crate::error::Error;
 use crate::expiry::ReserveOptions;
 use crate::idempotency::{DEFAULT_KEY_TTL, HoldEnd, IdempotencyKey, OpOptions};
+use crate::op::OpKind;
 use crate::policy::Limit;
 use crate::store::Store;
 
@@ -28,6 +29,12 @@ fn keyed_reserve(text: &str) -> ReserveOptions {
 /// A retried reserve, reserve_up_to, commit, release, credit and debit with the same key and
 /// request returns the first result and changes the books once.
 pub fn idempotent_retries_apply_once(store: Arc<dyn Store>) {
+    if !supports_all(
+        &*store,
+        &[OpKind::ReserveUpTo, OpKind::Credit, OpKind::Debit],
+    ) {
+        return;
+    }
     let (acme, team, task) = tree(store.clone(), Limit::hard(usd("1")));
     let node = task.id();
     // Reserve: the same hold, held once.
@@ -125,6 +132,9 @@ pub fn idempotent_retries_apply_once(store: Arc<dyn Store>) {
 /// The same key with a different request is `IdempotencyMismatch` naming the key and changes
 /// nothing; a keyed operation that failed is not remembered.
 pub fn idempotency_mismatch_changes_nothing(store: Arc<dyn Store>) {
+    if !supports_all(&*store, &[OpKind::Credit]) {
+        return;
+    }
     let (_, team, task) = tree(store.clone(), Limit::hard(usd("1")));
     let node = task.id();
     let hold = store
@@ -219,6 +229,9 @@ pub fn concurrent_retries_hold_once(store: Arc<dyn Store>) {
 /// A key is remembered for the store's key TTL (by default 24 hours) from its operation, then
 /// forgotten: the same key applies the operation again.
 pub fn idempotency_keys_expire_after_their_ttl(store: Arc<dyn Store>, clock: &ManualClock) {
+    if !supports_all(&*store, &[OpKind::Credit]) {
+        return;
+    }
     let wallet = Budget::builder("wallet", Limit::hard(usd("5")))
         .build_shared(store)
         .expect("build");
@@ -260,6 +273,9 @@ pub fn a_retried_reserve_of_an_ended_hold_says_how_it_ended(
     store: Arc<dyn Store>,
     clock: &ManualClock,
 ) {
+    if !supports_all(&*store, &[OpKind::Sweep]) {
+        return;
+    }
     let (acme, _team, task) = tree(store.clone(), Limit::hard(usd("1")));
     let node = task.id();
     let cost = Cost::from(usd("0.20"));

@@ -50,7 +50,7 @@ fn spend(budget: &Budget, amount: &str) -> Spent {
 /// caps per window; a capped crossing fires in the next window; a top-up that leaves the node
 /// below the threshold does not fire again until the node was back above it.
 pub fn top_ups_fire_once_per_crossing(store: Arc<dyn Store>, clock: &ManualClock) {
-    if !supports_all(&*store, &[OpKind::SetTopUp]) {
+    if !supports_all(&*store, &[OpKind::SetTopUp, OpKind::Credit]) {
         return;
     }
     let wallet = root(store, "10");

@@ -20,8 +20,8 @@ use crate::store::ledger_store::{LedgerStore, NoPersist};
 ///
 /// Time (hold deadlines) comes from a [`Clock`]: the [`SystemClock`] unless built
 /// [`with_clock`](MemoryStore::with_clock). A reserve reads it once, outside the lock; commit,
-/// record and release read it only once some limit has had a [`Period`](crate::Period), to roll
-/// ended periods (see [`crate::period`]).
+/// record and release read it only once some limit has had a [`Period`](crate::period::Period), to
+/// roll ended periods (see [`crate::period`]).
 ///
 /// ```
 /// use budget_guard::{Amount, Budget, Limit, MemoryStore};
@@ -79,8 +79,10 @@ impl MemoryStore {
     /// ```
     /// use std::num::NonZeroUsize;
     /// use std::time::Duration;
-    /// use budget_guard::{Amount, Budget, IdempotencyKey, KeyRetention, Limit, ManualClock};
-    /// use budget_guard::{MemoryStore, OpOptions, Timestamp, Unit};
+    /// use budget_guard::idempotency::{IdempotencyKey, KeyRetention};
+    /// use budget_guard::{Amount, Budget, Limit, ManualClock};
+    /// use budget_guard::idempotency::OpOptions;
+    /// use budget_guard::{MemoryStore, Timestamp, Unit};
     /// # fn main() -> budget_guard::Result<()> {
     /// let clock = ManualClock::new(Timestamp::EPOCH);
     /// let hour = KeyRetention::new(Duration::from_secs(3_600), NonZeroUsize::new(1_000).unwrap())?;

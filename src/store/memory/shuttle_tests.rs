@@ -1,22 +1,24 @@
-//! Randomized-schedule concurrency checks of [`MemoryStore`] with [shuttle](https://docs.rs/shuttle).
+//! Randomized-schedule concurrency checks of [`MemoryStore`] with
+//! [shuttle](https://docs.rs/shuttle).
 //!
 //! Built only for `cargo test` with `RUSTFLAGS="--cfg shuttle"` (run `scripts/shuttle.sh`), which
-//! swaps the store's `parking_lot` mutex for shuttle's through `src/sync.rs`. These are unit
-//! tests of the library, not integration tests, because shuttle is a `cfg(shuttle)`
-//! *dev*-dependency: the library sees it only in its own test build, and crates that depend on
-//! budget-guard never get shuttle in their `Cargo.lock` (the way tokio keeps loom). Shuttle then runs each test
-//! body many times, each time choosing which thread runs next at every lock acquisition, at
-//! random (`check_random`) and with the PCT scheduler (`check_pct`, which finds every bug of
-//! depth ≤ 3 with a known probability per run).
+//! swaps the store's `parking_lot` mutex for shuttle's through `src/sync.rs`. These are unit tests
+//! of the library, not integration tests, because shuttle is a `cfg(shuttle)` *dev*-dependency: the
+//! library sees it only in its own test build, and crates that depend on budget-guard never get
+//! shuttle in their `Cargo.lock` (the way tokio keeps loom). Shuttle then runs each test body many
+//! times, each time choosing which thread runs next at every lock acquisition, at random
+//! (`check_random`) and with the PCT scheduler (`check_pct`, which finds every bug of depth ≤ 3
+//! with a known probability per run).
 //!
 //! # Interleavings covered
 //!
 //! The store runs the whole ledger operation under one lock, so the only points where another
 //! thread can run are between whole store operations: **every interleaving of whole operations**
-//! (reserve, commit, release, record, credit, auto top-up, snapshot) of 2–3 threads plus an observer is in
-//! the space explored, and shuttle samples it. Interleavings *inside* a ledger operation do not
-//! exist (the ledger runs under the lock) and are not explored. Code outside the store mutex
-//! (the event hub, the file store's writer) keeps its own primitives and is not covered here.
+//! (reserve, commit, release, record, credit, auto top-up, snapshot) of 2–3 threads plus an
+//! observer is in the space explored, and shuttle samples it. Interleavings *inside* a ledger
+//! operation do not exist (the ledger runs under the lock) and are not explored. Code outside the
+//! store mutex (the event hub, the file store's writer) keeps its own primitives and is not covered
+//! here.
 //!
 //! # Invariants asserted
 //!
@@ -31,8 +33,8 @@
 //! # Replaying a failure
 //!
 //! Shuttle prints the failing seed or schedule. `SHUTTLE_RANDOM_SEED=<seed> scripts/shuttle.sh`
-//! replays a `check_random` failure; `SHUTTLE_SCHEDULE=<schedule> scripts/shuttle.sh` replays
-//! any printed schedule. `SHUTTLE_ITERATIONS` sets the runs per scheduler and test (default 10,000).
+//! replays a `check_random` failure; `SHUTTLE_SCHEDULE=<schedule> scripts/shuttle.sh` replays any
+//! printed schedule. `SHUTTLE_ITERATIONS` sets the runs per scheduler and test (default 10,000).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -300,7 +302,7 @@ fn auto_top_up_fires_exactly_once_under_races() {
         let leaf = store
             .create_node(None, "leaf", &Limit::hard(cents(50)).into())
             .unwrap();
-        let rule = crate::TopUp::when_below(cents(15))
+        let rule = crate::top_up::TopUp::when_below(cents(15))
             .adding(cents(20))
             .at_most(1)
             .per(std::time::Duration::from_secs(86_400));
