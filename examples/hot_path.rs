@@ -9,9 +9,10 @@
 //! # instructions per pair = (Ir(20000) - Ir(10000)) / 10000 / 2 (a commit pair and a drop pair)
 //! ```
 //!
-//! `cargo run --example hot_path -- [N] [commit|drop|both] [depth1|depth4]` (default 1,000 of
-//! both at depth 4) prints what it did; a second argument runs only the commit pairs or only the
-//! drop pairs, a third runs them on a root-only tree (depth 1) instead of the depth-4 leaf.
+//! `cargo run --example hot_path -- [N] [commit|drop|both] [depth] [thresholds]` (default 1,000
+//! of both at depth 4) prints what it did: a second argument runs only the commit pairs or only
+//! the drop pairs, a third reserves on the leaf of a tree of that depth (1 to 4), and a fourth,
+//! `thresholds`, gives every node's limit three threshold levels (50, 80, 95 %).
 
 use std::hint::black_box;
 
@@ -22,13 +23,23 @@ fn main() -> budget_guard::Result<()> {
         .nth(1)
         .and_then(|arg| arg.parse().ok())
         .unwrap_or(1_000);
-    let limit = Limit::hard(Amount::usd("1000000000")?);
+    let mut limit = Limit::hard(Amount::usd("1000000000")?);
+    if std::env::args().nth(4).as_deref() == Some("thresholds") {
+        limit = limit.with_thresholds([50, 80, 95]);
+    }
+    let depth: usize = std::env::args()
+        .nth(3)
+        .and_then(|arg| arg.parse().ok())
+        .unwrap_or(4)
+        .clamp(1, 4);
     let root = Budget::builder("org", limit)
         .child("team", limit)
         .child("team/agent", limit)
         .build()?;
-    let task = match std::env::args().nth(3).as_deref() {
-        Some("depth1") => Budget::builder("org", limit).build()?,
+    let task = match depth {
+        1 => root,
+        2 => root.at("team")?,
+        3 => root.at("team/agent")?,
         _ => root.at("team/agent")?.add_child("task-0", limit)?,
     };
     let (hold, cost) = (Amount::usd("0.05")?, Amount::usd("0.031")?);
@@ -46,8 +57,7 @@ fn main() -> budget_guard::Result<()> {
         drop(black_box(task.reserve(black_box(hold))?));
     }
     println!(
-        "{commits} reserve + commit and {drops} reserve + drop pairs at depth {}; spent {}",
-        task.path().split('/').count(),
+        "{commits} reserve + commit and {drops} reserve + drop pairs at depth {depth}; spent {}",
         task.balance(budget_guard::Unit::Usd)?.spent
     );
     Ok(())

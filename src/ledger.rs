@@ -7,6 +7,7 @@
 //! the overage; see [`OveragePolicy`]).
 
 mod account;
+mod accounts;
 mod alarms;
 mod apply;
 mod cancel;

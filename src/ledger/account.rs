@@ -11,51 +11,59 @@ use crate::threshold::{Alarm, Crossings, ThresholdCrossing};
 
 /// One node's figures in one unit, in minor units.
 ///
-/// The account's own `limit` is the unit's first cap (it governs overage policy, debt, credits
+/// The account's own limit is the unit's first cap (it governs overage policy, debt, credits
 /// and threshold levels). Further caps of the same unit with other periods (daily *and* weekly
-/// *and* monthly) live in `more`, each an `Account` of its own with its own spent-this-period;
-/// `reserved` is mirrored into each, `debt` stays here.
+/// *and* monthly) live in the account's `Rules`, each an `Account` of its own with its own
+/// spent-this-period; `reserved` is mirrored into each, `debt` stays here.
+///
+/// Layout (issue 16): the figures the reserve and commit walks read and write are inline; a
+/// plain limit (`Limit::hard(amount)` or `Limit::soft(amount)`, nothing else) is kept as its
+/// kind alone, its amount being the cap; anything more (a richer limit, a period and its extra,
+/// further caps) lives behind one optional box, so a node with one plain limit allocates
+/// nothing for it.
 #[derive(Clone, Debug)]
 pub(super) struct Account {
-    /// Change only through [`Account::set_limit`], which keeps the caps below in step. Boxed:
-    /// a `Limit` is 144 bytes and most accounts (units a node does not limit) have none, while
-    /// the reserve walk reads only the integer caps below (issue 16, node layout).
-    pub(super) limit_box: Option<Box<Limit>>,
     pub(super) spent: i64,
     pub(super) reserved: i64,
     pub(super) debt: i64,
-    /// Which threshold levels of `limit` are crossed, and when to look again.
-    pub(super) alarm: Alarm,
-    /// `limit` as plain integers for the reserve walk: the hard cap (`i64::MAX` without one)
-    /// and the soft cap (likewise).
+    /// The limit as plain integers for the reserve walk: the hard cap (`i64::MAX` without one)
+    /// and the soft cap (likewise). Change only through [`Account::set_limit`] and
+    /// [`Account::refresh_caps`], which keep them in step with the limit.
     pub(super) hard_cap: i64,
     pub(super) soft_cap: i64,
-    /// What the current period allows beyond the allocation (`limit.amount()`): carried in by a
-    /// rollover, plus credits, minus debits, this period. Zero without a period; part of the caps.
-    pub(super) extra: i64,
-    /// When the current period ends: `Timestamp::MAX` without a period, `period::NOT_STARTED`
-    /// before the first `now` reached the account.
-    pub(super) period_end: Timestamp,
-    /// The unit's further caps (other periods), if any: `None` keeps the one-cap account free of
-    /// allocations and costs the reserve walk one pointer test.
-    pub(super) more: Option<Box<[Account]>>,
+    /// Which threshold levels of the limit are crossed, and when to look again.
+    pub(super) alarm: Alarm,
+    unit: Unit,
+    /// The limit when it is plain and `rules` is `None`: `Limit::hard(hard_cap)` or
+    /// `Limit::soft(soft_cap)` in `unit`.
+    plain: Option<LimitKind>,
+    /// Everything beyond a plain limit; `None` keeps the usual account free of allocations.
+    rules: Option<Box<Rules>>,
 }
 
-impl Default for Account {
-    fn default() -> Self {
-        Account {
-            limit_box: None,
-            spent: 0,
-            reserved: 0,
-            debt: 0,
-            alarm: Alarm::default(),
-            hard_cap: i64::MAX,
-            soft_cap: i64::MAX,
-            extra: 0,
-            period_end: Timestamp::MAX,
-            more: None,
-        }
-    }
+/// What an account keeps beyond its inline figures (see [`Account`]).
+#[derive(Clone, Debug)]
+struct Rules {
+    /// The unit's first cap, if any (`Account::plain` is `None` while boxed).
+    limit: Option<Limit>,
+    /// What the current period allows beyond the allocation (`limit.amount()`): carried in by a
+    /// rollover, plus credits, minus debits, this period. Zero without a period; part of the caps.
+    extra: i64,
+    /// When the current period ends: `Timestamp::MAX` without a period, `period::NOT_STARTED`
+    /// before the first `now` reached the account.
+    period_end: Timestamp,
+    /// The unit's further caps (other periods), if any.
+    more: Option<Box<[Account]>>,
+}
+
+/// The kind of `limit` if it is plain: exactly `Limit::hard(amount)` or `Limit::soft(amount)`.
+fn plain_kind(limit: &Limit) -> Option<LimitKind> {
+    let kind = limit.kind();
+    let plain = match kind {
+        LimitKind::Hard => Limit::hard(limit.amount()),
+        LimitKind::Soft => Limit::soft(limit.amount()),
+    };
+    (plain == *limit).then_some(kind)
 }
 
 /// What an operation does about threshold levels on the accounts it changes. Levels re-arm only
@@ -70,19 +78,117 @@ pub(crate) enum Scan<'a> {
 }
 
 impl Account {
+    /// An account of `unit` with no limit and no figures.
+    pub(super) const fn unused(unit: Unit) -> Self {
+        Account {
+            spent: 0,
+            reserved: 0,
+            debt: 0,
+            hard_cap: i64::MAX,
+            soft_cap: i64::MAX,
+            alarm: Alarm::IDLE,
+            unit,
+            plain: None,
+            rules: None,
+        }
+    }
+
+    /// The unit of the account's figures.
+    #[inline]
+    pub(super) fn unit(&self) -> Unit {
+        self.unit
+    }
+
     /// The unit's first cap, if any.
     #[inline]
     pub(super) fn limit(&self) -> Option<Limit> {
-        self.limit_box.as_deref().copied()
+        if let Some(rules) = self.rules.as_deref() {
+            return rules.limit;
+        }
+        self.plain.map(|kind| match kind {
+            LimitKind::Hard => Limit::hard(Amount::from_minor(self.hard_cap, self.unit)),
+            LimitKind::Soft => Limit::soft(Amount::from_minor(self.soft_cap, self.unit)),
+        })
+    }
+
+    /// The rules box, created (holding the current limit) if the account had none.
+    fn rules_mut(&mut self) -> &mut Rules {
+        if self.rules.is_none() {
+            let limit = self.limit();
+            self.plain = None;
+            self.rules = Some(Box::new(Rules {
+                limit,
+                extra: 0,
+                period_end: Timestamp::MAX,
+                more: None,
+            }));
+        }
+        self.rules.as_deref_mut().expect("just created")
+    }
+
+    /// What the current period allows beyond the allocation: carried in by a rollover, plus
+    /// credits, minus debits, this period. Zero without a period; part of the caps.
+    #[inline]
+    pub(super) fn extra(&self) -> i64 {
+        self.rules.as_deref().map_or(0, |rules| rules.extra)
+    }
+
+    /// Sets [`Account::extra`] (the caller refreshes the caps).
+    pub(super) fn set_extra(&mut self, extra: i64) {
+        if extra != 0 || self.rules.is_some() {
+            self.rules_mut().extra = extra;
+        }
+    }
+
+    /// When the current period ends: `Timestamp::MAX` without a period,
+    /// `period::NOT_STARTED` before the first `now` reached the account.
+    #[inline]
+    pub(super) fn period_end(&self) -> Timestamp {
+        self.rules
+            .as_deref()
+            .map_or(Timestamp::MAX, |rules| rules.period_end)
+    }
+
+    /// Sets [`Account::period_end`].
+    pub(super) fn set_period_end(&mut self, end: Timestamp) {
+        if end != Timestamp::MAX || self.rules.is_some() {
+            self.rules_mut().period_end = end;
+        }
+    }
+
+    /// The unit's further caps (other periods), if any: `None` for the usual one-cap account
+    /// (one pointer test on the reserve walk).
+    #[inline]
+    pub(super) fn more(&self) -> Option<&[Account]> {
+        self.rules
+            .as_deref()
+            .and_then(|rules| rules.more.as_deref())
+    }
+
+    /// Takes the further caps out (the account keeps none).
+    pub(super) fn take_more(&mut self) -> Option<Box<[Account]>> {
+        self.rules
+            .as_deref_mut()
+            .and_then(|rules| rules.more.take())
+    }
+
+    /// Replaces the further caps.
+    pub(super) fn set_more(&mut self, more: Option<Box<[Account]>>) {
+        if more.is_some() || self.rules.is_some() {
+            self.rules_mut().more = more;
+        }
     }
 
     /// The further caps of this unit (other periods); empty for the usual one-cap account.
     pub(super) fn extras(&self) -> &[Account] {
-        self.more.as_deref().unwrap_or(&[])
+        self.more().unwrap_or(&[])
     }
 
     pub(super) fn extras_mut(&mut self) -> &mut [Account] {
-        self.more.as_deref_mut().unwrap_or(&mut [])
+        self.rules
+            .as_deref_mut()
+            .and_then(|rules| rules.more.as_deref_mut())
+            .unwrap_or(&mut [])
     }
 
     /// Every cap of the unit: this account's own, then the further ones.
@@ -102,8 +208,10 @@ impl Account {
     #[inline]
     pub(super) fn add_reserved(&mut self, delta: i64) {
         self.reserved += delta;
-        if let Some(more) = self.more.as_deref_mut() {
-            more.iter_mut().for_each(|cap| cap.reserved += delta);
+        if self.rules.is_some() {
+            self.extras_mut()
+                .iter_mut()
+                .for_each(|cap| cap.reserved += delta);
         }
     }
 
@@ -111,8 +219,10 @@ impl Account {
     #[inline]
     pub(super) fn add_spent(&mut self, delta: i64) {
         self.spent += delta;
-        if let Some(more) = self.more.as_deref_mut() {
-            more.iter_mut().for_each(|cap| cap.spent += delta);
+        if self.rules.is_some() {
+            self.extras_mut()
+                .iter_mut()
+                .for_each(|cap| cap.spent += delta);
         }
     }
 
@@ -125,8 +235,8 @@ impl Account {
         self.reserved -= outstanding;
         self.spent += within;
         let mut out = self.spent >= self.hard_cap;
-        if let Some(more) = self.more.as_deref_mut() {
-            for cap in more.iter_mut() {
+        if self.rules.is_some() {
+            for cap in self.extras_mut() {
                 cap.reserved -= outstanding;
                 cap.spent += within;
                 out |= cap.spent >= cap.hard_cap;
@@ -138,11 +248,7 @@ impl Account {
     /// Whether spend has reached a hard cap (any period's).
     #[inline]
     pub(super) fn spent_out(&self) -> bool {
-        self.spent >= self.hard_cap
-            || self
-                .more
-                .as_deref()
-                .is_some_and(|more| more.iter().any(|cap| cap.spent >= cap.hard_cap))
+        self.spent >= self.hard_cap || self.extras().iter().any(|cap| cap.spent >= cap.hard_cap)
     }
 
     /// Fails with `Overflow` when `spent + reserved + debt + extra` leaves `i64` minor units, so
@@ -167,15 +273,45 @@ impl Account {
     /// drops the current period's extra and starts a new period at the next `now`.
     pub(super) fn set_limit(&mut self, limit: Option<Limit>) {
         let period = limit.and_then(|limit| limit.period());
+        let (mut extra, mut period_end) = (self.extra(), self.period_end());
         if period.is_none() || self.limit().and_then(|old| old.period()) != period {
-            self.extra = 0;
-            self.period_end = match period {
+            extra = 0;
+            period_end = match period {
                 Some(_) => period::NOT_STARTED,
                 None => Timestamp::MAX,
             };
         }
-        self.limit_box = limit.map(Box::new);
-        self.refresh_caps();
+        let more = self.take_more();
+        self.rules = None;
+        self.plain = None;
+        match limit.as_ref().and_then(plain_kind) {
+            Some(kind) if extra == 0 && period_end == Timestamp::MAX && more.is_none() => {
+                // Plain: the kind inline, the amount is the cap.
+                let amount = limit.map_or(0, |limit| limit.amount().minor_units());
+                self.plain = Some(kind);
+                self.hard_cap = if kind == LimitKind::Hard {
+                    amount
+                } else {
+                    i64::MAX
+                };
+                self.soft_cap = if kind == LimitKind::Soft {
+                    amount
+                } else {
+                    i64::MAX
+                };
+            }
+            _ => {
+                if limit.is_some() || extra != 0 || period_end != Timestamp::MAX || more.is_some() {
+                    self.rules = Some(Box::new(Rules {
+                        limit,
+                        extra,
+                        period_end,
+                        more,
+                    }));
+                }
+                self.refresh_caps();
+            }
+        }
     }
 
     /// Recomputes the integer caps from the limit and the period's extra.
@@ -197,7 +333,7 @@ impl Account {
             limit
                 .amount()
                 .minor_units()
-                .saturating_add(self.extra)
+                .saturating_add(self.extra())
                 .max(0)
         })
     }
@@ -206,7 +342,7 @@ impl Account {
     /// percents of it).
     pub(super) fn effective(&self) -> Option<Limit> {
         let limit = self.limit()?;
-        if self.extra == 0 {
+        if self.extra() == 0 {
             return Some(limit);
         }
         Some(limit.with_amount(Amount::from_minor(self.allowance(), limit.unit())))
@@ -320,7 +456,7 @@ pub(super) fn cap_for(account: &Account, limit: &Limit) -> usize {
 
 pub(super) fn accounts_from(path: &str, limits: &Limits) -> Result<[Account; Unit::COUNT], Error> {
     limits.validate(path)?;
-    let mut accounts: [Account; Unit::COUNT] = std::array::from_fn(|_| Account::default());
+    let mut accounts: [Account; Unit::COUNT] = Unit::ALL.map(Account::unused);
     for limit in limits.iter() {
         let account = &mut accounts[limit.unit().index()];
         if account.limit().is_none() {
@@ -330,14 +466,57 @@ pub(super) fn accounts_from(path: &str, limits: &Limits) -> Result<[Account; Uni
         }
         // A further cap of the unit (another period; `validate` refused a second one of the
         // same period).
-        let mut cap = Account {
-            alarm: Alarm::IDLE,
-            ..Account::default()
-        };
+        let mut cap = Account::unused(limit.unit());
         cap.set_limit(Some(*limit));
-        let mut more = account.more.take().map(Vec::from).unwrap_or_default();
+        let mut more = account.take_more().map(Vec::from).unwrap_or_default();
         more.push(cap);
-        account.more = Some(more.into_boxed_slice());
+        account.set_more(Some(more.into_boxed_slice()));
     }
     Ok(accounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::period::Period;
+    use crate::policy::OveragePolicy;
+
+    fn usd(minor: i64) -> Amount {
+        Amount::from_minor(minor, Unit::Usd)
+    }
+
+    #[test]
+    fn a_plain_limit_is_kept_inline_and_reads_back_exactly() {
+        for limit in [Limit::hard(usd(5_000)), Limit::soft(usd(7_000))] {
+            let mut account = Account::unused(Unit::Usd);
+            account.set_limit(Some(limit));
+            assert!(account.rules.is_none(), "{limit:?} needs no box");
+            assert_eq!(account.limit(), Some(limit));
+            assert_eq!(account.allowance(), limit.amount().minor_units());
+        }
+    }
+
+    #[test]
+    fn a_richer_limit_is_boxed_and_reads_back_exactly_and_a_plain_one_unboxes_it() {
+        let overdraft = Limit::hard(usd(5_000))
+            .with_overage(OveragePolicy::AllowWithOverdraft { limit: usd(1_000) });
+        let daily = Limit::hard(usd(5_000)).per(Period::daily());
+        let mut account = Account::unused(Unit::Usd);
+        for limit in [overdraft, daily] {
+            account.set_limit(Some(limit));
+            assert!(account.rules.is_some(), "{limit:?} is boxed");
+            assert_eq!(account.limit(), Some(limit));
+            assert_eq!(account.hard_cap, 5_000);
+        }
+        assert_eq!(account.period_end(), period::NOT_STARTED);
+        account.set_limit(Some(Limit::hard(usd(9_000))));
+        assert!(account.rules.is_none());
+        assert_eq!((account.hard_cap, account.extra()), (9_000, 0));
+        assert_eq!(account.period_end(), Timestamp::MAX);
+        // An extra (a period's credit) boxes a plain limit and keeps it.
+        account.set_extra(500);
+        account.refresh_caps();
+        assert_eq!(account.limit(), Some(Limit::hard(usd(9_000))));
+        assert_eq!(account.hard_cap, 9_500);
+    }
 }

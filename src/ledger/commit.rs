@@ -1,5 +1,6 @@
 //! Committing a hold: spend within it, and the overage policy for spend above it.
 
+use super::hold_slot::Amounts;
 use super::{Hold, Ledger, Node, Scan};
 use crate::amount::{Amount, Unit};
 use crate::cost::Cost;
@@ -9,6 +10,14 @@ use crate::ids::HoldId;
 use crate::policy::{LimitKind, OveragePolicy};
 use crate::store::Committed;
 use crate::threshold::Crossings;
+
+/// A live one-unit hold as the commit fast path reads it from its slot.
+struct Within {
+    node: u32,
+    unit: Unit,
+    held: i64,
+    recorded: i64,
+}
 
 impl Ledger {
     /// A commit names every unit the hold holds; it may name more (a provider's token count
@@ -33,6 +42,9 @@ impl Ledger {
 
     /// Ends a hold with its actual total cost. See [`OveragePolicy`] for costs above the hold.
     pub(crate) fn commit(&mut self, id: HoldId, actual: &Cost) -> Result<Committed, Error> {
+        if let Some(within) = self.within_one_unit(id, actual) {
+            return Ok(self.commit_within(id, within, actual));
+        }
         let hold = match self.hold(id) {
             Ok(hold) => hold,
             Err(unknown) => return self.commit_reclaimed(id, actual).unwrap_or(Err(unknown)),
@@ -110,6 +122,76 @@ impl Ledger {
                     debt: Amount::from_minor(debt, unit),
                 })
             }
+        }
+    }
+
+    /// The usual commit, recognised without building a [`Hold`]: a live hold in one unit,
+    /// committed in that unit alone, at or above what it recorded and at most what it holds
+    /// (so no overage and no overflow check: the spend only moves out of `reserved`). `None`
+    /// for anything else, which [`Ledger::commit`] handles in full.
+    #[inline]
+    fn within_one_unit(&self, id: HoldId, actual: &Cost) -> Option<Within> {
+        let slot = self.holds.get(id.index() as usize)?;
+        let Amounts::One {
+            unit,
+            held,
+            recorded,
+        } = slot.amounts
+        else {
+            return None;
+        };
+        let amount = actual.minor(unit);
+        (slot.serial == id.serial()
+            && actual.single_unit() == Some(unit)
+            && (recorded..=held).contains(&amount))
+        .then_some(Within {
+            node: slot.node,
+            unit,
+            held,
+            recorded,
+        })
+    }
+
+    /// Commits `actual` within the one-unit hold `id` (see [`Ledger::within_one_unit`]): the
+    /// same effect as the general path of [`Ledger::commit`], in one walk of the path.
+    #[inline]
+    fn commit_within(&mut self, id: HoldId, hold: Within, actual: &Cost) -> Committed {
+        let Within {
+            node: leaf,
+            unit,
+            held,
+            recorded,
+        } = hold;
+        let amount = actual.minor(unit);
+        self.end_hold(id, leaf, HoldEnd::Committed);
+        let mut events = Crossings::new();
+        let (outstanding, within) = (held - recorded, amount - recorded);
+        let mut exhausted = false;
+        let mut next = Some(leaf);
+        while let Some(index) = next {
+            let Node {
+                accounts,
+                path,
+                parent,
+                ..
+            } = self.node_mut(index);
+            let account = &mut accounts[unit.index()];
+            exhausted |= account.settle(outstanding, within);
+            account.watch(path, index, unit, &mut Scan::Collect(&mut events));
+            next = *parent;
+        }
+        if exhausted {
+            self.bump_epoch();
+        }
+        Committed {
+            spent: *actual,
+            returned: Cost::single(unit, held - amount),
+            overage: Cost::single(unit, 0),
+            events,
+            expired: false,
+            replayed: false,
+            top_ups: Vec::new(),
+            top_up_caps: Vec::new(),
         }
     }
 

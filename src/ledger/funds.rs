@@ -1,7 +1,7 @@
 //! Limits and funds: setting and removing limits, credits and debits.
 
 use super::account::cap_for;
-use super::{Account, Ledger, Node};
+use super::{Ledger, Node};
 use crate::amount::{Amount, Unit};
 use crate::balance::Balance;
 use crate::cost::Cost;
@@ -15,10 +15,8 @@ impl Ledger {
         let unit_account = &node.accounts[limit.unit().index()];
         let account = unit_account.cap(cap_for(unit_account, limit));
         // A limit of the same period keeps the period's extra (see `Account::set_limit`).
-        let mut after = Account {
-            more: None,
-            ..account.clone()
-        };
+        let mut after = account.clone();
+        after.set_more(None);
         after.set_limit(Some(*limit));
         let allowance = after.allowance();
         if limit.kind() == LimitKind::Hard && allowance < account.spent + account.reserved {
@@ -79,7 +77,7 @@ impl Ledger {
         let index = self.live(id)?;
         self.bump_epoch();
         let account = &mut self.node_mut(index).accounts[unit.index()];
-        account.more = None;
+        account.set_more(None);
         account.set_limit(None);
         // Without a limit nothing is "beyond the limit": the debt is plain spend now.
         account.repay_debt(account.debt);

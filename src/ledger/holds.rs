@@ -1,5 +1,6 @@
 //! Live holds: lookup, recording partial spend, release, and closing a hold.
 
+use super::hold_slot::Amounts;
 use super::{HoldSlot, Ledger, Scan};
 use crate::amount::Unit;
 use crate::clock::Timestamp;
@@ -37,10 +38,16 @@ impl Ledger {
     }
 
     pub(super) fn close_hold(&mut self, id: HoldId, hold: &Hold, how: HoldEnd) {
+        self.end_hold(id, hold.node, how);
+    }
+
+    /// Frees the slot of live hold `id` on node `leaf`, ended `how`.
+    #[inline]
+    pub(super) fn end_hold(&mut self, id: HoldId, leaf: u32, how: HoldEnd) {
         self.keys.hold_ended(id, how);
         self.holds[id.index() as usize].clear();
         self.free_holds.push(id.index());
-        self.node_mut(hold.node).live_holds -= 1;
+        self.node_mut(leaf).live_holds -= 1;
     }
 
     /// Moves `partial` of a live hold into spent, growing the hold first where the partial spend
@@ -97,6 +104,20 @@ impl Ledger {
 
     /// Ends a hold without spending its outstanding part. `Ok(false)` if it was not live.
     pub(crate) fn release(&mut self, id: HoldId) -> Result<bool, Error> {
+        // The usual hold, in one unit, is released from its slot without building a `Hold`.
+        if let Some(slot) = self.holds.get(id.index() as usize)
+            && slot.serial == id.serial()
+            && let Amounts::One {
+                unit,
+                held,
+                recorded,
+            } = slot.amounts
+        {
+            let leaf = slot.node;
+            self.add_reserved(leaf, unit, recorded - held, Scan::Skip);
+            self.end_hold(id, leaf, HoldEnd::Released);
+            return Ok(true);
+        }
         let Ok(hold) = self.hold(id) else {
             return Ok(false);
         };

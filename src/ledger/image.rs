@@ -34,10 +34,12 @@ use self::values::{
     BurnWindowW, CostW, ExpiredHoldW, Invalid, LimitW, NodeStateW, RateLimitW, TopUpStateW, at,
     time,
 };
+use super::accounts::Accounts;
 use super::expiry::Tombstone;
 use super::rate::RateWindow;
 use super::top_up::{BurnTracker, Timed};
 use super::tree::MAX_NAME_LEN;
+use super::tree::NodeExtras;
 use super::{Account, Hold, HoldSlot, Ledger, Node, NodeSlot, period};
 use crate::amount::Unit;
 use crate::idempotency::IdempotencyKey;
@@ -316,9 +318,9 @@ impl Ledger {
                 .count()
         };
         if restricted as usize != counted(|node| node.state != NodeState::Active)
-            || rate_limited as usize != counted(|node| node.rate.is_some())
-            || timed.burn_nodes as usize != counted(|node| node.burn.is_some())
-            || timed.top_up_nodes as usize != counted(|node| node.top_up.is_some())
+            || rate_limited as usize != counted(|node| node.extras().rate.is_some())
+            || timed.burn_nodes as usize != counted(|node| node.extras().burn.is_some())
+            || timed.top_up_nodes as usize != counted(|node| node.extras().top_up.is_some())
         {
             return Err("node counters do not match the nodes".into());
         }
@@ -363,19 +365,19 @@ fn node_slot_image(slot: &NodeSlot) -> NodeSlotW {
         node: slot.node.as_ref().map(|node| NodeW {
             path: node.path.to_string(),
             parent: node.parent,
-            children: node.children.clone(),
+            children: node.children().to_vec(),
             accounts: node.accounts.iter().map(account_image).collect(),
             live_holds: node.live_holds,
             state: node.state.into(),
-            rate: node.rate.as_deref().map(|rate| {
+            rate: node.extras().rate.as_deref().map(|rate| {
                 let limit = (&rate.limit).into();
                 (limit, rate.stamps.clone(), rate.head as u64)
             }),
-            burn: node.burn.as_deref().map(|burn| {
+            burn: node.extras().burn.as_deref().map(|burn| {
                 let buckets = burn.buckets.iter().map(|bucket| bucket.to_vec()).collect();
                 ((&burn.window).into(), burn.width, buckets, burn.head)
             }),
-            top_up: node.top_up.as_deref().map(TopUpStateW::from),
+            top_up: node.extras().top_up.as_deref().map(TopUpStateW::from),
         }),
     }
 }
@@ -384,8 +386,7 @@ fn account_image(account: &Account) -> AccountW {
     AccountW {
         cap: cap_image(account),
         more: account
-            .more
-            .as_deref()
+            .more()
             .map(|more| more.iter().map(cap_image).collect()),
     }
 }
@@ -397,8 +398,8 @@ fn cap_image(account: &Account) -> CapW {
         reserved: account.reserved,
         debt: account.debt,
         alarm: account.alarm.to_parts(),
-        extra: account.extra,
-        period_end: time(account.period_end),
+        extra: account.extra(),
+        period_end: time(account.period_end()),
     }
 }
 
@@ -419,9 +420,9 @@ fn node_slot(slot: NodeSlotW) -> Result<NodeSlot, Invalid> {
             node.accounts.len()
         ));
     }
-    let mut accounts: [Account; Unit::COUNT] = Default::default();
-    for (slot, account) in accounts.iter_mut().zip(node.accounts) {
-        *slot = account_from_image(account)?;
+    let mut accounts = Unit::ALL.map(Account::unused);
+    for ((slot, account), unit) in accounts.iter_mut().zip(node.accounts).zip(Unit::ALL) {
+        *slot = account_from_image(account, unit)?;
     }
     let rate = node
         .rate
@@ -476,49 +477,61 @@ fn node_slot(slot: NodeSlotW) -> Result<NodeSlot, Invalid> {
         node: Some(Node {
             path: Arc::from(node.path),
             parent: node.parent,
-            children: node.children,
-            accounts,
+            accounts: Accounts::new(accounts),
             live_holds: node.live_holds,
             state: node.state.into(),
-            rate,
-            burn,
-            top_up,
+            // Boxed only when there is something to keep, as a live node does.
+            extras: (!node.children.is_empty()
+                || rate.is_some()
+                || burn.is_some()
+                || top_up.is_some())
+            .then(|| {
+                Box::new(NodeExtras {
+                    children: node.children,
+                    rate,
+                    burn,
+                    top_up,
+                })
+            }),
         }),
     })
 }
 
-fn account_from_image(image: AccountW) -> Result<Account, Invalid> {
-    let mut account = cap_from_image(image.cap)?;
-    account.more = match image.more {
+fn account_from_image(image: AccountW, unit: Unit) -> Result<Account, Invalid> {
+    let mut account = cap_from_image(image.cap, unit)?;
+    let more = match image.more {
         Some(more) if more.len() > MAX_FURTHER_CAPS => {
             return Err(format!("{} further caps on one unit", more.len()));
         }
         Some(more) => Some(
             more.into_iter()
-                .map(cap_from_image)
+                .map(|cap| cap_from_image(cap, unit))
                 .collect::<Result<Box<[Account]>, _>>()?,
         ),
         None => None,
     };
+    account.set_more(more);
+    account.refresh_caps();
     Ok(account)
 }
 
-fn cap_from_image(image: CapW) -> Result<Account, Invalid> {
+fn cap_from_image(image: CapW, unit: Unit) -> Result<Account, Invalid> {
     let (crossed, holds, up) = image.alarm;
-    let mut account = Account {
-        limit_box: image
-            .limit
-            .map(LimitW::into_limit)
-            .transpose()?
-            .map(Box::new),
-        spent: image.spent,
-        reserved: image.reserved,
-        debt: image.debt,
-        alarm: Alarm::from_parts(crossed, holds, up),
-        extra: image.extra,
-        period_end: at(image.period_end),
-        ..Account::default()
-    };
+    let limit = image.limit.map(LimitW::into_limit).transpose()?;
+    if limit
+        .as_ref()
+        .is_some_and(|limit| limit.amount().unit() != unit)
+    {
+        return Err(format!("a limit in another unit on the {unit:?} account"));
+    }
+    let mut account = Account::unused(unit);
+    account.set_limit(limit);
+    account.set_extra(image.extra);
+    account.set_period_end(at(image.period_end));
+    account.spent = image.spent;
+    account.reserved = image.reserved;
+    account.debt = image.debt;
+    account.alarm = Alarm::from_parts(crossed, holds, up);
     account.refresh_caps();
     Ok(account)
 }

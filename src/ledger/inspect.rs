@@ -44,7 +44,7 @@ impl Ledger {
             path: node.path.clone(),
             parent: node.parent.map(|parent| self.node(parent).path.clone()),
             children: node
-                .children
+                .children()
                 .iter()
                 .map(|child| self.node(*child).path.clone())
                 .collect(),
@@ -55,9 +55,9 @@ impl Ledger {
                 .collect(),
             live_holds: node.live_holds as usize,
             state: node.state,
-            rate_limit: node.rate.as_ref().map(|window| window.limit),
-            burn_window: node.burn.as_ref().map(|tracker| tracker.window),
-            top_up: node.top_up.as_ref().map(|state| state.rule),
+            rate_limit: node.extras().rate.as_ref().map(|window| window.limit),
+            burn_window: node.extras().burn.as_ref().map(|tracker| tracker.window),
+            top_up: node.extras().top_up.as_ref().map(|state| state.rule),
         })
     }
 }

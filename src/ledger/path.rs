@@ -98,7 +98,7 @@ impl Ledger {
         let mut index = leaf;
         loop {
             let node = self.node(index);
-            let in_debt = node.accounts.iter().fold(0, |owed, a| owed | a.debt) != 0;
+            let in_debt = node.accounts.owe();
             let account = &node.accounts[unit.index()];
             let used = account.spent.checked_add(account.reserved);
             let total = used
@@ -110,7 +110,7 @@ impl Ledger {
             if in_debt || used + amount > account.hard_cap {
                 return self.check_fits_exactly(leaf, unit, amount);
             }
-            if let Some(more) = account.more.as_deref() {
+            if let Some(more) = account.more() {
                 // Further caps (other periods): every one must have room too.
                 for cap in more {
                     let used = cap.spent.saturating_add(cap.reserved);
@@ -158,6 +158,74 @@ impl Ledger {
         Ok(view
             .softest
             .and_then(|(room, index)| (amount > room).then_some(index)))
+    }
+
+    /// The reserve's one walk (issue 16): checks that `amount` of `unit` fits each node on the
+    /// path of `leaf` and adds it to the node's holds in the same step, leaf to root.
+    ///
+    /// Returns the node with the least soft room if the amount passes its soft limit, and
+    /// whether a threshold level became due on some node (the caller then fires it with
+    /// [`Ledger::scan_path`]: the figures it reads are the ones this walk left). Returns `None`,
+    /// with every node it had changed put back, as soon as a node is not the plain case (debt,
+    /// further caps, no room, overflow): the caller then takes the exact two-pass path
+    /// ([`Ledger::check_fits`], [`Ledger::add_reserved`]), which decides and builds any error,
+    /// so both paths give the same answer.
+    #[inline]
+    pub(super) fn hold_on_path(
+        &mut self,
+        leaf: u32,
+        unit: Unit,
+        amount: i64,
+    ) -> Option<(Option<u32>, bool)> {
+        let mut least_soft = (i64::MAX, leaf);
+        let mut due = false;
+        let mut index = leaf;
+        loop {
+            let node = self.node_mut(index);
+            let in_debt = node.accounts.owe();
+            let account = &mut node.accounts[unit.index()];
+            // Without debt (else the exact path decides), `used + amount` is the whole total
+            // an overflow check needs.
+            let room = account
+                .spent
+                .checked_add(account.reserved)
+                .filter(|used| {
+                    used.checked_add(amount)
+                        .is_some_and(|after| after <= account.hard_cap)
+                })
+                .filter(|_| !in_debt && account.more().is_none());
+            let Some(used) = room else {
+                self.unhold_below(leaf, index, unit, amount);
+                return None;
+            };
+            let soft_room = account.soft_cap - used;
+            if soft_room < least_soft.0 {
+                least_soft = (soft_room, index);
+            }
+            account.reserved += amount;
+            due |= account
+                .alarm
+                .due(account.alarm.watched(account.spent, account.reserved));
+            match node.parent {
+                Some(parent) => index = parent,
+                None => break,
+            }
+        }
+        Some(((amount > least_soft.0).then_some(least_soft.1), due))
+    }
+
+    /// Takes `amount` of `unit` back out of the holds of the nodes from `leaf` up to (not
+    /// including) `stop`: undoes a [`Ledger::hold_on_path`] walk that stopped there.
+    #[cold]
+    fn unhold_below(&mut self, leaf: u32, stop: u32, unit: Unit, amount: i64) {
+        let mut index = leaf;
+        while index != stop {
+            let node = self.node_mut(index);
+            node.accounts[unit.index()].reserved -= amount;
+            index = node
+                .parent
+                .expect("ledger invariant: the walk stopped on the path of its leaf");
+        }
     }
 
     pub(super) fn add_reserved(&mut self, leaf: u32, unit: Unit, delta: i64, mut scan: Scan<'_>) {

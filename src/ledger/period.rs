@@ -57,15 +57,15 @@ impl Account {
     /// When the current period ends, for a started periodic limit.
     pub(super) fn resets_at(&self) -> Option<Timestamp> {
         let periodic = self.limit().is_some_and(|limit| limit.period().is_some());
-        (periodic && self.period_end != NOT_STARTED).then_some(self.period_end)
+        (periodic && self.period_end() != NOT_STARTED).then_some(self.period_end())
     }
 
     /// Ends the period that ended at or before `now` (and any whole periods after it, which had
     /// no operation) and starts the one containing `now`.
     fn roll(&mut self, limit: Limit, period: Period, now: Timestamp) {
         let next_end = period.end_after(now);
-        if self.period_end == NOT_STARTED {
-            self.period_end = next_end;
+        if self.period_end() == NOT_STARTED {
+            self.set_period_end(next_end);
             return;
         }
         let allocation = i128::from(limit.amount().minor_units());
@@ -81,7 +81,7 @@ impl Account {
         // the account's books never depend on whether other nodes were busy meanwhile. Stops
         // once the carry no longer changes (at the cap, or held at the floor), so the loop runs
         // at most `cap / allocation + 1` times whatever the gap.
-        let mut boundary = period.end_after(self.period_end);
+        let mut boundary = period.end_after(self.period_end());
         while boundary <= now {
             let next = (allocation + carry).min(cap).max(floor);
             if next == carry {
@@ -91,9 +91,9 @@ impl Account {
             boundary = period.end_after(boundary);
         }
         let most = i128::from(i64::MAX) - allocation;
-        self.extra = i64::try_from(carry.min(most)).unwrap_or(i64::MAX);
+        self.set_extra(i64::try_from(carry.min(most)).unwrap_or(i64::MAX));
         self.spent = 0;
-        self.period_end = next_end;
+        self.set_period_end(next_end);
         self.refresh_caps();
         // Spend fell back to zero: the levels re-arm for the new period.
         self.rearm();
@@ -108,7 +108,7 @@ impl Ledger {
             .accounts
             .iter()
             .flat_map(Account::caps)
-            .filter(|account| account.period_end == NOT_STARTED)
+            .filter(|account| account.period_end() == NOT_STARTED)
             .count() as u32;
         if unstarted > 0 {
             self.periods.unstarted = self.periods.unstarted.saturating_add(unstarted);
@@ -135,7 +135,7 @@ impl Ledger {
             let Some(node) = slot.node.as_mut() else {
                 continue;
             };
-            for account in &mut node.accounts {
+            for account in node.accounts.iter_mut() {
                 account.each_cap_mut(|account| {
                     let Some(limit) = account.limit() else {
                         return;
@@ -143,11 +143,11 @@ impl Ledger {
                     let Some(period) = limit.period() else {
                         return;
                     };
-                    if account.period_end <= now {
+                    if account.period_end() <= now {
                         account.roll(limit, period, now);
                         changed = true;
                     }
-                    next_end = next_end.min(account.period_end);
+                    next_end = next_end.min(account.period_end());
                 });
             }
         }
@@ -171,14 +171,14 @@ impl Ledger {
         };
         let mut started = 0u32;
         let mut next_end = self.periods.next_end;
-        for account in &mut self.node_mut(index).accounts {
+        for account in self.node_mut(index).accounts.iter_mut() {
             account.each_cap_mut(|account| {
-                if account.period_end != NOT_STARTED {
+                if account.period_end() != NOT_STARTED {
                     return;
                 }
                 if let Some(period) = account.limit().and_then(|limit| limit.period()) {
-                    account.period_end = period.end_after(now);
-                    next_end = next_end.min(account.period_end);
+                    account.set_period_end(period.end_after(now));
+                    next_end = next_end.min(account.period_end());
                     started += 1;
                 }
             });
@@ -213,10 +213,10 @@ impl Ledger {
                     .limit()
                     .is_some_and(|limit| limit.period().is_some())
                 {
-                    if account.period_end == NOT_STARTED {
+                    if account.period_end() == NOT_STARTED {
                         unstarted += 1;
                     } else {
-                        next_end = next_end.min(account.period_end);
+                        next_end = next_end.min(account.period_end());
                     }
                 }
             }
@@ -262,7 +262,8 @@ impl Ledger {
         }
         self.bump_epoch();
         let account = &mut self.node_mut(index).accounts[unit.index()];
-        account.extra += if add { delta } else { -delta };
+        let extra = account.extra() + if add { delta } else { -delta };
+        account.set_extra(extra);
         account.refresh_caps();
         if add {
             account.repay_debt(delta);

@@ -71,8 +71,9 @@ impl Ledger {
             RateLimit::new(limit.requests(), limit.window())?;
         }
         let node = self.node_mut(index);
-        let previous = node.rate.take();
-        node.rate = limit.map(|limit| Box::new(RateWindow::new(limit, previous.as_deref())));
+        let previous = node.extras_mut().rate.take();
+        node.extras_mut().rate =
+            limit.map(|limit| Box::new(RateWindow::new(limit, previous.as_deref())));
         match (previous.is_some(), limit.is_some()) {
             (false, true) => self.rate_limited += 1,
             (true, false) => self.rate_limited -= 1,
@@ -83,7 +84,11 @@ impl Ledger {
 
     /// A node's rate limit.
     pub(crate) fn rate_limit_at(&self, index: u32) -> Option<RateLimit> {
-        self.node(index).rate.as_ref().map(|window| window.limit)
+        self.node(index)
+            .extras()
+            .rate
+            .as_ref()
+            .map(|window| window.limit)
     }
 
     /// Refuses a reserve at `now` on the path of `id` when a rate limit has no slot; changes
@@ -104,7 +109,12 @@ impl Ledger {
         // The longest wait on the path: a retry before it would still be refused somewhere.
         let mut refused: Option<(i64, u32)> = None;
         for index in self.path_indices(leaf) {
-            if let Some(wait) = self.node(index).rate.as_ref().and_then(|w| w.wait(now))
+            if let Some(wait) = self
+                .node(index)
+                .extras()
+                .rate
+                .as_ref()
+                .and_then(|w| w.wait(now))
                 && refused.is_none_or(|(longest, _)| wait > longest)
             {
                 refused = Some((wait, index));
@@ -115,6 +125,7 @@ impl Ledger {
         };
         let node = self.node(index);
         let limit = node
+            .extras()
             .rate
             .as_ref()
             .expect("refusing node has a rate limit")
@@ -134,12 +145,21 @@ impl Ledger {
         if self.rate_limited == 0 {
             return;
         }
+        self.take_rate_slow(id, now);
+    }
+
+    #[cold]
+    fn take_rate_slow(&mut self, id: NodeId, now: Option<Timestamp>) {
         let (Some(now), Ok(leaf)) = (now, self.live(id)) else {
             return;
         };
         let path: Vec<u32> = self.path_indices(leaf).collect();
         for index in path {
-            if let Some(window) = self.node_mut(index).rate.as_mut() {
+            if let Some(window) = self
+                .node_mut(index)
+                .extras_if_any()
+                .and_then(|extras| extras.rate.as_mut())
+            {
                 window.push(now.as_unix_nanos());
             }
         }

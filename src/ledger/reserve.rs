@@ -1,5 +1,6 @@
 //! Reserving: the admission rules, reclaiming expired holds on denial, and opening a hold.
 
+use super::hold_slot::Amounts;
 use super::{Hold, HoldSlot, Lease, Ledger, Scan, place};
 use crate::amount::Amount;
 use crate::clock::Timestamp;
@@ -74,11 +75,28 @@ impl Ledger {
         cost: &Cost,
         expires: Timestamp,
     ) -> Result<Reservation, Error> {
-        cost.validate_reservable()?;
+        // A one-unit cost above zero is reservable; anything else is validated in full.
+        let usual = cost.single_unit().filter(|unit| cost.minor(*unit) > 0);
+        if usual.is_none() {
+            cost.validate_reservable()?;
+        }
         let leaf = self.live(id)?;
+        let mut events = Crossings::new();
+        // The usual reserve (one unit, an open path, room in the slab) checks and holds in one
+        // walk; anything else, or a walk that meets anything but the plain case, takes the
+        // exact path below, which decides and builds any error.
+        if let Some(unit) = usual
+            && self.restricted == 0
+            && self.check_hold_room().is_ok()
+            && let Some((over_soft, due)) = self.hold_on_path(leaf, unit, cost.minor(unit))
+        {
+            if due {
+                self.scan_path(leaf, unit, Scan::Collect(&mut events));
+            }
+            return self.open_hold(leaf, *cost, over_soft, events, expires);
+        }
         let over_soft = self.admit(leaf, cost)?;
         self.check_hold_room()?;
-        let mut events = Crossings::new();
         for unit in cost.units() {
             self.add_reserved(leaf, unit, cost.minor(unit), Scan::Collect(&mut events));
         }
@@ -178,13 +196,28 @@ impl Ledger {
         expires: Timestamp,
     ) -> Result<Reservation, Error> {
         let serial = self.serial();
-        let hold = Hold {
-            node: leaf,
-            held,
-            recorded: held.zeroed(),
-            expires,
+        let slot = match held.single_unit() {
+            // The usual hold, written straight into its slot.
+            Some(unit) => HoldSlot {
+                serial,
+                node: leaf,
+                expires,
+                amounts: Amounts::One {
+                    unit,
+                    held: held.minor(unit),
+                    recorded: 0,
+                },
+            },
+            None => {
+                let hold = Hold {
+                    node: leaf,
+                    held,
+                    recorded: held.zeroed(),
+                    expires,
+                };
+                HoldSlot::live(serial, &hold)
+            }
         };
-        let slot = HoldSlot::live(serial, &hold);
         let index = place(
             &mut self.holds,
             &mut self.free_holds,

@@ -11,7 +11,6 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::ids::{HoldId, MAX_LIVE_HOLDS};
 use crate::policy::{LimitKind, Limits};
-use crate::threshold::Alarm;
 
 fn invalid(reason: String) -> Error {
     Error::InvalidSnapshot { reason }
@@ -137,15 +136,12 @@ impl Ledger {
                     )));
                 }
                 let slot = &mut ledger.node_mut(index).accounts[account.unit.index()];
-                let more = slot.more.take();
-                *slot = Account {
-                    spent: account.spent.minor_units(),
-                    reserved: account.reserved.minor_units(),
-                    debt: account.debt.minor_units(),
-                    alarm: Alarm::IDLE,
-                    more,
-                    ..Account::default()
-                };
+                let more = slot.take_more();
+                *slot = Account::unused(account.unit);
+                slot.spent = account.spent.minor_units();
+                slot.reserved = account.reserved.minor_units();
+                slot.debt = account.debt.minor_units();
+                slot.set_more(more);
                 restore_further(slot, &account.further_limits, &node.path)?;
                 slot.set_limit(account.limit);
                 if account.limit.is_some_and(|limit| limit.period().is_some()) {
@@ -157,9 +153,9 @@ impl Ledger {
                                 node.path
                             )));
                         }
-                        slot.extra = allowance.minor_units() - allocation;
+                        slot.set_extra(allowance.minor_units() - allocation);
                     }
-                    slot.period_end = account.resets_at.unwrap_or(super::period::NOT_STARTED);
+                    slot.set_period_end(account.resets_at.unwrap_or(super::period::NOT_STARTED));
                     slot.refresh_caps();
                 }
                 // Levels already passed count as reported: a restore repeats no event.
@@ -346,10 +342,10 @@ fn restore_further(account: &mut Account, caps: &[CapSnapshot], path: &str) -> R
         cap.spent = figures.spent.minor_units();
         cap.reserved = reserved;
         if let Some(allowance) = figures.allowance {
-            cap.extra = allowance.minor_units() - figures.limit.amount().minor_units();
+            cap.set_extra(allowance.minor_units() - figures.limit.amount().minor_units());
         }
         if figures.limit.period().is_some() {
-            cap.period_end = figures.resets_at.unwrap_or(super::period::NOT_STARTED);
+            cap.set_period_end(figures.resets_at.unwrap_or(super::period::NOT_STARTED));
         }
         cap.refresh_caps();
     }

@@ -140,7 +140,8 @@ impl Ledger {
     /// Forgets node `index`'s tracking before the node is removed.
     pub(super) fn forget_timed(&mut self, index: u32) {
         let node = self.node_mut(index);
-        let (burn, top_up) = (node.burn.take().is_some(), node.top_up.take().is_some());
+        let extras = node.extras();
+        let (burn, top_up) = (extras.burn.is_some(), extras.top_up.is_some());
         self.timed.unnote_cap(index);
         self.timed.burn_nodes -= u32::from(burn);
         self.timed.top_up_nodes -= u32::from(top_up);
@@ -160,8 +161,8 @@ impl Ledger {
             BurnWindow::with_buckets(window.window(), window.buckets())?;
         }
         let node = self.node_mut(index);
-        let previous = node.burn.take().map(|tracker| tracker.window);
-        node.burn = window.map(|window| Box::new(BurnTracker::new(window)));
+        let previous = node.extras_mut().burn.take().map(|tracker| tracker.window);
+        node.extras_mut().burn = window.map(|window| Box::new(BurnTracker::new(window)));
         match (previous.is_some(), window.is_some()) {
             (false, true) => self.timed.burn_nodes += 1,
             (true, false) => self.timed.burn_nodes -= 1,
@@ -183,7 +184,7 @@ impl Ledger {
                     unit: rule.unit(),
                 });
             }
-            if rule.horizon().is_some() && node.burn.is_none() {
+            if rule.horizon().is_some() && node.extras().burn.is_none() {
                 return Err(Error::InvalidTopUp {
                     reason: "a predictive rule needs the node to track its burn rate \
                              (set_burn_window first)",
@@ -216,8 +217,8 @@ impl Ledger {
     fn put_top_up(&mut self, index: u32, state: Option<TopUpSnapshot>) -> Option<TopUpSnapshot> {
         self.timed.unnote_cap(index);
         let node = self.node_mut(index);
-        let previous = node.top_up.take().map(|state| *state);
-        node.top_up = state.map(Box::new);
+        let previous = node.extras_mut().top_up.take().map(|state| *state);
+        node.extras_mut().top_up = state.map(Box::new);
         match (previous.is_some(), state.is_some()) {
             (false, true) => self.timed.top_up_nodes += 1,
             (true, false) => self.timed.top_up_nodes -= 1,
@@ -231,8 +232,8 @@ impl Ledger {
     pub(super) fn timed_config(&self, index: u32) -> (Option<BurnWindow>, Option<TopUpSnapshot>) {
         let node = self.node(index);
         (
-            node.burn.as_ref().map(|tracker| tracker.window),
-            node.top_up.as_deref().copied(),
+            node.extras().burn.as_ref().map(|tracker| tracker.window),
+            node.extras().top_up.as_deref().copied(),
         )
     }
 
@@ -279,7 +280,11 @@ impl Ledger {
         {
             let path: Vec<u32> = self.path_indices(leaf).collect();
             for index in path {
-                if let Some(tracker) = self.node_mut(index).burn.as_mut() {
+                if let Some(tracker) = self
+                    .node_mut(index)
+                    .extras_if_any()
+                    .and_then(|extras| extras.burn.as_mut())
+                {
                     for unit in spent.units() {
                         tracker.add(now.as_unix_nanos(), unit, spent.minor(unit));
                     }
@@ -308,13 +313,29 @@ impl Ledger {
         outcome: &mut Result<crate::store::Reservation>,
         now: Option<Timestamp>,
     ) {
-        if self.timed.top_up_nodes == 0
+        if self.timed_idle() {
+            return;
+        }
+        self.timed_reserved_slow(id, outcome, now);
+    }
+
+    /// No burn tracking, no top-up rules and nothing unreported: the timed hooks have nothing
+    /// to do.
+    #[inline]
+    fn timed_idle(&self) -> bool {
+        self.timed.top_up_nodes == 0
             && self.timed.burn_nodes == 0
             && self.timed.unreported.is_empty()
             && self.timed.unreported_caps.is_empty()
-        {
-            return;
-        }
+    }
+
+    #[cold]
+    fn timed_reserved_slow(
+        &mut self,
+        id: NodeId,
+        outcome: &mut Result<crate::store::Reservation>,
+        now: Option<Timestamp>,
+    ) {
         if let Ok(granted) = outcome {
             if let Ok(leaf) = self.live(id) {
                 self.timed_end(leaf, now, None, Some(&mut granted.events));
@@ -349,6 +370,11 @@ impl Ledger {
         actual: &Cost,
         now: Option<Timestamp>,
     ) -> Result<Committed> {
+        if self.timed_idle() {
+            // Nothing to evaluate or report around the commit: only `timed_begin`'s reset.
+            self.timed_begin(NodeId::new(u32::MAX, 0), None);
+            return self.commit(id, actual);
+        }
         // Without burn tracking or top-up rules, `timed_begin` and `timed_end` do nothing with
         // the leaf: skip looking the hold up a second time (`commit` reads it).
         let timed = self.timed.top_up_nodes != 0 || self.timed.burn_nodes != 0;
@@ -421,7 +447,7 @@ impl Ledger {
         now: Timestamp,
     ) -> Option<(BurnRate, Option<Timestamp>)> {
         let node = self.node(index);
-        let tracker = node.burn.as_ref()?;
+        let tracker = node.extras().burn.as_ref()?;
         let rate = tracker.rate(now, unit);
         let account = &node.accounts[unit.index()];
         let depletes = account.limit().and_then(|_| {

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::account::accounts_from;
-use super::{Account, Ledger, place, rate, top_up};
-use crate::amount::Unit;
+use super::accounts::Accounts;
+use super::{Ledger, place, rate, top_up};
 use crate::error::Error;
 use crate::ids::NodeId;
 use crate::node_state::NodeState;
@@ -19,21 +19,66 @@ pub(super) struct NodeSlot {
     pub(super) node: Option<Node>,
 }
 
+/// A node of the tree.
+///
+/// Layout (issue 16): what the reserve and commit walks read (the parent link, the accounts'
+/// figures) is inline; children and the rules few nodes have (rate limit, burn tracking,
+/// top-up) live behind one optional box, so a leaf with one plain limit is one slab slot plus
+/// its path.
 #[derive(Debug)]
 pub(super) struct Node {
     pub(super) path: Arc<str>,
     pub(super) parent: Option<u32>,
-    pub(super) children: Vec<u32>,
-    pub(super) accounts: [Account; Unit::COUNT],
     pub(super) live_holds: u32,
     /// Active, frozen or closed (applies to the subtree).
     pub(super) state: NodeState,
+    pub(super) accounts: Accounts,
+    /// Children and rules; `None` for the usual leaf.
+    pub(super) extras: Option<Box<NodeExtras>>,
+}
+
+/// What a node keeps behind its one optional box (see [`Node`]).
+#[derive(Debug, Default)]
+pub(super) struct NodeExtras {
+    /// Child slot indices, in creation order.
+    pub(super) children: Vec<u32>,
     /// The request rate limit and its recent requests, if any.
     pub(super) rate: Option<Box<rate::RateWindow>>,
     /// The burn-rate buckets, if the node tracks its burn rate.
     pub(super) burn: Option<Box<top_up::BurnTracker>>,
     /// The auto top-up rule and its counters, if any.
     pub(super) top_up: Option<Box<top_up::TopUpState>>,
+}
+
+/// What a node without extras reads as.
+static NO_EXTRAS: NodeExtras = NodeExtras {
+    children: Vec::new(),
+    rate: None,
+    burn: None,
+    top_up: None,
+};
+
+impl Node {
+    /// The node's children and rules (empty for the usual leaf).
+    #[inline]
+    pub(super) fn extras(&self) -> &NodeExtras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    /// The node's children and rules, boxed on first use.
+    pub(super) fn extras_mut(&mut self) -> &mut NodeExtras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// The node's children and rules if it has any (changing them creates nothing).
+    pub(super) fn extras_if_any(&mut self) -> Option<&mut NodeExtras> {
+        self.extras.as_deref_mut()
+    }
+
+    /// Child slot indices, in creation order.
+    pub(super) fn children(&self) -> &[u32] {
+        &self.extras().children
+    }
 }
 
 impl Ledger {
@@ -52,12 +97,11 @@ impl Ledger {
     }
 
     /// The slot index of a live node id.
+    #[inline]
     pub(super) fn live(&self, id: NodeId) -> Result<u32, Error> {
         match self.nodes.get(id.index() as usize) {
             Some(slot) if slot.serial == id.serial() && slot.node.is_some() => Ok(id.index()),
-            _ => Err(Error::UnknownNode {
-                path: id.to_string(),
-            }),
+            _ => Err(unknown_node(id)),
         }
     }
 
@@ -82,7 +126,7 @@ impl Ledger {
             Some(index) => format!("{}/{name}", self.node(index).path).into(),
             None => name.into(),
         };
-        let accounts = accounts_from(&path, limits)?;
+        let accounts = Accounts::new(accounts_from(&path, limits)?);
         if self.by_path.contains_key(&path) {
             return Err(Error::DuplicateNode {
                 path: path.to_string(),
@@ -91,13 +135,10 @@ impl Ledger {
         let node = Node {
             path: path.clone(),
             parent: parent_index,
-            children: Vec::new(),
             accounts,
             live_holds: 0,
             state: NodeState::Active,
-            rate: None,
-            burn: None,
-            top_up: None,
+            extras: None,
         };
         let serial = self.serial();
         let slot = NodeSlot {
@@ -111,7 +152,7 @@ impl Ledger {
             "create more than 2^32 nodes",
         )?;
         if let Some(parent) = parent_index {
-            self.node_mut(parent).children.push(index);
+            self.node_mut(parent).extras_mut().children.push(index);
         }
         self.note_unstarted(index);
         let id = NodeId::new(index, serial);
@@ -127,15 +168,15 @@ impl Ledger {
                 node: node.path.clone(),
             });
         };
-        if !node.children.is_empty() || node.live_holds > 0 {
+        if !node.children().is_empty() || node.live_holds > 0 {
             return Err(Error::NodeInUse {
                 node: node.path.clone(),
-                children: node.children.len(),
+                children: node.children().len(),
                 holds: node.live_holds as usize,
             });
         }
         let path = node.path.clone();
-        let rate_limited = node.rate.is_some();
+        let rate_limited = node.extras().rate.is_some();
         if node.state != NodeState::Active {
             self.restricted -= 1;
         }
@@ -144,6 +185,7 @@ impl Ledger {
         }
         self.forget_timed(index);
         self.node_mut(parent)
+            .extras_mut()
             .children
             .retain(|child| *child != index);
         self.by_path.remove(&path);
@@ -168,11 +210,19 @@ impl Ledger {
             .collect();
         let mut next = 0;
         while next < order.len() {
-            let children = self.node(order[next]).children.clone();
+            let children = self.node(order[next]).children().to_vec();
             order.extend(children);
             next += 1;
         }
         order
+    }
+}
+
+/// The error for an id that names no live node (out of line: the hot path only tests).
+#[cold]
+fn unknown_node(id: NodeId) -> Error {
+    Error::UnknownNode {
+        path: id.to_string(),
     }
 }
 

@@ -65,7 +65,7 @@ pub(super) fn check_tree(nodes: &[NodeSlot]) -> Result<(), Invalid> {
     // Every child names its parent back (below), so equal totals leave no room for a child
     // listed twice.
     let live_nodes = nodes.iter().filter_map(|slot| slot.node.as_ref());
-    let children: usize = live_nodes.clone().map(|node| node.children.len()).sum();
+    let children: usize = live_nodes.clone().map(|node| node.children().len()).sum();
     if children != live_nodes.filter(|node| node.parent.is_some()).count() {
         return Err("a child is listed twice, or a node is missing from its parent".into());
     }
@@ -89,14 +89,14 @@ pub(super) fn check_tree(nodes: &[NodeSlot]) -> Result<(), Invalid> {
         if let Some(parent) = node.parent {
             let parent =
                 live(parent).ok_or_else(|| format!("{:?} has a dead parent", node.path))?;
-            if !parent.children.contains(&(index as u32)) {
+            if !parent.children().contains(&(index as u32)) {
                 return Err(format!(
                     "{:?} is not among its parent's children",
                     node.path
                 ));
             }
         }
-        for child in &node.children {
+        for child in node.children() {
             let child = live(*child).ok_or_else(|| format!("{:?} has a dead child", node.path))?;
             if child.parent != Some(index as u32) {
                 return Err(format!("a child of {:?} names another parent", node.path));

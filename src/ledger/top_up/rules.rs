@@ -15,7 +15,7 @@ impl Ledger {
         }
         let path: Vec<u32> = self
             .path_indices(leaf)
-            .filter(|index| self.node(*index).top_up.is_some())
+            .filter(|index| self.node(*index).extras().top_up.is_some())
             .collect();
         for index in path {
             self.evaluate_one(index, now);
@@ -40,7 +40,7 @@ impl Ledger {
             return Some(TopUpReason::Below);
         }
         let horizon = rule.horizon_nanos()?;
-        let tracker = node.burn.as_ref()?;
+        let tracker = node.extras().burn.as_ref()?;
         let spent = tracker.spent(now.as_unix_nanos(), unit);
         // When `remaining` reaches the threshold at this burn rate, not when it reaches zero:
         // the rule is there to keep the node above the threshold.
@@ -56,7 +56,7 @@ impl Ledger {
     }
 
     pub(super) fn evaluate_one(&mut self, index: u32, now: Timestamp) {
-        let Some(mut state) = self.node(index).top_up.as_deref().copied() else {
+        let Some(mut state) = self.node(index).extras().top_up.as_deref().copied() else {
             return;
         };
         let rule = state.rule;
@@ -138,7 +138,11 @@ impl Ledger {
     }
 
     pub(super) fn put_state(&mut self, index: u32, state: TopUpSnapshot) {
-        if let Some(slot) = self.node_mut(index).top_up.as_deref_mut() {
+        if let Some(slot) = self
+            .node_mut(index)
+            .extras_if_any()
+            .and_then(|extras| extras.top_up.as_deref_mut())
+        {
             *slot = state;
         }
     }

@@ -1,0 +1,109 @@
+//! The hot path's one-walk reserve and its slot-read commit and release (issue 16) give the
+//! same answers as the general paths: a refusal part-way up the path leaves every node as it
+//! was, crossings on several nodes are reported leaf first, a commit or release after partial
+//! spend moves exactly what the hold still held.
+
+use budget_guard::{Amount, Budget, Limit, ThresholdBasis, Unit};
+
+fn usd(text: &str) -> Amount {
+    Amount::usd(text).unwrap()
+}
+
+fn reserved_and_spent(budget: &Budget) -> (Amount, Amount) {
+    let balance = budget.balance(Unit::Usd).unwrap();
+    (balance.reserved, balance.spent)
+}
+
+/// org $1 (hard) → team $10 → task $10, with $0.40 already spent on the task.
+fn tree() -> (Budget, Budget, Budget) {
+    let org = Budget::builder("org", Limit::hard(usd("1")))
+        .child("team", Limit::hard(usd("10")))
+        .child("team/task", Limit::hard(usd("10")))
+        .build()
+        .unwrap();
+    let team = org.at("team").unwrap();
+    let task = org.at("team/task").unwrap();
+    task.reserve(usd("0.40"))
+        .unwrap()
+        .commit(usd("0.40"))
+        .unwrap();
+    (org, team, task)
+}
+
+#[test]
+fn a_reserve_refused_at_the_root_after_fitting_below_changes_no_node() {
+    let (org, team, task) = tree();
+    // Fits the task and the team ($10 each), not the org ($0.60 left).
+    let refused = task.reserve(usd("0.75")).unwrap_err();
+    let exceeded = refused.exceeded().expect("BudgetExceeded");
+    assert_eq!(&*exceeded.node, "org");
+    assert_eq!(exceeded.limit, usd("1"));
+    assert_eq!(exceeded.spent, usd("0.40"));
+    assert_eq!(exceeded.reserved, usd("0"));
+    assert_eq!(exceeded.requested, usd("0.75"));
+    for budget in [&org, &team, &task] {
+        assert_eq!(reserved_and_spent(budget), (usd("0"), usd("0.40")));
+    }
+    // Exactly the room left still fits, on every node.
+    let guard = task.reserve(usd("0.60")).unwrap();
+    for budget in [&org, &team, &task] {
+        assert_eq!(reserved_and_spent(budget), (usd("0.60"), usd("0.40")));
+    }
+    drop(guard);
+    assert_eq!(reserved_and_spent(&org), (usd("0"), usd("0.40")));
+}
+
+#[test]
+fn a_reserve_reports_the_levels_it_reaches_on_every_node_leaf_first() {
+    let early = |amount: &str| {
+        Limit::hard(usd(amount))
+            .with_thresholds([50])
+            .with_threshold_basis(ThresholdBasis::SpentAndHeld)
+    };
+    let org = Budget::builder("org", early("4"))
+        .child("team", Limit::hard(usd("100")))
+        .child("team/task", early("2"))
+        .build()
+        .unwrap();
+    let task = org.at("team/task").unwrap();
+    // $2 held: the task at 100 %, the team at 2 %, the org at 50 %: two levels in one reserve.
+    let both = task.reserve(usd("2")).unwrap();
+    let nodes: Vec<&str> = both.crossings().iter().map(|c| &**c.node()).collect();
+    assert_eq!(nodes, ["org/team/task", "org"]);
+    drop(both);
+    // Levels stay fired: the same reserve again reports nothing.
+    assert!(task.reserve(usd("2")).unwrap().crossings().is_empty());
+}
+
+#[test]
+fn a_commit_and_a_release_after_partial_spend_move_exactly_what_the_hold_still_held() {
+    let (org, _team, task) = tree();
+    let guard = task.reserve(usd("0.30")).unwrap();
+    guard.record(usd("0.10")).unwrap();
+    assert_eq!(reserved_and_spent(&org), (usd("0.20"), usd("0.50")));
+    let committed = guard.commit(usd("0.25")).unwrap();
+    assert_eq!(committed.spent.get(Unit::Usd), Some(usd("0.25")));
+    assert_eq!(committed.returned.get(Unit::Usd), Some(usd("0.05")));
+    assert_eq!(committed.overage.get(Unit::Usd), Some(usd("0")));
+    assert_eq!(reserved_and_spent(&org), (usd("0"), usd("0.65")));
+    assert_eq!(reserved_and_spent(&task), (usd("0"), usd("0.65")));
+
+    let guard = task.reserve(usd("0.30")).unwrap();
+    guard.record(usd("0.12")).unwrap();
+    guard.release().unwrap();
+    assert_eq!(reserved_and_spent(&org), (usd("0"), usd("0.77")));
+    assert_eq!(reserved_and_spent(&task), (usd("0"), usd("0.77")));
+}
+
+#[test]
+fn a_commit_below_what_was_recorded_is_refused_and_changes_nothing() {
+    let (org, _team, task) = tree();
+    let guard = task.reserve(usd("0.30")).unwrap();
+    guard.record(usd("0.10")).unwrap();
+    let refused = guard.commit(usd("0.05")).unwrap_err();
+    assert!(
+        matches!(refused.error(), budget_guard::Error::InvalidAmount { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(reserved_and_spent(&org), (usd("0.20"), usd("0.50")));
+}
