@@ -44,10 +44,12 @@
 //!   allocation of every period. Replacing a limit with one of the same period keeps the current
 //!   period and what it carried; a different period starts afresh at the time of the change
 //!   (the spend so far counts in the new period).
-//! * **Several periods at once.** A limit has at most one period, and a node at most one limit
-//!   per unit, so "daily $25 *and* monthly $500" are two nodes: the monthly node with a daily
-//!   child that the work reserves on. Every reserve must fit every node on its path, which is
-//!   also how a per-task cap sits under a per-month team cap.
+//! * **Several periods at once.** A limit has at most one period; a node may have one limit per
+//!   unit *and period*, so "daily $25 *and* monthly $500" is one node with
+//!   `Limits::from([Limit::hard(daily).per(Period::daily()), Limit::hard(monthly).per(Period::monthly())])`,
+//!   checked together in one atomic step (two limits of the same period in one unit are
+//!   refused). Every reserve must also fit every node on its path, which is how a per-task cap
+//!   sits under a per-month team cap.
 //! * **Every unit can be periodic.** USD, tokens and requests are all counts of consumption that
 //!   can be metered per window ("10,000 requests per day" is a quota; a
 //!   [`RateLimit`](crate::rate::RateLimit) is the sliding-window pacing), so no unit refuses a
