@@ -371,9 +371,7 @@ mod tests {
             .with_rollover(Rollover::CarryForward { cap: usd(100) });
         let build = || {
             let mut ledger = Ledger::new();
-            let node = ledger
-                .create_node(None, "a", &limit.clone().into())
-                .unwrap();
+            let node = ledger.create_node(None, "a", &limit.into()).unwrap();
             ledger.start_periods(node, t(0));
             ledger.reserve(node, &Cost::from(usd(50))).unwrap();
             (ledger, node)
