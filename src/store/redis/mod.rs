@@ -111,7 +111,7 @@ impl RedisOptions {
 /// | `Credit`, `Debit`, `SetLimit`, `RemoveLimit` | yes: hard and soft limits, threshold levels |
 /// | `SetRateLimit` | yes: the ledger's sliding window, on the server's clock |
 /// | idempotency keys (reserve, reserve-up-to, commit, release, credit, debit) | yes, kept 24 h |
-/// | limits with a [`Period`](crate::Period) (and rollovers) | no: `CreateNode` and `SetLimit` return [`Error::Unsupported`] (see below) |
+/// | limits with a [`Period`](crate::period::Period) (and rollovers) | no: `CreateNode` and `SetLimit` return [`Error::Unsupported`] (see below) |
 /// | `SetBurnWindow`, `SetTopUp`, `Restore` | no: [`Error::Unsupported`] |
 ///
 /// Reads: `Resolve`, `Check` (the reserve's dry run), `Balance`, `NodeInfo`, `Snapshot` (nodes,
