@@ -85,11 +85,12 @@ pub fn supports_all(store: &dyn Store, kinds: &[OpKind]) -> bool {
     kinds.iter().all(|kind| store.supports(*kind))
 }
 
-/// A check: gets a fresh empty store, panics if the store breaks the rule.
-pub type Check = fn(Arc<dyn Store>);
+/// A conformance check: gets a fresh empty store, panics if the store breaks the rule. (Named
+/// apart from the reserve's dry run, [`Check`](crate::Check).)
+pub type StoreCheck = fn(Arc<dyn Store>);
 
-/// A check of a time-based rule: gets a fresh empty store reading `clock`, and the clock.
-pub type ClockCheck = fn(Arc<dyn Store>, &ManualClock);
+/// A conformance check of a time-based rule: gets a fresh empty store reading `clock`, and the clock.
+pub type ClockedStoreCheck = fn(Arc<dyn Store>, &ManualClock);
 
 crate::__store_conformance_checks!(tables);
 
@@ -154,11 +155,11 @@ macro_rules! __store_conformance_checks {
     (@expand [tables] plain: [$($plain:ident),*] clocked: [$($clocked:ident),*]) => {
         /// Every check, by name, in the order
         /// [`store_conformance_tests!`](crate::store_conformance_tests) lists them.
-        pub const CHECKS: &[(&str, Check)] = &[$((stringify!($plain), $plain)),*];
+        pub const CHECKS: &[(&str, StoreCheck)] = &[$((stringify!($plain), $plain)),*];
 
         /// Every time-based check, by name, in the order the `clock:` form of
         /// [`store_conformance_tests!`](crate::store_conformance_tests) lists them.
-        pub const CLOCK_CHECKS: &[(&str, ClockCheck)] = &[$((stringify!($clocked), $clocked)),*];
+        pub const CLOCK_CHECKS: &[(&str, ClockedStoreCheck)] = &[$((stringify!($clocked), $clocked)),*];
     };
     (@expand [tests $make:expr] plain: [$($plain:ident),*] clocked: [$($clocked:ident),*]) => {
         $(
