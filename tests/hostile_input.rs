@@ -3,12 +3,11 @@
 //! typed error and never aborts the process; and the file writer never writes a record the
 //! reader refuses.
 //!
-//! Allocation is counted with `stats_alloc` (the crate forbids `unsafe`, so no hand-written
-//! allocator). It counts the whole process, so every test here takes one lock: while a test
+//! Allocation is counted by the shared counting allocator (`tests/support/counting_alloc.rs`,
+//! gross bytes). It counts the whole process, so every test here takes one lock: while a test
 //! measures, no other test of this binary allocates; the harness's own bookkeeping is a few
 //! kilobytes, far below the limits asserted.
 
-use std::alloc::System;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
@@ -16,26 +15,16 @@ use budget_guard::{
     Amount, Cost, Durability, Error, FileStore, HoldId, Limit, MAX_LIVE_HOLDS, MemoryStore,
     Snapshot, Store, Unit,
 };
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::gross_bytes as bytes_allocated;
 
 /// One test at a time, so a measured region sees only its own allocations.
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Bytes allocated (reallocations included) while `f` runs.
-fn bytes_allocated<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let region = Region::new(GLOBAL);
-    let value = f();
-    let change = region.change();
-    (
-        value,
-        change.bytes_allocated + change.bytes_reallocated.max(0) as usize,
-    )
 }
 
 /// What a few kilobytes of hostile input may cost at most.

@@ -1,11 +1,14 @@
-//! The counting global allocator and the one measuring formula of the memory tests
-//! (`tests/footprint.rs`, `tests/idempotency_footprint.rs`; included with
+//! The counting global allocator and the measuring formulas of the memory tests
+//! (`tests/footprint.rs`, `tests/idempotency_footprint.rs`, `tests/hostile_input.rs`; included with
 //! `#[path = "support/counting_alloc.rs"] mod counting_alloc;` so a binary does not also compile
 //! the model). Including it installs the allocator for the whole test binary.
 //!
 //! `stats_alloc` wraps `System` (the crate forbids `unsafe`, so no hand-written allocator). It
 //! counts the whole process: a binary that measures should run one test, or serialize its tests,
 //! so other tests' allocations stay out of a measured region.
+
+// Each including binary uses some of the formulas.
+#![allow(dead_code)]
 
 use std::alloc::System;
 
@@ -26,6 +29,15 @@ pub(crate) fn net_bytes(f: impl FnOnce()) -> isize {
     f();
     let change = region.change();
     change.bytes_allocated as isize - change.bytes_deallocated as isize
+}
+
+/// Gross bytes allocated while `f` runs, freed or not (a grown table counted at each size it
+/// had): the bound for "never tries to allocate much", where [`net_bytes`] would hide a huge
+/// buffer allocated and freed again.
+pub(crate) fn gross_bytes<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let region = Region::new(GLOBAL);
+    let value = f();
+    (value, region.change().bytes_allocated)
 }
 
 /// Checks the formula itself, before a test relies on it: a vector of `u64`s grown from empty
