@@ -29,6 +29,15 @@ fn options(slice: &str, clock: &ManualClock) -> LeaseOptions {
         .clock(clock.clone())
 }
 
+/// Reserves `estimate` on `budget` and commits `actual`.
+fn spend(budget: &Budget, estimate: &str, actual: &str) {
+    budget
+        .reserve(usd(estimate))
+        .unwrap()
+        .commit(usd(actual))
+        .unwrap();
+}
+
 fn spent_and_held(team: &Budget) -> (Amount, Amount) {
     let balance = team.balance(Unit::Usd).unwrap();
     (balance.spent, balance.reserved)
@@ -42,11 +51,7 @@ fn slices_are_leased_as_spent_and_the_unused_rest_returns_on_close() {
     assert_eq!(spent_and_held(&team), (usd("0"), usd("1")));
     let local = Budget::open(lease.clone(), lease.root_path()).unwrap();
     for _ in 0..25 {
-        local
-            .reserve(usd("0.10"))
-            .unwrap()
-            .commit(usd("0.07"))
-            .unwrap();
+        spend(&local, "0.10", "0.07");
     }
     // $1.75 spent. The 14th reserve ($0.91 spent) did not fit the first $1 slice: a second
     // slice was leased and the first one retired with its $0.91 charged, $0.09 returned.
@@ -74,11 +79,7 @@ fn dropping_the_last_handle_returns_the_lease() {
     let lease: Arc<dyn Store> =
         Arc::new(LeasedStore::new(store, "team", options("2", &clock)).unwrap());
     let local = Budget::open(lease, "team").unwrap();
-    local
-        .reserve(usd("0.40"))
-        .unwrap()
-        .commit(usd("0.40"))
-        .unwrap();
+    spend(&local, "0.40", "0.40");
     let guard = local.reserve(usd("0.30")).unwrap();
     guard.commit(usd("0.25")).unwrap();
     assert_eq!(spent_and_held(&team), (usd("0"), usd("2")));
@@ -181,11 +182,7 @@ fn a_crashed_lease_comes_back_by_expiry_and_its_unreported_spend_with_it() {
     let (store, team) = remote("10", &clock);
     let lease = LeasedStore::new(store.clone(), "team", options("1", &clock)).unwrap();
     let local = Budget::open(Arc::new(lease), "team").unwrap();
-    local
-        .reserve(usd("0.30"))
-        .unwrap()
-        .commit(usd("0.30"))
-        .unwrap();
+    spend(&local, "0.30", "0.30");
     // kill -9: nothing runs, nothing is returned.
     std::mem::forget(local);
     assert_eq!(spent_and_held(&team), (usd("0"), usd("1")));
@@ -202,18 +199,10 @@ fn the_heartbeat_extends_the_slice_and_reports_spend_where_the_remote_records() 
     let (store, team) = remote("10", &clock);
     let lease = Arc::new(LeasedStore::new(store.clone(), "team", options("1", &clock)).unwrap());
     let local = Budget::open(lease.clone(), "team").unwrap();
-    local
-        .reserve(usd("0.30"))
-        .unwrap()
-        .commit(usd("0.30"))
-        .unwrap();
+    spend(&local, "0.30", "0.30");
     // 25 s into a 30 s TTL with a 10 s margin: the next reserve renews first.
     clock.advance(Duration::from_secs(25));
-    local
-        .reserve(usd("0.20"))
-        .unwrap()
-        .commit(usd("0.20"))
-        .unwrap();
+    spend(&local, "0.20", "0.20");
     let stats = lease.stats().unwrap();
     assert_eq!(stats.renewed, 1);
     assert_eq!(
@@ -240,17 +229,9 @@ fn spend_reported_by_record_is_charged_once_when_the_slice_is_returned() {
     let (store, team) = remote("10", &clock);
     let lease = Arc::new(LeasedStore::new(store, "team", options("1", &clock)).unwrap());
     let local = Budget::open(lease.clone(), "team").unwrap();
-    local
-        .reserve(usd("0.30"))
-        .unwrap()
-        .commit(usd("0.30"))
-        .unwrap();
+    spend(&local, "0.30", "0.30");
     clock.advance(Duration::from_secs(25));
-    local
-        .reserve(usd("0.20"))
-        .unwrap()
-        .commit(usd("0.20"))
-        .unwrap(); // $0.30 recorded first
+    spend(&local, "0.20", "0.20"); // $0.30 recorded first
     assert_eq!(spent_and_held(&team), (usd("0.30"), usd("0.70")));
     let closed = lease.close().unwrap();
     assert_eq!((closed.reported, closed.lost), (usd("0.50"), usd("0")));
@@ -271,11 +252,7 @@ fn a_background_renewer_tops_the_slice_up_below_the_low_water_mark() {
         .ttl(Duration::from_secs(3));
     let lease = Arc::new(LeasedStore::new(store, "team", options).unwrap());
     let local = Budget::open(lease.clone(), "team").unwrap();
-    local
-        .reserve(usd("0.60"))
-        .unwrap()
-        .commit(usd("0.60"))
-        .unwrap();
+    spend(&local, "0.60", "0.60");
     // The renewer wakes every 200 ms; wait (no deadline on speed) until it leased the next
     // slice and extended a hold (due 2 s after it was opened).
     loop {
