@@ -282,12 +282,11 @@ fn spend(budget: &Budget, amount: &str) -> (Vec<TopUpApplied>, Vec<TopUpCapped>)
     (top_ups, caps)
 }
 
-#[test]
-fn predictive_mode_fires_when_the_balance_is_projected_below_the_threshold() {
-    // Spending $15 a day with $20 left, a $10 threshold and a 24 h horizon: $10 is reached in
-    // 16 h, inside the horizon, so the rule tops up now (zero would be reached only in 32 h).
+/// A wallet with a `limit` hard cap, a one-day burn window and a predictive rule: add $50 once
+/// when the balance is projected below $10 within a day.
+fn predictive_wallet(limit: &str) -> (ManualClock, Budget) {
     let clock = ManualClock::new(START);
-    let wallet = Budget::builder("wallet", Limit::hard(usd("35")))
+    let wallet = Budget::builder("wallet", Limit::hard(usd(limit)))
         .build_in(MemoryStore::with_clock(clock.clone()))
         .unwrap();
     wallet
@@ -301,6 +300,14 @@ fn predictive_mode_fires_when_the_balance_is_projected_below_the_threshold() {
                 .predictive(DAY),
         )
         .unwrap();
+    (clock, wallet)
+}
+
+#[test]
+fn predictive_mode_fires_when_the_balance_is_projected_below_the_threshold() {
+    // Spending $15 a day with $20 left, a $10 threshold and a 24 h horizon: $10 is reached in
+    // 16 h, inside the horizon, so the rule tops up now (zero would be reached only in 32 h).
+    let (clock, wallet) = predictive_wallet("35");
     let (_id, events) = wallet.subscribe();
     clock.advance(Duration::from_secs(3_600));
     let guard = wallet.reserve(usd("15")).unwrap();
@@ -326,21 +333,7 @@ fn predictive_mode_fires_when_the_balance_is_projected_below_the_threshold() {
 #[test]
 fn predictive_mode_waits_while_the_threshold_is_beyond_the_horizon() {
     // $15 a day with $30 left and a $10 threshold: $10 is 32 h away, past the 24 h horizon.
-    let clock = ManualClock::new(START);
-    let wallet = Budget::builder("wallet", Limit::hard(usd("45")))
-        .build_in(MemoryStore::with_clock(clock.clone()))
-        .unwrap();
-    wallet
-        .set_burn_window(Some(BurnWindow::new(DAY).unwrap()))
-        .unwrap();
-    wallet
-        .set_top_up(
-            TopUp::when_below(usd("10"))
-                .adding(usd("50"))
-                .at_most(1)
-                .predictive(DAY),
-        )
-        .unwrap();
+    let (clock, wallet) = predictive_wallet("45");
     clock.advance(Duration::from_secs(3_600));
     let committed = wallet
         .reserve(usd("15"))
