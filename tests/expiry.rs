@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use budget_guard::expiry::ReserveOptions;
 use budget_guard::{
-    Amount, Budget, Cost, Error, Event, FileStore, Limit, ManualClock, MemoryStore, OveragePolicy,
-    Store, Timestamp, Unit,
+    Amount, Budget, Cost, Error, Event, Limit, ManualClock, MemoryStore, OveragePolicy, Store,
+    Timestamp, Unit,
 };
 
 #[path = "support/scratch.rs"]
@@ -191,14 +191,7 @@ fn bad_durations_are_typed_errors_and_change_nothing() {
 fn the_file_store_keeps_deadlines_and_reclaims_across_reopen() {
     let path = fresh_path("reopen");
     let clock = ManualClock::new(START);
-    let open = || {
-        Arc::new(
-            FileStore::options()
-                .clock(clock.clone())
-                .open(&path)
-                .unwrap(),
-        )
-    };
+    let open = scratch::reopener(&path, &clock);
     let store = open();
     let org = Budget::builder("org", Limit::hard(usd("1")))
         .build_shared(store.clone())

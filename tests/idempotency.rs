@@ -424,14 +424,7 @@ fn a_keyed_commit_runs_top_up_rules_once_in_memory() {
 fn a_keyed_commit_runs_top_up_rules_once_in_a_file_store() {
     let path = fresh_path("top-up");
     let clock = ManualClock::new(START);
-    let open = || {
-        Arc::new(
-            FileStore::options()
-                .clock(clock.clone())
-                .open(&path)
-                .unwrap(),
-        )
-    };
+    let open = scratch::reopener(&path, &clock);
     let store = open();
     let run = check_a_keyed_commit_tops_up_once(store.clone());
     let before = store.snapshot().unwrap();

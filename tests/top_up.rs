@@ -139,14 +139,7 @@ fn top_ups_and_projections_are_delivered_as_events() {
 fn a_reopened_file_store_keeps_rules_counters_and_windows() {
     let path = fresh_path("reopen");
     let clock = ManualClock::new(START);
-    let open = || {
-        Arc::new(
-            FileStore::options()
-                .clock(clock.clone())
-                .open(&path)
-                .unwrap(),
-        )
-    };
+    let open = scratch::reopener(&path, &clock);
     let store = open();
     let wallet = Budget::builder("wallet", Limit::hard(usd("20")))
         .child("agent", Limit::hard(usd("5")))
@@ -465,14 +458,7 @@ fn caps_can_count_per_calendar_month_in_a_time_zone() {
 fn a_reopened_file_store_keeps_a_calendar_window() {
     let path = fresh_path("calendar");
     let clock = ManualClock::new(at(JAN_31_NY_MORNING));
-    let open = || {
-        Arc::new(
-            FileStore::options()
-                .clock(clock.clone())
-                .open(&path)
-                .unwrap(),
-        )
-    };
+    let open = scratch::reopener(&path, &clock);
     let store = open();
     let wallet = Budget::builder("wallet", Limit::hard(usd("10")))
         .build_shared(store.clone())
