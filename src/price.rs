@@ -398,6 +398,7 @@ impl ModelPrice {
     /// # Errors
     /// [`PricingError::Overflow`] if the cost does not fit `i64` nano-dollars (about $9.2
     /// billion) or the exact intermediate product does not fit 128 bits.
+    #[inline]
     pub fn cost(&self, usage: &Usage) -> Result<Amount, PricingError> {
         let tokens = [
             usage.input,
@@ -429,6 +430,7 @@ impl ModelPrice {
     ///
     /// # Errors
     /// [`PricingError::Overflow`], as for [`cost`](ModelPrice::cost).
+    #[inline]
     pub fn worst_case(&self, prompt_tokens: u64, max_tokens: u64) -> Result<Amount, PricingError> {
         match self.rates.worst_case(prompt_tokens, max_tokens) {
             Some(nanos) => Ok(Amount::from_minor(nanos, Unit::Usd)),
