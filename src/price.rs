@@ -3,8 +3,10 @@
 //!
 //! Prices are `rust_decimal::Decimal` dollars **per token** (constructors also take prices per
 //! thousand or per million tokens, as providers publish them). Costs are computed with exact
-//! integer arithmetic on the decimals' digits and rounded up to the nano-dollar once, at the end
-//! (see [`ModelPrice::cost`]). A model missing from the table is [`PricingError::UnknownModel`],
+//! integer arithmetic and rounded up to the nano-dollar once, at the end (see
+//! [`ModelPrice::cost`]): each price is turned into an integer form when the [`ModelPrice`] is
+//! built (whole nano-dollars per token, or a numerator over a power of ten), so pricing a call
+//! does no `Decimal` arithmetic. A model missing from the table is [`PricingError::UnknownModel`],
 //! never a silent `$0`.
 //!
 //! With the `serde` feature, tables load from our own file shape (JSON, or TOML and any other
