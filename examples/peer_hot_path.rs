@@ -1,7 +1,8 @@
 //! Runs `N` priced LLM-call charges through budget-guard or through `llm-budget` 0.2 (a
 //! dev-dependency), the work of `benches/peer.rs`'s issue-16 rows, as a plain program: the
 //! harness for instruction counts of the side-by-side comparison (BENCHMARKS.md, "Issue 16
-//! targets"), which are stable on a shared machine where times are not.
+//! targets" and "Priced call vs llm-budget (wave 5)"), which are stable on a shared machine where
+//! times are not.
 //!
 //! * `budget-guard`: `reserve_for` (worst case of 2,000 prompt + 1,000 completion tokens) then
 //!   `commit_usage` (1,800 + 250 tokens) on `fleet/agent`, `gpt-4o-mini` at $0.15 / $0.60 per

@@ -13,13 +13,22 @@ use crate::price::{ModelPrice, PriceTable, PricingError};
 use crate::store::Committed;
 use crate::usage::Usage;
 
+/// `tokens` as an amount of [`Unit::Tokens`].
+///
+/// # Errors
+/// [`PricingError::Overflow`] past `i64::MAX` tokens. (Built in the error branch only: an error
+/// value built eagerly, as `ok_or` would, is dropped again on every call of the hot path.)
 fn tokens_amount(tokens: u64) -> Result<Amount, PricingError> {
-    i64::try_from(tokens)
-        .ok()
-        .and_then(|minor| Amount::try_from_minor(minor, Unit::Tokens).ok())
-        .ok_or(PricingError::Overflow {
-            operation: "count tokens",
-        })
+    match i64::try_from(tokens) {
+        Ok(minor) => Ok(Amount::from_minor(minor, Unit::Tokens)),
+        Err(_) => Err(tokens_overflow()),
+    }
+}
+
+const fn tokens_overflow() -> PricingError {
+    PricingError::Overflow {
+        operation: "count tokens",
+    }
 }
 
 impl Budget {
@@ -58,9 +67,14 @@ impl Budget {
         prompt_tokens: u64,
         max_tokens: u64,
     ) -> Result<Guard<'_>, PricingError> {
-        let mut guard = self.reserve_worst_case(prices.get(model)?, prompt_tokens, max_tokens)?;
-        guard.label_model(model);
-        Ok(guard)
+        let cost = worst_case_cost(prices.get(model)?, prompt_tokens, max_tokens)?;
+        // Labelled before the conversion to `PricingError`, in place: the guard is copied once
+        // (by that conversion), not three times as with `?` and `Ok(guard)`.
+        let mut reserved = self.reserve(cost);
+        if let Ok(guard) = &mut reserved {
+            guard.label_model(model);
+        }
+        reserved.map_err(PricingError::Budget)
     }
 
     /// As [`reserve_for`](Budget::reserve_for), with the price given directly.
@@ -73,22 +87,33 @@ impl Budget {
         prompt_tokens: u64,
         max_tokens: u64,
     ) -> Result<Guard<'_>, PricingError> {
-        let usd = price.worst_case(prompt_tokens, max_tokens)?;
-        let tokens = prompt_tokens
-            .checked_add(max_tokens)
-            .ok_or(PricingError::Overflow {
-                operation: "count tokens",
-            })?;
-        let tokens = tokens_amount(tokens)?;
-        let mut cost = Cost::from(usd);
-        for amount in [tokens, Amount::requests(1)] {
-            if !amount.is_zero() {
-                cost.set(amount.unit(), amount.minor_units());
-            }
-        }
-        Ok(self.reserve(cost)?)
+        let cost = worst_case_cost(price, prompt_tokens, max_tokens)?;
+        self.reserve(cost).map_err(PricingError::Budget)
     }
+}
 
+/// What [`Budget::reserve_for`] holds: the worst-case dollars at `price`, `prompt_tokens +
+/// max_tokens` tokens and one request.
+fn worst_case_cost(
+    price: &ModelPrice,
+    prompt_tokens: u64,
+    max_tokens: u64,
+) -> Result<Cost, PricingError> {
+    let usd = price.worst_case(prompt_tokens, max_tokens)?;
+    let Some(tokens) = prompt_tokens.checked_add(max_tokens) else {
+        return Err(tokens_overflow());
+    };
+    let tokens = tokens_amount(tokens)?.minor_units();
+    let mut cost = Cost::from(usd);
+    // A zero token count is left out (a reserve refuses zero amounts); the request never is.
+    if tokens != 0 {
+        cost.set(Unit::Tokens, tokens);
+    }
+    cost.set(Unit::Requests, 1);
+    Ok(cost)
+}
+
+impl Budget {
     /// Reserves like [`reserve_for`](Budget::reserve_for) and wraps the guard in a
     /// [`StreamMeter`] for a streaming response.
     ///
@@ -135,15 +160,14 @@ impl Guard<'_> {
     /// # Errors
     /// [`PricingError::Overflow`] for absurd usage.
     pub fn usage_cost(&self, price: &ModelPrice, usage: &Usage) -> Result<Cost, PricingError> {
-        let held = self.held();
-        let mut cost = Cost::new();
-        for unit in held.units() {
-            let amount = match unit {
-                Unit::Usd => price.cost(usage)?,
-                Unit::Tokens => tokens_amount(usage.total_tokens())?,
-                Unit::Requests => Amount::from_minor(held.minor(unit), unit),
-            };
-            cost.set(unit, amount.minor_units());
+        // Start from the hold: the same units, and the requests already as held.
+        let mut cost = self.held();
+        if cost.has(Unit::Usd) {
+            cost.set(Unit::Usd, price.cost(usage)?.minor_units());
+        }
+        if cost.has(Unit::Tokens) {
+            let tokens = tokens_amount(usage.total_tokens())?;
+            cost.set(Unit::Tokens, tokens.minor_units());
         }
         Ok(cost)
     }
@@ -164,7 +188,7 @@ impl Guard<'_> {
         match self.usage_cost(price, usage) {
             Ok(cost) => {
                 self.note_usage(usage);
-                Ok(self.commit(cost)?)
+                self.commit(cost).map_err(CommitUsageError::Commit)
             }
             Err(error) => Err(CommitUsageError::Pricing {
                 error,
@@ -327,7 +351,7 @@ impl<'a> StreamMeter<'a> {
             self.counted
                 .output
                 .checked_add(tokens)
-                .ok_or(PricingError::Overflow {
+                .ok_or_else(|| PricingError::Overflow {
                     operation: "count streamed tokens",
                 })?;
         self.record_counted()

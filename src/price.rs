@@ -3,8 +3,10 @@
 //!
 //! Prices are `rust_decimal::Decimal` dollars **per token** (constructors also take prices per
 //! thousand or per million tokens, as providers publish them). Costs are computed with exact
-//! integer arithmetic on the decimals' digits and rounded up to the nano-dollar once, at the end
-//! (see [`ModelPrice::cost`]). A model missing from the table is [`PricingError::UnknownModel`],
+//! integer arithmetic and rounded up to the nano-dollar once, at the end (see
+//! [`ModelPrice::cost`]): each price is turned into an integer form when the [`ModelPrice`] is
+//! built (whole nano-dollars per token, or a numerator over a power of ten), so pricing a call
+//! does no `Decimal` arithmetic. A model missing from the table is [`PricingError::UnknownModel`],
 //! never a silent `$0`.
 //!
 //! With the `serde` feature, tables load from our own file shape (JSON, or TOML and any other
@@ -14,6 +16,11 @@
 
 #[cfg(feature = "serde")]
 mod load;
+mod rates;
+#[cfg(test)]
+mod rates_tests;
+#[cfg(test)]
+mod reference;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +30,7 @@ use rust_decimal::Decimal;
 use crate::amount::{Amount, Unit};
 use crate::error::Error;
 use crate::usage::Usage;
+use rates::Rates;
 
 #[cfg(feature = "serde")]
 pub use load::{LiteLlmImport, SkipReason, SkippedModel};
@@ -150,7 +158,19 @@ pub struct ModelPrice {
     cached_input: Option<Decimal>,
     cache_write: Option<Decimal>,
     reasoning: Option<Decimal>,
+    /// The same prices as integers, rebuilt whenever a price changes: what [`cost`] and
+    /// [`worst_case`] compute with.
+    ///
+    /// [`cost`]: ModelPrice::cost
+    /// [`worst_case`]: ModelPrice::worst_case
+    rates: Rates,
 }
+
+/// The error of a cost past `i64` nano-dollars (the same for every pricing path). Returned
+/// through a `match`, not `ok_or`: an eagerly built error is dropped on every priced call.
+const PRICING_OVERFLOW: PricingError = PricingError::Overflow {
+    operation: "price a usage report",
+};
 
 /// A price in dollars per `per` tokens, converted to dollars per token exactly.
 fn per_token(value: Decimal, per: Per, field: &'static str) -> Result<Decimal, PricingError> {
@@ -233,13 +253,36 @@ impl ModelPrice {
     }
 
     pub(crate) fn quoted(input: Decimal, output: Decimal, per: Per) -> Result<Self, PricingError> {
+        let (input, output) = (
+            per_token(input, per, "input")?,
+            per_token(output, per, "output")?,
+        );
         Ok(ModelPrice {
-            input: per_token(input, per, "input")?,
-            output: per_token(output, per, "output")?,
+            input,
+            output,
             cached_input: None,
             cache_write: None,
             reasoning: None,
+            // The optional prices fall back to these two, as `bucket_prices` says.
+            rates: Rates::new([input, input, input, output, output]),
         })
+    }
+
+    /// This price with its integer [`Rates`] rebuilt from the decimal prices.
+    fn with_rates(mut self) -> Self {
+        self.rates = Rates::new(self.bucket_prices());
+        self
+    }
+
+    /// The per-token price of each [`Usage`] bucket, in the order of [`Usage`]'s fields.
+    fn bucket_prices(&self) -> [Decimal; rates::BUCKETS] {
+        [
+            self.input,
+            self.cached_input(),
+            self.cache_write(),
+            self.output,
+            self.reasoning(),
+        ]
     }
 
     pub(crate) fn set_optional(
@@ -254,7 +297,7 @@ impl ModelPrice {
             OptionalPrice::CacheWrite => self.cache_write = Some(value),
             OptionalPrice::Reasoning => self.reasoning = Some(value),
         }
-        Ok(self)
+        Ok(self.with_rates())
     }
 
     /// Sets the price of a cached input token (a cache read), in dollars per token.
@@ -357,14 +400,19 @@ impl ModelPrice {
     /// # Errors
     /// [`PricingError::Overflow`] if the cost does not fit `i64` nano-dollars (about $9.2
     /// billion) or the exact intermediate product does not fit 128 bits.
+    #[inline]
     pub fn cost(&self, usage: &Usage) -> Result<Amount, PricingError> {
-        exact_cost(&[
-            (self.input, usage.input),
-            (self.cached_input(), usage.cached_input),
-            (self.cache_write(), usage.cache_write),
-            (self.output, usage.output),
-            (self.reasoning(), usage.reasoning),
-        ])
+        let tokens = [
+            usage.input,
+            usage.cached_input,
+            usage.cache_write,
+            usage.output,
+            usage.reasoning,
+        ];
+        match self.rates.cost(tokens) {
+            Some(nanos) => Ok(Amount::from_minor(nanos, Unit::Usd)),
+            None => Err(PRICING_OVERFLOW),
+        }
     }
 
     /// The most a call can cost: `prompt_tokens` of input at the dearest input rate (input,
@@ -384,10 +432,12 @@ impl ModelPrice {
     ///
     /// # Errors
     /// [`PricingError::Overflow`], as for [`cost`](ModelPrice::cost).
+    #[inline]
     pub fn worst_case(&self, prompt_tokens: u64, max_tokens: u64) -> Result<Amount, PricingError> {
-        let input = self.input.max(self.cached_input()).max(self.cache_write());
-        let output = self.output.max(self.reasoning());
-        exact_cost(&[(input, prompt_tokens), (output, max_tokens)])
+        match self.rates.worst_case(prompt_tokens, max_tokens) {
+            Some(nanos) => Ok(Amount::from_minor(nanos, Unit::Usd)),
+            None => Err(PRICING_OVERFLOW),
+        }
     }
 }
 
@@ -407,47 +457,6 @@ impl OptionalPrice {
             OptionalPrice::Reasoning => "reasoning",
         }
     }
-}
-
-/// `Σ price × count`, exact, rounded up once to the nano-dollar.
-///
-/// Each price is `mantissa / 10^scale`; all terms are brought to the largest scale `S` (at most
-/// 28, so `10^S < 2^94` fits `u128`) and summed as integers. The nano-dollar count is then
-/// `ceil(sum / 10^(S-9))` (or `sum × 10^(9-S)` when `S ≤ 9`). Any overflow is an error, never a
-/// rounding.
-fn exact_cost(terms: &[(Decimal, u64)]) -> Result<Amount, PricingError> {
-    const OVERFLOW: PricingError = PricingError::Overflow {
-        operation: "price a usage report",
-    };
-    let scale = terms
-        .iter()
-        .filter(|(_, count)| *count > 0)
-        .map(|(price, _)| price.scale())
-        .max()
-        .unwrap_or(0);
-    let mut sum: u128 = 0;
-    for &(price, count) in terms {
-        if count == 0 {
-            continue;
-        }
-        // Prices are validated non-negative at construction.
-        let mantissa = u128::try_from(price.mantissa()).map_err(|_| OVERFLOW)?;
-        let widened = mantissa
-            .checked_mul(10u128.pow(scale - price.scale()))
-            .and_then(|m| m.checked_mul(u128::from(count)))
-            .ok_or(OVERFLOW)?;
-        sum = sum.checked_add(widened).ok_or(OVERFLOW)?;
-    }
-    let places = Unit::Usd.decimal_places();
-    let nanos = if scale > places {
-        let divisor = 10u128.pow(scale - places);
-        sum.div_ceil(divisor)
-    } else {
-        sum.checked_mul(10u128.pow(places - scale))
-            .ok_or(OVERFLOW)?
-    };
-    let nanos = i64::try_from(nanos).map_err(|_| OVERFLOW)?;
-    Amount::try_from_minor(nanos, Unit::Usd).map_err(|_| OVERFLOW)
 }
 
 impl fmt::Debug for ModelPrice {
