@@ -6,6 +6,7 @@ mod codec;
 mod fail_open;
 mod keys;
 mod ops;
+mod periods;
 mod scripts;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use crate::store::Store;
 use self::client::Client;
 pub use self::fail_open::{FailOpen, LetThrough};
 use self::keys::Namespace;
+use self::periods::Periods;
 use self::scripts::Scripts;
 
 /// How a [`RedisStore`] connects and names its keys.
@@ -36,6 +38,12 @@ pub struct RedisOptions {
     /// Let reserves, commits, releases and extends through when the server cannot answer,
     /// reporting each one (see [`FailOpen`]). Default `None`: fail closed.
     pub fail_open: Option<FailOpen>,
+    /// Testing only: the client estimates the server's time (to send the period bounds of
+    /// periodic limits) from this clock instead of from the server's replies, as a client
+    /// whose clock is off would. The scripts still check every period against their own time,
+    /// so this changes nothing but the number of round trips.
+    #[doc(hidden)]
+    pub estimate_clock: Option<Arc<dyn Clock>>,
 }
 
 impl Default for RedisOptions {
@@ -45,6 +53,7 @@ impl Default for RedisOptions {
             timeout: Duration::from_secs(2),
             clock: None,
             fail_open: None,
+            estimate_clock: None,
         }
     }
 }
@@ -85,6 +94,14 @@ impl RedisOptions {
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Testing only: sets `RedisOptions::estimate_clock`.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn estimate_clock(mut self, clock: impl Clock) -> Self {
+        self.estimate_clock = Some(Arc::new(clock));
         self
     }
 }
@@ -197,6 +214,8 @@ pub struct RedisStore {
     scripts: Scripts,
     clock: Option<Arc<dyn Clock>>,
     fail_open: Option<FailOpen>,
+    periods: Periods,
+    estimate_clock: Option<Arc<dyn Clock>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -239,19 +258,27 @@ impl RedisStore {
             scripts: Scripts::new(),
             clock: options.clock,
             fail_open: options.fail_open,
+            periods: Periods::default(),
+            estimate_clock: options.estimate_clock,
         })
     }
 
-    /// The time argument of every script: empty for the server's `TIME`, else the test clock's
-    /// time in microseconds.
-    fn time_arg(&self) -> String {
-        self.clock
+    /// The first argument of every script: the time (empty for the server's `TIME`, else the
+    /// test clock's time in microseconds), then the bounds of every period the client knows to
+    /// be in use, at its estimate of the script's time (see `periods.rs`).
+    fn time_arg(&self) -> Result<String> {
+        let time = self
+            .clock
             .as_ref()
-            .map(|clock| (clock.now().as_unix_nanos() / 1_000).to_string())
-            .unwrap_or_default()
+            .map(|clock| clock.now().as_unix_nanos().div_euclid(1_000));
+        let estimate = self.estimate_clock.as_deref().or(self.clock.as_deref());
+        let lines = self.periods.lines(self.periods.estimate_us(estimate))?;
+        Ok(time.map(|micros| micros.to_string()).unwrap_or_default() + &lines)
     }
 
-    /// Runs `script` with the time, idempotency key and fingerprint arguments first.
+    /// Runs `script` with the time, idempotency key and fingerprint arguments first. A script
+    /// that needs the bounds of periods the call did not carry (or carried for another time
+    /// than the server's) changed nothing and says so; the call is sent again with them.
     fn run(
         &self,
         script: &redis::Script,
@@ -260,11 +287,24 @@ impl RedisStore {
         args: Vec<String>,
     ) -> Result<Vec<String>> {
         let mut all = Vec::with_capacity(args.len() + 3);
-        all.push(self.time_arg());
+        all.push(String::new());
         all.push(key.map(|key| key.as_str().to_owned()).unwrap_or_default());
         all.push(fingerprint.to_owned());
         all.extend(args);
-        self.client.run(script, self.namespace.as_str(), &all)
+        for _ in 0..periods::ATTEMPTS {
+            all[0] = self.time_arg()?;
+            let reply = self.client.run(script, self.namespace.as_str(), &all)?;
+            if reply.first().map(String::as_str) != Some("need") {
+                return Ok(reply);
+            }
+            self.periods.needed(&reply)?;
+        }
+        Err(crate::error::StoreError::transient(format!(
+            "redis: period boundaries kept passing between the server's replies ({} attempts); \
+             nothing was applied",
+            periods::ATTEMPTS
+        ))
+        .into())
     }
 }
 
