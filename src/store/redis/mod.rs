@@ -265,20 +265,20 @@ impl RedisStore {
 
     /// The first argument of every script: the time (empty for the server's `TIME`, else the
     /// test clock's time in microseconds), then the bounds of every period the client knows to
-    /// be in use, at its estimate of the script's time (see `periods.rs`).
-    fn time_arg(&self) -> Result<String> {
+    /// be in use, at `estimate_us` (see `periods.rs`).
+    fn time_arg(&self, estimate_us: Option<i64>) -> Result<String> {
         let time = self
             .clock
             .as_ref()
             .map(|clock| clock.now().as_unix_nanos().div_euclid(1_000));
-        let estimate = self.estimate_clock.as_deref().or(self.clock.as_deref());
-        let lines = self.periods.lines(self.periods.estimate_us(estimate))?;
+        let lines = self.periods.lines(estimate_us)?;
         Ok(time.map(|micros| micros.to_string()).unwrap_or_default() + &lines)
     }
 
     /// Runs `script` with the time, idempotency key and fingerprint arguments first. A script
     /// that needs the bounds of periods the call did not carry (or carried for another time
-    /// than the server's) changed nothing and says so; the call is sent again with them.
+    /// than the server's) changed nothing and answers with the server's time; the call is sent
+    /// again with the periods computed at that time, whatever the client's estimate said.
     fn run(
         &self,
         script: &redis::Script,
@@ -291,13 +291,15 @@ impl RedisStore {
         all.push(key.map(|key| key.as_str().to_owned()).unwrap_or_default());
         all.push(fingerprint.to_owned());
         all.extend(args);
+        let estimate = self.estimate_clock.as_deref().or(self.clock.as_deref());
+        let mut estimate_us = self.periods.estimate_us(estimate);
         for _ in 0..periods::ATTEMPTS {
-            all[0] = self.time_arg()?;
+            all[0] = self.time_arg(estimate_us)?;
             let reply = self.client.run(script, self.namespace.as_str(), &all)?;
             if reply.first().map(String::as_str) != Some("need") {
                 return Ok(reply);
             }
-            self.periods.needed(&reply)?;
+            estimate_us = Some(self.periods.needed(&reply)?);
         }
         Err(crate::error::StoreError::transient(format!(
             "redis: period boundaries kept passing between the server's replies ({} attempts); \

@@ -154,12 +154,13 @@ impl Periods {
     }
 
     /// Takes a script's `need` reply (`need`, the server's now in microseconds, the specs it
-    /// lacks): learns the periods and the server's time.
+    /// lacks): learns the periods and the server's time, and returns that time (the time to
+    /// compute the periods of the next attempt at).
     ///
     /// # Errors
     /// A permanent [`Error::Store`] for a malformed reply or a spec this build cannot read (a
     /// time zone its database lacks).
-    pub(super) fn needed(&self, reply: &[String]) -> Result<()> {
+    pub(super) fn needed(&self, reply: &[String]) -> Result<i64> {
         let now: i64 = reply
             .get(1)
             .and_then(|now| now.parse().ok())
@@ -176,7 +177,7 @@ impl Periods {
             }
         }
         state.server = Some((now, Instant::now()));
-        Ok(())
+        Ok(now)
     }
 }
 
