@@ -265,3 +265,32 @@ fn periods_follow_the_servers_time_not_the_clients() {
         assert_eq!(balance.spent, usd("4"));
     }
 }
+
+/// Lua keeps integers exact up to 2^53 − 1: a periodic limit whose allocation plus rollover
+/// cap (the most one period can offer) passes it is refused when set, one that reaches it
+/// exactly is kept.
+#[test]
+fn a_period_that_could_offer_more_than_2_pow_53_minor_units_is_refused() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = server.store("exact");
+    let node = store
+        .create_node(None, "agent", &Limit::hard(usd("1")).into())
+        .unwrap();
+    let max = budget_guard::RedisStore::MAX_EXACT_MINOR;
+    let minor = |value: i64| Amount::try_from_minor(value, Unit::Usd).unwrap();
+    let daily = |allocation: i64, cap: i64| {
+        Limit::hard(minor(allocation))
+            .per(Period::daily())
+            .with_rollover(Rollover::CarryForward { cap: minor(cap) })
+    };
+    let refused = store.set_limit(node, daily(max / 2 + 1, max / 2 + 1));
+    assert!(
+        matches!(refused, Err(budget_guard::Error::TooLarge { size, .. }) if size == (max / 2 + 1) as u64 * 2),
+        "{refused:?}"
+    );
+    assert_eq!(usd_balance(&store, node).limit, Some(Limit::hard(usd("1"))));
+    let kept = store.set_limit(node, daily(max / 2 + 1, max / 2)).unwrap();
+    assert_eq!(kept.allowance, Some(minor(max / 2 + 1)));
+}

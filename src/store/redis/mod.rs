@@ -128,19 +128,35 @@ impl RedisOptions {
 /// | `Credit`, `Debit`, `SetLimit`, `RemoveLimit` | yes: hard and soft limits, threshold levels |
 /// | `SetRateLimit` | yes: the ledger's sliding window, on the server's clock |
 /// | idempotency keys (reserve, reserve-up-to, commit, release, credit, debit) | yes, kept 24 h |
-/// | limits with a [`Period`](crate::period::Period) (and rollovers) | no: `CreateNode` and `SetLimit` return [`Error::Unsupported`] (see below) |
+/// | limits with a [`Period`](crate::period::Period), every [`Rollover`](crate::period::Rollover) | yes, on the server's clock (see below); windows of at least 1 µs |
+/// | a second limit in one unit of a node (daily *and* monthly USD) | no: `CreateNode` returns [`Error::Unsupported`] |
 /// | `SetBurnWindow`, `SetTopUp`, `Restore` | no: [`Error::Unsupported`] |
 ///
 /// Reads: `Resolve`, `Check` (the reserve's dry run), `Balance`, `NodeInfo`, `Snapshot` (nodes,
 /// rate limits and live holds; reclaimed holds are not listed) and `Cancellation`.
 ///
-/// **Periods** are not supported yet: a script can only roll the accounts it touches, and the
-/// ledger's rollover result is not a function of one account's state and the time alone. The
-/// ledger rolls every account at the first operation of each period, on any node; with a carry
-/// rollover, a live hold larger than the allocation (the "never less room than the live holds"
-/// floor) and a period in which the account itself saw no operation, the carried amount depends
-/// on whether some other node was used during that idle period. A lazily rolling store cannot
-/// reproduce that without the tree's whole operation history.
+/// **Periods** roll lazily on the server, as in the ledger: the first operation that touches
+/// a periodic account after its period ended (a reserve, commit, release or record on its
+/// path, a credit, debit or limit change on its node, a read of it, a reclaimed hold on its
+/// path; a snapshot touches every node) rolls it first, with the ledger's rules: the unused
+/// rest carries under the rollover's cap, never less than what live holds occupy beyond the
+/// allocation, each idle period in between carries its allocation the same way, spend starts
+/// from zero and threshold levels re-arm. Credits and debits change the current period's
+/// allowance only. A node keeps one limit per unit on Redis (periodic or not; `SetLimit` with
+/// another period replaces it, as in the ledger).
+///
+/// Period boundaries follow the server's clock. Lua has no calendar, so each call carries,
+/// for every period in use in the tree, the number, first and end microsecond of the period
+/// containing the client's estimate of the server's time (the server's time at its last
+/// reply plus the time elapsed since). The script checks them against its own `TIME` before
+/// it writes anything; a missing or wrong one makes it answer with its time and the periods
+/// it needs, changing nothing, and the client sends the call again with the periods computed
+/// at exactly that time (at most three attempts, then a [`StoreErrorKind::Transient`] error).
+/// So a client whose clock or estimate is hours off costs one more round trip, never a reset
+/// at the wrong time; a client that never saw a limit being set learns its period from the
+/// server. A tree without periodic limits sends and checks nothing; a tree keeps the list of
+/// every period it ever used, so calls keep carrying a period whose last limit was removed
+/// (a few bytes).
 ///
 /// **Threshold levels** (and a soft limit's implicit 100 % level) are kept with the limit on
 /// the server, with the set of levels already fired, so each level fires **once across every
@@ -155,13 +171,16 @@ impl RedisOptions {
 /// [`RedisStore::MAX_EXACT_MINOR`] (2^53 − 1) in magnitude ([`Error::TooLarge`] beyond), and every sum the
 /// scripts compute (spent + reserved + request, a raised limit, a deadline) is checked against
 /// the same bound before anything is written ([`Error::Overflow`] beyond). In dollars that is
-/// about $9,007,199.25 per node in nano-dollars.
+/// about $9,007,199.25 per node in nano-dollars. A periodic limit whose allocation plus
+/// rollover cap (the most one period can offer) passes the bound is refused with
+/// [`Error::TooLarge`] when it is set.
 ///
 /// # One clock for the fleet
 ///
-/// Hold deadlines and rate-limit windows are computed inside the scripts from the server's
-/// `TIME` (in microseconds), never from a client's clock, so a client whose clock is hours off
-/// neither keeps a hold alive late, nor reclaims one early, nor escapes a rate limit. [`RedisStore::now`](Store::now) reads the server's time too.
+/// Hold deadlines, rate-limit windows and period boundaries are computed inside the scripts
+/// from the server's `TIME` (in microseconds), never from a client's clock, so a client whose
+/// clock is hours off neither keeps a hold alive late, nor reclaims one early, nor escapes a
+/// rate limit, nor resets a period early. [`RedisStore::now`](Store::now) reads the server's time too.
 /// [`RedisOptions::clock`] replaces the server's time with a [`Clock`] for tests that need to
 /// move time by hand (the conformance suite's expiry checks); do not use it in a fleet.
 ///
