@@ -11,8 +11,8 @@ use std::time::Duration;
 use budget_guard::expiry::ReserveOptions;
 use budget_guard::period::{Period, Rollover};
 use budget_guard::{
-    Amount, Balance, Cost, Limit, ManualClock, MemoryStore, NodeId, RedisOptions, Store,
-    Timestamp, Unit,
+    Amount, Balance, Cost, Limit, ManualClock, MemoryStore, NodeId, RedisOptions, Store, Timestamp,
+    Unit,
 };
 use redis_support::RedisServer;
 
@@ -63,7 +63,10 @@ fn a_daily_limit_rolls_at_the_servers_midnight() {
         store.commit(hold.hold, &cost("7")).unwrap();
         let balance = usd_balance(&*store, team);
         assert_eq!(balance.resets_at, Some(MIDNIGHT));
-        assert_eq!((balance.spent, balance.remaining), (usd("7"), Some(usd("3"))));
+        assert_eq!(
+            (balance.spent, balance.remaining),
+            (usd("7"), Some(usd("3")))
+        );
 
         // One microsecond before midnight: still the same day.
         clock.set(Timestamp::from_unix_nanos(MIDNIGHT.as_unix_nanos() - 1_000));
@@ -119,7 +122,11 @@ fn each_rollover_carries_exact_amounts_also_over_idle_days() {
             spend("2");
             clock.advance(3 * DAY);
             let balance = usd_balance(&*store, node);
-            assert_eq!(balance.allowance, Some(usd(day_five)), "{rollover:?} on day 5");
+            assert_eq!(
+                balance.allowance,
+                Some(usd(day_five)),
+                "{rollover:?} on day 5"
+            );
             assert_eq!(balance.spent, usd("0"));
             assert_eq!(balance.resets_at, Some(MIDNIGHT.saturating_add(5 * DAY)));
         }

@@ -117,7 +117,10 @@ mod tests {
         // 2026-03-08 has 23 hours in New York (DST starts at 2 am); local midnight is 05:00Z.
         let (id, start, end) = new_york.id_at(at("2026-03-08T12:00:00Z"));
         assert_eq!((start, end), new_york.bounds_at(at("2026-03-08T12:00:00Z")));
-        assert_eq!(end.as_unix_nanos() - start.as_unix_nanos(), 23 * 3_600_000_000_000);
+        assert_eq!(
+            end.as_unix_nanos() - start.as_unix_nanos(),
+            23 * 3_600_000_000_000
+        );
         assert_eq!(id, days_from_civil(2026, 3, 8));
         // 03:00Z on the 9th is still the 8th in New York (UTC-4 now).
         assert_eq!(new_york.id_at(at("2026-03-09T03:00:00Z")).0, id);
@@ -153,7 +156,10 @@ mod tests {
         // February 2028 has 29 days, February 2026 28.
         let leap = monthly.id_at(at("2028-02-29T12:00:00Z"));
         assert_eq!(leap.0, march.0 - 1);
-        assert_eq!(leap.2.as_unix_nanos() - leap.1.as_unix_nanos(), 29 * 86_400_000_000_000);
+        assert_eq!(
+            leap.2.as_unix_nanos() - leap.1.as_unix_nanos(),
+            29 * 86_400_000_000_000
+        );
         assert_eq!(
             february.2.as_unix_nanos() - february.1.as_unix_nanos(),
             28 * 86_400_000_000_000
@@ -169,7 +175,11 @@ mod tests {
         assert_eq!(period.id_at(Timestamp::from_unix_nanos(999)).0, -1);
         assert_eq!(
             period.id_at(Timestamp::from_unix_nanos(1_000)),
-            (0, Timestamp::from_unix_nanos(1_000), Timestamp::from_unix_nanos(1_100))
+            (
+                0,
+                Timestamp::from_unix_nanos(1_000),
+                Timestamp::from_unix_nanos(1_100)
+            )
         );
     }
 
@@ -187,7 +197,15 @@ mod tests {
         }
         assert_eq!(spec(&periods[1]), "w:Europe/Berlin:0:0");
         assert_eq!(spec(&periods[3]), "e::90000000000:0");
-        for bad in ["", "x::0:0", "d:Mars/Base:0:0", "e::0:0", "e::-5:0", "d::0:0:0", "e::1:z"] {
+        for bad in [
+            "",
+            "x::0:0",
+            "d:Mars/Base:0:0",
+            "e::0:0",
+            "e::-5:0",
+            "d::0:0:0",
+            "e::1:z",
+        ] {
             assert!(from_spec(bad).is_err(), "{bad}");
         }
     }

@@ -337,9 +337,8 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
             limit = limit
                 .per(period)
                 .with_rollover(rollover(field(fields, 12)?, unit)?);
-            balance = balance.with_resets_at(Some(Timestamp::from_unix_nanos(int(field(
-                fields, 13,
-            )?)?)));
+            balance =
+                balance.with_resets_at(Some(Timestamp::from_unix_nanos(int(field(fields, 13)?)?)));
         }
         let room = if field(fields, 9)? == "0" {
             (allowance.minor_units() - spent.minor_units() - reserved.minor_units()).max(0)
