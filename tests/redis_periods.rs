@@ -301,3 +301,49 @@ fn a_period_that_could_offer_more_than_2_pow_53_minor_units_is_refused() {
     let kept = store.set_limit(node, daily(max / 2 + 1, max / 2)).unwrap();
     assert_eq!(kept.allowance, Some(minor(max / 2 + 1)));
 }
+
+/// Weekly and monthly periods in time zones, and days across a DST change, give the ledger's
+/// books day after day for ten weeks (spending a dollar a day, with a carry).
+#[test]
+fn calendar_periods_agree_with_the_ledger_day_after_day() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let periods = [
+        Period::weekly().in_zone("Europe/Berlin").unwrap(),
+        Period::monthly().in_zone("America/New_York").unwrap(),
+        Period::daily().in_zone("America/New_York").unwrap(),
+    ];
+    // 2026-02-20T12:00:00Z: ten weeks cover New York's and Berlin's DST changes in March.
+    let start = Timestamp::from_unix_nanos(1_771_588_800_000_000_000);
+    for (index, period) in periods.into_iter().enumerate() {
+        let clock = ManualClock::new(start);
+        let [redis, memory] = pair(&server, &format!("calendar{index}"), &clock);
+        let limit = Limit::hard(usd("20"))
+            .per(period)
+            .with_rollover(Rollover::CarryForward { cap: usd("4") });
+        let nodes =
+            [&redis, &memory].map(|store| store.create_node(None, "agent", &limit.into()).unwrap());
+        let mut resets = 0;
+        let mut last_end = None;
+        for day in 0..70 {
+            for (store, node) in [(&redis, nodes[0]), (&memory, nodes[1])] {
+                if let Ok(hold) = store.reserve(node, &cost("1")) {
+                    store.commit(hold.hold, &cost("1")).unwrap();
+                }
+            }
+            let expected = usd_balance(&*memory, nodes[1]);
+            assert_eq!(
+                usd_balance(&*redis, nodes[0]),
+                expected,
+                "{period} on day {day}"
+            );
+            if last_end.is_some_and(|end| end != expected.resets_at) {
+                resets += 1;
+            }
+            last_end = Some(expected.resets_at);
+            clock.advance(Duration::from_secs(86_400 + 3_600));
+        }
+        assert!(resets >= 2, "{period}: the periods turned ({resets} times)");
+    }
+}
