@@ -16,7 +16,6 @@ use crate::idempotency::{HoldEnd, IdempotencyKey};
 use crate::ids::HoldId;
 use crate::node_state::NodeState;
 use crate::op::OpKind;
-use crate::period::Rollover;
 use crate::policy::{Limit, LimitKind, OveragePolicy};
 use crate::rate::RateLimit;
 use crate::threshold::{ThresholdBasis, ThresholdCrossing, Thresholds};
@@ -91,29 +90,7 @@ pub(super) fn limit_args(limit: &Limit, args: &mut Vec<String>) -> Result<()> {
         OveragePolicy::AllowWithOverdraft { limit } => format!("overdraft:{}", minor(limit)?),
     });
     args.push(levels(limit.thresholds()));
-    let Some(period) = limit.period() else {
-        args.extend([String::new(), String::new()]);
-        return Ok(());
-    };
-    super::periods::validate(&period)?;
-    args.push(super::periods::spec_arg(&period));
-    let allocation = limit.amount().minor_units();
-    let cap = limit.rollover().cap_minor(allocation);
-    let most = allocation.saturating_add(cap);
-    if most > MAX_EXACT_MINOR {
-        return Err(Error::TooLarge {
-            what: "a periodic limit's allocation plus its rollover cap in minor units for a \
-                   RedisStore (exact up to 2^53 - 1)",
-            size: most.unsigned_abs(),
-            limit: MAX_EXACT_MINOR as u64,
-        });
-    }
-    args.push(match limit.rollover() {
-        Rollover::None => String::new(),
-        Rollover::CapAtAllocation => "alloc".to_owned(),
-        Rollover::CarryForward { cap } => format!("carry:{}", minor(cap)?),
-    });
-    Ok(())
+    super::periods::limit_args(limit, args)
 }
 
 /// Refuses a node with two limits in one unit (a periodic one and another): the scripts keep
@@ -274,31 +251,6 @@ pub(super) fn timestamp(text: &str) -> Result<Timestamp> {
 /// How many fields a script's balance of one node and unit has ([`balance`]).
 pub(super) const BALANCE_FIELDS: usize = 14;
 
-/// A period spec from a script, as a [`Period`](crate::period::Period) (`None` for `''`).
-pub(super) fn period(text: &str) -> Result<Option<crate::period::Period>> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    crate::period::ordinal::from_spec(text)
-        .map(Some)
-        .map_err(|_| bad_reply("period"))
-}
-
-/// A limit's rollover as the scripts keep it (`''`, `alloc`, `carry:<minor>`).
-fn rollover(text: &str, unit: Unit) -> Result<Rollover> {
-    Ok(match text {
-        "" => Rollover::None,
-        "alloc" => Rollover::CapAtAllocation,
-        _ => Rollover::CarryForward {
-            cap: amount(
-                text.strip_prefix("carry:")
-                    .ok_or_else(|| bad_reply("rollover"))?,
-                unit,
-            )?,
-        },
-    })
-}
-
 /// A balance from its [`BALANCE_FIELDS`] fields: path, unit, limit (for a periodic limit the
 /// current period's allowance), kind, overage, spent, reserved, debt, threshold levels,
 /// whether the node owes debt in any unit (then nothing remains in any unit: a node in debt
@@ -315,7 +267,7 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
         .with_debt(debt);
     if !field(fields, 2)?.is_empty() {
         let allowance = amount(field(fields, 2)?, unit)?;
-        let periodic = period(field(fields, 11)?)?;
+        let periodic = super::periods::period(field(fields, 11)?)?;
         let allocation = match periodic {
             Some(_) => amount(field(fields, 10)?, unit)?,
             None => allowance,
@@ -336,7 +288,7 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
         if let Some(period) = periodic {
             limit = limit
                 .per(period)
-                .with_rollover(rollover(field(fields, 12)?, unit)?);
+                .with_rollover(super::periods::rollover(field(fields, 12)?, unit)?);
             balance =
                 balance.with_resets_at(Some(Timestamp::from_unix_nanos(int(field(fields, 13)?)?)));
         }
@@ -428,7 +380,9 @@ fn decode_refusal(
             let figure = |index| amount(field(reply, index)?, unit);
             Error::BudgetExceeded(Box::new(
                 Exceeded::new(node(2)?, figure(4)?, figure(5)?, figure(6)?, figure(7)?)
-                    .with_period(period(reply.get(8).map_or("", String::as_str))?),
+                    .with_period(super::periods::period(
+                        reply.get(8).map_or("", String::as_str),
+                    )?),
             ))
         }
         "unknown_hold" => Error::UnknownHold {

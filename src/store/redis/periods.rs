@@ -23,7 +23,11 @@ use crate::error::{Error, Result, StoreError};
 use crate::period::Period;
 use crate::period::ordinal::{from_spec, spec};
 
-use super::codec::{MAX_EXACT_MINOR, bad_reply};
+use crate::amount::Unit;
+use crate::period::Rollover;
+use crate::policy::Limit;
+
+use super::codec::{MAX_EXACT_MINOR, amount, bad_reply, minor};
 
 /// How many times a call is sent when its script keeps answering `need` (a new period was
 /// learned, or a boundary passed between the reply and the next call).
@@ -83,9 +87,60 @@ pub(super) fn validate(period: &Period) -> Result<()> {
     Ok(())
 }
 
-/// The script argument of a period: its spec, which also names it in `need` replies.
-pub(super) fn spec_arg(period: &Period) -> String {
-    spec(period)
+/// The `period, rollover` arguments of `limit` (the period as its spec, empty for none; the
+/// rollover `''`, `alloc` or `carry:<minor>`).
+///
+/// # Errors
+/// [`Error::InvalidPeriod`] for a window the store cannot roll exactly ([`validate`]);
+/// [`Error::TooLarge`] when the allocation plus the rollover cap (the most a period can allow)
+/// passes 2^53 − 1 minor units.
+pub(super) fn limit_args(limit: &Limit, args: &mut Vec<String>) -> Result<()> {
+    let Some(period) = limit.period() else {
+        args.extend([String::new(), String::new()]);
+        return Ok(());
+    };
+    validate(&period)?;
+    args.push(spec(&period));
+    let allocation = limit.amount().minor_units();
+    let cap = limit.rollover().cap_minor(allocation);
+    let most = allocation.saturating_add(cap);
+    if most > MAX_EXACT_MINOR {
+        return Err(Error::TooLarge {
+            what: "a periodic limit's allocation plus its rollover cap in minor units for a \
+                   RedisStore (exact up to 2^53 - 1)",
+            size: most.unsigned_abs(),
+            limit: MAX_EXACT_MINOR as u64,
+        });
+    }
+    args.push(match limit.rollover() {
+        Rollover::None => String::new(),
+        Rollover::CapAtAllocation => "alloc".to_owned(),
+        Rollover::CarryForward { cap } => format!("carry:{}", minor(cap)?),
+    });
+    Ok(())
+}
+
+/// A period spec from a script, as a [`Period`] (`None` for `''`).
+pub(super) fn period(text: &str) -> Result<Option<Period>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    from_spec(text).map(Some).map_err(|_| bad_reply("period"))
+}
+
+/// A limit's rollover as the scripts keep it (`''`, `alloc`, `carry:<minor>`).
+pub(super) fn rollover(text: &str, unit: Unit) -> Result<Rollover> {
+    Ok(match text {
+        "" => Rollover::None,
+        "alloc" => Rollover::CapAtAllocation,
+        _ => Rollover::CarryForward {
+            cap: amount(
+                text.strip_prefix("carry:")
+                    .ok_or_else(|| bad_reply("rollover"))?,
+                unit,
+            )?,
+        },
+    })
 }
 
 impl Periods {
