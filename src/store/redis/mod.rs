@@ -147,14 +147,16 @@ impl RedisOptions {
 ///
 /// Period boundaries follow the server's clock. Lua has no calendar, so each call carries,
 /// for every period in use in the tree, the number, first and end microsecond of the period
-/// containing the client's estimate of the server's time (the server's time at its last
-/// reply plus the time elapsed since). The script checks them against its own `TIME` before
+/// containing the client's estimate of the server's time (the time the server last sent it,
+/// plus the time elapsed since; nothing before that, so a client's first call on a tree with
+/// periods takes one more round trip). The script checks them against its own `TIME` before
 /// it writes anything; a missing or wrong one makes it answer with its time and the periods
 /// it needs, changing nothing, and the client sends the call again with the periods computed
 /// at exactly that time (at most three attempts, then a [`StoreErrorKind::Transient`] error).
 /// So a client whose clock or estimate is hours off costs one more round trip, never a reset
 /// at the wrong time; a client that never saw a limit being set learns its period from the
-/// server. A tree without periodic limits sends and checks nothing; a tree keeps the list of
+/// server. On a tree without periodic limits no period is sent and the scripts find the
+/// list of periods in use empty; a tree keeps that list of
 /// every period it ever used, so calls keep carrying a period whose last limit was removed
 /// (a few bytes).
 ///
