@@ -412,5 +412,10 @@ mod serde_repr;
 /// window and anchor.
 pub(crate) mod codec;
 
+/// Consecutive period numbers and the canonical text of a period, for stores that roll
+/// periods lazily on a server (the Redis store).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) mod ordinal;
+
 #[cfg(test)]
 mod tests;

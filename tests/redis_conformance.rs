@@ -4,9 +4,9 @@
 //!
 //! Not listed, because they also use an operation the store does not declare (and the check
 //! does not skip it): `snapshot_restores_exactly` and `frozen_and_closed_nodes_block_their_subtree`
-//! (`Restore`), `periods_reset_lazily_and_keep_holds` (periodic limits), and the top-up and burn
-//! window checks. `idempotency_keys_expire_after_their_ttl` is not listed either: keys expire by
-//! Redis' own key TTL (24 h on the server's clock), which a manual clock cannot advance.
+//! (`Restore`), and the top-up and burn window checks. `idempotency_keys_expire_after_their_ttl`
+//! is not listed either: keys expire by Redis' own key TTL (24 h on the server's clock), which a
+//! manual clock cannot advance.
 
 mod redis_support;
 
@@ -79,4 +79,5 @@ clock_checks!(
     a_reclaimed_hold_is_cancelled_as_expired,
     check_reclaims_expired_holds_like_reserve,
     rate_and_budget_denials_take_nothing_from_each_other,
+    periods_reset_lazily_and_keep_holds,
 );

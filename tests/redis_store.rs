@@ -571,21 +571,22 @@ fn undeclared_operations_and_limits_are_refused_not_approximated() {
             ..
         })
     ));
-    let periodic = Limit::hard(usd("1")).per(budget_guard::period::Period::daily());
+    // The scripts keep one limit per unit: a periodic limit beside another in the same unit
+    // (which the ledger keeps as a further cap) is refused.
+    let daily = Limit::hard(usd("1")).per(budget_guard::period::Period::daily());
+    let two_caps = budget_guard::Limits::from([daily, Limit::hard(usd("5"))]);
     assert!(matches!(
-        store.create_node(None, "daily", &periodic.into()),
+        store.create_node(None, "daily", &two_caps),
         Err(Error::Unsupported {
             op: OpKind::CreateNode,
             ..
         })
     ));
-    let daily = Limit::hard(usd("1")).per(budget_guard::period::Period::daily());
+    // The server counts microseconds: a shorter window cannot roll exactly.
+    let tiny = budget_guard::period::Period::every(Duration::from_nanos(999)).unwrap();
     assert!(matches!(
-        store.set_limit(root, daily),
-        Err(Error::Unsupported {
-            op: OpKind::SetLimit,
-            ..
-        })
+        store.set_limit(root, Limit::hard(usd("1")).per(tiny)),
+        Err(Error::InvalidPeriod { .. })
     ));
     assert!(
         store.resolve("daily").is_err(),

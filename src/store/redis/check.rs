@@ -67,13 +67,16 @@ impl RedisStore {
     }
 }
 
-/// Room under a hard limit; `None` for a soft limit or none.
+/// Room under a hard limit's allowance (this period's, for a periodic limit); `None` for a
+/// soft limit or none.
 fn hard_room(balance: &Balance) -> Option<i64> {
-    let limit = balance
+    balance
         .limit
         .filter(|limit| limit.kind() == LimitKind::Hard)?;
     Some(
-        limit.amount().minor_units() - balance.spent.minor_units() - balance.reserved.minor_units(),
+        balance.allowance?.minor_units()
+            - balance.spent.minor_units()
+            - balance.reserved.minor_units(),
     )
 }
 
@@ -91,13 +94,16 @@ fn tightest(balances: &[Vec<Balance>], requested: Amount) -> Option<Exceeded> {
         }
     }
     let (_, balance) = least?;
-    Some(Exceeded::new(
-        balance.node.clone(),
-        balance.allowance?,
-        balance.spent,
-        balance.reserved,
-        requested,
-    ))
+    Some(
+        Exceeded::new(
+            balance.node.clone(),
+            balance.allowance?,
+            balance.spent,
+            balance.reserved,
+            requested,
+        )
+        .with_period(balance.limit.and_then(|limit| limit.period())),
+    )
 }
 
 /// Every limit on the path (leaf first, units in order), plus the request's units a node only

@@ -67,11 +67,14 @@ pub(super) fn micros(ttl: Duration, what: &'static str) -> Result<String> {
     Ok(micros.to_string())
 }
 
-/// A limit's `unit, amount, kind, overage, threshold levels` arguments; periods are refused.
-pub(super) fn limit_args(limit: &Limit, op: OpKind, args: &mut Vec<String>) -> Result<()> {
-    if limit.period().is_some() {
-        return Err(Error::Unsupported { op, store: STORE });
-    }
+/// A limit's `unit, amount, kind, overage, threshold levels, period, rollover` arguments (the
+/// period as its spec, empty for none; the rollover `''`, `alloc` or `carry:<minor>`).
+///
+/// # Errors
+/// As [`minor`]; [`Error::InvalidPeriod`] for a window the store cannot roll exactly (see
+/// `periods::validate`); [`Error::TooLarge`] when the allocation plus the rollover cap (the
+/// most a period can allow) passes 2^53 − 1 minor units.
+pub(super) fn limit_args(limit: &Limit, args: &mut Vec<String>) -> Result<()> {
     args.push(limit.unit().name().to_owned());
     args.push(minor(limit.amount())?);
     args.push(
@@ -87,6 +90,23 @@ pub(super) fn limit_args(limit: &Limit, op: OpKind, args: &mut Vec<String>) -> R
         OveragePolicy::AllowWithOverdraft { limit } => format!("overdraft:{}", minor(limit)?),
     });
     args.push(levels(limit.thresholds()));
+    super::periods::limit_args(limit, args)
+}
+
+/// Refuses a node with two limits in one unit (a periodic one and another): the scripts keep
+/// one cap per unit.
+pub(super) fn one_limit_per_unit(limits: &crate::policy::Limits) -> Result<()> {
+    let mut seen = [false; Unit::COUNT];
+    for limit in limits.iter() {
+        let index = limit.unit().index();
+        if seen[index] {
+            return Err(Error::Unsupported {
+                op: OpKind::CreateNode,
+                store: STORE,
+            });
+        }
+        seen[index] = true;
+    }
     Ok(())
 }
 
@@ -229,11 +249,13 @@ pub(super) fn timestamp(text: &str) -> Result<Timestamp> {
 }
 
 /// How many fields a script's balance of one node and unit has ([`balance`]).
-pub(super) const BALANCE_FIELDS: usize = 10;
+pub(super) const BALANCE_FIELDS: usize = 14;
 
-/// A balance from its [`BALANCE_FIELDS`] fields: path, unit, limit, kind, overage, spent,
-/// reserved, debt, threshold levels, whether the node owes debt in any unit (then nothing
-/// remains in any unit: a node in debt refuses every reserve).
+/// A balance from its [`BALANCE_FIELDS`] fields: path, unit, limit (for a periodic limit the
+/// current period's allowance), kind, overage, spent, reserved, debt, threshold levels,
+/// whether the node owes debt in any unit (then nothing remains in any unit: a node in debt
+/// refuses every reserve), then for a periodic limit its allocation, period spec, rollover
+/// and the period's end in nanoseconds (four empty fields otherwise).
 pub(super) fn balance(fields: &[String]) -> Result<Balance> {
     let unit = unit(field(fields, 1)?)?;
     let spent = amount(field(fields, 5)?, unit)?;
@@ -244,10 +266,15 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
         .with_reserved(reserved)
         .with_debt(debt);
     if !field(fields, 2)?.is_empty() {
-        let total = amount(field(fields, 2)?, unit)?;
+        let allowance = amount(field(fields, 2)?, unit)?;
+        let periodic = super::periods::period(field(fields, 11)?)?;
+        let allocation = match periodic {
+            Some(_) => amount(field(fields, 10)?, unit)?,
+            None => allowance,
+        };
         let mut limit = match field(fields, 3)? {
-            "soft" => Limit::soft(total),
-            _ => Limit::hard(total),
+            "soft" => Limit::soft(allocation),
+            _ => Limit::hard(allocation),
         };
         limit = with_levels(limit, field(fields, 8)?)?;
         let overage = field(fields, 4)?;
@@ -258,14 +285,21 @@ pub(super) fn balance(fields: &[String]) -> Result<Balance> {
                 limit: amount(overdraft, unit)?,
             });
         }
+        if let Some(period) = periodic {
+            limit = limit
+                .per(period)
+                .with_rollover(super::periods::rollover(field(fields, 12)?, unit)?);
+            balance =
+                balance.with_resets_at(Some(Timestamp::from_unix_nanos(int(field(fields, 13)?)?)));
+        }
         let room = if field(fields, 9)? == "0" {
-            (total.minor_units() - spent.minor_units() - reserved.minor_units()).max(0)
+            (allowance.minor_units() - spent.minor_units() - reserved.minor_units()).max(0)
         } else {
             0
         };
         balance = balance
             .with_limit(Some(limit))
-            .with_allowance(Some(total))
+            .with_allowance(Some(allowance))
             .with_remaining(Some(Amount::try_from_minor(room, unit)?));
     }
     Ok(balance)
@@ -344,13 +378,12 @@ fn decode_refusal(
         "exceeded" => {
             let unit = unit(field(reply, 3)?)?;
             let figure = |index| amount(field(reply, index)?, unit);
-            Error::BudgetExceeded(Box::new(Exceeded::new(
-                node(2)?,
-                figure(4)?,
-                figure(5)?,
-                figure(6)?,
-                figure(7)?,
-            )))
+            Error::BudgetExceeded(Box::new(
+                Exceeded::new(node(2)?, figure(4)?, figure(5)?, figure(6)?, figure(7)?)
+                    .with_period(super::periods::period(
+                        reply.get(8).map_or("", String::as_str),
+                    )?),
+            ))
         }
         "unknown_hold" => Error::UnknownHold {
             hold: hold(field(reply, 2)?)?,
@@ -514,12 +547,15 @@ pub(super) fn snapshot(reply: &[String]) -> Result<Snapshot> {
                 || !balance.reserved.is_zero()
                 || !balance.debt.is_zero();
             if active {
-                // The allowance is only reported for periodic limits, which the store refuses.
+                // The allowance is only reported for periodic limits, as the ledger does.
+                let periodic = balance.resets_at.is_some();
                 accounts.push(
                     AccountSnapshot::new(balance.unit, balance.limit)
                         .with_spent(balance.spent)
                         .with_reserved(balance.reserved)
-                        .with_debt(balance.debt),
+                        .with_debt(balance.debt)
+                        .with_allowance(balance.allowance.filter(|_| periodic))
+                        .with_resets_at(balance.resets_at),
                 );
             }
         }

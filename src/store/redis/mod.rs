@@ -6,6 +6,7 @@ mod codec;
 mod fail_open;
 mod keys;
 mod ops;
+mod periods;
 mod scripts;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use crate::store::Store;
 use self::client::Client;
 pub use self::fail_open::{FailOpen, LetThrough};
 use self::keys::Namespace;
+use self::periods::Periods;
 use self::scripts::Scripts;
 
 /// How a [`RedisStore`] connects and names its keys.
@@ -36,6 +38,12 @@ pub struct RedisOptions {
     /// Let reserves, commits, releases and extends through when the server cannot answer,
     /// reporting each one (see [`FailOpen`]). Default `None`: fail closed.
     pub fail_open: Option<FailOpen>,
+    /// Testing only: the client estimates the server's time (to send the period bounds of
+    /// periodic limits) from this clock instead of from the server's replies, as a client
+    /// whose clock is off would. The scripts still check every period against their own time,
+    /// so this changes nothing but the number of round trips.
+    #[doc(hidden)]
+    pub estimate_clock: Option<Arc<dyn Clock>>,
 }
 
 impl Default for RedisOptions {
@@ -45,6 +53,7 @@ impl Default for RedisOptions {
             timeout: Duration::from_secs(2),
             clock: None,
             fail_open: None,
+            estimate_clock: None,
         }
     }
 }
@@ -87,6 +96,14 @@ impl RedisOptions {
         self.clock = Some(Arc::new(clock));
         self
     }
+
+    /// Testing only: sets `RedisOptions::estimate_clock`.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn estimate_clock(mut self, clock: impl Clock) -> Self {
+        self.estimate_clock = Some(Arc::new(clock));
+        self
+    }
 }
 
 /// The money core of a budget tree kept in Redis and shared by every process
@@ -111,19 +128,37 @@ impl RedisOptions {
 /// | `Credit`, `Debit`, `SetLimit`, `RemoveLimit` | yes: hard and soft limits, threshold levels |
 /// | `SetRateLimit` | yes: the ledger's sliding window, on the server's clock |
 /// | idempotency keys (reserve, reserve-up-to, commit, release, credit, debit) | yes, kept 24 h |
-/// | limits with a [`Period`](crate::period::Period) (and rollovers) | no: `CreateNode` and `SetLimit` return [`Error::Unsupported`] (see below) |
+/// | limits with a [`Period`](crate::period::Period), every [`Rollover`](crate::period::Rollover) | yes, on the server's clock (see below); windows of at least 1 µs |
+/// | a second limit in one unit of a node (daily *and* monthly USD) | no: `CreateNode` returns [`Error::Unsupported`] |
 /// | `SetBurnWindow`, `SetTopUp`, `Restore` | no: [`Error::Unsupported`] |
 ///
 /// Reads: `Resolve`, `Check` (the reserve's dry run), `Balance`, `NodeInfo`, `Snapshot` (nodes,
 /// rate limits and live holds; reclaimed holds are not listed) and `Cancellation`.
 ///
-/// **Periods** are not supported yet: a script can only roll the accounts it touches, and the
-/// ledger's rollover result is not a function of one account's state and the time alone. The
-/// ledger rolls every account at the first operation of each period, on any node; with a carry
-/// rollover, a live hold larger than the allocation (the "never less room than the live holds"
-/// floor) and a period in which the account itself saw no operation, the carried amount depends
-/// on whether some other node was used during that idle period. A lazily rolling store cannot
-/// reproduce that without the tree's whole operation history.
+/// **Periods** roll lazily on the server, as in the ledger: the first operation that touches
+/// a periodic account after its period ended (a reserve, commit, release or record on its
+/// path, a credit, debit or limit change on its node, a read of it, a reclaimed hold on its
+/// path; a snapshot touches every node) rolls it first, with the ledger's rules: the unused
+/// rest carries under the rollover's cap, never less than what live holds occupy beyond the
+/// allocation, each idle period in between carries its allocation the same way, spend starts
+/// from zero and threshold levels re-arm. Credits and debits change the current period's
+/// allowance only. A node keeps one limit per unit on Redis (periodic or not; `SetLimit` with
+/// another period replaces it, as in the ledger).
+///
+/// Period boundaries follow the server's clock. Lua has no calendar, so each call carries,
+/// for every period in use in the tree, the number, first and end microsecond of the period
+/// containing the client's estimate of the server's time (the time the server last sent it,
+/// plus the time elapsed since; nothing before that, so a client's first call on a tree with
+/// periods takes one more round trip). The script checks them against its own `TIME` before
+/// it writes anything; a missing or wrong one makes it answer with its time and the periods
+/// it needs, changing nothing, and the client sends the call again with the periods computed
+/// at exactly that time (at most three attempts, then a [`StoreErrorKind::Transient`] error).
+/// So a client whose clock or estimate is hours off costs one more round trip, never a reset
+/// at the wrong time; a client that never saw a limit being set learns its period from the
+/// server. On a tree without periodic limits no period is sent and the scripts find the
+/// list of periods in use empty; a tree keeps that list of
+/// every period it ever used, so calls keep carrying a period whose last limit was removed
+/// (a few bytes).
 ///
 /// **Threshold levels** (and a soft limit's implicit 100 % level) are kept with the limit on
 /// the server, with the set of levels already fired, so each level fires **once across every
@@ -138,13 +173,16 @@ impl RedisOptions {
 /// [`RedisStore::MAX_EXACT_MINOR`] (2^53 − 1) in magnitude ([`Error::TooLarge`] beyond), and every sum the
 /// scripts compute (spent + reserved + request, a raised limit, a deadline) is checked against
 /// the same bound before anything is written ([`Error::Overflow`] beyond). In dollars that is
-/// about $9,007,199.25 per node in nano-dollars.
+/// about $9,007,199.25 per node in nano-dollars. A periodic limit whose allocation plus
+/// rollover cap (the most one period can offer) passes the bound is refused with
+/// [`Error::TooLarge`] when it is set.
 ///
 /// # One clock for the fleet
 ///
-/// Hold deadlines and rate-limit windows are computed inside the scripts from the server's
-/// `TIME` (in microseconds), never from a client's clock, so a client whose clock is hours off
-/// neither keeps a hold alive late, nor reclaims one early, nor escapes a rate limit. [`RedisStore::now`](Store::now) reads the server's time too.
+/// Hold deadlines, rate-limit windows and period boundaries are computed inside the scripts
+/// from the server's `TIME` (in microseconds), never from a client's clock, so a client whose
+/// clock is hours off neither keeps a hold alive late, nor reclaims one early, nor escapes a
+/// rate limit, nor resets a period early. [`RedisStore::now`](Store::now) reads the server's time too.
 /// [`RedisOptions::clock`] replaces the server's time with a [`Clock`] for tests that need to
 /// move time by hand (the conformance suite's expiry checks); do not use it in a fleet.
 ///
@@ -197,6 +235,8 @@ pub struct RedisStore {
     scripts: Scripts,
     clock: Option<Arc<dyn Clock>>,
     fail_open: Option<FailOpen>,
+    periods: Periods,
+    estimate_clock: Option<Arc<dyn Clock>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -239,19 +279,27 @@ impl RedisStore {
             scripts: Scripts::new(),
             clock: options.clock,
             fail_open: options.fail_open,
+            periods: Periods::default(),
+            estimate_clock: options.estimate_clock,
         })
     }
 
-    /// The time argument of every script: empty for the server's `TIME`, else the test clock's
-    /// time in microseconds.
-    fn time_arg(&self) -> String {
-        self.clock
+    /// The first argument of every script: the time (empty for the server's `TIME`, else the
+    /// test clock's time in microseconds), then the bounds of every period the client knows to
+    /// be in use, at `estimate_us` (see `periods.rs`).
+    fn time_arg(&self, estimate_us: Option<i64>) -> Result<String> {
+        let time = self
+            .clock
             .as_ref()
-            .map(|clock| (clock.now().as_unix_nanos() / 1_000).to_string())
-            .unwrap_or_default()
+            .map(|clock| clock.now().as_unix_nanos().div_euclid(1_000));
+        let lines = self.periods.lines(estimate_us)?;
+        Ok(time.map(|micros| micros.to_string()).unwrap_or_default() + &lines)
     }
 
-    /// Runs `script` with the time, idempotency key and fingerprint arguments first.
+    /// Runs `script` with the time, idempotency key and fingerprint arguments first. A script
+    /// that needs the bounds of periods the call did not carry (or carried for another time
+    /// than the server's) changed nothing and answers with the server's time; the call is sent
+    /// again with the periods computed at that time, whatever the client's estimate said.
     fn run(
         &self,
         script: &redis::Script,
@@ -260,11 +308,26 @@ impl RedisStore {
         args: Vec<String>,
     ) -> Result<Vec<String>> {
         let mut all = Vec::with_capacity(args.len() + 3);
-        all.push(self.time_arg());
+        all.push(String::new());
         all.push(key.map(|key| key.as_str().to_owned()).unwrap_or_default());
         all.push(fingerprint.to_owned());
         all.extend(args);
-        self.client.run(script, self.namespace.as_str(), &all)
+        let estimate = self.estimate_clock.as_deref().or(self.clock.as_deref());
+        let mut estimate_us = self.periods.estimate_us(estimate);
+        for _ in 0..periods::ATTEMPTS {
+            all[0] = self.time_arg(estimate_us)?;
+            let reply = self.client.run(script, self.namespace.as_str(), &all)?;
+            if reply.first().map(String::as_str) != Some("need") {
+                return Ok(reply);
+            }
+            estimate_us = Some(self.periods.needed(&reply)?);
+        }
+        Err(crate::error::StoreError::transient(format!(
+            "redis: period boundaries kept passing between the server's replies ({} attempts); \
+             nothing was applied",
+            periods::ATTEMPTS
+        ))
+        .into())
     }
 }
 

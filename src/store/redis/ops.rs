@@ -7,7 +7,7 @@ use crate::cost::Cost;
 use crate::error::Result;
 use crate::idempotency::IdempotencyKey;
 use crate::ids::{HoldId, NodeId};
-use crate::op::{Answer, Applied, Op, OpKind, Query};
+use crate::op::{Answer, Applied, Op, Query};
 use crate::policy::Limit;
 use crate::store::{Committed, Reservation};
 use crate::threshold::Crossings;
@@ -89,9 +89,14 @@ impl RedisStore {
             } => {
                 crate::ledger::validate_name(name)?;
                 limits.validate(name)?;
+                codec::one_limit_per_unit(limits)?;
                 let mut args = vec![parent.map(node_arg).unwrap_or_default(), name.clone()];
                 for limit in limits.iter() {
-                    codec::limit_args(limit, OpKind::CreateNode, &mut args)?;
+                    codec::limit_args(limit, &mut args)?;
+                }
+                // The script starts the new periods: it needs their bounds.
+                for period in limits.iter().filter_map(Limit::period) {
+                    self.periods.learn(period);
                 }
                 let reply = ok(
                     self.run(&self.scripts.create_node, None, "", args)?,
@@ -389,8 +394,11 @@ impl RedisStore {
         match limit {
             Some(limit) => {
                 let mut limit_args = Vec::new();
-                codec::limit_args(limit, OpKind::SetLimit, &mut limit_args)?;
+                codec::limit_args(limit, &mut limit_args)?;
                 args.extend(limit_args.into_iter().skip(1));
+                if let Some(period) = limit.period() {
+                    self.periods.learn(period);
+                }
             }
             None => args.push(codec::minor(amount)?),
         }

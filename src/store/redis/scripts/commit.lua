@@ -3,6 +3,8 @@
 -- threshold crossings (entries with fields separated by \30); or the refusal 'overage_rejected'
 -- (remembered under the idempotency key like a result: the spend is booked). A replay reports
 -- no crossings, as the ledger's does.
+local needed = need_periods()
+if needed then return needed end
 local replay = remembered()
 if replay then
   if replay[1] == 'ok' then table.insert(replay, 'replayed') end
@@ -40,6 +42,8 @@ for _, missing in ipairs(UNITS) do
   end
 end
 local path = path_of(node)
+-- The ledger rolls ended periods before anything else.
+roll_nodes(path, now_us())
 
 -- Fails with BG_OVERFLOW (before anything is written) when `extra` more spend could take a
 -- figure of a node on the path past MAX: spent + reserved + debt + extra, as the ledger checks.

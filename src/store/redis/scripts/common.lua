@@ -17,10 +17,36 @@ local function checked(n, what)
   return n
 end
 
+-- ARGV[1] is the time ('' for the server's TIME, else microseconds from a test clock), then one
+-- line per period the client knows to be in use: spec, period number, first and end
+-- microsecond (rounded up), end in nanoseconds (text the scripts never compute with: it
+-- exceeds 2^53), tab-separated. See periods.rs.
+local TIME_ARG = ARGV[1]
+local PERIODS = {}
+do
+  local newline = string.find(ARGV[1], '\n', 1, true)
+  if newline then
+    TIME_ARG = string.sub(ARGV[1], 1, newline - 1)
+    for line in string.gmatch(string.sub(ARGV[1], newline + 1) .. '\n', '([^\n]*)\n') do
+      local spec, id, s, e, ns = string.match(line, '^([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)$')
+      if spec then
+        PERIODS[spec] = {id = tonumber(id), id_text = id, s = tonumber(s), e = tonumber(e), e_text = e, ns = ns}
+      end
+    end
+  end
+end
+
+-- The script's time, read once (every figure of one operation uses the same now).
+local NOW = nil
 local function now_us()
-  if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if NOW then return NOW end
+  if TIME_ARG ~= '' then
+    NOW = tonumber(TIME_ARG)
+  else
+    local t = redis.call('TIME')
+    NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return NOW
 end
 
 local function nkey(id) return base .. ':n:' .. id end
@@ -38,34 +64,6 @@ local function path_of(id)
 end
 
 local function node_path(id) return redis.call('HGET', nkey(id), 'path') end
-
--- Ends every hold past its deadline: its reservation goes back on its whole path, and the
--- hold is remembered (for a late commit and for the next report) for the key TTL.
-local function reclaim(now)
-  local due = redis.call('ZRANGEBYSCORE', base .. ':exp', '-inf', now)
-  for _, hid in ipairs(due) do
-    local h = hkey(hid)
-    local node = redis.call('HGET', h, 'node')
-    local report = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
-    for _, u in ipairs(UNITS) do
-      local held = redis.call('HGET', h, 'a:' .. u)
-      if held then
-        local recorded = num(redis.call('HGET', h, 'p:' .. u))
-        local outstanding = tonumber(held) - recorded
-        for _, n in ipairs(path_of(node)) do
-          redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - outstanding))
-        end
-        table.insert(report, u .. '=' .. held .. '=' .. fmt(recorded))
-      end
-    end
-    redis.call('HSET', h, 'end', 'expired')
-    redis.call('PEXPIRE', h, KEY_TTL_MS)
-    redis.call('ZREM', base .. ':exp', hid)
-    redis.call('RPUSH', base .. ':unrep', table.concat(report, '\30'))
-  end
-  redis.call('LTRIM', base .. ':unrep', -4096, -1)
-  return #due
-end
 
 -- Reclaimed holds no operation reported yet, taken off the list.
 local function take_unreported()
@@ -101,9 +99,10 @@ end
 -- The node's figures in one unit, as a reply fragment: path, unit, limit ('' if none), kind,
 -- overage, spent, reserved, debt, threshold levels, whether the node owes debt in any unit.
 local function balance_of(id, u)
-  local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u, 't:' .. u, 'd:usd', 'd:tokens', 'd:requests')
+  local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u, 't:' .. u, 'd:usd', 'd:tokens', 'd:requests', 'pa:' .. u, 'pp:' .. u, 'pro:' .. u, 'pn:' .. u)
   local owes = num(h[9]) > 0 or num(h[10]) > 0 or num(h[11]) > 0
-  return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0', h[8] or '', owes and '1' or '0'}
+  return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0', h[8] or '', owes and '1' or '0',
+    h[12] or '', h[13] or '', h[14] or '', h[15] or ''}
 end
 
 -- Room left under the node's hard limit in unit `u` (negative when overdrawn), or nil for a
@@ -222,6 +221,119 @@ local function rearm(n, u)
     end
   end
   redis.call('HSET', k, 'c:' .. u, tostring(crossed))
+end
+
+-- Periodic limits. A unit's limit with a period keeps, beside its figures, 'pp:<unit>' (the
+-- period's spec), 'pa:<unit>' (the allocation), 'px:<unit>' (this period's extra: carried in,
+-- plus credits, minus debits), 'pro:<unit>' (the rollover: '', 'alloc' or 'carry:<minor>'),
+-- 'pi:<unit>' (the current period's number), 'pe:<unit>' (its end, microseconds rounded up)
+-- and 'pn:<unit>' (its end in nanoseconds, as reported). 'l:<unit>' is the allowance,
+-- max(allocation + extra, 0), so every rule that reads the limit reads this period's.
+-- The set '<base>:specs' lists every period spec ever used in the tree.
+
+-- The 'need' reply when a period in use (or one of `extra`) came without bounds that contain
+-- the script's now; nil when every period can roll. Checked before anything is written.
+local function need_periods(extra)
+  local now = now_us()
+  local missing, seen = {}, {}
+  local function check(spec)
+    if spec == '' or seen[spec] then return end
+    seen[spec] = true
+    local p = PERIODS[spec]
+    if not p or not (p.s <= now and now < p.e) then table.insert(missing, spec) end
+  end
+  for _, spec in ipairs(redis.call('SMEMBERS', base .. ':specs')) do check(spec) end
+  for _, spec in ipairs(extra or {}) do check(spec) end
+  if #missing == 0 then return nil end
+  local out = {'need', fmt(now)}
+  for _, spec in ipairs(missing) do table.insert(out, spec) end
+  return out
+end
+
+-- The fields that start the current period of `spec` for a fresh limit of `allocation`.
+local function period_fields(u, spec, allocation, rollover)
+  local p = PERIODS[spec]
+  return {'pp:' .. u, spec, 'pa:' .. u, fmt(allocation), 'px:' .. u, '0', 'pro:' .. u, rollover,
+    'pi:' .. u, p.id_text, 'pe:' .. u, p.e_text, 'pn:' .. u, p.ns}
+end
+
+local function forget_period(k, u)
+  redis.call('HDEL', k, 'pp:' .. u, 'pa:' .. u, 'px:' .. u, 'pro:' .. u, 'pi:' .. u, 'pe:' .. u, 'pn:' .. u)
+end
+
+-- The most one period may carry into the next (the ledger's `Rollover::cap_minor`).
+local function rollover_cap(rollover, allocation)
+  if rollover == 'alloc' then return allocation end
+  local cap = string.match(rollover or '', '^carry:(%d+)$')
+  if cap then return tonumber(cap) end
+  return 0
+end
+
+-- The ledger's `Account::roll` for node `n`'s limit in unit `u`, if its period ended at or
+-- before `now`: the unused rest carries (capped, never below what live holds occupy beyond
+-- the allocation), each idle period between carries its allocation the same way, spend starts
+-- from zero and the threshold levels re-arm.
+local function roll(n, u, now)
+  local k = nkey(n)
+  local f = redis.call('HMGET', k, 'pp:' .. u, 'pe:' .. u, 'pi:' .. u, 'pa:' .. u, 'px:' .. u, 'pro:' .. u, 'l:' .. u, 's:' .. u, 'r:' .. u)
+  if not f[1] or now < tonumber(f[2]) then return end
+  local p = PERIODS[f[1]]
+  local allocation = tonumber(f[4])
+  local cap = rollover_cap(f[6], allocation)
+  local floor = math.max(num(f[9]) - allocation, 0)
+  local unused = math.max(tonumber(f[7]) - num(f[8]), 0)
+  local carry = math.max(math.min(unused, cap), floor)
+  -- The idle periods, each adding its allocation until the cap (a carry at or above the cap
+  -- stays): the ledger's period-by-period loop in closed form, exact in doubles (every figure
+  -- is at most 2^53 - 1 and `idle * allocation` is only formed below the gap to the cap).
+  local idle = p.id - tonumber(f[3]) - 1
+  if idle > 0 and allocation > 0 and carry < cap then
+    local gap = cap - carry
+    local rest = math.fmod(gap, allocation)
+    local steps = (gap - rest) / allocation
+    if rest > 0 then steps = steps + 1 end
+    if idle >= steps then carry = cap else carry = carry + idle * allocation end
+  end
+  redis.call('HSET', k, 'px:' .. u, fmt(carry), 'l:' .. u, fmt(allocation + carry), 's:' .. u, '0',
+    'pi:' .. u, p.id_text, 'pe:' .. u, p.e_text, 'pn:' .. u, p.ns)
+  rearm(n, u)
+end
+
+-- Rolls every unit of every node of `nodes` (a path, or any list of node ids).
+local function roll_nodes(nodes, now)
+  for _, n in ipairs(nodes) do
+    for _, u in ipairs(UNITS) do roll(n, u, now) end
+  end
+end
+
+-- Ends every hold past its deadline: its reservation goes back on its whole path, and the
+-- hold is remembered (for a late commit and for the next report) for the key TTL. The path's
+-- periods roll first (the ledger rolls every period before it sweeps).
+local function reclaim(now)
+  local due = redis.call('ZRANGEBYSCORE', base .. ':exp', '-inf', now)
+  for _, hid in ipairs(due) do
+    local h = hkey(hid)
+    local node = redis.call('HGET', h, 'node')
+    roll_nodes(path_of(node), now)
+    local report = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
+    for _, u in ipairs(UNITS) do
+      local held = redis.call('HGET', h, 'a:' .. u)
+      if held then
+        local recorded = num(redis.call('HGET', h, 'p:' .. u))
+        local outstanding = tonumber(held) - recorded
+        for _, n in ipairs(path_of(node)) do
+          redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - outstanding))
+        end
+        table.insert(report, u .. '=' .. held .. '=' .. fmt(recorded))
+      end
+    end
+    redis.call('HSET', h, 'end', 'expired')
+    redis.call('PEXPIRE', h, KEY_TTL_MS)
+    redis.call('ZREM', base .. ':exp', hid)
+    redis.call('RPUSH', base .. ':unrep', table.concat(report, '\30'))
+  end
+  redis.call('LTRIM', base .. ':unrep', -4096, -1)
+  return #due
 end
 
 -- The crossings as reply entries.

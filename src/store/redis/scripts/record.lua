@@ -2,6 +2,8 @@
 -- the recorded total runs past it and every node has room for the growth (zero grace: else
 -- nothing is recorded). A closed node on the path refuses it.
 -- ARGV: now, '', '', hold, then unit, amount pairs (the partial spend).
+local needed = need_periods()
+if needed then return needed end
 local hid = ARGV[4]
 local h = hkey(hid)
 local node = redis.call('HGET', h, 'node')
@@ -10,6 +12,7 @@ local ended = redis.call('HGET', h, 'end')
 if ended == 'expired' then return expired_refusal(hid) end
 if ended then return fail('unknown_hold', hid) end
 local path = path_of(node)
+roll_nodes(path, now_us())
 for _, n in ipairs(path) do
   if redis.call('HGET', nkey(n), 'state') == 'closed' then return fail('closed', node_path(n)) end
 end
@@ -52,7 +55,7 @@ for _, u in ipairs(UNITS) do
         if room ~= nil and (tight_room == nil or room < tight_room) then tight, tight_room = b, room end
       end
       if tight and growth > tight_room then
-        return fail('exceeded', tight[1], tight[2], tight[3], tight[6], tight[7], fmt(growth))
+        return fail('exceeded', tight[1], tight[2], tight[3], tight[6], tight[7], fmt(growth), tight[12])
       end
     end
   end

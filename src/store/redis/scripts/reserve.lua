@@ -4,6 +4,9 @@
 -- Reply: 'ok', hold, deadline, the node whose soft limit the hold passes ('' for none), the
 -- amount held by a reserve-up-to ('' for a reserve), 'fresh' or 'replayed', the number of
 -- threshold crossings, the crossings, then the reclaimed holds not reported yet.
+-- Every period in use must be able to roll at the script's time (nothing is written before).
+local needed = need_periods()
+if needed then return needed end
 -- As in the ledger, an unknown node is refused before the idempotency key is looked at.
 if not node_path(ARGV[4]) then return fail('unknown_node', '#' .. ARGV[4]) end
 local replay = remembered()
@@ -21,6 +24,8 @@ local node = ARGV[4]
 local leaf_path = node_path(node)
 if not leaf_path then return fail('unknown_node', '#' .. node) end
 local path = path_of(node)
+-- The ledger rolls ended periods before anything else.
+roll_nodes(path, now)
 local dry = ARGV[6] == '?'
 local soft = ''
 -- A check answers 'ok', the refusal's field count and fields (none if it fits), the node whose
@@ -117,7 +122,7 @@ end
 if denied then
   local requested = '0'
   for _, ask in ipairs(asks) do if ask[1] == denied[2] then requested = fmt(ask[2]) end end
-  return refuse(fail('exceeded', denied[1], denied[2], denied[3], denied[6], denied[7], requested))
+  return refuse(fail('exceeded', denied[1], denied[2], denied[3], denied[6], denied[7], requested, denied[12]))
 end
 if dry then return refuse(nil) end
 local hid = fmt(redis.call('INCR', base .. ':next_hold'))
