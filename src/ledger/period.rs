@@ -74,22 +74,20 @@ impl Account {
         let floor = (i128::from(self.reserved) - allocation).max(0);
         // Live holds count as unused: they carry their money into the new period.
         let unused = (i128::from(self.allowance()) - i128::from(self.spent)).max(0);
-        let mut carry = unused.min(cap).max(floor);
+        let carry = unused.min(cap).max(floor);
         // Each later period that ended with no operation on this account carries what it was
         // given (its allocation plus its own carry), period by period with the same floor, so
         // one roll over several idle periods ends exactly where a roll at every boundary would:
-        // the account's books never depend on whether other nodes were busy meanwhile. Stops
-        // once the carry no longer changes (at the cap, or held at the floor), so the loop runs
-        // at most `cap / allocation + 1` times whatever the gap.
-        let mut boundary = period.end_after(self.period_end());
-        while boundary <= now {
-            let next = (allocation + carry).min(cap).max(floor);
-            if next == carry {
-                break;
-            }
-            carry = next;
-            boundary = period.end_after(boundary);
-        }
+        // the account's books never depend on whether other nodes were busy meanwhile.
+        let idle = if period.end_after(self.period_end()) <= now {
+            // The periods that began at or after the old end and have ended by `now`.
+            let (old, _, _) = period.id_at(self.period_end());
+            let (current, _, _) = period.id_at(now);
+            (i128::from(current) - i128::from(old)).max(0)
+        } else {
+            0
+        };
+        let carry = carry_over_idle(carry, allocation, cap, floor, idle);
         let most = i128::from(i64::MAX) - allocation;
         self.set_extra(i64::try_from(carry.min(most)).unwrap_or(i64::MAX));
         self.spent = 0;
@@ -98,6 +96,23 @@ impl Account {
         // Spend fell back to zero: the levels re-arm for the new period.
         self.rearm();
     }
+}
+
+/// The carry after `idle` periods without an operation, each carrying `allocation` plus the
+/// carry before it, capped at `cap` and never below `floor` (the room the live holds occupy):
+/// the fixed point of that step, reached in closed form so that a gap of billions of short
+/// periods costs no more than one. `carry` starts within `floor..` (and at most `cap`, unless
+/// the floor itself is above the cap, where it stays).
+fn carry_over_idle(carry: i128, allocation: i128, cap: i128, floor: i128, idle: i128) -> i128 {
+    if idle == 0 {
+        return carry;
+    }
+    // Below the cap the carry grows by one allocation a period; `allocation` is never negative
+    // and every figure fits in i64, so `idle × allocation` (idle < 2^64) fits in i128.
+    carry
+        .saturating_add(idle.saturating_mul(allocation))
+        .min(cap)
+        .max(floor)
 }
 
 impl Ledger {
@@ -386,6 +401,59 @@ mod tests {
         // Day 1 starts at the floor (50 held - 10) = 40 carried; day 2 carries 10 + 40 = 50.
         assert_eq!(eager.allowance, Some(usd(60)));
         assert_eq!(late, eager);
+    }
+
+    /// The roll as it was written first: one step per idle period.
+    fn carry_by_steps(
+        mut carry: i128,
+        allocation: i128,
+        cap: i128,
+        floor: i128,
+        idle: u32,
+    ) -> i128 {
+        for _ in 0..idle {
+            carry = (allocation + carry).min(cap).max(floor);
+        }
+        carry
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_closed_form_carry_equals_one_step_per_idle_period(
+            allocation in 0i128..1_000,
+            cap in 0i128..5_000,
+            reserved in 0i128..5_000,
+            unused in 0i128..5_000,
+            idle in 0u32..40,
+        ) {
+            let floor = (reserved - allocation).max(0);
+            let carry = unused.min(cap).max(floor);
+            proptest::prop_assert_eq!(
+                carry_over_idle(carry, allocation, cap, floor, i128::from(idle)),
+                carry_by_steps(carry, allocation, cap, floor, idle)
+            );
+        }
+    }
+
+    /// A one-nanosecond allocation, a large carry cap and one-microsecond windows idle for a
+    /// whole day: 86,400,000,000 idle periods. The roll used to step through them one by one
+    /// (under the store's lock) until the carry reached its cap; it is one computation now.
+    #[test]
+    fn a_day_of_microsecond_windows_rolls_at_once() {
+        let period = Period::every(Duration::from_micros(1)).unwrap();
+        let limit = Limit::hard(usd(1))
+            .per(period)
+            .with_rollover(Rollover::CarryForward {
+                cap: usd(1_000_000_000_000),
+            });
+        let mut ledger = Ledger::new();
+        let node = ledger.create_node(None, "r", &limit.into()).unwrap();
+        ledger.start_periods(node, t(0));
+        assert!(ledger.roll_periods(t(DAY)));
+        let balance = ledger.balance(node, Unit::Usd).unwrap();
+        // The first window left its whole 1 unused, then 86,399,999,999 idle windows add 1 each.
+        assert_eq!(balance.allowance, Some(usd(1 + 86_400_000_000)));
+        assert_eq!(balance.resets_at, Some(t(DAY + 1_000)));
     }
 
     #[test]
