@@ -203,6 +203,16 @@ impl RedisOptions {
 /// failing on its stale connection; a connection that dies between that check and the reply
 /// still gives `OutcomeUnknown`.
 ///
+/// # In async code
+///
+/// The store talks to Redis over blocking connections (the [`Store`] trait is synchronous),
+/// so each `Budget` call on it holds its thread for one round trip (about 0.1 ms on a local
+/// network). In a tokio application that is usually fine on the multi-threaded runtime; where
+/// it is not, put a [`LeasedStore`](crate::LeasedStore) in front: reserves and commits are then
+/// served in process from a leased slice, and Redis is called only to lease, renew and return
+/// slices (with the lease's background thread on, it tops the slice up before it runs dry, so
+/// a reserve seldom waits for Redis).
+///
 /// # Durability
 ///
 /// The store acknowledges what Redis acknowledged. With `appendonly yes` and
