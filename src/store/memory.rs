@@ -7,7 +7,11 @@ use crate::error::Result;
 use crate::idempotency::KeyRetention;
 use crate::ledger::Ledger;
 use crate::op::{Answer, Applied, Op, Query};
-use crate::store::Store;
+use crate::cost::Cost;
+use crate::expiry::ReserveOptions;
+use crate::idempotency::OpOptions;
+use crate::ids::{HoldId, NodeId};
+use crate::store::{Committed, Reservation, Store};
 use crate::store::ledger_store::{LedgerStore, NoPersist};
 
 /// The in-process store: the crate's one generic ledger store, persisting nothing. Every
@@ -119,6 +123,44 @@ impl Store for MemoryStore {
 
     fn read(&self, query: &Query) -> Result<Answer> {
         self.0.read(query)
+    }
+
+    // The hot operations skip the `Op` and the `Applied` (the same ledger code runs; see
+    // `LedgerStore<NoPersist>`): `apply` with the same operation gives the same result.
+
+    #[inline]
+    fn reserve(&self, node: NodeId, cost: &Cost) -> Result<Reservation> {
+        self.0.reserve(node, cost, &ReserveOptions::DEFAULT)
+    }
+
+    #[inline]
+    fn reserve_with(
+        &self,
+        node: NodeId,
+        cost: &Cost,
+        options: &ReserveOptions,
+    ) -> Result<Reservation> {
+        self.0.reserve(node, cost, options)
+    }
+
+    #[inline]
+    fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
+        self.0.commit(hold, actual, &OpOptions::DEFAULT)
+    }
+
+    #[inline]
+    fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
+        self.0.commit(hold, actual, options)
+    }
+
+    #[inline]
+    fn release(&self, hold: HoldId) -> Result<bool> {
+        self.0.release(hold, &OpOptions::DEFAULT)
+    }
+
+    #[inline]
+    fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
+        self.0.release(hold, options)
     }
 }
 
