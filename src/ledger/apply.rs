@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use super::{Keyed, Lease, Ledger, Remember, Request};
 use crate::clock::Timestamp;
+use crate::cost::Cost;
 use crate::error::{Error, Result, StoreError};
 use crate::expiry::validate_ttl;
 use crate::idempotency::{IdempotencyKey, KeyRetention};
-use crate::cost::Cost;
 use crate::ids::{HoldId, NodeId};
 use crate::op::{Answer, Applied, Op, Query};
 use crate::store::{Committed, Reservation};

@@ -3,16 +3,16 @@
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::error::Result;
-use crate::idempotency::KeyRetention;
-use crate::ledger::Ledger;
-use crate::op::{Answer, Applied, Op, Query};
 use crate::cost::Cost;
+use crate::error::Result;
 use crate::expiry::ReserveOptions;
+use crate::idempotency::KeyRetention;
 use crate::idempotency::OpOptions;
 use crate::ids::{HoldId, NodeId};
-use crate::store::{Committed, Reservation, Store};
+use crate::ledger::Ledger;
+use crate::op::{Answer, Applied, Op, Query};
 use crate::store::ledger_store::{LedgerStore, NoPersist};
+use crate::store::{Committed, Reservation, Store};
 
 /// The in-process store: the crate's one generic ledger store, persisting nothing. Every
 /// operation takes one short `parking_lot` lock around the pure ledger, so a reserve + commit
