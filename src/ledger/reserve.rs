@@ -215,7 +215,9 @@ impl Ledger {
                     recorded: held.zeroed(),
                     expires,
                 };
-                HoldSlot::live(serial, &hold)
+                let mut slot = HoldSlot::free(serial);
+                slot.set_reusing(&hold, &mut self.spare_costs);
+                slot
             }
         };
         let index = place(
