@@ -242,6 +242,10 @@ impl Ledger {
         retention: &KeyRetention,
     ) -> Result<Reservation> {
         let (lease, now) = lease(ttl, now)?;
+        if idempotency_key.is_none() {
+            // Straight to the rules: `once` would hand the result back inside a tuple, a copy.
+            return self.reserve_at(node, cost, lease);
+        }
         let keyed = keyed(idempotency_key, now, retention);
         let request = |ledger: &Ledger| Request::reserve(ledger, node, cost, ttl);
         let reserve = |ledger: &mut Ledger| ledger.reserve_at(node, cost, lease);
