@@ -209,3 +209,56 @@ fn typed_reserve_commit_and_release_of_the_memory_store_mean_what_apply_means() 
     assert!(typed[9].contains("spent: Amount($0.00), reserved: Amount($0.00)"));
     assert!(typed[11].contains("spent: Amount($0.90), reserved: Amount($0.00)"));
 }
+
+/// A guard keeps what its accessors read and nothing else: the rare parts (a soft limit passed,
+/// crossings, top-ups, report labels) share one box, allocated only when one of them exists, so
+/// a guard is 128 bytes and moves as a few register copies instead of a `memcpy` call.
+#[test]
+fn a_guard_is_at_most_128_bytes_and_keeps_its_soft_limit_and_labels_together() {
+    use budget_guard::report::{GroupBy, ReportOptions, ReportQuery};
+    use budget_guard::{Guard, Labels};
+
+    assert!(std::mem::size_of::<Guard<'static>>() <= 128);
+
+    // org with a soft $0.50 → agent with a hard $1.
+    let org = Budget::builder("org", Limit::soft(usd("0.50")))
+        .child("agent", Limit::hard(usd("1")))
+        .build()
+        .unwrap();
+    org.enable_reports(ReportOptions::new()).unwrap();
+    let agent = org.at("agent").unwrap();
+    let plain = agent.reserve(usd("0.30")).unwrap();
+    assert_eq!(plain.over_soft_limit(), None);
+    assert!(plain.crossings().is_empty() && plain.top_ups().is_empty());
+    // $0.30 + $0.40 passes the org's soft $0.50 (the hard $1 on the agent still has room).
+    let mut over = agent.reserve(usd("0.40")).unwrap();
+    assert_eq!(over.over_soft_limit(), Some("org"));
+    over.label(&Labels::new().agent("planner")).unwrap();
+    assert_eq!(
+        over.over_soft_limit(),
+        Some("org"),
+        "labels join the soft limit's box"
+    );
+    let mut labelled = plain;
+    labelled.label(&Labels::new().agent("critic")).unwrap();
+    assert_eq!(labelled.over_soft_limit(), None);
+    let owned = over.into_owned(); // moves the box along
+    assert_eq!(owned.over_soft_limit(), Some("org"));
+    assert_eq!(owned.labels().and_then(Labels::agent_name), Some("planner"));
+    owned.commit(usd("0.25")).unwrap();
+    labelled.commit(usd("0.05")).unwrap();
+    let report = org.report(&ReportQuery::by(GroupBy::Agent)).unwrap();
+    let spent: Vec<(String, Amount)> = report
+        .rows
+        .iter()
+        .map(|row| (row.key.to_string(), row.totals.usd))
+        .collect();
+    assert!(
+        spent.contains(&("planner".to_owned(), usd("0.25"))),
+        "{spent:?}"
+    );
+    assert!(
+        spent.contains(&("critic".to_owned(), usd("0.05"))),
+        "{spent:?}"
+    );
+}
