@@ -262,6 +262,9 @@ impl Ledger {
         now: Option<Timestamp>,
         retention: &KeyRetention,
     ) -> Result<Committed> {
+        if idempotency_key.is_none() {
+            return self.commit_at(hold, actual, now); // as `keyed_op` would, without its frame
+        }
         let request = |_: &Ledger| {
             Ok(Request::Commit {
                 hold,
@@ -282,6 +285,9 @@ impl Ledger {
         now: Option<Timestamp>,
         retention: &KeyRetention,
     ) -> Result<bool> {
+        if idempotency_key.is_none() {
+            return self.release(hold); // as `keyed_op` would, without its frame
+        }
         let request = |_: &Ledger| Ok(Request::Release { hold });
         self.keyed_op(idempotency_key, now, retention, request, |l, _| {
             l.release(hold)
