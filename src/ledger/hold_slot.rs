@@ -117,6 +117,10 @@ impl HoldSlot {
 
 /// Boxes of ended multi-unit holds, kept for the next one (see the module's docs).
 #[derive(Debug, Default)]
+#[expect(
+    clippy::vec_box,
+    reason = "the boxes themselves are what is kept: a slot's `Amounts::Many` takes one whole"
+)]
 pub(super) struct SpareCosts(Vec<Box<(Cost, Cost)>>);
 
 impl SpareCosts {
