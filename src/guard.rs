@@ -54,9 +54,10 @@ pub struct Guard<'a> {
     hold: HoldId,
     /// What the reserve held.
     held: Cost,
-    /// What the reserve extras besides (crossings, top-ups), already delivered: `None` (no
-    /// allocation, one word) on nearly every reserve. The guard keeps only what its accessors
-    /// read, not the whole [`Reservation`], so the reserve path moves less (issue 16).
+    /// The rare parts: what the reserve reported besides the hold (a soft limit passed,
+    /// crossings, top-ups; already delivered) and labels for reports. `None` (no allocation,
+    /// one word) on nearly every reserve. The guard keeps only what its accessors read, not the
+    /// whole [`Reservation`]: at 128 bytes it moves as register copies (issue 16).
     extras: Option<Box<Extras>>,
     /// Spend moved by `record`, per unit index (atomics keep `Guard: Sync` for `&Guard` across
     /// `.await`).
