@@ -203,7 +203,11 @@ impl<'a> Guard<'a> {
     }
 
     /// Adds this hold's spend to the report book (if reports are on).
+    #[inline]
     fn report_spend(&self, spent: &Cost, outcome: SpendOutcome) {
+        if !self.budget.shared().reporting() {
+            return; // one load on the usual commit, no call
+        }
         note_spend(&self.budget, self.id(), self.attribution(), spent, outcome);
     }
 
