@@ -552,7 +552,8 @@ impl<'a> Guard<'a> {
 
     fn release_hold(&self, dropped: bool, options: &OpOptions) -> Result<(), Error> {
         let released = self.budget.store().release_with(self.id(), options);
-        if released.is_ok() {
+        // (Reports off, the usual case: `recorded` is not even read.)
+        if released.is_ok() && self.budget.shared().reporting() {
             // Recorded spend stays spent, whether this release or an expiry ended the hold.
             self.report_spend(&self.recorded(), SpendOutcome::Released);
         }
