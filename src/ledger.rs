@@ -44,7 +44,7 @@ use self::account::{Account, Scan};
 pub(crate) use self::apply::INTERPRETER_VERSION;
 pub(crate) use self::expiry::Lease;
 use self::expiry::Tombstones;
-use self::hold_slot::HoldSlot;
+use self::hold_slot::{HoldSlot, SpareCosts};
 use self::holds::Hold;
 pub(crate) use self::idempotency::{Keyed, Remember, Request};
 pub(crate) use self::tree::validate_name;
@@ -58,6 +58,8 @@ pub(crate) struct Ledger {
     by_path: HashMap<Arc<str>, NodeId>,
     holds: Vec<HoldSlot>,
     free_holds: Vec<u32>,
+    /// Boxes of ended multi-unit holds, reused by the next (see `ledger/hold_slot.rs`).
+    spare_costs: SpareCosts,
     /// Serial for the next node or hold id; never reused while the ledger lives.
     next_serial: u32,
     /// Never later than the earliest deadline of a live hold (exact after each reclaim scan).

@@ -534,6 +534,12 @@ impl Crossings {
         self.list.iter_mut()
     }
 
+    /// The list itself (the guard drops an empty one without its drop glue).
+    #[inline]
+    pub(crate) fn into_vec(self) -> Vec<ThresholdCrossing> {
+        self.list
+    }
+
     /// Adds a crossing (for store implementations that detect crossings themselves).
     pub fn push(&mut self, crossing: ThresholdCrossing) {
         self.list.push(crossing);

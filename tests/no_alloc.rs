@@ -13,7 +13,7 @@
 use std::alloc::System;
 use std::hint::black_box;
 
-use budget_guard::{Amount, Budget, Limit, Unit};
+use budget_guard::{Amount, Budget, Cost, Limit, Unit};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -32,6 +32,10 @@ fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
 fn main() {
     reserve_commit_and_release_at_depth_4_allocate_nothing();
     println!("no_alloc: reserve, commit and release at depth 4 allocated nothing");
+    three_unit_reserve_commit_and_release_allocate_nothing();
+    println!(
+        "no_alloc: a three-unit (USD, tokens, requests) reserve, commit and release allocated nothing"
+    );
 }
 
 fn reserve_commit_and_release_at_depth_4_allocate_nothing() {
@@ -95,4 +99,61 @@ fn reserve_commit_and_release_at_depth_4_allocate_nothing() {
     let spent = org.balance(Unit::Usd).expect("balance").spent;
     let pairs = i64::try_from(16 + 2 * PAIRS).expect("small");
     assert_eq!(spent.minor_units(), pairs * cost.minor_units());
+}
+
+/// A priced call holds three units (USD, tokens, requests; issue 16): its hold's two costs live
+/// in a box the ledger recycles, so once warm, reserve, commit and release allocate nothing.
+fn three_unit_reserve_commit_and_release_allocate_nothing() {
+    let usd = |text: &str| Amount::usd(text).expect("valid");
+    let org = Budget::builder("org", Limit::hard(usd("1000")))
+        .child("team", Limit::hard(usd("1000")))
+        .child("team/agent", Limit::hard(Amount::tokens(1_000_000_000)))
+        .child("team/agent/task", Limit::hard(usd("1000")))
+        .build()
+        .expect("valid tree");
+    let task = org.at("team/agent/task").expect("task exists");
+    let three = |dollars: &str, tokens: u32| {
+        Cost::from(usd(dollars))
+            .with(Amount::tokens(tokens))
+            .and_then(|cost| cost.with(Amount::requests(1)))
+            .expect("three units")
+    };
+    let (hold, cost) = (three("0.05", 3_000), three("0.031", 1_850));
+
+    // Warm up: the hold table and the ledger's spare boxes reach their working size.
+    for _ in 0..16 {
+        let first = task.reserve(hold).expect("fits");
+        let second = task.reserve(hold).expect("fits");
+        first.commit(cost).expect("within the hold");
+        drop(second);
+    }
+
+    let (mut in_reserve, mut in_commit, mut in_release) = (0, 0, 0);
+    for _ in 0..PAIRS {
+        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
+        in_reserve += count;
+        let (committed, count) = allocations(|| guard.commit(black_box(cost)));
+        in_commit += count;
+        black_box(committed.expect("within the hold"));
+
+        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
+        in_reserve += count;
+        let ((), count) = allocations(|| drop(guard));
+        in_release += count;
+    }
+    assert_eq!(
+        (in_reserve, in_commit, in_release),
+        (0, 0, 0),
+        "allocations in a three-unit (reserve, commit, release) over {PAIRS} rounds at depth 4"
+    );
+
+    // Every unit was booked on every node: 1,016 commits of $0.031, 1,850 tokens, 1 request.
+    let pairs = u32::try_from(16 + PAIRS).expect("small");
+    for node in [&org, &task] {
+        let spent = |unit| node.balance(unit).expect("balance").spent;
+        assert_eq!(spent(Unit::Usd), usd("31.496")); // 1,016 × $0.031
+        assert_eq!(spent(Unit::Tokens), Amount::tokens(1_850 * pairs));
+        assert_eq!(spent(Unit::Requests), Amount::requests(pairs));
+        assert_eq!(node.balance(Unit::Usd).expect("balance").reserved, usd("0"));
+    }
 }

@@ -250,6 +250,7 @@ impl Budget {
         self.granted(reservation, &Cost::from(max))
     }
 
+    #[inline]
     pub(super) fn granted(
         &self,
         reservation: Result<Reservation>,
@@ -279,17 +280,22 @@ impl Budget {
                 }
                 Ok(Guard::new(self, reservation))
             }
-            Err(error) => {
-                tracing::debug!(
-                    target: "budget_guard",
-                    node = %self.path,
-                    requested = %asked,
-                    %error,
-                    "reserve denied"
-                );
-                self.deliver_denial(&error, asked);
-                Err(error)
-            }
+            Err(error) => Err(self.denied(error, asked)),
         }
+    }
+
+    /// Reports a refused reserve (a `tracing` line and the denial event) and hands its error
+    /// back. Out of line: the granted path stays small enough to inline.
+    #[cold]
+    fn denied(&self, error: crate::Error, asked: &Cost) -> crate::Error {
+        tracing::debug!(
+            target: "budget_guard",
+            node = %self.path,
+            requested = %asked,
+            %error,
+            "reserve denied"
+        );
+        self.deliver_denial(&error, asked);
+        error
     }
 }

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use super::{Keyed, Lease, Ledger, Remember, Request};
 use crate::clock::Timestamp;
+use crate::cost::Cost;
 use crate::error::{Error, Result, StoreError};
 use crate::expiry::validate_ttl;
 use crate::idempotency::{IdempotencyKey, KeyRetention};
-use crate::ids::NodeId;
+use crate::ids::{HoldId, NodeId};
 use crate::op::{Answer, Applied, Op, Query};
+use crate::store::{Committed, Reservation};
 
 /// The error for an operation that needs the store's time but was given none: a bug in the
 /// store that called [`Ledger::apply`], so it is permanent.
@@ -53,10 +55,8 @@ impl Ledger {
         now: Option<Timestamp>,
         retention: &KeyRetention,
     ) -> Result<Applied> {
-        if op.uses_clock()
-            && let Some(now) = now
-        {
-            self.roll_periods(now); // one compare while no period ended
+        if op.uses_clock() {
+            self.roll_periods_at(now);
         }
         match op {
             Op::CreateNode {
@@ -74,13 +74,9 @@ impl Ledger {
                 cost,
                 ttl,
                 idempotency_key,
-            } => {
-                let (lease, now) = lease(*ttl, now)?;
-                let keyed = keyed(idempotency_key.as_ref(), now, retention);
-                let request = |ledger: &Ledger| Request::reserve(ledger, *node, cost, *ttl);
-                let reserve = |ledger: &mut Ledger| ledger.reserve_at(*node, cost, lease);
-                self.once(keyed, request, reserve).0.map(Applied::Reserved)
-            }
+            } => self
+                .reserve_op(*node, cost, *ttl, idempotency_key.as_ref(), now, retention)
+                .map(Applied::Reserved),
             Op::ReserveUpTo {
                 node,
                 min,
@@ -113,32 +109,15 @@ impl Ledger {
                 hold,
                 actual,
                 idempotency_key,
-            } => {
-                let request = |_: &Ledger| {
-                    Ok(Request::Commit {
-                        hold: *hold,
-                        actual: *actual,
-                    })
-                };
-                self.keyed_op(
-                    idempotency_key.as_ref(),
-                    now,
-                    retention,
-                    request,
-                    |l, now| l.commit_at(*hold, actual, now),
-                )
-                .map(Applied::Committed)
-            }
+            } => self
+                .commit_op(*hold, actual, idempotency_key.as_ref(), now, retention)
+                .map(Applied::Committed),
             Op::Release {
                 hold,
                 idempotency_key,
-            } => {
-                let request = |_: &Ledger| Ok(Request::Release { hold: *hold });
-                self.keyed_op(idempotency_key.as_ref(), now, retention, request, |l, _| {
-                    l.release(*hold)
-                })
-                .map(Applied::Released)
-            }
+            } => self
+                .release_op(*hold, idempotency_key.as_ref(), now, retention)
+                .map(Applied::Released),
             Op::Credit {
                 node,
                 amount,
@@ -245,6 +224,82 @@ impl Ledger {
             Query::NodeInfo { node } => self.node_info_now(*node, now).map(Answer::NodeInfo),
             Query::Snapshot => Ok(Answer::Snapshot(Box::new(self.snapshot()))),
             Query::Cancellation { hold } => Ok(Answer::Cancellation(self.cancellation(*hold))),
+        }
+    }
+
+    /// [`Op::Reserve`] as [`apply`](Ledger::apply) runs it, without the `Op` and the
+    /// [`Applied`] around it: an in-process store's typed `reserve` calls this directly, so the
+    /// hot path neither builds an operation nor moves its result through an enum (issue 16).
+    /// The caller rolls ended periods first, as `apply` does ([`Ledger::roll_periods_at`]).
+    #[inline]
+    pub(crate) fn reserve_op(
+        &mut self,
+        node: NodeId,
+        cost: &Cost,
+        ttl: Duration,
+        idempotency_key: Option<&IdempotencyKey>,
+        now: Option<Timestamp>,
+        retention: &KeyRetention,
+    ) -> Result<Reservation> {
+        let (lease, now) = lease(ttl, now)?;
+        if idempotency_key.is_none() {
+            // Straight to the rules: `once` would hand the result back inside a tuple, a copy.
+            return self.reserve_at(node, cost, lease);
+        }
+        let keyed = keyed(idempotency_key, now, retention);
+        let request = |ledger: &Ledger| Request::reserve(ledger, node, cost, ttl);
+        let reserve = |ledger: &mut Ledger| ledger.reserve_at(node, cost, lease);
+        self.once(keyed, request, reserve).0
+    }
+
+    /// [`Op::Commit`] as [`apply`](Ledger::apply) runs it (see [`Ledger::reserve_op`]).
+    #[inline]
+    pub(crate) fn commit_op(
+        &mut self,
+        hold: HoldId,
+        actual: &Cost,
+        idempotency_key: Option<&IdempotencyKey>,
+        now: Option<Timestamp>,
+        retention: &KeyRetention,
+    ) -> Result<Committed> {
+        if idempotency_key.is_none() {
+            return self.commit_at(hold, actual, now); // as `keyed_op` would, without its frame
+        }
+        let request = |_: &Ledger| {
+            Ok(Request::Commit {
+                hold,
+                actual: *actual,
+            })
+        };
+        self.keyed_op(idempotency_key, now, retention, request, |l, now| {
+            l.commit_at(hold, actual, now)
+        })
+    }
+
+    /// [`Op::Release`] as [`apply`](Ledger::apply) runs it (see [`Ledger::reserve_op`]).
+    #[inline]
+    pub(crate) fn release_op(
+        &mut self,
+        hold: HoldId,
+        idempotency_key: Option<&IdempotencyKey>,
+        now: Option<Timestamp>,
+        retention: &KeyRetention,
+    ) -> Result<bool> {
+        if idempotency_key.is_none() {
+            return self.release(hold); // as `keyed_op` would, without its frame
+        }
+        let request = |_: &Ledger| Ok(Request::Release { hold });
+        self.keyed_op(idempotency_key, now, retention, request, |l, _| {
+            l.release(hold)
+        })
+    }
+
+    /// Rolls the periods that ended at `now`, if given: what [`apply`](Ledger::apply) does
+    /// first for every operation that [`uses`](Op::uses_clock) the time.
+    #[inline]
+    pub(crate) fn roll_periods_at(&mut self, now: Option<Timestamp>) {
+        if let Some(now) = now {
+            self.roll_periods(now); // one compare while no period ended
         }
     }
 

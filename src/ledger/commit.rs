@@ -1,7 +1,7 @@
 //! Committing a hold: spend within it, and the overage policy for spend above it.
 
 use super::hold_slot::Amounts;
-use super::{Hold, Ledger, Node, Scan};
+use super::{Hold, Ledger, Scan};
 use crate::amount::{Amount, Unit};
 use crate::cost::Cost;
 use crate::error::{AmountError, Error};
@@ -84,19 +84,10 @@ impl Ledger {
             let actual_minor = actual.minor(unit);
             let outstanding = hold.outstanding(unit);
             let within = actual_minor.min(held) - hold.recorded.minor(unit);
-            let mut next = Some(hold.node);
-            while let Some(index) = next {
-                let Node {
-                    accounts,
-                    path,
-                    parent,
-                    ..
-                } = self.node_mut(index);
-                let account = &mut accounts[unit.index()];
+            let events = Scan::Collect(&mut committed.events);
+            self.change_path(hold.node, unit, events, |account| {
                 exhausted |= account.settle(outstanding, within);
-                account.watch(path, index, unit, &mut Scan::Collect(&mut committed.events));
-                next = *parent;
-            }
+            });
             committed.returned.set(unit, (held - actual_minor).max(0));
             let excess = actual_minor - held;
             if excess > 0 {
@@ -167,19 +158,9 @@ impl Ledger {
         let mut events = Crossings::new();
         let (outstanding, within) = (held - recorded, amount - recorded);
         let mut exhausted = false;
-        let mut next = Some(leaf);
-        while let Some(index) = next {
-            let Node {
-                accounts,
-                path,
-                parent,
-                ..
-            } = self.node_mut(index);
-            let account = &mut accounts[unit.index()];
+        self.change_path(leaf, unit, Scan::Collect(&mut events), |account| {
             exhausted |= account.settle(outstanding, within);
-            account.watch(path, index, unit, &mut Scan::Collect(&mut events));
-            next = *parent;
-        }
+        });
         if exhausted {
             self.bump_epoch();
         }

@@ -1,10 +1,13 @@
 //! The hold slab's slot: a live hold in 40 bytes (issue 16).
 //!
 //! A [`Hold`] as the rules see it carries two whole [`Cost`]s (held and recorded, 32 bytes each,
-//! one `i64` per unit). Almost every hold is in one unit, so the slab stores that unit's two
-//! figures inline and boxes the two costs only for a hold in several units (the rare case, which
-//! then costs one allocation). The slot converts to and from [`Hold`] at the slab's edge, so the
-//! rules read and write plain `Hold` values.
+//! one `i64` per unit). Most holds are in one unit, so the slab stores that unit's two figures
+//! inline and boxes the two costs only for a hold in several units (a priced call holds USD,
+//! tokens and requests). Those boxes are recycled: an ended hold hands its box to the ledger's
+//! [`SpareCosts`] and the next hold in several units takes it, so after warm-up a multi-unit
+//! reserve and commit allocate nothing either, while every slot stays 40 bytes (both costs
+//! inline would make every slot 80 bytes, one-unit holds included). The slot converts to and
+//! from [`Hold`] at the slab's edge, so the rules read and write plain `Hold` values.
 
 use super::Hold;
 use crate::amount::Unit;
@@ -78,24 +81,73 @@ impl HoldSlot {
         !matches!(self.amounts, Amounts::Free)
     }
 
-    /// Stores `hold` (keeping the serial).
+    /// Stores `hold` (keeping the serial), allocating the costs' box if it needs one.
     #[inline]
     pub(super) fn set(&mut self, hold: &Hold) {
-        self.node = hold.node;
-        self.expires = hold.expires;
-        self.amounts = match hold.held.single_unit() {
-            Some(unit) => Amounts::One {
-                unit,
-                held: hold.held.minor(unit),
-                recorded: hold.recorded.minor(unit),
-            },
-            _ => Amounts::Many(Box::new((hold.held, hold.recorded))),
-        };
+        self.set_reusing(hold, &mut SpareCosts::default());
     }
 
-    /// Frees the slot (keeping the serial).
-    pub(super) fn clear(&mut self) {
-        self.amounts = Amounts::Free;
+    /// Stores `hold` (keeping the serial); a hold in several units writes into the slot's own
+    /// box, or one from `spare`, and allocates only when both are missing.
+    #[inline]
+    pub(super) fn set_reusing(&mut self, hold: &Hold, spare: &mut SpareCosts) {
+        self.node = hold.node;
+        self.expires = hold.expires;
+        let costs = (hold.held, hold.recorded);
+        match (hold.held.single_unit(), &mut self.amounts) {
+            (Some(unit), _) => {
+                let one = Amounts::One {
+                    unit,
+                    held: hold.held.minor(unit),
+                    recorded: hold.recorded.minor(unit),
+                };
+                spare.keep(std::mem::replace(&mut self.amounts, one));
+            }
+            (None, Amounts::Many(boxed)) => **boxed = costs,
+            (None, _) => self.amounts = Amounts::Many(spare.take(costs)),
+        }
+    }
+
+    /// Frees the slot (keeping the serial), handing a multi-unit hold's box to `spare`.
+    #[inline]
+    pub(super) fn clear(&mut self, spare: &mut SpareCosts) {
+        spare.keep(std::mem::replace(&mut self.amounts, Amounts::Free));
+    }
+}
+
+/// Boxes of ended multi-unit holds, kept for the next one (see the module's docs).
+#[derive(Debug, Default)]
+#[expect(
+    clippy::vec_box,
+    reason = "the boxes themselves are what is kept: a slot's `Amounts::Many` takes one whole"
+)]
+pub(super) struct SpareCosts(Vec<Box<(Cost, Cost)>>);
+
+impl SpareCosts {
+    /// How many boxes are kept at most: enough for every concurrent priced call of a busy
+    /// process, little memory (80 bytes each) after a burst.
+    const MAX: usize = 1_024;
+
+    /// Keeps the box of `amounts`, if it has one and there is room.
+    #[inline]
+    fn keep(&mut self, amounts: Amounts) {
+        if let Amounts::Many(boxed) = amounts
+            && self.0.len() < Self::MAX
+        {
+            self.0.push(boxed);
+        }
+    }
+
+    /// A box holding `costs`: a kept one if any, else a new one.
+    #[inline]
+    fn take(&mut self, costs: (Cost, Cost)) -> Box<(Cost, Cost)> {
+        match self.0.pop() {
+            Some(mut boxed) => {
+                *boxed = costs;
+                boxed
+            }
+            None => Box::new(costs),
+        }
     }
 }
 
@@ -106,6 +158,40 @@ mod tests {
     #[test]
     fn a_slot_is_40_bytes() {
         assert_eq!(std::mem::size_of::<HoldSlot>(), 40);
+    }
+
+    #[test]
+    fn a_multi_unit_box_is_recycled_by_the_next_multi_unit_hold() {
+        let mut both = Cost::single(Unit::Usd, 50);
+        both.set(Unit::Tokens, 3_000);
+        let hold = |held: Cost| Hold {
+            node: 2,
+            held,
+            recorded: held.zeroed(),
+            expires: Timestamp::EPOCH,
+        };
+        let mut spare = SpareCosts::default();
+        let mut slot = HoldSlot::free(1);
+        slot.set_reusing(&hold(both), &mut spare);
+        let Amounts::Many(boxed) = &slot.amounts else {
+            panic!("a two-unit hold is boxed")
+        };
+        let first: *const (Cost, Cost) = &**boxed;
+        slot.clear(&mut spare);
+        assert_eq!(spare.0.len(), 1);
+        let mut other = HoldSlot::free(2);
+        let mut tokens = Cost::single(Unit::Tokens, 10);
+        tokens.set(Unit::Requests, 1);
+        other.set_reusing(&hold(tokens), &mut spare);
+        let Amounts::Many(boxed) = &other.amounts else {
+            panic!("a two-unit hold is boxed")
+        };
+        assert_eq!(
+            &**boxed as *const (Cost, Cost), first,
+            "the same box, reused"
+        );
+        assert_eq!(other.hold().unwrap().held, tokens);
+        assert!(spare.0.is_empty());
     }
 
     #[test]
@@ -135,7 +221,7 @@ mod tests {
                 expires: Timestamp::EPOCH,
             },
         );
-        slot.clear();
+        slot.clear(&mut SpareCosts::default());
         assert!(slot.hold().is_none() && !slot.is_live());
     }
 }

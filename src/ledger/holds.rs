@@ -34,7 +34,7 @@ impl Ledger {
     }
 
     pub(super) fn set_hold(&mut self, id: HoldId, hold: Hold) {
-        self.holds[id.index() as usize].set(&hold);
+        self.holds[id.index() as usize].set_reusing(&hold, &mut self.spare_costs);
     }
 
     pub(super) fn close_hold(&mut self, id: HoldId, hold: &Hold, how: HoldEnd) {
@@ -45,7 +45,7 @@ impl Ledger {
     #[inline]
     pub(super) fn end_hold(&mut self, id: HoldId, leaf: u32, how: HoldEnd) {
         self.keys.hold_ended(id, how);
-        self.holds[id.index() as usize].clear();
+        self.holds[id.index() as usize].clear(&mut self.spare_costs);
         self.free_holds.push(id.index());
         self.node_mut(leaf).live_holds -= 1;
     }
@@ -84,15 +84,11 @@ impl Ledger {
                 self.add_reserved(hold.node, unit, growth, Scan::Skip);
                 hold.held.set(unit, hold.held.minor(unit) + growth);
             }
-            let mut next = Some(hold.node);
-            while let Some(index) = next {
-                let node = self.node_mut(index);
-                let account = &mut node.accounts[unit.index()];
+            self.change_path(hold.node, unit, Scan::Skip, |account| {
                 account.add_reserved(-amount);
                 account.add_spent(amount);
                 exhausted |= account.spent_out();
-                next = node.parent;
-            }
+            });
             hold.recorded.set(unit, hold.recorded.minor(unit) + amount);
         }
         if exhausted {

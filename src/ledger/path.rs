@@ -1,7 +1,7 @@
 //! Walks up a node's path: whether an amount fits every node, and the `BudgetExceeded`
 //! figures when it does not; moving reserved amounts and scanning thresholds along the path.
 
-use super::{Ledger, Node, Scan};
+use super::{Account, Ledger, Node, Scan};
 use crate::amount::{Amount, Unit};
 use crate::error::{Error, Exceeded};
 
@@ -228,7 +228,26 @@ impl Ledger {
         }
     }
 
-    pub(super) fn add_reserved(&mut self, leaf: u32, unit: Unit, delta: i64, mut scan: Scan<'_>) {
+    pub(super) fn add_reserved(&mut self, leaf: u32, unit: Unit, delta: i64, scan: Scan<'_>) {
+        self.change_path(leaf, unit, scan, |account| account.add_reserved(delta));
+    }
+
+    /// Evaluates the thresholds of `unit` on the path of `leaf` without changing figures.
+    pub(super) fn scan_path(&mut self, leaf: u32, unit: Unit, scan: Scan<'_>) {
+        self.change_path(leaf, unit, scan, |_| {});
+    }
+
+    /// The one mutable walk up the path of `leaf`, leaf to root: `change` each node's account
+    /// in `unit`, then watch its threshold levels (into `scan`) with the figures changed, so
+    /// crossings come leaf first. Reserving, settling a commit and scanning all walk this way.
+    #[inline]
+    pub(super) fn change_path(
+        &mut self,
+        leaf: u32,
+        unit: Unit,
+        mut scan: Scan<'_>,
+        mut change: impl FnMut(&mut Account),
+    ) {
         let mut next = Some(leaf);
         while let Some(index) = next {
             let Node {
@@ -238,23 +257,8 @@ impl Ledger {
                 ..
             } = self.node_mut(index);
             let account = &mut accounts[unit.index()];
-            account.add_reserved(delta);
+            change(account);
             account.watch(path, index, unit, &mut scan);
-            next = *parent;
-        }
-    }
-
-    /// Evaluates the thresholds of `unit` on the path of `leaf` without changing figures.
-    pub(super) fn scan_path(&mut self, leaf: u32, unit: Unit, mut scan: Scan<'_>) {
-        let mut next = Some(leaf);
-        while let Some(index) = next {
-            let Node {
-                accounts,
-                path,
-                parent,
-                ..
-            } = self.node_mut(index);
-            accounts[unit.index()].watch(path, index, unit, &mut scan);
             next = *parent;
         }
     }

@@ -20,7 +20,29 @@ impl Ledger {
     /// Holds `cost` on `node` and every ancestor, or nothing at all, until `lease.expires`. A
     /// reserve that would be denied first reclaims the holds expired at `lease.now`, then checks
     /// again.
+    #[inline]
     pub(crate) fn reserve_at(
+        &mut self,
+        id: NodeId,
+        cost: &Cost,
+        lease: Lease,
+    ) -> Result<Reservation, Error> {
+        // No rate limit, burn rate, top-up rule or unreported reclaim anywhere (the usual
+        // books): every hook around the rules would do nothing, so the rules' answer is the
+        // reserve's, handed back without another copy. Only a denial that expired holds may
+        // turn around takes the full path (the denied try changed nothing).
+        if self.rate_limited == 0 && self.timed_idle() && self.reclaimed.is_empty() {
+            let outcome = self.try_reserve(id, cost, lease.expires);
+            if !matches!(outcome, Err(Error::BudgetExceeded(_))) || !self.may_reclaim(lease.now) {
+                return outcome;
+            }
+        }
+        self.reserve_in_full(id, cost, lease)
+    }
+
+    /// [`Ledger::reserve_at`] with every hook: rate limits, timed rules, reclaiming expired
+    /// holds on a denial, reporting reclaimed holds.
+    fn reserve_in_full(
         &mut self,
         id: NodeId,
         cost: &Cost,
@@ -215,7 +237,9 @@ impl Ledger {
                     recorded: held.zeroed(),
                     expires,
                 };
-                HoldSlot::live(serial, &hold)
+                let mut slot = HoldSlot::free(serial);
+                slot.set_reusing(&hold, &mut self.spare_costs);
+                slot
             }
         };
         let index = place(

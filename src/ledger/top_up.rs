@@ -322,7 +322,7 @@ impl Ledger {
     /// No burn tracking, no top-up rules and nothing unreported: the timed hooks have nothing
     /// to do.
     #[inline]
-    fn timed_idle(&self) -> bool {
+    pub(super) fn timed_idle(&self) -> bool {
         self.timed.top_up_nodes == 0
             && self.timed.burn_nodes == 0
             && self.timed.unreported.is_empty()

@@ -20,10 +20,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::clock::{Clock, Timestamp};
+use crate::cost::Cost;
 use crate::error::Result;
-use crate::idempotency::KeyRetention;
+use crate::expiry::ReserveOptions;
+use crate::idempotency::{KeyRetention, OpOptions};
+use crate::ids::{HoldId, NodeId};
 use crate::ledger::Ledger;
 use crate::op::{Answer, Applied, Op, Query};
+use crate::store::{Committed, Reservation};
 use crate::sync::Mutex;
 
 /// What the ledger just ran, as handed to [`Persist::record`].
@@ -242,6 +246,63 @@ impl<P: Persist> LedgerStore<P> {
             self.persist.settle(ticket)?;
         }
         result
+    }
+}
+
+/// The hot operations without an [`Op`]: a store that persists nothing has nothing to record,
+/// so its typed `reserve`, `commit` and `release` run the ledger's typed entries directly
+/// ([`Ledger::reserve_op`] and the others, the code [`Ledger::apply`] runs for those ops) and
+/// neither build an `Op` nor move an [`Applied`] through the layers (issue 16). Same time rule
+/// as [`LedgerStore::apply`]: the three ops use the time; a reserve, and a keyed commit or
+/// release, need it.
+impl LedgerStore<NoPersist> {
+    /// [`Op::Reserve`] through [`Ledger::reserve_op`].
+    ///
+    /// # Errors
+    /// As [`Store::reserve_with`](crate::Store::reserve_with).
+    #[inline]
+    pub(crate) fn reserve(
+        &self,
+        node: NodeId,
+        cost: &Cost,
+        options: &ReserveOptions,
+    ) -> Result<Reservation> {
+        let now = self.time_for(true, true);
+        let mut books = self.books.lock();
+        books.ledger.roll_periods_at(now);
+        let key = options.idempotency_key.as_ref();
+        (books.ledger).reserve_op(node, cost, options.ttl, key, now, &self.retention)
+    }
+
+    /// [`Op::Commit`] through [`Ledger::commit_op`].
+    ///
+    /// # Errors
+    /// As [`Store::commit_with`](crate::Store::commit_with).
+    #[inline]
+    pub(crate) fn commit(
+        &self,
+        hold: HoldId,
+        actual: &Cost,
+        options: &OpOptions,
+    ) -> Result<Committed> {
+        let key = options.idempotency_key.as_ref();
+        let now = self.time_for(key.is_some(), true);
+        let mut books = self.books.lock();
+        books.ledger.roll_periods_at(now);
+        (books.ledger).commit_op(hold, actual, key, now, &self.retention)
+    }
+
+    /// [`Op::Release`] through [`Ledger::release_op`].
+    ///
+    /// # Errors
+    /// As [`Store::release_with`](crate::Store::release_with).
+    #[inline]
+    pub(crate) fn release(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
+        let key = options.idempotency_key.as_ref();
+        let now = self.time_for(key.is_some(), true);
+        let mut books = self.books.lock();
+        books.ledger.roll_periods_at(now);
+        books.ledger.release_op(hold, key, now, &self.retention)
     }
 }
 

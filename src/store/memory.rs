@@ -3,12 +3,16 @@
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::cost::Cost;
 use crate::error::Result;
+use crate::expiry::ReserveOptions;
 use crate::idempotency::KeyRetention;
+use crate::idempotency::OpOptions;
+use crate::ids::{HoldId, NodeId};
 use crate::ledger::Ledger;
 use crate::op::{Answer, Applied, Op, Query};
-use crate::store::Store;
 use crate::store::ledger_store::{LedgerStore, NoPersist};
+use crate::store::{Committed, Reservation, Store};
 
 /// The in-process store: the crate's one generic ledger store, persisting nothing. Every
 /// operation takes one short `parking_lot` lock around the pure ledger, so a reserve + commit
@@ -119,6 +123,44 @@ impl Store for MemoryStore {
 
     fn read(&self, query: &Query) -> Result<Answer> {
         self.0.read(query)
+    }
+
+    // The hot operations skip the `Op` and the `Applied` (the same ledger code runs; see
+    // `LedgerStore<NoPersist>`): `apply` with the same operation gives the same result.
+
+    #[inline]
+    fn reserve(&self, node: NodeId, cost: &Cost) -> Result<Reservation> {
+        self.0.reserve(node, cost, &ReserveOptions::DEFAULT)
+    }
+
+    #[inline]
+    fn reserve_with(
+        &self,
+        node: NodeId,
+        cost: &Cost,
+        options: &ReserveOptions,
+    ) -> Result<Reservation> {
+        self.0.reserve(node, cost, options)
+    }
+
+    #[inline]
+    fn commit(&self, hold: HoldId, actual: &Cost) -> Result<Committed> {
+        self.0.commit(hold, actual, &OpOptions::DEFAULT)
+    }
+
+    #[inline]
+    fn commit_with(&self, hold: HoldId, actual: &Cost, options: &OpOptions) -> Result<Committed> {
+        self.0.commit(hold, actual, options)
+    }
+
+    #[inline]
+    fn release(&self, hold: HoldId) -> Result<bool> {
+        self.0.release(hold, &OpOptions::DEFAULT)
+    }
+
+    #[inline]
+    fn release_with(&self, hold: HoldId, options: &OpOptions) -> Result<bool> {
+        self.0.release(hold, options)
     }
 }
 
