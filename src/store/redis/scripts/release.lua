@@ -14,7 +14,7 @@ for _, u in ipairs(UNITS) do
   local held = num(redis.call('HGET', h, 'a:' .. u)) - num(redis.call('HGET', h, 'p:' .. u))
   if held ~= 0 then
     for _, n in ipairs(path_of(node)) do
-      redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - held))
+      nset(n, 'r:' .. u, fmt(num(nget(n, 'r:' .. u)) - held))
     end
   end
 end

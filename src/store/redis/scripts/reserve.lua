@@ -49,7 +49,7 @@ end
 local limited = rate_refusal(path, now)
 if limited then return refuse(limited) end
 for _, n in ipairs(path) do
-  local state = redis.call('HGET', nkey(n), 'state')
+  local state = nget(n, 'state')
   if state == 'closed' then return refuse(fail('closed', node_path(n))) end
   if state == 'frozen' then return refuse(fail('frozen', node_path(n))) end
 end
@@ -74,7 +74,7 @@ end
 -- A node in debt in any unit refuses new holds (the one nearest the leaf is named).
 for _, n in ipairs(path) do
   for _, u in ipairs(UNITS) do
-    local debt = num(redis.call('HGET', nkey(n), 'd:' .. u))
+    local debt = num(nget(n, 'd:' .. u))
     if debt > 0 then return refuse(fail('in_debt', node_path(n), u, fmt(debt))) end
   end
 end
@@ -132,7 +132,7 @@ local crossings = {}
 for _, ask in ipairs(asks) do
   local u, amount = ask[1], ask[2]
   for _, n in ipairs(path) do
-    redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) + amount))
+    nset(n, 'r:' .. u, fmt(num(nget(n, 'r:' .. u)) + amount))
     watch(n, u, crossings)
   end
   table.insert(hold, 'a:' .. u); table.insert(hold, fmt(amount))
