@@ -49,7 +49,7 @@ for _, missing in ipairs(UNITS) do
 end
 local path = path_of(node)
 -- The ledger rolls ended periods before anything else.
-roll_nodes(path, now_us())
+roll_nodes(path)
 
 -- Fails with BG_OVERFLOW (before anything is written) when `extra` more spend could take a
 -- figure of a node on the path past MAX: spent + reserved + debt + extra, as the ledger checks.

@@ -221,8 +221,10 @@ end
 -- armed. Each crossing is appended to `out` as {entry, node, unit, bit}.
 local function watch(n, u, out)
   local h = node_fields(n) or {}
-  local f = {h['t:' .. u], h['l:' .. u], h['c:' .. u], h['s:' .. u], h['r:' .. u], h.path, h['k:' .. u]}
-  if not f[1] or f[1] == '' or not f[2] then return end
+  local spec = h['t:' .. u]
+  if not spec or spec == '' then return end
+  local f = {spec, h['l:' .. u], h['c:' .. u], h['s:' .. u], h['r:' .. u], h.path, h['k:' .. u]}
+  if not f[2] then return end
   local basis, levels = levels_of(f[1])
   local amount, crossed, spent, reserved = tonumber(f[2]), num(f[3]), num(f[4]), num(f[5])
   local watched = spent
@@ -276,9 +278,19 @@ end
 -- max(allocation + extra, 0), so every rule that reads the limit reads this period's.
 -- The set '<base>:specs' lists every period spec ever used in the tree.
 
+-- Whether the tree has ever had a periodic limit (its spec set is not empty), as
+-- `need_periods` read it; nil when not read. A tree without one has nothing to roll.
+local PERIODS_USED = nil
+
 -- The 'need' reply when a period in use (or one of `extra`) came without bounds that contain
 -- the script's now; nil when every period can roll. Checked before anything is written.
 local function need_periods(extra)
+  local specs = redis.call('SMEMBERS', base .. ':specs')
+  PERIODS_USED = #specs > 0
+  -- Nothing to check (and no clock to read) without a period in use or asked for.
+  local asked = false
+  for _, spec in ipairs(extra or {}) do asked = asked or spec ~= '' end
+  if not PERIODS_USED and not asked then return nil end
   local now = now_us()
   local missing, seen = {}, {}
   local function check(spec)
@@ -287,7 +299,7 @@ local function need_periods(extra)
     local p = PERIODS[spec]
     if not p or not (p.s <= now and now < p.e) then table.insert(missing, spec) end
   end
-  for _, spec in ipairs(redis.call('SMEMBERS', base .. ':specs')) do check(spec) end
+  for _, spec in ipairs(specs) do check(spec) end
   for _, spec in ipairs(extra or {}) do check(spec) end
   if #missing == 0 then return nil end
   local out = {'need', fmt(now)}
@@ -345,8 +357,11 @@ local function roll(n, u, now)
   rearm(n, u)
 end
 
--- Rolls every unit of every node of `nodes` (a path, or any list of node ids).
-local function roll_nodes(nodes, now)
+-- Rolls every unit of every node of `nodes` (a path, or any list of node ids) at the
+-- script's time (read only when the tree has periods).
+local function roll_nodes(nodes)
+  if PERIODS_USED == false then return end
+  local now = now_us()
   for _, n in ipairs(nodes) do
     for _, u in ipairs(UNITS) do roll(n, u, now) end
   end
@@ -360,7 +375,7 @@ local function reclaim(now)
   for _, hid in ipairs(due) do
     local h = hkey(hid)
     local node = redis.call('HGET', h, 'node')
-    roll_nodes(path_of(node), now)
+    roll_nodes(path_of(node))
     local report = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
     for _, u in ipairs(UNITS) do
       local held = redis.call('HGET', h, 'a:' .. u)

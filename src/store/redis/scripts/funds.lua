@@ -14,7 +14,7 @@ local k = nkey(node)
 -- As in the ledger, an unknown node is refused before the idempotency key is looked at.
 if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
 -- The ledger rolls ended periods before anything else (a replay answers with the rolled books).
-roll_nodes({node}, now_us())
+roll_nodes({node})
 local function balance_reply()
   local out = {'ok'}
   for _, v in ipairs(balance_of(node, u)) do table.insert(out, v) end

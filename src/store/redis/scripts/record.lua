@@ -12,7 +12,7 @@ local ended = redis.call('HGET', h, 'end')
 if ended == 'expired' then return expired_refusal(hid) end
 if ended then return fail('unknown_hold', hid) end
 local path = path_of(node)
-roll_nodes(path, now_us())
+roll_nodes(path)
 for _, n in ipairs(path) do
   if nget(n, 'state') == 'closed' then return fail('closed', node_path(n)) end
 end

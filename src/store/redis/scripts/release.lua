@@ -9,7 +9,7 @@ local node = redis.call('HGET', h, 'node')
 if not node or redis.call('HGET', h, 'end') then return remember({'ok', '0'}) end
 -- The periods roll before the holds shrink: a roll's carry never falls below what live
 -- holds occupy, so it must see them as they were.
-roll_nodes(path_of(node), now_us())
+roll_nodes(path_of(node))
 for _, u in ipairs(UNITS) do
   local held = num(redis.call('HGET', h, 'a:' .. u)) - num(redis.call('HGET', h, 'p:' .. u))
   if held ~= 0 then
