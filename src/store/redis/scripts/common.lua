@@ -63,7 +63,11 @@ local function node_fields(id)
     f = false
     local flat = redis.call('HGETALL', nkey(id))
     if #flat > 0 then
-      f = {}
+      -- Sized for a node with one unit's limit up front (the constructor's fields size the
+      -- table), so filling it does not grow it step by step.
+      f = {path = nil, name = nil, parent = nil, state = nil, ['l:usd'] = nil, ['k:usd'] = nil,
+        ['o:usd'] = nil, ['t:usd'] = nil, ['s:usd'] = nil, ['r:usd'] = nil, ['c:usd'] = nil,
+        ['d:usd'] = nil, ['l:tokens'] = nil, ['s:tokens'] = nil, ['r:tokens'] = nil, rq = nil}
       for i = 1, #flat, 2 do f[flat[i]] = flat[i + 1] end
     end
     NODES[id] = f
