@@ -86,8 +86,13 @@ local function nset(id, ...)
   redis.call('HSET', nkey(id), ...)
   local f = NODES[id]
   if f then
-    local pairs_ = {...}
-    for i = 1, #pairs_, 2 do f[pairs_[i]] = pairs_[i + 1] end
+    if select('#', ...) == 2 then
+      local name, value = ...
+      f[name] = value
+    else
+      local pairs_ = {...}
+      for i = 1, #pairs_, 2 do f[pairs_[i]] = pairs_[i + 1] end
+    end
   else
     NODES[id] = nil -- (re)created by this write: read it afresh when needed
   end
@@ -225,10 +230,17 @@ end
 -- armed. Each crossing is appended to `out` as {entry, node, unit, bit}.
 local function watch(n, u, out)
   local h = node_fields(n) or {}
-  local spec = h['t:' .. u]
-  if not spec or spec == '' then return end
-  local f = {spec, h['l:' .. u], h['c:' .. u], h['s:' .. u], h['r:' .. u], h.path, h['k:' .. u]}
-  if not f[2] then return end
+  local spec, limit = h['t:' .. u], h['l:' .. u]
+  if not spec or spec == '' or not limit then return end
+  -- The levels are ascending: below the lowest one none can fire, the usual case, told
+  -- without parsing them all.
+  local lowest = tonumber(string.match(spec, ':(%d+)'))
+  if lowest then
+    local watched = num(h['s:' .. u])
+    if string.sub(spec, 1, 5) == 'held:' then watched = watched + num(h['r:' .. u]) end
+    if watched < level_minor(tonumber(limit), lowest) then return end
+  end
+  local f = {spec, limit, h['c:' .. u], h['s:' .. u], h['r:' .. u], h.path, h['k:' .. u]}
   local basis, levels = levels_of(f[1])
   local amount, crossed, spent, reserved = tonumber(f[2]), num(f[3]), num(f[4]), num(f[5])
   local watched = spent
