@@ -13,11 +13,7 @@ end
 local hid = ARGV[4]
 local h = hkey(hid)
 -- The hold's fields, read once (this script writes only its end, last).
-local hold = {}
-do
-  local flat = redis.call('HGETALL', h)
-  for j = 1, #flat, 2 do hold[flat[j]] = flat[j + 1] end
-end
+local hold = hold_fields(hid)
 local node = hold.node
 if not node then return fail('unknown_hold', hid) end
 local ended = hold['end']

@@ -75,6 +75,15 @@ local function node_fields(id)
   return f
 end
 
+-- A hold's fields as a table, read with one HGETALL (empty for an unknown hold). For a script
+-- that writes the hold only last.
+local function hold_fields(hid)
+  local flat = redis.call('HGETALL', hkey(hid))
+  local hold = {}
+  for i = 1, #flat, 2 do hold[flat[i]] = flat[i + 1] end
+  return hold
+end
+
 -- One field of a node, or false (as HGET answers) when the node or the field is missing.
 local function nget(id, name)
   local f = node_fields(id)
