@@ -6,6 +6,8 @@
 //! - **throughput, 50 clients:** 50 threads, each with its own connection, doing reserve +
 //!   commit pairs (or raw `EVALSHA` calls) for a fixed count; operations per second printed (a
 //!   pair counts as two operations);
+//! - **server:** what the scripts of the 1-client reserve + commit run cost the server, from
+//!   `INFO commandstats`: `EVALSHA` µs per script and inner commands per script, printed;
 //! - **leased:** reserve + commit on a [`LeasedStore`] over the Redis node (slices large enough
 //!   that no renewal falls in the measurement) next to the same pair on a `MemoryStore`, in one
 //!   criterion group.

@@ -1,7 +1,8 @@
-//! A fixed Redis workload for measuring what the server-side scripts cost: 2,000 reserve ($0.05)
-//! + commit ($0.031) pairs on `team/agent`, a hard USD limit on each node and thresholds
-//! (50/80/95 %) on `team`. Read the server's `INFO commandstats` before and after (the example
-//! prints the `evalsha` line and the inner command counts of the run).
+//! A fixed Redis workload for measuring what the server-side scripts cost: 2,000 reserves of
+//! $0.05 on `team/agent`, then their 2,000 commits of $0.031, with a hard USD limit on each node
+//! and threshold levels (50/80/95 %) on `team`. For each phase the example reads the server's
+//! `INFO commandstats` before and after and prints what one script cost: `EVALSHA` µs per call
+//! and each inner command's count per call.
 //!
 //! ```text
 //! redis-server --port 6390 --save '' --appendonly no --daemonize yes
