@@ -6,6 +6,8 @@
 //! - **throughput, 50 clients:** 50 threads, each with its own connection, doing reserve +
 //!   commit pairs (or raw `EVALSHA` calls) for a fixed count; operations per second printed (a
 //!   pair counts as two operations);
+//! - **server:** what the scripts of the 1-client reserve + commit run cost the server, from
+//!   `INFO commandstats`: `EVALSHA` µs per script and inner commands per script, printed;
 //! - **leased:** reserve + commit on a [`LeasedStore`] over the Redis node (slices large enough
 //!   that no renewal falls in the measurement) next to the same pair on a `MemoryStore`, in one
 //!   criterion group.
@@ -91,6 +93,37 @@ fn throughput<S: Send + 'static>(
     ops
 }
 
+/// `EVALSHA` calls, their server time in microseconds, and the inner commands the scripts ran
+/// (`INFO commandstats` since the last `CONFIG RESETSTAT`).
+fn server_stats(connection: &mut redis::Connection) -> (u64, u64, u64) {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(connection)
+        .expect("INFO");
+    let (mut evalsha, mut usec, mut inner) = (0, 0, 0);
+    for line in info.lines() {
+        let Some((name, rest)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|line| line.split_once(':'))
+        else {
+            continue;
+        };
+        let field = |key: &str| -> u64 {
+            rest.split(',')
+                .find_map(|part| part.strip_prefix(key))
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0)
+        };
+        match name {
+            "evalsha" => (evalsha, usec) = (field("calls="), field("usec=")),
+            "info" => {}
+            name if name.starts_with("config") => {}
+            _ => inner += field("calls="),
+        }
+    }
+    (evalsha, usec, inner)
+}
+
 fn bench(c: &mut Criterion) {
     let server = RedisServer::start();
     let url = server.url();
@@ -120,7 +153,18 @@ fn bench(c: &mut Criterion) {
         black_box(guard.commit(black_box(cost)).expect("commits"));
     };
     let (raw_p50, raw_p99) = latency("raw EVALSHA", || raw_call(&mut raw));
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .exec(&mut raw)
+        .expect("reset stats");
     let (pair_p50, pair_p99) = latency("reserve+commit", || pair(&one));
+    let (scripts, usec, inner) = server_stats(&mut raw);
+    println!(
+        "redis server, reserve+commit latency run: {:.1} usec per script (EVALSHA), {:.1} inner \
+         commands per script ({scripts} scripts)",
+        usec as f64 / scripts as f64,
+        inner as f64 / scripts as f64
+    );
     println!(
         "redis latency ratios: reserve+commit p50 = {:.2}x raw EVALSHA p50, p99 = {:.2}x",
         pair_p50.as_secs_f64() / raw_p50.as_secs_f64(),

@@ -658,3 +658,123 @@ fn cancellation_says_why_a_holds_work_should_stop() {
         })
     );
 }
+
+/// The commands the scripts ran inside Redis since the counters were last reset, by name
+/// (`INFO commandstats`, without the `EVALSHA` calls themselves and this test's own reads).
+fn inner_commands(connection: &mut redis::Connection) -> std::collections::BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(connection)
+        .unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for line in info.lines() {
+        let Some((name, rest)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|line| line.split_once(':'))
+        else {
+            continue;
+        };
+        if name == "evalsha" || name == "info" || name.starts_with("config") {
+            continue;
+        }
+        let calls = rest
+            .split(',')
+            .find_map(|part| part.strip_prefix("calls="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        counts.insert(name.to_owned(), calls);
+    }
+    counts
+}
+
+fn reset_counters(connection: &mut redis::Connection) {
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .exec(connection)
+        .unwrap();
+}
+
+/// Issue 14 (throughput): a reserve and a commit read each node of the path with one
+/// `HGETALL` and write it with one `HSET`, instead of one `HGET` per field per check; on a
+/// tree without periods a commit or release reads no clock. Before, a reserve on this tree ran
+/// 37 inner commands, a commit 28 and a release 27; the money is the same.
+#[test]
+fn reserve_and_commit_read_each_node_once() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = Arc::new(server.store("calls"));
+    Budget::builder(
+        "team",
+        Limit::hard(usd("100")).with_thresholds([50, 80, 95]),
+    )
+    .child("agent", Limit::hard(usd("50")))
+    .build_in(store.clone())
+    .unwrap();
+    let agent = Budget::open(store.clone(), "team/agent").unwrap();
+    // Loads the scripts (a first EVALSHA answers NOSCRIPT) outside the counted calls.
+    agent.reserve(usd("1")).unwrap().commit(usd("1")).unwrap();
+    drop(agent.reserve(usd("1")).unwrap());
+    let mut connection = server.connection();
+
+    reset_counters(&mut connection);
+    let guard = agent.reserve(usd("0.05")).unwrap();
+    let reserve = inner_commands(&mut connection);
+    reset_counters(&mut connection);
+    guard.commit(usd("0.031")).unwrap();
+    let commit = inner_commands(&mut connection);
+
+    let counts = |pairs: &[(&str, u64)]| {
+        pairs
+            .iter()
+            .map(|&(name, calls)| (name.to_owned(), calls))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    // The spec set (no periods: no clock read for them), the server's clock for the deadline,
+    // each of the two nodes once, the hold's number, the two nodes' holds and the hold itself,
+    // the deadline set, the unreported expiries.
+    assert_eq!(
+        reserve,
+        counts(&[
+            ("smembers", 1),
+            ("time", 1),
+            ("hgetall", 2),
+            ("incr", 1),
+            ("hset", 3),
+            ("zadd", 1),
+            ("lrange", 1),
+        ])
+    );
+    // The spec set, the hold and the two nodes once each, the two nodes' figures, the hold's
+    // end, its expiry, the deadline set.
+    assert_eq!(
+        commit,
+        counts(&[
+            ("smembers", 1),
+            ("hgetall", 3),
+            ("hset", 3),
+            ("pexpire", 1),
+            ("zrem", 1),
+        ])
+    );
+    // A dropped guard's release: the spec set, the hold and the two nodes once each, the two
+    // nodes' holds, the hold's end, its expiry, the deadline set (was 27 commands).
+    let guard = agent.reserve(usd("0.05")).unwrap();
+    reset_counters(&mut connection);
+    drop(guard);
+    assert_eq!(
+        inner_commands(&mut connection),
+        counts(&[
+            ("smembers", 1),
+            ("hgetall", 3),
+            ("hset", 3),
+            ("pexpire", 1),
+            ("zrem", 1),
+        ])
+    );
+    let team = Budget::open(store, "team").unwrap();
+    assert_eq!(agent.balance(Unit::Usd).unwrap().spent, usd("1.031"));
+    assert_eq!(team.balance(Unit::Usd).unwrap().spent, usd("1.031"));
+    assert_eq!(team.balance(Unit::Usd).unwrap().reserved, usd("0"));
+}

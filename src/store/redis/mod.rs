@@ -156,9 +156,17 @@ impl RedisOptions {
 /// So a client whose clock or estimate is hours off costs one more round trip, never a reset
 /// at the wrong time; a client that never saw a limit being set learns its period from the
 /// server. On a tree without periodic limits no period is sent and the scripts find the
-/// list of periods in use empty; a tree keeps that list of
+/// list of periods in use empty, and then neither read the clock for periods nor roll
+/// anything; a tree keeps that list of
 /// every period it ever used, so calls keep carrying a period whose last limit was removed
 /// (a few bytes).
+///
+/// **What a call costs the server.** A script reads each node of the path once (one
+/// `HGETALL`, kept in step with its own writes) and writes each node it changes once per
+/// unit: a reserve on a two-node path runs 10 Redis commands inside its script (the period
+/// list, the clock, the two nodes, the hold's number, the two nodes' holds, the hold, the
+/// deadline set, the unreported expiries) and a commit 9. `examples/redis_script_cost.rs`
+/// prints these figures for a running server; BENCHMARKS.md has the measured times.
 ///
 /// **Threshold levels** (and a soft limit's implicit 100 % level) are kept with the limit on
 /// the server, with the set of levels already fired, so each level fires **once across every

@@ -37,8 +37,13 @@ fn hold_arg(hold: HoldId) -> String {
     hold.into_raw().to_string()
 }
 
-/// The request's identity for its idempotency key: the operation and every argument.
-fn fingerprint(name: &str, args: &[String]) -> String {
+/// The request's identity for its idempotency key: the operation and every argument. Empty
+/// without a key: the scripts read it only to compare it with the one a key remembers, so a
+/// call without one neither builds nor sends it.
+fn fingerprint(key: Option<&IdempotencyKey>, name: &str, args: &[String]) -> String {
+    if key.is_none() {
+        return String::new();
+    }
     format!("{name}|{}", args.join("|"))
 }
 
@@ -157,7 +162,7 @@ impl RedisStore {
             } => {
                 let args = vec![hold_arg(*hold)];
                 let key = idempotency_key.as_ref();
-                let print = fingerprint("release", &args);
+                let print = fingerprint(key, "release", &args);
                 let reply = ok(
                     self.run(&self.scripts.release, key, &print, args)?,
                     key,
@@ -297,7 +302,7 @@ impl RedisStore {
         cost: &Cost,
         key: Option<&IdempotencyKey>,
     ) -> Result<Applied> {
-        let print = fingerprint(name, &args);
+        let print = fingerprint(key, name, &args);
         let reply = ok(
             self.run(&self.scripts.reserve, key, &print, args)?,
             key,
@@ -336,7 +341,7 @@ impl RedisStore {
     fn commit(&self, hold: HoldId, actual: &Cost, key: Option<&IdempotencyKey>) -> Result<Applied> {
         let mut args = vec![hold_arg(hold)];
         codec::cost_args(actual, &mut args)?;
-        let print = fingerprint("commit", &args);
+        let print = fingerprint(key, "commit", &args);
         let reply = ok(
             self.run(&self.scripts.commit, key, &print, args)?,
             key,
@@ -402,7 +407,7 @@ impl RedisStore {
             }
             None => args.push(codec::minor(amount)?),
         }
-        let print = fingerprint(op, &args);
+        let print = fingerprint(key, op, &args);
         let reply = ok(
             self.run(&self.scripts.funds, key, &print, args)?,
             key,

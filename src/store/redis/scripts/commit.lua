@@ -12,12 +12,14 @@ if replay then
 end
 local hid = ARGV[4]
 local h = hkey(hid)
-local node = redis.call('HGET', h, 'node')
+-- The hold's fields, read once (this script writes only its end, last).
+local hold = hold_fields(hid)
+local node = hold.node
 if not node then return fail('unknown_hold', hid) end
-local ended = redis.call('HGET', h, 'end')
+local ended = hold['end']
 if ended == 'committed' or ended == 'released' then return fail('unknown_hold', hid) end
 -- A reclaimed hold whose node was removed: the spend has nowhere to go.
-if ended == 'expired' and redis.call('EXISTS', nkey(node)) == 0 then return expired_refusal(hid) end
+if ended == 'expired' and not node_fields(node) then return expired_refusal(hid) end
 local actual = {}
 local i = 5
 while ARGV[i] do
@@ -28,7 +30,7 @@ end
 -- The refusal names the ledger's `unit_difference`: a held unit the cost lacks, and a unit
 -- of the cost the hold lacks (else the cost's first unit).
 local held_units = {}
-for _, u in ipairs(UNITS) do held_units[u] = redis.call('HEXISTS', h, 'a:' .. u) == 1 end
+for _, u in ipairs(UNITS) do held_units[u] = hold['a:' .. u] ~= nil end
 for _, missing in ipairs(UNITS) do
   if held_units[missing] and not actual[missing] then
     local found, first = nil, nil
@@ -43,7 +45,7 @@ for _, missing in ipairs(UNITS) do
 end
 local path = path_of(node)
 -- The ledger rolls ended periods before anything else.
-roll_nodes(path, now_us())
+roll_nodes(path)
 
 -- Fails with BG_OVERFLOW (before anything is written) when `extra` more spend could take a
 -- figure of a node on the path past MAX: spent + reserved + debt + extra, as the ledger checks.
@@ -61,7 +63,7 @@ if ended == 'expired' then
   -- limit has room, or where the governing node grants an overdraft every node's debt stays
   -- within (the ledger's `late_spend_fits`); else the commit is refused and changes nothing.
   for _, u in ipairs(UNITS) do
-    local recorded = num(redis.call('HGET', h, 'p:' .. u))
+    local recorded = num(hold['p:' .. u])
     if actual[u] and actual[u] < recorded then
       return fail('below_recorded', u, fmt(actual[u]), fmt(recorded))
     end
@@ -93,7 +95,7 @@ if ended == 'expired' then
   local crossings = {}
   for _, u in ipairs(UNITS) do
     if actual[u] then
-      local extra = actual[u] - num(redis.call('HGET', h, 'p:' .. u))
+      local extra = actual[u] - num(hold['p:' .. u])
       if extra > 0 then
         for _, n in ipairs(path) do absorb(n, u, extra) end
         scan_path(path, u, crossings)
@@ -113,19 +115,18 @@ end
 -- recorded (the most any node on the path took on from it).
 local function charge_overage(u, excess)
   local before = {}
-  for j, n in ipairs(path) do before[j] = num(redis.call('HGET', nkey(n), 'd:' .. u)) end
+  for j, n in ipairs(path) do before[j] = num(nget(n, 'd:' .. u)) end
   local function recorded()
     local most = 0
     for j, n in ipairs(path) do
-      most = math.max(most, num(redis.call('HGET', nkey(n), 'd:' .. u)) - before[j])
+      most = math.max(most, num(nget(n, 'd:' .. u)) - before[j])
     end
     return most
   end
   local governing = governing_of(path, u)
   if governing == nil then
     for _, n in ipairs(path) do
-      local k = nkey(n)
-      redis.call('HSET', k, 's:' .. u, fmt(num(redis.call('HGET', k, 's:' .. u)) + excess))
+      nset(n, 's:' .. u, fmt(num(nget(n, 's:' .. u)) + excess))
     end
     return nil
   end
@@ -134,7 +135,7 @@ local function charge_overage(u, excess)
   if overdraft ~= nil then
     for _, n in ipairs(path) do absorb(n, u, excess) end
     for _, n in ipairs(path) do
-      if num(redis.call('HGET', nkey(n), 'd:' .. u)) > overdraft then return recorded() end
+      if num(nget(n, 'd:' .. u)) > overdraft then return recorded() end
     end
     return nil
   end
@@ -148,8 +149,7 @@ local function charge_overage(u, excess)
   end
   for j, n in ipairs(path) do
     if reject and j == governing and limit[4] == 'hard' then
-      local k = nkey(n)
-      redis.call('HSET', k, 'd:' .. u, fmt(num(redis.call('HGET', k, 'd:' .. u)) + excess))
+      nset(n, 'd:' .. u, fmt(num(nget(n, 'd:' .. u)) + excess))
     else
       absorb(n, u, excess)
     end
@@ -161,9 +161,9 @@ end
 for _, u in ipairs(UNITS) do
   local amount = actual[u]
   if amount then
-    local recorded = num(redis.call('HGET', h, 'p:' .. u))
+    local recorded = num(hold['p:' .. u])
     if amount < recorded then return fail('below_recorded', u, fmt(amount), fmt(recorded)) end
-    if amount > num(redis.call('HGET', h, 'a:' .. u)) then check_room_for_spend(u, amount - recorded) end
+    if amount > num(hold['a:' .. u]) then check_room_for_spend(u, amount - recorded) end
   end
 end
 local reply = {'ok', 'live'}
@@ -172,13 +172,11 @@ local rejection = nil
 for _, u in ipairs(UNITS) do
   local amount = actual[u]
   if amount then
-    local held = num(redis.call('HGET', h, 'a:' .. u))
-    local recorded = num(redis.call('HGET', h, 'p:' .. u))
+    local held = num(hold['a:' .. u])
+    local recorded = num(hold['p:' .. u])
     local within = math.min(amount, held) - recorded
     for _, n in ipairs(path) do
-      local k = nkey(n)
-      local figures = redis.call('HMGET', k, 's:' .. u, 'r:' .. u)
-      redis.call('HSET', k, 's:' .. u, fmt(num(figures[1]) + within), 'r:' .. u, fmt(num(figures[2]) - (held - recorded)))
+      nset(n, 's:' .. u, fmt(num(nget(n, 's:' .. u)) + within), 'r:' .. u, fmt(num(nget(n, 'r:' .. u)) - (held - recorded)))
       watch(n, u, crossings)
     end
     local excess = amount - held
@@ -198,7 +196,7 @@ redis.call('ZREM', base .. ':exp', hid)
 if rejection then
   -- The refusal cannot carry the crossings: they fire at the next evaluation instead.
   unmark(crossings)
-  return remember(fail('overage_rejected', redis.call('HGET', h, 'path'), rejection[1], rejection[2], rejection[3], rejection[4]))
+  return remember(fail('overage_rejected', hold.path, rejection[1], rejection[2], rejection[3], rejection[4]))
 end
 remember(reply)
 for _, entry in ipairs(crossing_entries(crossings)) do table.insert(reply, entry) end

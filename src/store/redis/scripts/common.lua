@@ -52,23 +52,87 @@ end
 local function nkey(id) return base .. ':n:' .. id end
 local function hkey(id) return base .. ':h:' .. id end
 
+-- Node hashes are read once per script: NODES[id] holds the node's fields (false for a node
+-- that does not exist), loaded with one HGETALL at first use. Every write to a node goes
+-- through `nset`/`ndel`, which write to Redis at once and keep the copy in step, so a script
+-- never reads a stale figure and pays one call per node instead of one per field.
+local NODES = {}
+local function node_fields(id)
+  local f = NODES[id]
+  if f == nil then
+    f = false
+    local flat = redis.call('HGETALL', nkey(id))
+    if #flat > 0 then
+      -- Sized for a node with one unit's limit up front (the constructor's fields size the
+      -- table), so filling it does not grow it step by step.
+      f = {path = nil, name = nil, parent = nil, state = nil, ['l:usd'] = nil, ['k:usd'] = nil,
+        ['o:usd'] = nil, ['t:usd'] = nil, ['s:usd'] = nil, ['r:usd'] = nil, ['c:usd'] = nil,
+        ['d:usd'] = nil, ['l:tokens'] = nil, ['s:tokens'] = nil, ['r:tokens'] = nil, rq = nil}
+      for i = 1, #flat, 2 do f[flat[i]] = flat[i + 1] end
+    end
+    NODES[id] = f
+  end
+  return f
+end
+
+-- A hold's fields as a table, read with one HGETALL (empty for an unknown hold). For a script
+-- that writes the hold only last.
+local function hold_fields(hid)
+  local flat = redis.call('HGETALL', hkey(hid))
+  local hold = {}
+  for i = 1, #flat, 2 do hold[flat[i]] = flat[i + 1] end
+  return hold
+end
+
+-- One field of a node, or false (as HGET answers) when the node or the field is missing.
+local function nget(id, name)
+  local f = node_fields(id)
+  return f and f[name] or false
+end
+
+-- HSET on a node: field, value pairs.
+local function nset(id, ...)
+  redis.call('HSET', nkey(id), ...)
+  local f = NODES[id]
+  if f then
+    if select('#', ...) == 2 then
+      local name, value = ...
+      f[name] = value
+    else
+      local pairs_ = {...}
+      for i = 1, #pairs_, 2 do f[pairs_[i]] = pairs_[i + 1] end
+    end
+  else
+    NODES[id] = nil -- (re)created by this write: read it afresh when needed
+  end
+end
+
+-- HDEL on a node: field names.
+local function ndel(id, ...)
+  redis.call('HDEL', nkey(id), ...)
+  local f = NODES[id]
+  if f then
+    for _, name in ipairs({...}) do f[name] = nil end
+  end
+end
+
 -- The path from `id` up to its root: a list of node ids, leaf first.
 local function path_of(id)
   local path = {}
   local cur = id
   while cur and cur ~= '' do
     table.insert(path, cur)
-    cur = redis.call('HGET', nkey(cur), 'parent')
+    cur = nget(cur, 'parent')
   end
   return path
 end
 
-local function node_path(id) return redis.call('HGET', nkey(id), 'path') end
+local function node_path(id) return nget(id, 'path') end
 
 -- Reclaimed holds no operation reported yet, taken off the list.
 local function take_unreported()
   local list = redis.call('LRANGE', base .. ':unrep', 0, -1)
-  redis.call('DEL', base .. ':unrep')
+  if #list > 0 then redis.call('DEL', base .. ':unrep') end
   return list
 end
 
@@ -99,18 +163,20 @@ end
 -- The node's figures in one unit, as a reply fragment: path, unit, limit ('' if none), kind,
 -- overage, spent, reserved, debt, threshold levels, whether the node owes debt in any unit.
 local function balance_of(id, u)
-  local h = redis.call('HMGET', nkey(id), 'path', 'l:' .. u, 'k:' .. u, 'o:' .. u, 's:' .. u, 'r:' .. u, 'd:' .. u, 't:' .. u, 'd:usd', 'd:tokens', 'd:requests', 'pa:' .. u, 'pp:' .. u, 'pro:' .. u, 'pn:' .. u)
-  local owes = num(h[9]) > 0 or num(h[10]) > 0 or num(h[11]) > 0
-  return {h[1] or '', u, h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0', h[7] or '0', h[8] or '', owes and '1' or '0',
-    h[12] or '', h[13] or '', h[14] or '', h[15] or ''}
+  local h = node_fields(id) or {}
+  local owes = num(h['d:usd']) > 0 or num(h['d:tokens']) > 0 or num(h['d:requests']) > 0
+  return {h.path or '', u, h['l:' .. u] or '', h['k:' .. u] or '', h['o:' .. u] or '', h['s:' .. u] or '0', h['r:' .. u] or '0',
+    h['d:' .. u] or '0', h['t:' .. u] or '', owes and '1' or '0',
+    h['pa:' .. u] or '', h['pp:' .. u] or '', h['pro:' .. u] or '', h['pn:' .. u] or ''}
 end
 
 -- Room left under the node's hard limit in unit `u` (negative when overdrawn), or nil for a
 -- soft limit or none: the ledger's `hard_room_all` for a node with one cap per unit.
 local function hard_room(n, u)
-  local b = balance_of(n, u)
-  if b[3] == '' or b[4] ~= 'hard' then return nil end
-  return tonumber(b[3]) - tonumber(b[6]) - tonumber(b[7])
+  local h = node_fields(n) or {}
+  local limit = h['l:' .. u]
+  if not limit or limit == '' or h['k:' .. u] ~= 'hard' then return nil end
+  return tonumber(limit) - num(h['s:' .. u]) - num(h['r:' .. u])
 end
 
 -- What of `extra` new spend fits under the node's hard limit (all of it without one).
@@ -123,16 +189,14 @@ end
 -- Takes `extra` new spend on node `n`: what fits under a hard limit is spent, the rest becomes
 -- debt (the ledger's `Account::absorb`). Callers check the sums against MAX first.
 local function absorb(n, u, extra)
-  local k = nkey(n)
   local fits = fitting(n, u, extra)
-  local h = redis.call('HMGET', k, 's:' .. u, 'd:' .. u)
-  redis.call('HSET', k, 's:' .. u, fmt(num(h[1]) + fits), 'd:' .. u, fmt(num(h[2]) + extra - fits))
+  nset(n, 's:' .. u, fmt(num(nget(n, 's:' .. u)) + fits), 'd:' .. u, fmt(num(nget(n, 'd:' .. u)) + extra - fits))
 end
 
 -- The first node on the path (leaf first) with a limit in unit `u`: its position, or nil.
 local function governing_of(path, u)
   for i, n in ipairs(path) do
-    if redis.call('HEXISTS', nkey(n), 'l:' .. u) == 1 then return i end
+    if nget(n, 'l:' .. u) then return i end
   end
   return nil
 end
@@ -174,9 +238,18 @@ end
 -- figure (spend, or spend plus holds) has reached and that have not fired since they were last
 -- armed. Each crossing is appended to `out` as {entry, node, unit, bit}.
 local function watch(n, u, out)
-  local k = nkey(n)
-  local f = redis.call('HMGET', k, 't:' .. u, 'l:' .. u, 'c:' .. u, 's:' .. u, 'r:' .. u, 'path', 'k:' .. u)
-  if not f[1] or f[1] == '' or not f[2] then return end
+  local h = node_fields(n) or {}
+  local spec, limit = h['t:' .. u], h['l:' .. u]
+  if not spec or spec == '' or not limit then return end
+  -- The levels are ascending: below the lowest one none can fire, the usual case, told
+  -- without parsing them all.
+  local lowest = tonumber(string.match(spec, ':(%d+)'))
+  if lowest then
+    local watched = num(h['s:' .. u])
+    if string.sub(spec, 1, 5) == 'held:' then watched = watched + num(h['r:' .. u]) end
+    if watched < level_minor(tonumber(limit), lowest) then return end
+  end
+  local f = {spec, limit, h['c:' .. u], h['s:' .. u], h['r:' .. u], h.path, h['k:' .. u]}
   local basis, levels = levels_of(f[1])
   local amount, crossed, spent, reserved = tonumber(f[2]), num(f[3]), num(f[4]), num(f[5])
   local watched = spent
@@ -191,7 +264,7 @@ local function watch(n, u, out)
       table.insert(out, {entry, n, u, mask})
     end
   end
-  if fired then redis.call('HSET', k, 'c:' .. u, tostring(crossed)) end
+  if fired then nset(n, 'c:' .. u, tostring(crossed)) end
 end
 
 -- Watches unit `u` on every node of `path`, leaf first (the ledger's `scan_path`).
@@ -202,16 +275,15 @@ end
 -- Forgets crossings an operation could not report, so they fire at the next evaluation.
 local function unmark(out)
   for _, c in ipairs(out) do
-    local k = nkey(c[2])
-    local crossed = num(redis.call('HGET', k, 'c:' .. c[3]))
-    redis.call('HSET', k, 'c:' .. c[3], tostring(bit.band(crossed, bit.bnot(c[4]))))
+    local crossed = num(nget(c[2], 'c:' .. c[3]))
+    nset(c[2], 'c:' .. c[3], tostring(bit.band(crossed, bit.bnot(c[4]))))
   end
 end
 
 -- Re-arms the levels spend is now below (after the limit changed, keeping its levels).
 local function rearm(n, u)
-  local k = nkey(n)
-  local f = redis.call('HMGET', k, 't:' .. u, 'l:' .. u, 'c:' .. u, 's:' .. u)
+  local h = node_fields(n) or {}
+  local f = {h['t:' .. u], h['l:' .. u], h['c:' .. u], h['s:' .. u]}
   if not f[1] or f[1] == '' or not f[2] then return end
   local _, levels = levels_of(f[1])
   local crossed = num(f[3])
@@ -220,7 +292,7 @@ local function rearm(n, u)
       crossed = bit.band(crossed, bit.bnot(bit.lshift(1, i - 1)))
     end
   end
-  redis.call('HSET', k, 'c:' .. u, tostring(crossed))
+  nset(n, 'c:' .. u, tostring(crossed))
 end
 
 -- Periodic limits. A unit's limit with a period keeps, beside its figures, 'pp:<unit>' (the
@@ -231,9 +303,19 @@ end
 -- max(allocation + extra, 0), so every rule that reads the limit reads this period's.
 -- The set '<base>:specs' lists every period spec ever used in the tree.
 
+-- Whether the tree has ever had a periodic limit (its spec set is not empty), as
+-- `need_periods` read it; nil when not read. A tree without one has nothing to roll.
+local PERIODS_USED = nil
+
 -- The 'need' reply when a period in use (or one of `extra`) came without bounds that contain
 -- the script's now; nil when every period can roll. Checked before anything is written.
 local function need_periods(extra)
+  local specs = redis.call('SMEMBERS', base .. ':specs')
+  PERIODS_USED = #specs > 0
+  -- Nothing to check (and no clock to read) without a period in use or asked for.
+  local asked = false
+  for _, spec in ipairs(extra or {}) do asked = asked or spec ~= '' end
+  if not PERIODS_USED and not asked then return nil end
   local now = now_us()
   local missing, seen = {}, {}
   local function check(spec)
@@ -242,7 +324,7 @@ local function need_periods(extra)
     local p = PERIODS[spec]
     if not p or not (p.s <= now and now < p.e) then table.insert(missing, spec) end
   end
-  for _, spec in ipairs(redis.call('SMEMBERS', base .. ':specs')) do check(spec) end
+  for _, spec in ipairs(specs) do check(spec) end
   for _, spec in ipairs(extra or {}) do check(spec) end
   if #missing == 0 then return nil end
   local out = {'need', fmt(now)}
@@ -257,8 +339,8 @@ local function period_fields(u, spec, allocation, rollover)
     'pi:' .. u, p.id_text, 'pe:' .. u, p.e_text, 'pn:' .. u, p.ns}
 end
 
-local function forget_period(k, u)
-  redis.call('HDEL', k, 'pp:' .. u, 'pa:' .. u, 'px:' .. u, 'pro:' .. u, 'pi:' .. u, 'pe:' .. u, 'pn:' .. u)
+local function forget_period(n, u)
+  ndel(n, 'pp:' .. u, 'pa:' .. u, 'px:' .. u, 'pro:' .. u, 'pi:' .. u, 'pe:' .. u, 'pn:' .. u)
 end
 
 -- The most one period may carry into the next (the ledger's `Rollover::cap_minor`).
@@ -274,9 +356,10 @@ end
 -- the allocation), each idle period between carries its allocation the same way, spend starts
 -- from zero and the threshold levels re-arm.
 local function roll(n, u, now)
-  local k = nkey(n)
-  local f = redis.call('HMGET', k, 'pp:' .. u, 'pe:' .. u, 'pi:' .. u, 'pa:' .. u, 'px:' .. u, 'pro:' .. u, 'l:' .. u, 's:' .. u, 'r:' .. u)
-  if not f[1] or now < tonumber(f[2]) then return end
+  local h = node_fields(n) or {}
+  local spec = h['pp:' .. u]
+  if not spec or now < tonumber(h['pe:' .. u]) then return end
+  local f = {spec, h['pe:' .. u], h['pi:' .. u], h['pa:' .. u], h['px:' .. u], h['pro:' .. u], h['l:' .. u], h['s:' .. u], h['r:' .. u]}
   local p = PERIODS[f[1]]
   local allocation = tonumber(f[4])
   local cap = rollover_cap(f[6], allocation)
@@ -294,13 +377,16 @@ local function roll(n, u, now)
     if rest > 0 then steps = steps + 1 end
     if idle >= steps then carry = cap else carry = carry + idle * allocation end
   end
-  redis.call('HSET', k, 'px:' .. u, fmt(carry), 'l:' .. u, fmt(allocation + carry), 's:' .. u, '0',
+  nset(n, 'px:' .. u, fmt(carry), 'l:' .. u, fmt(allocation + carry), 's:' .. u, '0',
     'pi:' .. u, p.id_text, 'pe:' .. u, p.e_text, 'pn:' .. u, p.ns)
   rearm(n, u)
 end
 
--- Rolls every unit of every node of `nodes` (a path, or any list of node ids).
-local function roll_nodes(nodes, now)
+-- Rolls every unit of every node of `nodes` (a path, or any list of node ids) at the
+-- script's time (read only when the tree has periods).
+local function roll_nodes(nodes)
+  if PERIODS_USED == false then return end
+  local now = now_us()
   for _, n in ipairs(nodes) do
     for _, u in ipairs(UNITS) do roll(n, u, now) end
   end
@@ -314,7 +400,7 @@ local function reclaim(now)
   for _, hid in ipairs(due) do
     local h = hkey(hid)
     local node = redis.call('HGET', h, 'node')
-    roll_nodes(path_of(node), now)
+    roll_nodes(path_of(node))
     local report = {hid, redis.call('HGET', h, 'path'), redis.call('HGET', h, 'exp')}
     for _, u in ipairs(UNITS) do
       local held = redis.call('HGET', h, 'a:' .. u)
@@ -322,7 +408,7 @@ local function reclaim(now)
         local recorded = num(redis.call('HGET', h, 'p:' .. u))
         local outstanding = tonumber(held) - recorded
         for _, n in ipairs(path_of(node)) do
-          redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - outstanding))
+          nset(n, 'r:' .. u, fmt(num(nget(n, 'r:' .. u)) - outstanding))
         end
         table.insert(report, u .. '=' .. held .. '=' .. fmt(recorded))
       end
@@ -348,7 +434,7 @@ end
 local function expired_refusal(hid)
   local h = hkey(hid)
   local node = redis.call('HGET', h, 'node')
-  if redis.call('EXISTS', nkey(node)) == 0 then
+  if not node_fields(node) then
     return fail('expired_removed', hid, '#' .. node, redis.call('HGET', h, 'exp'))
   end
   return fail('expired', hid, node_path(node), redis.call('HGET', h, 'exp'))
@@ -360,7 +446,7 @@ end
 
 -- How long until node `n` allows another request at `now`, or nil if it allows one now.
 local function rate_wait(n, now)
-  local f = redis.call('HMGET', nkey(n), 'rq', 'rwu')
+  local f = {nget(n, 'rq'), nget(n, 'rwu')}
   if not f[1] then return nil end
   local log = base .. ':rate:' .. n
   if redis.call('LLEN', log) < tonumber(f[1]) then return nil end
@@ -378,14 +464,14 @@ local function rate_refusal(path, now)
     if wait and (longest == nil or wait > longest) then longest, at = wait, n end
   end
   if longest == nil then return nil end
-  local f = redis.call('HMGET', nkey(at), 'rq', 'rwn')
+  local f = {nget(at, 'rq'), nget(at, 'rwn')}
   return fail('rate_limited', node_path(at), f[1], f[2], fmt(longest))
 end
 
 -- A granted hold takes one request on every rate-limited node of the path.
 local function take_rate(path, now)
   for _, n in ipairs(path) do
-    local requests = redis.call('HGET', nkey(n), 'rq')
+    local requests = nget(n, 'rq')
     if requests then
       local log = base .. ':rate:' .. n
       redis.call('RPUSH', log, fmt(now))

@@ -14,7 +14,7 @@ local k = nkey(node)
 -- As in the ledger, an unknown node is refused before the idempotency key is looked at.
 if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
 -- The ledger rolls ended periods before anything else (a replay answers with the rolled books).
-roll_nodes({node}, now_us())
+roll_nodes({node})
 local function balance_reply()
   local out = {'ok'}
   for _, v in ipairs(balance_of(node, u)) do table.insert(out, v) end
@@ -32,18 +32,18 @@ local old_spec = b[12]
 if op == 'remove' then
   -- Without a limit nothing is beyond it: debt becomes plain spend, as in the ledger.
   local spent = checked(tonumber(b[6]) + tonumber(b[8]), 'remove limit')
-  redis.call('HDEL', k, 'l:' .. u, 'k:' .. u, 'o:' .. u, 't:' .. u, 'c:' .. u)
-  forget_period(k, u)
-  redis.call('HSET', k, 's:' .. u, fmt(spent), 'd:' .. u, '0')
+  ndel(node, 'l:' .. u, 'k:' .. u, 'o:' .. u, 't:' .. u, 'c:' .. u)
+  forget_period(node, u)
+  nset(node, 's:' .. u, fmt(spent), 'd:' .. u, '0')
   return balance_reply()
 end
 if op ~= 'set' and b[3] == '' then return fail('not_budgeted', b[1], u) end
 local spent, reserved, debt = tonumber(b[6]), tonumber(b[7]), tonumber(b[8])
-local kind, overage, levels = b[4], b[5], redis.call('HGET', k, 't:' .. u) or ''
+local kind, overage, levels = b[4], b[5], nget(node, 't:' .. u) or ''
 if op ~= 'set' and old_spec ~= '' then
   -- Funds of a periodic limit: this period's extra moves, the allocation stays.
   local allowance, allocation = tonumber(b[3]), tonumber(b[11])
-  local extra = num(redis.call('HGET', k, 'px:' .. u))
+  local extra = num(nget(node, 'px:' .. u))
   local repaid = 0
   if op == 'credit' then
     checked(allowance + amount, 'credit')
@@ -56,7 +56,7 @@ if op ~= 'set' and old_spec ~= '' then
     end
     extra = extra - amount
   end
-  redis.call('HSET', k, 'px:' .. u, fmt(extra), 'l:' .. u, fmt(math.max(allocation + extra, 0)),
+  nset(node, 'px:' .. u, fmt(extra), 'l:' .. u, fmt(math.max(allocation + extra, 0)),
     'd:' .. u, fmt(debt - repaid), 's:' .. u, fmt(spent + repaid))
   rearm(node, u)
   return remember(balance_reply())
@@ -69,7 +69,7 @@ if op == 'set' then
   -- afresh (a new period starts now).
   same_period = new_spec ~= '' and new_spec == old_spec
   if same_period then
-    limit = math.max(amount + num(redis.call('HGET', k, 'px:' .. u)), 0)
+    limit = math.max(amount + num(nget(node, 'px:' .. u)), 0)
   end
 elseif op == 'credit' then
   limit = checked(tonumber(b[3]) + amount, 'credit')
@@ -80,7 +80,7 @@ end
 if kind == 'hard' and limit < spent + reserved then
   return fail('below_usage', b[1], u, fmt(limit), b[6], b[7])
 end
-local same_levels = b[3] ~= '' and (redis.call('HGET', k, 't:' .. u) or '') == levels
+local same_levels = b[3] ~= '' and (nget(node, 't:' .. u) or '') == levels
 local repaid = 0
 if b[3] ~= '' then
   -- Money added to the allocation (the limit's amount, not this period's extra) repays debt.
@@ -89,15 +89,15 @@ if b[3] ~= '' then
   if op == 'set' then after = amount end
   repaid = math.min(debt, math.max(after - before, 0))
 end
-redis.call('HSET', k, 'l:' .. u, fmt(limit), 'k:' .. u, kind, 'o:' .. u, overage, 't:' .. u, levels,
+nset(node, 'l:' .. u, fmt(limit), 'k:' .. u, kind, 'o:' .. u, overage, 't:' .. u, levels,
   'd:' .. u, fmt(debt - repaid), 's:' .. u, fmt(spent + repaid))
 if new_spec == '' then
-  forget_period(k, u)
+  forget_period(node, u)
 elseif same_period then
-  redis.call('HSET', k, 'pa:' .. u, fmt(amount), 'pro:' .. u, ARGV[12])
+  nset(node, 'pa:' .. u, fmt(amount), 'pro:' .. u, ARGV[12])
 else
-  redis.call('HSET', k, unpack(period_fields(u, new_spec, amount, ARGV[12])))
+  nset(node, unpack(period_fields(u, new_spec, amount, ARGV[12])))
   redis.call('SADD', base .. ':specs', new_spec)
 end
-if same_levels then rearm(node, u) else redis.call('HSET', k, 'c:' .. u, '0') end
+if same_levels then rearm(node, u) else nset(node, 'c:' .. u, '0') end
 return remember(balance_reply())

@@ -47,7 +47,7 @@ if what == 'snapshot' then
     for _, kid in ipairs(ids) do table.insert(order, fmt(kid)) end
     next = next + 1
   end
-  roll_nodes(order, now_us())
+  roll_nodes(order)
   for _, n in ipairs(order) do
     table.insert(out, node_path(n))
     table.insert(out, redis.call('HGET', nkey(n), 'state'))
@@ -79,7 +79,7 @@ if what == 'cancel' then
   if not node or ended == 'committed' or ended == 'released' then return {'ok', 'ended'} end
   if ended == 'expired' then return {'ok', 'expired', redis.call('HGET', h, 'exp')} end
   local path = path_of(node)
-  roll_nodes(path, now_us())
+  roll_nodes(path)
   for _, n in ipairs(path) do
     local state = redis.call('HGET', nkey(n), 'state')
     if state ~= 'active' then return {'ok', state, node_path(n)} end
@@ -98,7 +98,7 @@ end
 local node = ARGV[5]
 local k = nkey(node)
 if redis.call('EXISTS', k) == 0 then return fail('unknown_node', '#' .. node) end
-roll_nodes({node}, now_us())
+roll_nodes({node})
 if what == 'balance' then
   local out = {'ok'}
   for _, v in ipairs(balance_of(node, ARGV[6])) do table.insert(out, v) end

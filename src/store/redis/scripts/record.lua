@@ -12,9 +12,9 @@ local ended = redis.call('HGET', h, 'end')
 if ended == 'expired' then return expired_refusal(hid) end
 if ended then return fail('unknown_hold', hid) end
 local path = path_of(node)
-roll_nodes(path, now_us())
+roll_nodes(path)
 for _, n in ipairs(path) do
-  if redis.call('HGET', nkey(n), 'state') == 'closed' then return fail('closed', node_path(n)) end
+  if nget(n, 'state') == 'closed' then return fail('closed', node_path(n)) end
 end
 local partial = {}
 local i = 5
@@ -43,7 +43,7 @@ for _, u in ipairs(UNITS) do
     if growth > 0 then
       for _, n in ipairs(path) do
         for _, owed in ipairs(UNITS) do
-          local debt = num(redis.call('HGET', nkey(n), 'd:' .. owed))
+          local debt = num(nget(n, 'd:' .. owed))
           if debt > 0 then return fail('in_debt', node_path(n), owed, fmt(debt)) end
         end
       end
@@ -67,9 +67,7 @@ for _, u in ipairs(UNITS) do
     local recorded = num(redis.call('HGET', h, 'p:' .. u))
     local growth = math.max(recorded + amount - held, 0)
     for _, n in ipairs(path) do
-      local k = nkey(n)
-      local f = redis.call('HMGET', k, 's:' .. u, 'r:' .. u)
-      redis.call('HSET', k, 's:' .. u, fmt(num(f[1]) + amount), 'r:' .. u, fmt(num(f[2]) + growth - amount))
+      nset(n, 's:' .. u, fmt(num(nget(n, 's:' .. u)) + amount), 'r:' .. u, fmt(num(nget(n, 'r:' .. u)) + growth - amount))
     end
     redis.call('HSET', h, 'a:' .. u, fmt(held + growth), 'p:' .. u, fmt(recorded + amount))
   end

@@ -5,16 +5,18 @@ local replay = remembered()
 if replay then return replay end
 local hid = ARGV[4]
 local h = hkey(hid)
-local node = redis.call('HGET', h, 'node')
-if not node or redis.call('HGET', h, 'end') then return remember({'ok', '0'}) end
+local hold = hold_fields(hid)
+local node = hold.node
+if not node or hold['end'] then return remember({'ok', '0'}) end
 -- The periods roll before the holds shrink: a roll's carry never falls below what live
 -- holds occupy, so it must see them as they were.
-roll_nodes(path_of(node), now_us())
+local path = path_of(node)
+roll_nodes(path)
 for _, u in ipairs(UNITS) do
-  local held = num(redis.call('HGET', h, 'a:' .. u)) - num(redis.call('HGET', h, 'p:' .. u))
+  local held = num(hold['a:' .. u]) - num(hold['p:' .. u])
   if held ~= 0 then
-    for _, n in ipairs(path_of(node)) do
-      redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) - held))
+    for _, n in ipairs(path) do
+      nset(n, 'r:' .. u, fmt(num(nget(n, 'r:' .. u)) - held))
     end
   end
 end

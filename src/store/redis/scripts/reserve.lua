@@ -25,7 +25,7 @@ local leaf_path = node_path(node)
 if not leaf_path then return fail('unknown_node', '#' .. node) end
 local path = path_of(node)
 -- The ledger rolls ended periods before anything else.
-roll_nodes(path, now)
+roll_nodes(path)
 local dry = ARGV[6] == '?'
 local soft = ''
 -- A check answers 'ok', the refusal's field count and fields (none if it fits), the node whose
@@ -49,7 +49,7 @@ end
 local limited = rate_refusal(path, now)
 if limited then return refuse(limited) end
 for _, n in ipairs(path) do
-  local state = redis.call('HGET', nkey(n), 'state')
+  local state = nget(n, 'state')
   if state == 'closed' then return refuse(fail('closed', node_path(n))) end
   if state == 'frozen' then return refuse(fail('frozen', node_path(n))) end
 end
@@ -74,7 +74,7 @@ end
 -- A node in debt in any unit refuses new holds (the one nearest the leaf is named).
 for _, n in ipairs(path) do
   for _, u in ipairs(UNITS) do
-    local debt = num(redis.call('HGET', nkey(n), 'd:' .. u))
+    local debt = num(nget(n, 'd:' .. u))
     if debt > 0 then return refuse(fail('in_debt', node_path(n), u, fmt(debt))) end
   end
 end
@@ -95,19 +95,22 @@ local function denial()
     end
     local amount = ask[2]
     local tight, tight_room, soft_node, soft_room = nil, nil, nil, nil
+    local fs, fr, fl, fk = 's:' .. u, 'r:' .. u, 'l:' .. u, 'k:' .. u
     for _, n in ipairs(path) do
-      local b = balance_of(n, u)
-      checked(tonumber(b[6]) + tonumber(b[7]) + amount, 'reserve')
-      if b[3] ~= '' then
-        local room = tonumber(b[3]) - tonumber(b[6]) - tonumber(b[7])
-        if b[4] == 'hard' then
-          if tight_room == nil or room < tight_room then tight, tight_room = b, room end
+      local h = node_fields(n) or {}
+      local spent, reserved = num(h[fs]), num(h[fr])
+      checked(spent + reserved + amount, 'reserve')
+      local limit = h[fl]
+      if limit and limit ~= '' then
+        local room = tonumber(limit) - spent - reserved
+        if h[fk] == 'hard' then
+          if tight_room == nil or room < tight_room then tight, tight_room = n, room end
         elseif soft_room == nil or room < soft_room then
-          soft_node, soft_room = b[1], room
+          soft_node, soft_room = h.path or '', room
         end
       end
     end
-    if tight and amount > tight_room then return tight, soft end
+    if tight and amount > tight_room then return balance_of(tight, u), soft end
     if soft == '' and soft_node and amount > soft_room then soft = soft_node end
   end
   return nil, soft
@@ -132,7 +135,7 @@ local crossings = {}
 for _, ask in ipairs(asks) do
   local u, amount = ask[1], ask[2]
   for _, n in ipairs(path) do
-    redis.call('HSET', nkey(n), 'r:' .. u, fmt(num(redis.call('HGET', nkey(n), 'r:' .. u)) + amount))
+    nset(n, 'r:' .. u, fmt(num(nget(n, 'r:' .. u)) + amount))
     watch(n, u, crossings)
   end
   table.insert(hold, 'a:' .. u); table.insert(hold, fmt(amount))
