@@ -347,3 +347,140 @@ fn calendar_periods_agree_with_the_ledger_day_after_day() {
         assert!(resets >= 2, "{period}: the periods turned ({resets} times)");
     }
 }
+
+/// What one reserve of `amount` on `node` did: granted (and then committed in full), or
+/// refused, with the refusing node, its period and its figures.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Spent,
+    Refused {
+        node: String,
+        period: Option<Period>,
+        limit: Amount,
+        spent: Amount,
+        reserved: Amount,
+        requested: Amount,
+    },
+}
+
+fn spend_or_refusal(store: &dyn Store, node: NodeId, amount: &str) -> Outcome {
+    match store.reserve(node, &cost(amount)) {
+        Ok(hold) => {
+            store.commit(hold.hold, &cost(amount)).unwrap();
+            Outcome::Spent
+        }
+        Err(budget_guard::Error::BudgetExceeded(exceeded)) => Outcome::Refused {
+            node: exceeded.node.to_string(),
+            period: exceeded.period,
+            limit: exceeded.limit,
+            spent: exceeded.spent,
+            reserved: exceeded.reserved,
+            requested: exceeded.requested,
+        },
+        Err(other) => panic!("reserve of {amount}: {other}"),
+    }
+}
+
+/// Refused by `node`'s cap of `period` (`limit`, `spent`, nothing held) for `requested`.
+fn refused(node: &str, period: Period, limit: &str, spent: &str, requested: &str) -> Outcome {
+    Outcome::Refused {
+        node: node.to_owned(),
+        period: Some(period),
+        limit: usd(limit),
+        spent: usd(spent),
+        reserved: usd("0"),
+        requested: usd(requested),
+    }
+}
+
+/// "$10 a day and $200 a month" for a fleet. RedisStore keeps one limit per unit and node, so
+/// on Redis the two caps go on a two-node path (the monthly cap on `fleet`, the daily one on
+/// `fleet/agents`, where the work reserves): a reserve must fit both, as it must fit both caps
+/// of one ledger node that has them. Two clients spend across 21 days and the month boundary;
+/// every reserve is granted or refused exactly as the ledger does for one node with both caps,
+/// by the same period with the same figures (only the refusing node's name differs).
+#[test]
+fn daily_and_monthly_caps_on_a_two_node_path_match_one_ledger_node_with_both() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let (daily, monthly) = (Period::daily(), Period::monthly());
+    let day_cap = Limit::hard(usd("10")).per(daily);
+    let month_cap = Limit::hard(usd("200")).per(monthly);
+    // 2026-03-11 to 2026-03-31, then 2026-04-01.
+    let april = Timestamp::from_unix_nanos(MIDNIGHT.as_unix_nanos() + 21 * 86_400 * 1_000_000_000);
+
+    let clock = ManualClock::new(MIDNIGHT);
+    let ledger = MemoryStore::with_clock(clock.clone());
+    let both = budget_guard::Limits::from([day_cap, month_cap]);
+    let ledger_node = ledger.create_node(None, "agents", &both).unwrap();
+    let first = server.store_with("caps", RedisOptions::new().clock(clock.clone()));
+    let second = server.store_with("caps", RedisOptions::new().clock(clock.clone()));
+    let fleet = first.create_node(None, "fleet", &month_cap.into()).unwrap();
+    let agents = first
+        .create_node(Some(fleet), "agents", &day_cap.into())
+        .unwrap();
+
+    // Both setups take the same steps; the expected outcomes name the ledger's node and the
+    // Redis path's node for the same cap.
+    let step = |client: usize, amount: &str, expected: [Outcome; 2]| {
+        use budget_guard::Clock as _;
+        let redis: &dyn Store = if client == 0 { &first } else { &second };
+        let got = [
+            spend_or_refusal(&ledger, ledger_node, amount),
+            spend_or_refusal(redis, agents, amount),
+        ];
+        assert_eq!(got, expected, "{amount} at {:?}", clock.now());
+    };
+    let spent = || Outcome::Spent;
+
+    // March 11 to 30: each day the first client spends $6.25, the second is refused $4 by the
+    // daily cap ($3.75 left) and spends $3.75: $10 a day, $200 by the end of March 30.
+    for day in 0..20 {
+        clock.set(Timestamp::from_unix_nanos(
+            MIDNIGHT.as_unix_nanos() + day * 86_400 * 1_000_000_000,
+        ));
+        step(0, "6.25", [spent(), spent()]);
+        step(
+            1,
+            "4",
+            [
+                refused("agents", daily, "10", "6.25", "4"),
+                refused("fleet/agents", daily, "10", "6.25", "4"),
+            ],
+        );
+        step(1, "3.75", [spent(), spent()]);
+    }
+    // March 31: the day has $10 of room, the month none; the monthly cap refuses one cent.
+    clock.set(Timestamp::from_unix_nanos(april.as_unix_nanos() - 1_000));
+    step(
+        0,
+        "0.01",
+        [
+            refused("agents", monthly, "200", "200", "0.01"),
+            refused("fleet", monthly, "200", "200", "0.01"),
+        ],
+    );
+    // April 1: both caps start afresh; the day's $10 goes, the next cent is the day's refusal.
+    clock.set(april);
+    step(1, "10", [spent(), spent()]);
+    step(
+        0,
+        "0.01",
+        [
+            refused("agents", daily, "10", "10", "0.01"),
+            refused("fleet/agents", daily, "10", "10", "0.01"),
+        ],
+    );
+    let ledger_day = usd_balance(&ledger, ledger_node);
+    let redis_day = usd_balance(&second, agents);
+    let redis_month = usd_balance(&first, fleet);
+    assert_eq!((ledger_day.spent, redis_day.spent), (usd("10"), usd("10")));
+    assert_eq!(redis_month.spent, usd("10"));
+    assert_eq!(redis_month.remaining, Some(usd("190")));
+    assert_eq!(
+        redis_month.resets_at,
+        Some(Timestamp::from_unix_nanos(1_777_593_600_000_000_000)),
+        "2026-05-01T00:00:00Z"
+    );
+}

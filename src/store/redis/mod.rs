@@ -129,7 +129,7 @@ impl RedisOptions {
 /// | `SetRateLimit` | yes: the ledger's sliding window, on the server's clock |
 /// | idempotency keys (reserve, reserve-up-to, commit, release, credit, debit) | yes, kept 24 h |
 /// | limits with a [`Period`](crate::period::Period), every [`Rollover`](crate::period::Rollover) | yes, on the server's clock (see below); windows of at least 1 µs |
-/// | a second limit in one unit of a node (daily *and* monthly USD) | no: `CreateNode` returns [`Error::Unsupported`] |
+/// | a second limit in one unit of a node (daily *and* monthly USD) | no: `CreateNode` returns [`Error::Unsupported`]; put the caps on a two-node path instead (below) |
 /// | `SetBurnWindow`, `SetTopUp`, `Restore` | no: [`Error::Unsupported`] |
 ///
 /// Reads: `Resolve`, `Check` (the reserve's dry run), `Balance`, `NodeInfo`, `Snapshot` (nodes,
@@ -144,6 +144,16 @@ impl RedisOptions {
 /// from zero and threshold levels re-arm. Credits and debits change the current period's
 /// allowance only. A node keeps one limit per unit on Redis (periodic or not; `SetLimit` with
 /// another period replaces it, as in the ledger).
+///
+/// **Several caps of one unit** ("$10 a day *and* $200 a month") go on a path: the monthly
+/// cap on a parent node, the daily one on the child the work reserves on. A reserve on the
+/// child must fit both, exactly as it must fit both caps of one ledger node holding them, and
+/// what it spends counts in both periods; a refusal names the node whose cap said no, with that cap's period and
+/// figures (`tests/redis_periods.rs` runs two clients over 21 days and a month boundary and
+/// matches every grant and refusal against one ledger node with both caps). What differs from
+/// one node with both caps: each node reports its own cap in [`Balance`](crate::Balance)
+/// (the ledger lists the further cap in `further_limits`), and overage policy, debt and
+/// threshold levels are per node (the ledger keeps them on the unit's first cap only).
 ///
 /// Period boundaries follow the server's clock. Lua has no calendar, so each call carries,
 /// for every period in use in the tree, the number, first and end microsecond of the period
