@@ -129,6 +129,20 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         true
     }
 
+    /// Checks, changing nothing, that this store can keep `limits` on a node: the refusals of
+    /// [`create_node`](Store::create_node) that depend on the store rather than on the limits
+    /// alone (a store that cannot enforce a kind of limit exactly refuses it here). Builders
+    /// call it for every node before they create any, so a tree the store refuses is not left
+    /// half built. Provided: accepts everything (the ledger's own checks run at creation).
+    ///
+    /// # Errors
+    /// What `create_node` would return for these limits on this store, for example
+    /// [`Unsupported`](crate::Error::Unsupported).
+    fn validate_limits(&self, limits: &Limits) -> Result<()> {
+        let _ = limits;
+        Ok(())
+    }
+
     /// Creates a node named `name` under `parent` (`None` creates a root) with `limits`.
     ///
     /// # Errors

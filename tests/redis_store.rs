@@ -574,7 +574,7 @@ fn undeclared_operations_and_limits_are_refused_not_approximated() {
     // The scripts keep one limit per unit: a periodic limit beside another in the same unit
     // (which the ledger keeps as a further cap) is refused.
     let daily = Limit::hard(usd("1")).per(budget_guard::period::Period::daily());
-    let two_caps = budget_guard::Limits::from([daily, Limit::hard(usd("5"))]);
+    let two_caps = Limits::from([daily, Limit::hard(usd("5"))]);
     assert!(matches!(
         store.create_node(None, "daily", &two_caps),
         Err(Error::Unsupported {
@@ -777,4 +777,37 @@ fn reserve_and_commit_read_each_node_once() {
     assert_eq!(agent.balance(Unit::Usd).unwrap().spent, usd("1.031"));
     assert_eq!(team.balance(Unit::Usd).unwrap().spent, usd("1.031"));
     assert_eq!(team.balance(Unit::Usd).unwrap().reserved, usd("0"));
+}
+
+/// A builder whose child the store cannot keep (two caps in one unit on Redis) is refused
+/// before anything is created: the same tree, corrected, builds on the next try instead of
+/// finding its root left behind (`DuplicateNode`).
+#[test]
+fn a_builder_the_store_refuses_leaves_nothing_behind() {
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let daily = Limit::hard(usd("10")).per(budget_guard::period::Period::daily());
+    let monthly = Limit::hard(usd("200")).per(budget_guard::period::Period::monthly());
+    let refused = Budget::builder("acme", Limit::hard(usd("500")))
+        .child("team", Limits::from([daily, monthly]))
+        .build_in(server.store("builder"));
+    assert!(matches!(
+        refused,
+        Err(Error::Unsupported {
+            op: OpKind::CreateNode,
+            ..
+        })
+    ));
+    let store = server.store("builder");
+    assert!(store.resolve("acme").is_err(), "the root was not created");
+    // The caps on a two-node path instead, as the store's docs advise.
+    let acme = Budget::builder("acme", Limit::hard(usd("500")))
+        .child("team", monthly)
+        .child("team/daily", daily)
+        .build_in(store)
+        .unwrap();
+    let daily = acme.at("team/daily").unwrap();
+    daily.reserve(usd("4")).unwrap().commit(usd("4")).unwrap();
+    assert_eq!(acme.balance(Unit::Usd).unwrap().spent, usd("4"));
 }

@@ -37,13 +37,17 @@ impl BudgetBuilder {
         self.build_in(MemoryStore::new())
     }
 
-    /// Builds the tree in `store` and returns the root. Names, limits and the parent order are
-    /// checked before anything is created, so a rejected builder leaves the store as it was.
+    /// Builds the tree in `store` and returns the root. Names, limits, the parent order and
+    /// what the store itself refuses ([`Store::validate_limits`]: a limit a remote store cannot
+    /// enforce exactly) are checked before anything is created, so a rejected builder leaves the
+    /// store as it was. (A store that fails midway, a lost connection say, can leave the nodes
+    /// created before the failure.)
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::DuplicateNode`] (also when the store already has a node
     /// at the root's path), [`Error::DuplicateLimit`], [`Error::UnitMismatch`] for an overdraft in
-    /// another unit, [`Error::UnknownNode`] for a child listed before its parent.
+    /// another unit, [`Error::UnknownNode`] for a child listed before its parent; what
+    /// [`Store::validate_limits`] returns (such as [`Error::Unsupported`]); a store's own errors.
     pub fn build_in(self, store: impl Store) -> Result<Budget> {
         self.build_shared(Arc::new(store))
     }
@@ -54,6 +58,11 @@ impl BudgetBuilder {
     /// As [`build_in`](BudgetBuilder::build_in).
     pub fn build_shared(self, store: Arc<dyn Store>) -> Result<Budget> {
         self.validate()?;
+        // What the store itself would refuse, before anything is created.
+        store.validate_limits(&self.limits)?;
+        for (_, limits) in &self.children {
+            store.validate_limits(limits)?;
+        }
         let root = store.create_node(None, &self.root, &self.limits)?;
         let shared = Arc::new(Shared::new(store));
         let store = &shared.store;

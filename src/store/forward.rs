@@ -31,6 +31,9 @@ macro_rules! forward_store {
             fn remove_node(&self, node: NodeId) -> Result<()> {
                 (**self).remove_node(node)
             }
+            fn validate_limits(&self, limits: &Limits) -> Result<()> {
+                (**self).validate_limits(limits)
+            }
             fn resolve(&self, path: &str) -> Result<NodeId> {
                 (**self).resolve(path)
             }

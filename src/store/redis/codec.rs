@@ -95,7 +95,7 @@ pub(super) fn limit_args(limit: &Limit, args: &mut Vec<String>) -> Result<()> {
 
 /// Refuses a node with two limits in one unit (a periodic one and another): the scripts keep
 /// one cap per unit.
-pub(super) fn one_limit_per_unit(limits: &crate::policy::Limits) -> Result<()> {
+fn one_limit_per_unit(limits: &crate::policy::Limits) -> Result<()> {
     let mut seen = [false; Unit::COUNT];
     for limit in limits.iter() {
         let index = limit.unit().index();
@@ -106,6 +106,22 @@ pub(super) fn one_limit_per_unit(limits: &crate::policy::Limits) -> Result<()> {
             });
         }
         seen[index] = true;
+    }
+    Ok(())
+}
+
+/// The limit arguments of a new node (`limit_args` of each), after checking the store can keep
+/// them ([`one_limit_per_unit`]).
+///
+/// # Errors
+/// As [`one_limit_per_unit`] and [`limit_args`].
+pub(super) fn node_limit_args(
+    limits: &crate::policy::Limits,
+    args: &mut Vec<String>,
+) -> Result<()> {
+    one_limit_per_unit(limits)?;
+    for limit in limits.iter() {
+        limit_args(limit, args)?;
     }
     Ok(())
 }

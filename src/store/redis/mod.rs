@@ -379,6 +379,12 @@ const SUPPORTED: [OpKind; 15] = [
 ];
 
 impl Store for RedisStore {
+    /// Refuses, without a round trip, what the scripts cannot keep exactly: a second limit in
+    /// one unit, a window shorter than a microsecond, amounts beyond 2^53 − 1 minor units.
+    fn validate_limits(&self, limits: &crate::policy::Limits) -> Result<()> {
+        codec::node_limit_args(limits, &mut Vec::new())
+    }
+
     fn apply(&self, op: &Op) -> Result<Applied> {
         if let Some(policy) = &self.fail_open {
             return policy.apply(op, |op| self.apply_closed(op));

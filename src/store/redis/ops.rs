@@ -94,11 +94,8 @@ impl RedisStore {
             } => {
                 crate::ledger::validate_name(name)?;
                 limits.validate(name)?;
-                codec::one_limit_per_unit(limits)?;
                 let mut args = vec![parent.map(node_arg).unwrap_or_default(), name.clone()];
-                for limit in limits.iter() {
-                    codec::limit_args(limit, &mut args)?;
-                }
+                codec::node_limit_args(limits, &mut args)?;
                 // The script starts the new periods: it needs their bounds.
                 for period in limits.iter().filter_map(Limit::period) {
                     self.periods.learn(period);
