@@ -96,31 +96,13 @@ fn throughput<S: Send + 'static>(
 /// `EVALSHA` calls, their server time in microseconds, and the inner commands the scripts ran
 /// (`INFO commandstats` since the last `CONFIG RESETSTAT`).
 fn server_stats(connection: &mut redis::Connection) -> (u64, u64, u64) {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(connection)
-        .expect("INFO");
-    let (mut evalsha, mut usec, mut inner) = (0, 0, 0);
-    for line in info.lines() {
-        let Some((name, rest)) = line
-            .strip_prefix("cmdstat_")
-            .and_then(|line| line.split_once(':'))
-        else {
-            continue;
-        };
-        let field = |key: &str| -> u64 {
-            rest.split(',')
-                .find_map(|part| part.strip_prefix(key))
-                .and_then(|value| value.parse().ok())
-                .unwrap_or(0)
-        };
-        match name {
-            "evalsha" => (evalsha, usec) = (field("calls="), field("usec=")),
-            "info" => {}
-            name if name.starts_with("config") => {}
-            _ => inner += field("calls="),
-        }
-    }
+    let stats = redis_support::commandstats(connection);
+    let (evalsha, usec) = stats.get("evalsha").copied().unwrap_or_default();
+    let inner = stats
+        .iter()
+        .filter(|(name, _)| redis_support::is_inner_command(name))
+        .map(|(_, (calls, _))| calls)
+        .sum();
     (evalsha, usec, inner)
 }
 

@@ -21,31 +21,6 @@ use budget_guard::{Amount, Budget, Limit, RedisStore};
 
 const PAIRS: u64 = 2_000;
 
-/// `INFO commandstats` as command name -> (calls, total microseconds).
-fn commandstats(connection: &mut redis::Connection) -> BTreeMap<String, (u64, u64)> {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(connection)
-        .expect("INFO");
-    let mut stats = BTreeMap::new();
-    for line in info.lines() {
-        let Some((name, rest)) = line
-            .strip_prefix("cmdstat_")
-            .and_then(|line| line.split_once(':'))
-        else {
-            continue;
-        };
-        let field = |key: &str| -> u64 {
-            rest.split(',')
-                .find_map(|part| part.strip_prefix(key))
-                .and_then(|value| value.parse().ok())
-                .unwrap_or(0)
-        };
-        stats.insert(name.to_string(), (field("calls="), field("usec=")));
-    }
-    stats
-}
-
 /// Prints what one phase of `PAIRS` scripts cost the server: the `evalsha` time per call and
 /// each inner command's count per script.
 fn report(
@@ -107,16 +82,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut connection = redis::Client::open(url.as_str())?.get_connection()?;
     // Reserves first (the guards kept), then their commits: each phase's figures are one
     // script's.
-    let before = commandstats(&mut connection);
+    let before = redis_support::commandstats(&mut connection);
     let mut guards = Vec::with_capacity(PAIRS as usize);
     for _ in 0..PAIRS {
         guards.push(agent.reserve(hold)?);
     }
-    let reserved = commandstats(&mut connection);
+    let reserved = redis_support::commandstats(&mut connection);
     for guard in guards {
         guard.commit(cost)?;
     }
-    let committed = commandstats(&mut connection);
+    let committed = redis_support::commandstats(&mut connection);
     report("reserve", &before, &reserved);
     report("commit", &reserved, &committed);
     drop(server);

@@ -662,30 +662,11 @@ fn cancellation_says_why_a_holds_work_should_stop() {
 /// The commands the scripts ran inside Redis since the counters were last reset, by name
 /// (`INFO commandstats`, without the `EVALSHA` calls themselves and this test's own reads).
 fn inner_commands(connection: &mut redis::Connection) -> std::collections::BTreeMap<String, u64> {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(connection)
-        .unwrap();
-    let mut counts = std::collections::BTreeMap::new();
-    for line in info.lines() {
-        let Some((name, rest)) = line
-            .strip_prefix("cmdstat_")
-            .and_then(|line| line.split_once(':'))
-        else {
-            continue;
-        };
-        if name == "evalsha" || name == "info" || name.starts_with("config") {
-            continue;
-        }
-        let calls = rest
-            .split(',')
-            .find_map(|part| part.strip_prefix("calls="))
-            .unwrap()
-            .parse()
-            .unwrap();
-        counts.insert(name.to_owned(), calls);
-    }
-    counts
+    redis_support::commandstats(connection)
+        .into_iter()
+        .filter(|(name, _)| redis_support::is_inner_command(name))
+        .map(|(name, (calls, _))| (name, calls))
+        .collect()
 }
 
 fn reset_counters(connection: &mut redis::Connection) {

@@ -174,3 +174,38 @@ pub(crate) fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// Per command name, the calls and the server microseconds Redis counted since the last
+/// `CONFIG RESETSTAT` (`INFO commandstats`). Scripts' inner commands are counted under their
+/// own names, the scripts themselves under `evalsha`.
+pub(crate) fn commandstats(
+    connection: &mut redis::Connection,
+) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(connection)
+        .expect("INFO commandstats");
+    let mut stats = std::collections::BTreeMap::new();
+    for line in info.lines() {
+        let Some((name, rest)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|line| line.split_once(':'))
+        else {
+            continue;
+        };
+        let field = |key: &str| -> u64 {
+            rest.split(',')
+                .find_map(|part| part.strip_prefix(key))
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0)
+        };
+        stats.insert(name.to_owned(), (field("calls="), field("usec=")));
+    }
+    stats
+}
+
+/// Whether `name` (from [`commandstats`]) is a script's inner command rather than the script
+/// call itself or the measuring code's own `INFO` / `CONFIG`.
+pub(crate) fn is_inner_command(name: &str) -> bool {
+    name != "evalsha" && name != "info" && !name.starts_with("config")
+}
