@@ -56,27 +56,10 @@ fn reserve_commit_and_release_at_depth_4_allocate_nothing() {
     drop(buffer);
 
     // Warm up: grow the hold table to its working size and register the tracing call sites.
-    for _ in 0..16 {
-        let first = task.reserve(hold).expect("fits");
-        let second = task.reserve(hold).expect("fits");
-        first.commit(cost).expect("within the hold");
-        drop(second);
-    }
+    warm_up(&task, hold, cost);
 
     // Each call measured on its own, so a failure names the call that allocates.
-    let (mut in_reserve, mut in_commit, mut in_release) = (0, 0, 0);
-    for _ in 0..PAIRS {
-        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
-        in_reserve += count;
-        let (committed, count) = allocations(|| guard.commit(black_box(cost)));
-        in_commit += count;
-        black_box(committed.expect("within the hold"));
-
-        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
-        in_reserve += count;
-        let ((), count) = allocations(|| drop(guard));
-        in_release += count;
-    }
+    let (in_reserve, in_commit, in_release) = allocations_per_call(&task, hold, cost);
     assert_eq!(
         (in_reserve, in_commit, in_release),
         (0, 0, 0),
@@ -121,26 +104,9 @@ fn three_unit_reserve_commit_and_release_allocate_nothing() {
     let (hold, cost) = (three("0.05", 3_000), three("0.031", 1_850));
 
     // Warm up: the hold table and the ledger's spare boxes reach their working size.
-    for _ in 0..16 {
-        let first = task.reserve(hold).expect("fits");
-        let second = task.reserve(hold).expect("fits");
-        first.commit(cost).expect("within the hold");
-        drop(second);
-    }
+    warm_up(&task, hold, cost);
 
-    let (mut in_reserve, mut in_commit, mut in_release) = (0, 0, 0);
-    for _ in 0..PAIRS {
-        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
-        in_reserve += count;
-        let (committed, count) = allocations(|| guard.commit(black_box(cost)));
-        in_commit += count;
-        black_box(committed.expect("within the hold"));
-
-        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
-        in_reserve += count;
-        let ((), count) = allocations(|| drop(guard));
-        in_release += count;
-    }
+    let (in_reserve, in_commit, in_release) = allocations_per_call(&task, hold, cost);
     assert_eq!(
         (in_reserve, in_commit, in_release),
         (0, 0, 0),
@@ -156,4 +122,39 @@ fn three_unit_reserve_commit_and_release_allocate_nothing() {
         assert_eq!(spent(Unit::Requests), Amount::requests(pairs));
         assert_eq!(node.balance(Unit::Usd).expect("balance").reserved, usd("0"));
     }
+}
+
+/// Warms `task` up: the hold table (and the ledger's spare boxes) reach their working size and
+/// the tracing call sites are registered, so what is measured next is the steady state.
+fn warm_up<C: Into<Cost> + Copy>(task: &Budget, hold: C, cost: C) {
+    for _ in 0..16 {
+        let first = task.reserve(hold).expect("fits");
+        let second = task.reserve(hold).expect("fits");
+        first.commit(cost).expect("within the hold");
+        drop(second);
+    }
+}
+
+/// Allocations in `Budget::reserve`, `Guard::commit` and a guard's drop over `PAIRS` rounds of
+/// reserve + commit and reserve + drop, each call measured on its own so a failure names the
+/// call that allocates.
+fn allocations_per_call<C: Into<Cost> + Copy>(
+    task: &Budget,
+    hold: C,
+    cost: C,
+) -> (usize, usize, usize) {
+    let (mut in_reserve, mut in_commit, mut in_release) = (0, 0, 0);
+    for _ in 0..PAIRS {
+        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
+        in_reserve += count;
+        let (committed, count) = allocations(|| guard.commit(black_box(cost)));
+        in_commit += count;
+        black_box(committed.expect("within the hold"));
+
+        let (guard, count) = allocations(|| task.reserve(black_box(hold)).expect("fits"));
+        in_reserve += count;
+        let ((), count) = allocations(|| drop(guard));
+        in_release += count;
+    }
+    (in_reserve, in_commit, in_release)
 }
