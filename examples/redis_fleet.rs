@@ -25,13 +25,7 @@ use budget_guard::{
 const WORKERS: usize = 4;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (url, server) = match std::env::var("REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => {
-            let server = redis_support::RedisServer::start();
-            (server.url(), Some(server))
-        }
-    };
+    let (url, server) = redis_support::url_from_env_or_start();
     let tree = format!("fleet-{}", std::process::id());
     Budget::builder("team", Limit::hard(Amount::usd("2.00")?))
         .child("workers", Limits::none())

@@ -63,13 +63,7 @@ fn report(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (url, server) = match std::env::var("REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => {
-            let server = redis_support::RedisServer::start();
-            (server.url(), Some(server))
-        }
-    };
+    let (url, server) = redis_support::url_from_env_or_start();
     let tree = format!("cost-{}", std::process::id());
     let top = Limit::hard(Amount::usd("1000000")?).with_thresholds([50, 80, 95]);
     Budget::builder("team", top)

@@ -209,3 +209,15 @@ pub(crate) fn commandstats(
 pub(crate) fn is_inner_command(name: &str) -> bool {
     name != "evalsha" && name != "info" && !name.starts_with("config")
 }
+
+/// The server the examples use: `REDIS_URL` if set, else a private one started here (kept
+/// alive by the returned handle).
+pub(crate) fn url_from_env_or_start() -> (String, Option<RedisServer>) {
+    match std::env::var("REDIS_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let server = RedisServer::start();
+            (server.url(), Some(server))
+        }
+    }
+}
