@@ -12,8 +12,8 @@
 //! everything on both sides) only at the end: a lazy roll that ended elsewhere than the
 //! ledger's eager ones shows in the results and in the final books.
 //!
-//! One server for the whole binary, a fresh tree namespace per case. 2,000 cases by default;
-//! `PROPTEST_CASES=N` overrides it.
+//! 2,000 cases by default, as two tests of 1,000 that run side by side, each on its own server
+//! with a fresh tree namespace per case; `PROPTEST_CASES=N` overrides the total.
 
 mod redis_support;
 
@@ -35,12 +35,14 @@ use redis_support::RedisServer;
 /// One cent in nano-dollars: whole cents, so that amounts collide with limits and levels.
 const CENT: i64 = 10_000_000;
 
-/// The case count: `PROPTEST_CASES` if set, else 2,000.
-fn cases() -> u32 {
+/// The case count: `PROPTEST_CASES` if set, else 2,000; run as two tests of half as many,
+/// side by side, each on its own server.
+fn half_of_cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|cases| cases.parse().ok())
-        .unwrap_or(2_000)
+        .unwrap_or(2_000u32)
+        .div_ceil(2)
 }
 
 /// One step. Nodes index the seven nodes of [`TREE`]; holds index every hold granted so far in
@@ -571,11 +573,21 @@ fn run_case(
 
 #[test]
 fn redis_store_agrees_with_the_ledger_on_every_step() {
+    agrees_with_the_ledger();
+}
+
+/// The other half of the cases, beside the first.
+#[test]
+fn redis_store_agrees_with_the_ledger_on_every_step_too() {
+    agrees_with_the_ledger();
+}
+
+fn agrees_with_the_ledger() {
     let Some(server) = RedisServer::start_or_skip() else {
         return;
     };
     let config = Config {
-        cases: cases(),
+        cases: half_of_cases(),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "tests/redis_model.proptest-regressions",
         ))),

@@ -30,6 +30,12 @@ pub fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// Half of [`cases`] (rounded up), for a run split into two tests that the harness runs side
+/// by side on two threads: the same number of cases in half the time on two cores.
+pub fn half_of_cases(default: u32) -> u32 {
+    cases(default).div_ceil(2)
+}
+
 /// One cent in nano-dollars: model amounts are whole cents so that collisions with limits happen.
 pub const CENT: i64 = 10_000_000;
 
