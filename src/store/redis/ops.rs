@@ -48,6 +48,12 @@ fn fingerprint(key: Option<&IdempotencyKey>, name: &str, args: &[String]) -> Str
 }
 
 impl RedisStore {
+    /// Runs `script` without an idempotency key: its reply, or its refusal as an error (with no
+    /// request to name in it).
+    fn run_plain(&self, script: &redis::Script, args: Vec<String>) -> Result<Vec<String>> {
+        ok(self.run(script, None, "", args)?, None, "", None)
+    }
+
     /// `checked`, unless it is an error and the ledger would have refused the request before
     /// looking at its amounts: an unknown node, an idempotency key already used (a refused
     /// request is never remembered, so it cannot be a retry of the one the key answered), or,
@@ -69,12 +75,7 @@ impl RedisStore {
             node_arg(node),
             if rate { "rate" } else { "" }.to_owned(),
         ];
-        let reply = ok(
-            self.run(&self.scripts.read, None, "", args)?,
-            None,
-            "",
-            None,
-        )?;
+        let reply = self.run_plain(&self.scripts.read, args)?;
         match (field(&reply, 1)?, key) {
             ("", _) | (_, None) => checked,
             (first, Some(key)) => Err(crate::Error::IdempotencyMismatch {
@@ -100,12 +101,7 @@ impl RedisStore {
                 for period in limits.iter().filter_map(Limit::period) {
                     self.periods.learn(period);
                 }
-                let reply = ok(
-                    self.run(&self.scripts.create_node, None, "", args)?,
-                    None,
-                    "",
-                    None,
-                )?;
+                let reply = self.run_plain(&self.scripts.create_node, args)?;
                 Ok(Applied::Node(NodeId::from_raw(codec::id(field(
                     &reply, 1,
                 )?)?)))
@@ -125,12 +121,7 @@ impl RedisStore {
             } => self.reserve_up_to(*node, (*min, *max), *ttl, idempotency_key.as_ref()),
             Op::Extend { hold, ttl } => {
                 let args = vec![hold_arg(*hold), codec::micros(*ttl, "hold TTL")?];
-                let reply = ok(
-                    self.run(&self.scripts.extend, None, "", args)?,
-                    None,
-                    "",
-                    None,
-                )?;
+                let reply = self.run_plain(&self.scripts.extend, args)?;
                 Ok(Applied::Extended(codec::timestamp(field(&reply, 1)?)?))
             }
             Op::Sweep => {
@@ -184,12 +175,7 @@ impl RedisStore {
             }
             Op::RemoveLimit { node, unit } => {
                 let args = vec![node_arg(*node), unit.name().to_owned(), "remove".to_owned()];
-                let reply = ok(
-                    self.run(&self.scripts.funds, None, "", args)?,
-                    None,
-                    "",
-                    None,
-                )?;
+                let reply = self.run_plain(&self.scripts.funds, args)?;
                 Ok(Applied::Balance(Box::new(codec::balance(
                     reply.get(1..).unwrap_or_default(),
                 )?)))
@@ -211,12 +197,7 @@ impl RedisStore {
                 }
                 let mut args = vec![node_arg(*node)];
                 args.extend(codec::rate_args(*limit));
-                let reply = ok(
-                    self.run(&self.scripts.set_rate, None, "", args)?,
-                    None,
-                    "",
-                    None,
-                )?;
+                let reply = self.run_plain(&self.scripts.set_rate, args)?;
                 Ok(Applied::RateLimit(codec::previous_rate_limit(&reply)?))
             }
             Op::RemoveNode { node } => {
@@ -230,12 +211,7 @@ impl RedisStore {
             }
             Op::SetState { node, state } => {
                 let args = vec![node_arg(*node), codec::state_name(*state).to_owned()];
-                let reply = ok(
-                    self.run(&self.scripts.set_state, None, "", args)?,
-                    None,
-                    "",
-                    None,
-                )?;
+                let reply = self.run_plain(&self.scripts.set_state, args)?;
                 Ok(Applied::State(codec::state(field(&reply, 1)?)?))
             }
             other => Err(crate::Error::Unsupported {
@@ -431,12 +407,7 @@ impl RedisStore {
             Query::Cancellation { hold } => vec!["cancel".to_owned(), hold_arg(*hold)],
             Query::Check { node, cost } => return self.check(*node, cost).map(Answer::Check),
         };
-        let reply = ok(
-            self.run(&self.scripts.read, None, "", args)?,
-            None,
-            "",
-            None,
-        )?;
+        let reply = self.run_plain(&self.scripts.read, args)?;
         match query {
             Query::Resolve { .. } => Ok(Answer::Node(NodeId::from_raw(codec::id(field(
                 &reply, 1,
