@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -22,8 +21,10 @@ use crate::top_up::{TopUpApplied, TopUpCapped};
 
 mod cancel;
 mod commit_error;
+mod extras;
 
 pub use self::commit_error::CommitError;
+use self::extras::{Extras, discard};
 
 /// A live reservation (hold) on a budget node and all its ancestors.
 ///
@@ -70,70 +71,6 @@ pub struct Guard<'a> {
     /// The reserve was a replay of a keyed reserve ([`Guard::is_replay`]).
     replayed: bool,
     live: bool,
-}
-
-/// The rare parts of a [`Reservation`] a guard keeps for its accessors.
-#[derive(Debug, Default)]
-struct Extras {
-    /// Labels and usage for reports; `None` unless set.
-    attribution: Option<Attribution>,
-    /// A node on the path whose soft limit the hold passes.
-    over_soft_limit: Option<Arc<str>>,
-    events: Crossings,
-    top_ups: Vec<TopUpApplied>,
-    top_up_caps: Vec<TopUpCapped>,
-}
-
-impl Extras {
-    /// What a guard keeps of a reserve's report: nothing while it is all empty (no allocation).
-    #[inline]
-    fn keep(
-        over_soft_limit: Option<Arc<str>>,
-        events: Crossings,
-        top_ups: Vec<TopUpApplied>,
-        top_up_caps: Vec<TopUpCapped>,
-    ) -> Option<Box<Extras>> {
-        if over_soft_limit.is_none()
-            && events.is_empty()
-            && top_ups.is_empty()
-            && top_up_caps.is_empty()
-        {
-            discard(events.into_vec());
-            discard(top_ups);
-            discard(top_up_caps);
-            return None;
-        }
-        Extras::boxed(over_soft_limit, events, top_ups, top_up_caps)
-    }
-
-    #[cold]
-    fn boxed(
-        over_soft_limit: Option<Arc<str>>,
-        events: Crossings,
-        top_ups: Vec<TopUpApplied>,
-        top_up_caps: Vec<TopUpCapped>,
-    ) -> Option<Box<Extras>> {
-        Some(Box::new(Extras {
-            attribution: None,
-            over_soft_limit,
-            events,
-            top_ups,
-            top_up_caps,
-        }))
-    }
-}
-
-/// Drops `list` where it is empty and owns no memory (nearly every report list of a
-/// reserve) without its drop glue: forgetting a `Vec` of capacity zero frees nothing and leaks
-/// nothing, and it spares the out-of-line call to drop the list's (absent) elements and memory
-/// that otherwise runs for every list on every reserve (≈ 23 instructions each, issue 16).
-#[inline]
-fn discard<T>(list: Vec<T>) {
-    if list.capacity() == 0 {
-        std::mem::forget(list);
-    } else {
-        drop(list);
-    }
 }
 
 /// What [`Guard::crossings`] lends when the reserve crossed nothing.
