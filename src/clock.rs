@@ -68,9 +68,9 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    /// `CLOCK_REALTIME` through the vDSO on Unix (no `SystemTime` round trip: a third less time
-    /// per read, and every reserve reads once); `SystemTime` elsewhere. Instants before the Unix
-    /// epoch read as the epoch.
+    /// `CLOCK_REALTIME` through one `clock_gettime` on Unix (no `SystemTime` round trip: a third
+    /// less time per read, and every reserve reads once); `SystemTime` elsewhere. Instants
+    /// before the Unix epoch read as the epoch.
     #[inline]
     fn now(&self) -> Timestamp {
         #[cfg(unix)]

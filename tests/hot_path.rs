@@ -3,7 +3,7 @@
 //! was, crossings on several nodes are reported leaf first, a commit or release after partial
 //! spend moves exactly what the hold still held.
 
-use budget_guard::{Amount, Budget, Limit, ThresholdBasis, Unit};
+use budget_guard::{Amount, Budget, Cost, Limit, ThresholdBasis, Unit};
 
 fn usd(text: &str) -> Amount {
     Amount::usd(text).unwrap()
@@ -261,4 +261,72 @@ fn a_guard_is_at_most_128_bytes_and_keeps_its_soft_limit_and_labels_together() {
         spent.contains(&("critic".to_owned(), usd("0.05"))),
         "{spent:?}"
     );
+}
+
+/// org ($1 and 1,000 tokens, hard) → task ($10 and 10,000 tokens; tokens soft at 600).
+fn two_unit_tree() -> (Budget, Budget) {
+    let org = Budget::builder("org", Limit::hard(usd("1")))
+        .child("task", Limit::hard(usd("10")))
+        .build()
+        .unwrap();
+    org.set_limit(Limit::hard(Amount::tokens(1_000))).unwrap();
+    let task = org.at("task").unwrap();
+    let early = Limit::soft(Amount::tokens(600))
+        .with_thresholds([50])
+        .with_threshold_basis(ThresholdBasis::SpentAndHeld);
+    task.set_limit(early).unwrap();
+    (org, task)
+}
+
+fn dollars_and_tokens(dollars: &str, tokens: u32) -> Cost {
+    Cost::from(usd(dollars))
+        .with(Amount::tokens(tokens))
+        .unwrap()
+}
+
+fn held(budget: &Budget) -> (Amount, Amount) {
+    let dollars = budget.balance(Unit::Usd).unwrap().reserved;
+    (dollars, budget.balance(Unit::Tokens).unwrap().reserved)
+}
+
+#[test]
+fn a_two_unit_reserve_refused_in_its_second_unit_takes_back_the_first_on_every_node() {
+    let (org, task) = two_unit_tree();
+    // The dollars fit every node; 1,200 tokens fit the task (soft) but not the org.
+    let refused = task.reserve(dollars_and_tokens("0.50", 1_200)).unwrap_err();
+    let exceeded = refused.exceeded().expect("BudgetExceeded");
+    assert_eq!(&*exceeded.node, "org");
+    assert_eq!(exceeded.requested, Amount::tokens(1_200));
+    assert_eq!(exceeded.limit, Amount::tokens(1_000));
+    for budget in [&org, &task] {
+        assert_eq!(held(budget), (usd("0"), Amount::tokens(0)));
+    }
+    // What fits is held in both units on both nodes, with the task's soft limit passed and its
+    // 50 % level (300 tokens) and its 100 % reached.
+    let guard = task.reserve(dollars_and_tokens("0.50", 700)).unwrap();
+    assert_eq!(guard.over_soft_limit(), Some("org/task"));
+    let levels: Vec<_> = guard
+        .crossings()
+        .iter()
+        .map(|crossing| (&**crossing.node(), crossing.unit(), crossing.level()))
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            ("org/task", Unit::Tokens, 50),
+            ("org/task", Unit::Tokens, 100)
+        ]
+    );
+    for budget in [&org, &task] {
+        assert_eq!(held(budget), (usd("0.50"), Amount::tokens(700)));
+    }
+    guard.commit(dollars_and_tokens("0.25", 400)).unwrap();
+    for budget in [&org, &task] {
+        assert_eq!(held(budget), (usd("0"), Amount::tokens(0)));
+        assert_eq!(budget.balance(Unit::Usd).unwrap().spent, usd("0.25"));
+        assert_eq!(
+            budget.balance(Unit::Tokens).unwrap().spent,
+            Amount::tokens(400)
+        );
+    }
 }

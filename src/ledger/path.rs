@@ -3,6 +3,7 @@
 
 use super::{Account, Ledger, Node, Scan};
 use crate::amount::{Amount, Unit};
+use crate::cost::Cost;
 use crate::error::{Error, Exceeded};
 
 /// What one walk up the path learns about a unit.
@@ -212,6 +213,35 @@ impl Ledger {
             }
         }
         Some(((amount > least_soft.0).then_some(least_soft.1), due))
+    }
+
+    /// [`Ledger::hold_on_path`] for every unit of a cost in several units (a priced call holds
+    /// dollars, tokens and a request): one walk per unit, every amount above zero. Returns the
+    /// soft-limit node of the first unit (in unit order) that passes one, as the exact path's
+    /// [`Ledger::admit`] does, and which units have a threshold level due (bit `unit.index()`).
+    /// `None`, with every unit already held taken back, as soon as one walk meets anything but
+    /// the plain case; the caller then takes the exact path.
+    pub(super) fn hold_units_on_path(
+        &mut self,
+        leaf: u32,
+        cost: &Cost,
+    ) -> Option<(Option<u32>, u8)> {
+        let (mut over_soft, mut due, mut held) = (None, 0_u8, 0_u8);
+        for unit in cost.units() {
+            let amount = cost.minor(unit);
+            let Some((soft, unit_due)) = self.hold_on_path(leaf, unit, amount) else {
+                for done in cost.units().filter(|done| held & (1 << done.index()) != 0) {
+                    self.change_path(leaf, done, Scan::Skip, |account| {
+                        account.reserved -= cost.minor(done);
+                    });
+                }
+                return None;
+            };
+            over_soft = over_soft.or(soft);
+            due |= u8::from(unit_due) << unit.index();
+            held |= 1 << unit.index();
+        }
+        Some((over_soft, due))
     }
 
     /// Takes `amount` of `unit` back out of the holds of the nodes from `leaf` up to (not

@@ -117,6 +117,18 @@ impl Ledger {
             }
             return self.open_hold(leaf, *cost, over_soft, events, expires);
         }
+        // A cost in several units (validated above: every amount above zero) holds the same
+        // way, one walk per unit.
+        if usual.is_none()
+            && self.restricted == 0
+            && self.check_hold_room().is_ok()
+            && let Some((over_soft, due)) = self.hold_units_on_path(leaf, cost)
+        {
+            for unit in cost.units().filter(|unit| due & (1 << unit.index()) != 0) {
+                self.scan_path(leaf, unit, Scan::Collect(&mut events));
+            }
+            return self.open_hold(leaf, *cost, over_soft, events, expires);
+        }
         let over_soft = self.admit(leaf, cost)?;
         self.check_hold_room()?;
         for unit in cost.units() {
