@@ -79,8 +79,11 @@ impl Clock for SystemClock {
             if now.tv_sec < 0 {
                 return Timestamp::EPOCH;
             }
-            let seconds = i64::from(now.tv_sec).saturating_mul(1_000_000_000);
-            Timestamp(seconds.saturating_add(i64::from(now.tv_nsec)))
+            // `tv_nsec` is a C `long`: 32 bits on some Unix targets.
+            #[allow(clippy::useless_conversion)]
+            let (seconds, nanos) = (i64::from(now.tv_sec), i64::from(now.tv_nsec));
+            let seconds = seconds.saturating_mul(1_000_000_000);
+            Timestamp(seconds.saturating_add(nanos))
         }
         #[cfg(not(unix))]
         {
