@@ -15,7 +15,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use budget_guard::{Amount, Budget, Limit};
+use budget_guard::{Amount, Budget, CoarseClock, Limit, MemoryStore};
 use criterion::{Criterion, Throughput};
 use parking_lot::Mutex;
 
@@ -51,11 +51,16 @@ fn depth1() -> Budget {
 /// `org/team/agent/task` with a hard limit on every node, plus `leaves - 1` more sibling tasks.
 /// Returns the root and the task leaves.
 fn depth4(leaves: usize) -> (Budget, Vec<Budget>) {
+    depth4_in(leaves, MemoryStore::new())
+}
+
+/// [`depth4`] in `store`.
+fn depth4_in(leaves: usize, store: MemoryStore) -> (Budget, Vec<Budget>) {
     let limit = Limit::hard(usd(LIMIT_USD));
     let root = Budget::builder("org", limit)
         .child("team", limit)
         .child("team/agent", limit)
-        .build()
+        .build_in(store)
         .expect("a valid tree");
     let agent = root.at("team/agent").expect("agent exists");
     let tasks = (0..leaves)
@@ -171,6 +176,13 @@ fn bench_reserve(c: &mut Criterion) {
         b.iter(|| reserve_commit(task, hold, cost));
     });
 
+    // The same with the store reading `CoarseClock` (opt-in; the default is `SystemClock`).
+    let (_root, tasks) = depth4_in(1, MemoryStore::with_clock(CoarseClock));
+    let task = &tasks[0];
+    group.bench_function("reserve_commit_depth4_coarse_clock", |b| {
+        b.iter(|| reserve_commit(task, hold, cost));
+    });
+
     // 3. reserve + drop (release), depth 4.
     let (_root, tasks) = depth4(1);
     let task = &tasks[0];
@@ -232,6 +244,12 @@ const ISSUE_16_RATIOS: &[(&str, &str, Ratio, &str)] = &[
         "<= 2x",
     ),
     ("reserve_drop_depth4", "baseline_pair", Ratio::Time, "<= 2x"),
+    (
+        "reserve_commit_depth4_coarse_clock",
+        "baseline_pair",
+        Ratio::Time,
+        "",
+    ),
     (
         "reserve_commit_depth4_same_leaf_8t",
         "reserve_commit_depth4_same_leaf_1t",

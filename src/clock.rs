@@ -2,10 +2,14 @@
 //! [`Clock`], and the ledger receives time as an argument, so tests drive a [`ManualClock`]
 //! instead of sleeping.
 
+mod coarse;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
+
+pub use self::coarse::CoarseClock;
 #[cfg(not(unix))]
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -76,14 +80,7 @@ impl Clock for SystemClock {
         #[cfg(unix)]
         {
             let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-            if now.tv_sec < 0 {
-                return Timestamp::EPOCH;
-            }
-            // `tv_nsec` is a C `long`: 32 bits on some Unix targets.
-            #[allow(clippy::useless_conversion)]
-            let (seconds, nanos) = (i64::from(now.tv_sec), i64::from(now.tv_nsec));
-            let seconds = seconds.saturating_mul(1_000_000_000);
-            Timestamp(seconds.saturating_add(nanos))
+            from_timespec(now.tv_sec, now.tv_nsec)
         }
         #[cfg(not(unix))]
         {
@@ -93,6 +90,21 @@ impl Clock for SystemClock {
             Timestamp(i64::try_from(since_epoch.as_nanos()).unwrap_or(i64::MAX))
         }
     }
+}
+
+/// A `clock_gettime` reading as a timestamp; instants before the Unix epoch read as the epoch.
+/// `nanos` is a C `long` (32 bits on some Unix targets), hence the generic conversion.
+#[cfg(unix)]
+#[inline]
+fn from_timespec(seconds: i64, nanos: impl Into<i64>) -> Timestamp {
+    if seconds < 0 {
+        return Timestamp::EPOCH;
+    }
+    Timestamp(
+        seconds
+            .saturating_mul(1_000_000_000)
+            .saturating_add(nanos.into()),
+    )
 }
 
 /// A clock that moves only when told to: clones share one time, so a test keeps one clone and

@@ -176,7 +176,7 @@ pub use balance::{
 pub use budget::{Budget, BudgetBuilder};
 pub use cancel::Cancellation;
 pub use check::{Check, LimitStatus, Verdict};
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use clock::{Clock, CoarseClock, ManualClock, SystemClock, Timestamp};
 pub use cost::Cost;
 pub use dashboard::{Dashboard, DashboardRow, Status};
 pub use error::{AmountError, Error, Exceeded, Result, StoreError, StoreErrorKind};
