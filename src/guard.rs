@@ -415,49 +415,53 @@ impl<'a> Guard<'a> {
             "commit"
         );
         match outcome {
-            Ok(committed) if committed.replayed => {
-                self.live = false; // reported and delivered by the first commit
-                Ok(committed)
-            }
             Ok(committed) => {
                 self.live = false;
-                self.report_spend(&committed.spent, SpendOutcome::Committed);
-                self.budget.deliver_crossings(&committed.events);
-                self.budget.deliver_top_ups(&committed.top_ups);
-                self.budget.deliver_top_up_caps(&committed.top_up_caps);
-                if !committed.overage.iter().all(|amount| amount.is_zero()) {
-                    self.deliver_overage(actual, None);
+                // A replay was reported and delivered by the first commit.
+                if !committed.replayed {
+                    self.report_spend(&committed.spent, SpendOutcome::Committed);
+                    self.budget.deliver_crossings(&committed.events);
+                    self.budget.deliver_top_ups(&committed.top_ups);
+                    self.budget.deliver_top_up_caps(&committed.top_up_caps);
+                    if !committed.overage.iter().all(|amount| amount.is_zero()) {
+                        self.deliver_overage(actual, None);
+                    }
                 }
                 Ok(committed)
             }
-            Err(error) => {
-                match error {
-                    Error::OverageRejected { debt, .. } => {
-                        self.report_spend(actual, SpendOutcome::OverageRejected);
-                        self.deliver_overage(actual, Some(debt));
-                    }
-                    Error::ReservationExpired { .. } | Error::UnknownHold { .. } => {
-                        // Spend recorded before the reclaim stays spent.
-                        self.report_spend(&self.recorded(), SpendOutcome::Reclaimed);
-                    }
-                    _ => {}
-                }
-                let hold_unchanged = matches!(
-                    error,
-                    Error::UnitMismatch { .. }
-                        | Error::InvalidAmount { .. }
-                        | Error::Overflow { .. }
-                        | Error::IdempotencyMismatch { .. }
-                );
-                let guard = if hold_unchanged {
-                    Some(Box::new(self.take_owned()))
-                } else {
-                    self.live = false;
-                    None
-                };
-                Err(CommitError { error, guard })
-            }
+            Err(error) => Err(self.commit_refused(error, actual)),
         }
+    }
+
+    /// A commit the store refused: reports what it recorded anyway and hands the guard back
+    /// when the hold is unchanged. Out of line: the granted path stays small.
+    #[cold]
+    fn commit_refused(&mut self, error: Error, actual: &Cost) -> CommitError {
+        match error {
+            Error::OverageRejected { debt, .. } => {
+                self.report_spend(actual, SpendOutcome::OverageRejected);
+                self.deliver_overage(actual, Some(debt));
+            }
+            Error::ReservationExpired { .. } | Error::UnknownHold { .. } => {
+                // Spend recorded before the reclaim stays spent.
+                self.report_spend(&self.recorded(), SpendOutcome::Reclaimed);
+            }
+            _ => {}
+        }
+        let hold_unchanged = matches!(
+            error,
+            Error::UnitMismatch { .. }
+                | Error::InvalidAmount { .. }
+                | Error::Overflow { .. }
+                | Error::IdempotencyMismatch { .. }
+        );
+        let guard = if hold_unchanged {
+            Some(Box::new(self.take_owned()))
+        } else {
+            self.live = false;
+            None
+        };
+        CommitError { error, guard }
     }
 
     /// Ends the hold, returning all of it that was not recorded as spent.
@@ -545,18 +549,27 @@ impl<'a> Guard<'a> {
     }
 }
 
+impl Guard<'_> {
+    /// The release a drop of a live guard runs. Out of line: the drop itself is one test of
+    /// `live` in the caller (after a commit, a release or an `into_owned`, nothing else runs).
+    fn release_dropped(&mut self) {
+        self.live = false;
+        if let Err(error) = self.release_hold(true, &OpOptions::DEFAULT) {
+            tracing::warn!(
+                target: "budget_guard",
+                hold = %self.id(),
+                %error,
+                "dropping a guard could not release its hold"
+            );
+        }
+    }
+}
+
 impl Drop for Guard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.live {
-            self.live = false;
-            if let Err(error) = self.release_hold(true, &OpOptions::DEFAULT) {
-                tracing::warn!(
-                    target: "budget_guard",
-                    hold = %self.id(),
-                    %error,
-                    "dropping a guard could not release its hold"
-                );
-            }
+            self.release_dropped();
         }
     }
 }
