@@ -414,21 +414,24 @@ impl<'a> Guard<'a> {
             ok = outcome.is_ok(),
             "commit"
         );
-        match outcome {
-            Ok(committed) => {
-                self.live = false;
-                // A replay was reported and delivered by the first commit.
-                if !committed.replayed {
-                    self.report_spend(&committed.spent, SpendOutcome::Committed);
-                    self.budget.deliver_crossings(&committed.events);
-                    self.budget.deliver_top_ups(&committed.top_ups);
-                    self.budget.deliver_top_up_caps(&committed.top_up_caps);
-                    if !committed.overage.iter().all(|amount| amount.is_zero()) {
-                        self.deliver_overage(actual, None);
-                    }
+        // The granted commit is looked at where the store left it and moved once, into the
+        // caller's slot: a `match` that binds it by value first copied the 176-byte
+        // `Committed` (a `memcpy`) before the report and the events (issue 16).
+        if let Ok(committed) = &outcome {
+            self.live = false;
+            // A replay was reported and delivered by the first commit.
+            if !committed.replayed {
+                self.report_spend(&committed.spent, SpendOutcome::Committed);
+                self.budget.deliver_crossings(&committed.events);
+                self.budget.deliver_top_ups(&committed.top_ups);
+                self.budget.deliver_top_up_caps(&committed.top_up_caps);
+                if !committed.overage.iter().all(|amount| amount.is_zero()) {
+                    self.deliver_overage(actual, None);
                 }
-                Ok(committed)
             }
+        }
+        match outcome {
+            Ok(committed) => Ok(committed),
             Err(error) => Err(self.commit_refused(error, actual)),
         }
     }
