@@ -146,9 +146,15 @@ impl<'a> Guard<'a> {
     /// Adds this hold's spend to the report book (if reports are on).
     #[inline]
     fn report_spend(&self, spent: &Cost, outcome: SpendOutcome) {
-        if !self.budget.shared().reporting() {
-            return; // one load on the usual commit, no call
-        }
+        if self.budget.shared().reporting() {
+            self.note_spend(spent, outcome);
+        } // else one load on the usual commit, no call
+    }
+
+    /// [`report_spend`](Guard::report_spend) when reports are on. Out of line, so that the
+    /// test above stays small enough to be inlined where the commit runs (issue 16).
+    #[cold]
+    fn note_spend(&self, spent: &Cost, outcome: SpendOutcome) {
         note_spend(&self.budget, self.id(), self.attribution(), spent, outcome);
     }
 
