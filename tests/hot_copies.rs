@@ -43,7 +43,10 @@ fn a_reserve_that_fits_only_after_reclaiming_reports_the_reclaimed_hold_with_its
     assert_eq!(expired.hold, stuck);
     assert_eq!(&*expired.node, "run");
     assert_eq!(expired.held, Cost::from(usd("0.80")));
-    assert_eq!(expired.expired_at, Timestamp::from_unix_nanos(5_000_000_000));
+    assert_eq!(
+        expired.expired_at,
+        Timestamp::from_unix_nanos(5_000_000_000)
+    );
     let balance = run.balance(Unit::Usd).unwrap();
     assert_eq!(balance.reserved, usd("0.50"));
     assert_eq!(balance.spent, usd("0"));
@@ -78,7 +81,9 @@ fn a_reserve_still_denied_after_reclaiming_leaves_the_reclaimed_hold_for_the_nex
 
 #[test]
 fn a_guard_handed_back_by_a_refused_commit_still_commits_and_its_shell_releases_nothing() {
-    let team = Budget::builder("team", Limit::hard(usd("10"))).build().unwrap();
+    let team = Budget::builder("team", Limit::hard(usd("10")))
+        .build()
+        .unwrap();
     let guard = team.reserve(usd("0.50")).unwrap();
     let refused = guard.commit(Amount::tokens(100)).unwrap_err();
     assert!(matches!(refused.error(), Error::UnitMismatch { .. }));
