@@ -113,12 +113,18 @@ impl Budget {
 
     /// Replaces a store's id-based `UnknownNode` message with this handle's path.
     fn named<T>(&self, result: Result<T>) -> Result<T> {
-        result.map_err(|error| match error {
+        result.map_err(|error| self.named_error(error))
+    }
+
+    /// [`named`](Budget::named) for an error alone (the reserve path matches its result in
+    /// place instead of mapping it, see `Budget::granted`).
+    fn named_error(&self, error: Error) -> Error {
+        match error {
             Error::UnknownNode { path } if path == self.node.to_string() => Error::UnknownNode {
                 path: self.path.to_string(),
             },
             other => other,
-        })
+        }
     }
 
     /// The node at `relative` below this one (`"support/agent-7"`).

@@ -15,7 +15,7 @@ use crate::event::{Event, OverageEvent, ReleasedEvent};
 use crate::idempotency::OpOptions;
 use crate::ids::HoldId;
 use crate::report::{Attribution, SpendOutcome, note_spend};
-use crate::store::{Committed, Reservation};
+use crate::store::Committed;
 use crate::threshold::Crossings;
 use crate::top_up::{TopUpApplied, TopUpCapped};
 
@@ -24,6 +24,7 @@ mod commit_error;
 mod extras;
 
 pub use self::commit_error::CommitError;
+pub(crate) use self::extras::GrantReport;
 use self::extras::{Extras, discard};
 
 /// A live reservation (hold) on a budget node and all its ancestors.
@@ -78,18 +79,21 @@ static NO_CROSSINGS: Crossings = Crossings::new();
 
 impl<'a> Guard<'a> {
     #[inline]
-    pub(crate) fn new(budget: &'a Budget, reservation: Reservation) -> Self {
-        let Reservation {
-            hold,
-            held,
+    pub(crate) fn new(
+        budget: &'a Budget,
+        hold: HoldId,
+        held: Cost,
+        expires_at: Timestamp,
+        replayed: bool,
+        report: GrantReport,
+    ) -> Self {
+        let GrantReport {
             over_soft_limit,
             events,
-            expires_at,
-            replayed,
             top_ups,
             top_up_caps,
             expired, // delivered by the budget; not kept
-        } = reservation;
+        } = report;
         discard(expired);
         let extras = Extras::keep(over_soft_limit, events, top_ups, top_up_caps);
         Guard {
@@ -142,9 +146,15 @@ impl<'a> Guard<'a> {
     /// Adds this hold's spend to the report book (if reports are on).
     #[inline]
     fn report_spend(&self, spent: &Cost, outcome: SpendOutcome) {
-        if !self.budget.shared().reporting() {
-            return; // one load on the usual commit, no call
-        }
+        if self.budget.shared().reporting() {
+            self.note_spend(spent, outcome);
+        } // else one load on the usual commit, no call
+    }
+
+    /// [`report_spend`](Guard::report_spend) when reports are on. Out of line, so that the
+    /// test above stays small enough to be inlined where the commit runs (issue 16).
+    #[cold]
+    fn note_spend(&self, spent: &Cost, outcome: SpendOutcome) {
         note_spend(&self.budget, self.id(), self.attribution(), spent, outcome);
     }
 
@@ -239,6 +249,12 @@ impl<'a> Guard<'a> {
 
     /// The same guard, owning a clone of its budget handle instead of borrowing it.
     pub fn into_owned(mut self) -> Guard<'static> {
+        self.take_owned()
+    }
+
+    /// What [`into_owned`](Guard::into_owned) returns, taken out of a guard that stays behind
+    /// ended (`live` false, no extras): for a worker that has the guard by `&mut`.
+    fn take_owned(&mut self) -> Guard<'static> {
         let live = std::mem::replace(&mut self.live, false);
         Guard {
             budget: Cow::Owned(self.budget.as_ref().clone()),
@@ -341,8 +357,9 @@ impl<'a> Guard<'a> {
     /// * [`Error::Store`]: the backend failed; the outcome is unknown until the store recovers
     ///   (commit with an idempotency key, [`commit_with`](Guard::commit_with), to retry it
     ///   safely).
-    pub fn commit(self, actual: impl Into<Cost>) -> Result<Committed, CommitError> {
-        self.commit_with(actual, &OpOptions::DEFAULT)
+    #[inline]
+    pub fn commit(mut self, actual: impl Into<Cost>) -> Result<Committed, CommitError> {
+        self.end_with_commit(&actual.into(), &OpOptions::DEFAULT)
     }
 
     /// As [`commit`](Guard::commit), with [`OpOptions`]: with an idempotency key, a retry of
@@ -372,13 +389,28 @@ impl<'a> Guard<'a> {
     /// # Errors
     /// As [`commit`](Guard::commit); [`Error::IdempotencyMismatch`] (the hold is unchanged and
     /// [`CommitError::into_guard`] returns the guard) if the key was used for another request.
+    #[inline]
     pub fn commit_with(
         mut self,
         actual: impl Into<Cost>,
         options: &OpOptions,
     ) -> Result<Committed, CommitError> {
-        let actual = actual.into();
-        let outcome = self.budget.store().commit_with(self.id(), &actual, options);
+        self.end_with_commit(&actual.into(), options)
+    }
+
+    /// The work of [`commit_with`](Guard::commit_with) on the guard in place. The public
+    /// methods take the guard by value (a second commit must not compile) but are inlined
+    /// shims around this, so the caller's guard is not copied into a by-value argument (a
+    /// 128-byte move read back with wide loads right after the reserve wrote it piecewise:
+    /// store-forwarding stalls, issue 16). The guard is ended here (`live` false) unless the
+    /// error hands it back, in which case its contents move into the [`CommitError`]; the
+    /// shell the caller drops afterwards does nothing.
+    fn end_with_commit(
+        &mut self,
+        actual: &Cost,
+        options: &OpOptions,
+    ) -> Result<Committed, CommitError> {
+        let outcome = self.budget.store().commit_with(self.id(), actual, options);
         tracing::debug!(
             target: "budget_guard",
             node = %self.budget.path(),
@@ -388,50 +420,57 @@ impl<'a> Guard<'a> {
             ok = outcome.is_ok(),
             "commit"
         );
-        match outcome {
-            Ok(committed) if committed.replayed => {
-                self.live = false; // reported and delivered by the first commit
-                Ok(committed)
-            }
-            Ok(committed) => {
-                self.live = false;
+        // The granted commit is looked at where the store left it and moved once, into the
+        // caller's slot: a `match` that binds it by value first copied the 176-byte
+        // `Committed` (a `memcpy`) before the report and the events (issue 16).
+        if let Ok(committed) = &outcome {
+            self.live = false;
+            // A replay was reported and delivered by the first commit.
+            if !committed.replayed {
                 self.report_spend(&committed.spent, SpendOutcome::Committed);
                 self.budget.deliver_crossings(&committed.events);
                 self.budget.deliver_top_ups(&committed.top_ups);
                 self.budget.deliver_top_up_caps(&committed.top_up_caps);
                 if !committed.overage.iter().all(|amount| amount.is_zero()) {
-                    self.deliver_overage(&actual, None);
+                    self.deliver_overage(actual, None);
                 }
-                Ok(committed)
-            }
-            Err(error) => {
-                match error {
-                    Error::OverageRejected { debt, .. } => {
-                        self.report_spend(&actual, SpendOutcome::OverageRejected);
-                        self.deliver_overage(&actual, Some(debt));
-                    }
-                    Error::ReservationExpired { .. } | Error::UnknownHold { .. } => {
-                        // Spend recorded before the reclaim stays spent.
-                        self.report_spend(&self.recorded(), SpendOutcome::Reclaimed);
-                    }
-                    _ => {}
-                }
-                let hold_unchanged = matches!(
-                    error,
-                    Error::UnitMismatch { .. }
-                        | Error::InvalidAmount { .. }
-                        | Error::Overflow { .. }
-                        | Error::IdempotencyMismatch { .. }
-                );
-                let guard = if hold_unchanged {
-                    Some(Box::new(self.into_owned()))
-                } else {
-                    self.live = false;
-                    None
-                };
-                Err(CommitError { error, guard })
             }
         }
+        match outcome {
+            Ok(committed) => Ok(committed),
+            Err(error) => Err(self.commit_refused(error, actual)),
+        }
+    }
+
+    /// A commit the store refused: reports what it recorded anyway and hands the guard back
+    /// when the hold is unchanged. Out of line: the granted path stays small.
+    #[cold]
+    fn commit_refused(&mut self, error: Error, actual: &Cost) -> CommitError {
+        match error {
+            Error::OverageRejected { debt, .. } => {
+                self.report_spend(actual, SpendOutcome::OverageRejected);
+                self.deliver_overage(actual, Some(debt));
+            }
+            Error::ReservationExpired { .. } | Error::UnknownHold { .. } => {
+                // Spend recorded before the reclaim stays spent.
+                self.report_spend(&self.recorded(), SpendOutcome::Reclaimed);
+            }
+            _ => {}
+        }
+        let hold_unchanged = matches!(
+            error,
+            Error::UnitMismatch { .. }
+                | Error::InvalidAmount { .. }
+                | Error::Overflow { .. }
+                | Error::IdempotencyMismatch { .. }
+        );
+        let guard = if hold_unchanged {
+            Some(Box::new(self.take_owned()))
+        } else {
+            self.live = false;
+            None
+        };
+        CommitError { error, guard }
     }
 
     /// Ends the hold, returning all of it that was not recorded as spent.
@@ -439,8 +478,10 @@ impl<'a> Guard<'a> {
     /// # Errors
     /// Only store failures ([`Error::Store`]); releasing a hold that already ended (expired) is
     /// not an error.
-    pub fn release(self) -> Result<(), Error> {
-        self.release_with(&OpOptions::DEFAULT)
+    #[inline]
+    pub fn release(mut self) -> Result<(), Error> {
+        self.live = false;
+        self.release_hold(false, &OpOptions::DEFAULT)
     }
 
     /// As [`release`](Guard::release), with [`OpOptions`]: with an idempotency key, a retry
@@ -461,6 +502,7 @@ impl<'a> Guard<'a> {
     /// # Errors
     /// Store failures ([`Error::Store`]); [`Error::IdempotencyMismatch`] if the key was used
     /// for another request (the hold is then left alone, to be reclaimed at its deadline).
+    #[inline]
     pub fn release_with(mut self, options: &OpOptions) -> Result<(), Error> {
         self.live = false;
         self.release_hold(false, options)
@@ -516,18 +558,27 @@ impl<'a> Guard<'a> {
     }
 }
 
+impl Guard<'_> {
+    /// The release a drop of a live guard runs. Out of line: the drop itself is one test of
+    /// `live` in the caller (after a commit, a release or an `into_owned`, nothing else runs).
+    fn release_dropped(&mut self) {
+        self.live = false;
+        if let Err(error) = self.release_hold(true, &OpOptions::DEFAULT) {
+            tracing::warn!(
+                target: "budget_guard",
+                hold = %self.id(),
+                %error,
+                "dropping a guard could not release its hold"
+            );
+        }
+    }
+}
+
 impl Drop for Guard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.live {
-            self.live = false;
-            if let Err(error) = self.release_hold(true, &OpOptions::DEFAULT) {
-                tracing::warn!(
-                    target: "budget_guard",
-                    hold = %self.id(),
-                    %error,
-                    "dropping a guard could not release its hold"
-                );
-            }
+            self.release_dropped();
         }
     }
 }

@@ -3,11 +3,24 @@
 
 use std::sync::Arc;
 
+use crate::expiry::ExpiredHold;
 use crate::report::Attribution;
 use crate::threshold::Crossings;
 use crate::top_up::{TopUpApplied, TopUpCapped};
 
-/// The rare parts of a [`Reservation`] a guard keeps for its accessors.
+/// The rare parts of a reserve's report, as a granted reserve hands them to [`Guard::new`](super::Guard::new):
+/// the [`Reservation`](crate::Reservation) fields besides the hold, its amount, deadline and
+/// replay flag. Nearly always all empty.
+#[derive(Debug)]
+pub(crate) struct GrantReport {
+    pub(crate) over_soft_limit: Option<Arc<str>>,
+    pub(crate) events: Crossings,
+    pub(crate) top_ups: Vec<TopUpApplied>,
+    pub(crate) top_up_caps: Vec<TopUpCapped>,
+    pub(crate) expired: Vec<ExpiredHold>,
+}
+
+/// The rare parts of a [`Reservation`](crate::Reservation) a guard keeps for its accessors.
 #[derive(Debug, Default)]
 pub(super) struct Extras {
     /// Labels and usage for reports; `None` unless set.
