@@ -91,9 +91,22 @@ impl IndexMut<usize> for Accounts {
         if self.first.unit().index() == index {
             return &mut self.first;
         }
-        &mut self
-            .others
-            .get_or_insert_with(|| Box::new(Unit::ALL.map(Account::unused)))[index]
+        if self.others.is_none() {
+            return self.box_others(index);
+        }
+        let others = self.others.as_deref_mut();
+        &mut others.expect("the other units' accounts were boxed above")[index]
+    }
+}
+
+impl Accounts {
+    /// Boxes the other units' accounts (once per node, the first time one changes) and returns
+    /// unit `index`'s. Out of line: inlined, building the box's 216 bytes on the stack made every
+    /// path walk reserve a large frame and save every register (issue 16).
+    #[cold]
+    #[inline(never)]
+    fn box_others(&mut self, index: usize) -> &mut Account {
+        &mut self.others.insert(Box::new(Unit::ALL.map(Account::unused)))[index]
     }
 }
 
