@@ -32,7 +32,7 @@ use crate::ledger::Ledger;
 pub(super) const PREPARE_CHUNK: u64 = 1 << 20;
 
 /// Zeros written at a time when extending the file.
-const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// Where log bytes go. A real file in production; tests wrap it to fail the Nth write or sync.
 pub(super) trait LogFile: Send + fmt::Debug {
