@@ -3,7 +3,8 @@
 //!
 //! **Prepared space.** A write that grows the file makes its `fdatasync` commit the new file
 //! size too (a journal commit); a write into bytes that were written and synced before commits
-//! data only, which measured 0.61–0.74× the appending cost on the issue-16 machine. So under
+//! data only: 0.61–0.74× the appending cost on the issue-16 machine, 0.71× for the store's
+//! reserve + commit on a quiet disk (BENCHMARKS.md, "FileStore single writer (wave 6)"). So under
 //! the durabilities that sync, the writer keeps zeros ahead of the data: when a flush would pass
 //! the end of the prepared space, it first extends the file with zeros up to the next
 //! [`PREPARE_CHUNK`] boundary and syncs them, then writes the records over the zeros. Real
@@ -388,6 +389,7 @@ impl Log {
     }
 }
 
+// What a clean close does.
 impl Log {
     /// Cuts the prepared zeros off the file, so a cleanly closed file ends with its last record
     /// (and takes no more disk than its data). Called on close, after the final sync; not
