@@ -508,3 +508,190 @@ fn threshold_levels_survive_reopen() {
     let levels: Vec<u16> = committed.events.iter().map(|c| c.level()).collect();
     assert_eq!(levels, [90, 50]);
 }
+
+// Prepared space (issue 16): under the durabilities that sync, the log keeps synced zeros ahead
+// of its records and writes records over them; a zero tail is the end of the log.
+
+/// The offsets where the records of a budget file start (the format is in the `FileStore`
+/// docs: a 16-byte header, then frames of length (4), checksum (4) and payload), up to the
+/// first zero length: the end of the log.
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut offset = 16;
+    while offset + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        starts.push(offset);
+        offset += 8 + len;
+    }
+    starts
+}
+
+/// A store at `path` with `acme` ($100) and `pairs` reserve ($1) + commit ($0.25) pairs, then a
+/// last reserve of $2 committed at $0.75. Returns the file as it is on disk while the store is
+/// still open (what a kill -9 or a copy taken then would find), and as a clean close leaves it.
+fn file_open_and_closed(name: &str, pairs: usize) -> (PathBuf, Vec<u8>, Vec<u8>) {
+    let path = fresh_path(name);
+    let store = FileStore::open(&path).unwrap();
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("100")).into())
+        .unwrap();
+    for _ in 0..pairs {
+        let hold = store.reserve(root, &usd("1").into()).unwrap().hold;
+        store.commit(hold, &usd("0.25").into()).unwrap();
+    }
+    let last = store.reserve(root, &usd("2").into()).unwrap().hold;
+    store.commit(last, &usd("0.75").into()).unwrap();
+    let open = std::fs::read(&path).unwrap();
+    drop(store);
+    let closed = std::fs::read(&path).unwrap();
+    (path, open, closed)
+}
+
+fn balance_of(path: &std::path::Path) -> (Amount, Amount) {
+    let store = FileStore::open(path).unwrap();
+    let balance = store
+        .balance(store.resolve("acme").unwrap(), Unit::Usd)
+        .unwrap();
+    (balance.spent, balance.reserved)
+}
+
+#[test]
+fn an_open_store_writes_into_prepared_zeros_and_a_clean_close_cuts_them_off() {
+    let (path, open, closed) = file_open_and_closed("prepared", 100);
+    // While open, the file is one prepared MiB: the records, then zeros.
+    assert_eq!(open.len(), 1 << 20);
+    assert!(closed.len() < 20_000, "{} bytes of log", closed.len());
+    assert_eq!(
+        &open[..closed.len()],
+        &closed[..],
+        "the records are the same bytes"
+    );
+    assert!(open[closed.len()..].iter().all(|&byte| byte == 0));
+    // Both read as the same books: 100 × $0.25 + $0.75 spent, nothing held.
+    assert_eq!(balance_of(&path), (usd("25.75"), usd("0")));
+    std::fs::write(&path, &open).unwrap();
+    assert_eq!(
+        FileStore::inspect(&path).unwrap().nodes[0].accounts[0].spent,
+        usd("25.75")
+    );
+    assert_eq!(balance_of(&path), (usd("25.75"), usd("0")));
+}
+
+#[test]
+fn unsynced_stores_and_prepare_ahead_zero_append_without_zeros() {
+    for options in [
+        FileStore::options().durability(Durability::Unsynced),
+        FileStore::options().prepare_ahead(0),
+    ] {
+        let path = fresh_path("no-prepare");
+        let store = options.open(&path).unwrap();
+        let root = store
+            .create_node(None, "acme", &Limit::hard(usd("100")).into())
+            .unwrap();
+        let hold = store.reserve(root, &usd("1").into()).unwrap().hold;
+        store.commit(hold, &usd("0.25").into()).unwrap();
+        let open = std::fs::read(&path).unwrap();
+        let starts = record_starts(&open);
+        assert_eq!(starts.len(), 4, "image, create_node, reserve, commit");
+        drop(store);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            open,
+            "nothing to cut at close"
+        );
+        assert_eq!(balance_of(&path), (usd("0.25"), usd("0")));
+    }
+}
+
+#[test]
+fn a_torn_record_inside_prepared_space_is_dropped_as_a_torn_tail() {
+    let (path, open, closed) = file_open_and_closed("torn-prepared", 20);
+    let last = *record_starts(&open).last().unwrap();
+    // The last commit half written over the zeros: the rest of its bytes still zero.
+    for written in [1, 5, 8, 9, (closed.len() - last) - 1] {
+        let mut torn = open.clone();
+        torn[last + written..closed.len()].fill(0);
+        std::fs::write(&path, &torn).unwrap();
+        // 20 × $0.25 spent; the last $2 hold is live again, nothing counted twice.
+        assert_eq!(
+            balance_of(&path),
+            (usd("5"), usd("2")),
+            "{written} bytes written"
+        );
+        // The open rewrote the file without the torn record.
+        assert!(std::fs::read(&path).unwrap().len() < closed.len());
+    }
+}
+
+#[test]
+fn garbage_in_prepared_space_follows_the_torn_tail_rules() {
+    let (path, open, closed) = file_open_and_closed("garbage-prepared", 20);
+    let starts = record_starts(&open);
+    let last = *starts.last().unwrap();
+
+    // Non-zero bytes after the last record, no valid record among them: a torn tail, dropped.
+    let mut garbage = open.clone();
+    garbage[closed.len()..closed.len() + 300].fill(0xA5);
+    std::fs::write(&path, &garbage).unwrap();
+    assert_eq!(balance_of(&path), (usd("5.75"), usd("0")));
+
+    // Garbage, then a copy of a valid record further into the prepared space: damage followed
+    // by a valid record is corruption at the damage, and the file is left as it is.
+    let mut copied = open.clone();
+    copied[closed.len()..closed.len() + 300].fill(0xA5);
+    let at = closed.len() + 4096;
+    copied[at..at + (closed.len() - last)].copy_from_slice(&closed[last..]);
+    std::fs::write(&path, &copied).unwrap();
+    match FileStore::open(&path).unwrap_err() {
+        Error::Corrupted { offset, reason, .. } => {
+            assert_eq!(offset, closed.len() as u64);
+            assert!(
+                reason.contains(&format!("a valid record follows at byte {at}")),
+                "{reason}"
+            );
+        }
+        other => panic!("expected Corrupted, got {other}"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), copied, "file untouched");
+
+    // A damaged record in the middle, with the zero tail after the log: corruption at it.
+    let mut middle = open.clone();
+    let victim = starts[starts.len() / 2];
+    middle[victim + 9] ^= 0x40;
+    std::fs::write(&path, &middle).unwrap();
+    match FileStore::open(&path).unwrap_err() {
+        Error::Corrupted { offset, .. } => assert_eq!(offset, victim as u64),
+        other => panic!("expected Corrupted, got {other}"),
+    }
+}
+
+#[test]
+fn prepared_space_stops_at_compact_after_and_compaction_bounds_the_file() {
+    let path = fresh_path("prepared-bound");
+    let store = FileStore::options()
+        .compact_after(100_000)
+        .open(&path)
+        .unwrap();
+    let root = store
+        .create_node(None, "acme", &Limit::hard(usd("100000")).into())
+        .unwrap();
+    let (mut largest, mut at_bound) = (0, 0);
+    for _ in 0..3_000 {
+        let hold = store.reserve(root, &usd("1").into()).unwrap().hold;
+        store.commit(hold, &usd("0.5").into()).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        largest = largest.max(len);
+        at_bound += usize::from(len == 100_000);
+    }
+    // ~210 KB of log in all: prepared up to the compaction size, never a MiB, and compacted.
+    assert!(
+        at_bound > 100,
+        "{at_bound} operations saw the file prepared to 100,000 bytes"
+    );
+    assert!(largest < 100_000 + 200, "the file reached {largest} bytes");
+    drop(store);
+    assert_eq!(balance_of(&path), (usd("1500"), usd("0")));
+}

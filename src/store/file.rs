@@ -77,6 +77,7 @@ pub struct FileStoreOptions {
     durability: Durability,
     release_orphaned_holds: bool,
     compact_after: u64,
+    prepare_ahead: u64,
     clock: Arc<dyn Clock>,
     key_retention: KeyRetention,
 }
@@ -87,6 +88,7 @@ impl Default for FileStoreOptions {
             durability: Durability::Sync,
             release_orphaned_holds: false,
             compact_after: 16 << 20,
+            prepare_ahead: log::PREPARE_CHUNK,
             clock: Arc::new(SystemClock),
             key_retention: KeyRetention::DEFAULT,
         }
@@ -94,7 +96,8 @@ impl Default for FileStoreOptions {
 }
 
 impl FileStoreOptions {
-    /// The defaults: [`Durability::Sync`], holds kept, compaction past 16 MiB of log.
+    /// The defaults: [`Durability::Sync`], holds kept, compaction past 16 MiB of log, 1 MiB
+    /// of space prepared ahead.
     pub fn new() -> Self {
         FileStoreOptions::default()
     }
@@ -122,6 +125,32 @@ impl FileStoreOptions {
     /// Rewrite the file as one image of the books once the log passes `bytes` (default 16 MiB).
     pub fn compact_after(mut self, bytes: u64) -> Self {
         self.compact_after = bytes;
+        self
+    }
+
+    /// How far ahead of its records the file is prepared with zeros (default 1 MiB; `0` turns
+    /// it off), under the durabilities that sync ([`Durability::Sync`] and
+    /// [`Durability::Batched`]).
+    ///
+    /// An `fdatasync` after a write that grows the file also commits the new file size (a
+    /// file-system journal commit); after a write into bytes written and synced before, it
+    /// commits data only, which is cheaper (see BENCHMARKS.md, "File store"). So when the next
+    /// records would pass the prepared space, the store first writes `bytes` more zeros and
+    /// syncs them, then writes records over them; a clean close cuts the unused zeros off.
+    /// Space is never prepared past [`compact_after`](Self::compact_after). On a copy-on-write
+    /// file system (btrfs, ZFS), where an overwrite allocates new blocks anyway, this saves
+    /// nothing: pass `0`.
+    ///
+    /// ```
+    /// use budget_guard::FileStore;
+    /// # fn main() -> budget_guard::Result<()> {
+    /// # let path = std::env::temp_dir().join(format!("bg-doc-prepare-{}.bg", std::process::id()));
+    /// let store = FileStore::options().prepare_ahead(4 << 20).open(&path)?;
+    /// # drop(store); let _ = std::fs::remove_file(&path);
+    /// # Ok(()) }
+    /// ```
+    pub fn prepare_ahead(mut self, bytes: u64) -> Self {
+        self.prepare_ahead = bytes;
         self
     }
 
@@ -194,6 +223,11 @@ impl FileStoreOptions {
             Box::new(file),
             bytes.len() as u64,
             self.compact_after,
+            // Zeros prepared without a sync save nothing: unsynced records always append.
+            match self.durability {
+                Durability::Sync | Durability::Batched { .. } => self.prepare_ahead,
+                Durability::Unsynced => 0,
+            },
         ));
         let persist = FileLog {
             log: Arc::clone(&log),
@@ -437,7 +471,9 @@ impl FileStore {
     }
 
     /// How many times the store has synced the file since it was opened (group commit makes
-    /// this smaller than the number of operations; the benchmarks report the ratio).
+    /// this smaller than the number of operations; the benchmarks report the ratio). It counts
+    /// every `fdatasync`, including the one after each 1 MiB of prepared space (see "Every
+    /// fsync" below).
     pub fn syncs(&self) -> u64 {
         self.shared.log.writer.lock().syncs
     }
@@ -485,8 +521,9 @@ impl Drop for FileStore {
         }
         // Best effort: Batched and Unsynced records reach the disk on a clean close. Errors
         // cannot be reported from drop; nothing acknowledged under `Sync` depends on this.
-        if self.shared.log.check_alive().is_ok() {
-            let _ = self.shared.sync();
+        // Then the prepared zeros go, so a closed file ends with its last record.
+        if self.shared.log.check_alive().is_ok() && self.shared.sync().is_ok() {
+            let _ = self.shared.log.trim();
         }
     }
 }

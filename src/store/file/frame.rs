@@ -109,7 +109,9 @@ pub(super) fn push_frame(
 pub(super) enum Frame<'a> {
     /// A record whose checksum matches; `next` is the offset after it.
     Valid { payload: &'a [u8], next: usize },
-    /// The end of the data: `offset == bytes.len()`.
+    /// The end of the data: `offset == bytes.len()`, or every byte from `offset` on is zero
+    /// (space the writer prepared for later records, see `log.rs`). No frame starts with zeros:
+    /// a payload length of 0 is never written ([`push_frame`]) and never read as a record.
     End,
     /// Fewer bytes than the frame announces, or a checksum mismatch.
     Invalid(&'static str),
@@ -117,7 +119,7 @@ pub(super) enum Frame<'a> {
 
 pub(super) fn read_frame(bytes: &[u8], offset: usize) -> Frame<'_> {
     let rest = &bytes[offset..];
-    if rest.is_empty() {
+    if is_zero(rest) {
         return Frame::End;
     }
     if rest.len() < FRAME_LEN {
@@ -142,4 +144,19 @@ pub(super) fn read_frame(bytes: &[u8], offset: usize) -> Frame<'_> {
         payload,
         next: offset + FRAME_LEN + len,
     }
+}
+
+/// Whether `bytes` holds nothing but zeros (true when empty): prepared space, the end of the
+/// log. It stops at the first non-zero byte, which a record's length field is (its first or
+/// second byte), so it costs more than a byte or two only where the log ends.
+pub(super) fn is_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&byte| byte == 0)
+}
+
+/// Where the data of `bytes` ends once its zero tail (prepared space) is left off.
+pub(super) fn end_of_nonzero(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .rposition(|&byte| byte != 0)
+        .map_or(0, |last| last + 1)
 }

@@ -19,7 +19,8 @@ pub(super) struct Recovered {
     pub(super) ledger: Ledger,
     /// Records read (the image included).
     pub(super) records: usize,
-    /// Bytes after the last valid record that were ignored as a torn tail.
+    /// Bytes after the last valid record that were ignored as a torn tail (the zeros of
+    /// prepared space after it are not counted: they are no damage).
     pub(super) torn_bytes: usize,
 }
 
@@ -73,6 +74,7 @@ pub(super) fn recover(path: &Path, bytes: &[u8]) -> Result<Recovered, Error> {
                         .into(),
                 ));
             }
+            // The end of the file, or prepared space (zeros) after the last record.
             Frame::End => break,
             Frame::Valid { payload, next } => {
                 let record = Record::decode(payload).map_err(|why| corrupted(offset, why))?;
@@ -81,6 +83,8 @@ pub(super) fn recover(path: &Path, bytes: &[u8]) -> Result<Recovered, Error> {
                 records += 1;
                 offset = next;
             }
+            // A torn record over prepared space is a torn tail like one at the end of the
+            // file: the zeros after it hold no valid record.
             Frame::Invalid(why) => {
                 // The image at the start is written and synced before the file gets its name,
                 // so it is never torn; damage there is corruption.
@@ -103,7 +107,7 @@ pub(super) fn recover(path: &Path, bytes: &[u8]) -> Result<Recovered, Error> {
     Ok(Recovered {
         ledger,
         records,
-        torn_bytes: bytes.len() - offset,
+        torn_bytes: frame::end_of_nonzero(bytes).saturating_sub(offset),
     })
 }
 
