@@ -17,6 +17,8 @@ mod log;
 mod record;
 #[path = "file/recover.rs"]
 mod recover;
+#[path = "file/replace.rs"]
+mod replace;
 
 use std::fmt;
 use std::fs::File;
@@ -28,8 +30,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use self::frame::MAX_PAYLOAD;
-use self::log::{Log, image_file, replace_file};
+use self::log::{Log, image_file};
 use self::record::{Logged, OpW, QueryW, Record, answer_digest, applied_digest, now_image};
+use self::replace::replace_file;
 use crate::balance::Snapshot;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Error, Result, StoreError};
